@@ -1,0 +1,310 @@
+//! Adapter discovery and device creation.
+//!
+//! Policy: `SPLAT_ADAPTER=<substring>` picks the first adapter whose name contains it (case
+//! insensitive); otherwise a discrete GPU beats an integrated one, which beats a virtual one,
+//! which beats a CPU implementation such as lavapipe.
+
+use crate::GpuError;
+
+/// How to get a working Vulkan device on a machine without a GPU.
+pub const LAVAPIPE_HINT: &str = "On a machine without a GPU install Mesa's software Vulkan driver (lavapipe): \
+`sudo apt-get install -y mesa-vulkan-drivers libvulkan1` (Debian/Ubuntu). On a GPU machine, install the \
+vendor's Vulkan driver (NVIDIA: the driver's Vulkan ICD; in containers set NVIDIA_DRIVER_CAPABILITIES to include `graphics`).";
+
+/// What `splat info` shows about one adapter.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: wgpu::Backend,
+    pub device_type: wgpu::DeviceType,
+    pub driver: String,
+    pub driver_info: String,
+    pub limits: wgpu::Limits,
+    /// Whether this is the adapter `GpuContext::new` would use.
+    pub selected: bool,
+    /// Why it was (or was not) chosen.
+    pub reason: String,
+}
+
+/// A device and queue with the adapter they came from.
+pub struct GpuContext {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    // GL is not built in; Vulkan, Metal and DX12 are the compute backends we support.
+    desc.backends = wgpu::Backends::PRIMARY;
+    wgpu::Instance::new(desc)
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// The facts adapter selection looks at.
+struct Candidate {
+    name: String,
+    device_type: wgpu::DeviceType,
+    backend: wgpu::Backend,
+}
+
+impl From<&wgpu::AdapterInfo> for Candidate {
+    fn from(i: &wgpu::AdapterInfo) -> Self {
+        Self {
+            name: i.name.clone(),
+            device_type: i.device_type,
+            backend: i.backend,
+        }
+    }
+}
+
+/// Returns the index of the adapter to use and why, or an error naming what was found.
+fn choose(infos: &[Candidate], wanted: Option<&str>) -> Result<(usize, String), GpuError> {
+    if infos.is_empty() {
+        return Err(GpuError::NoAdapter(format!(
+            "no GPU adapter was found (Vulkan, Metal or DX12). {LAVAPIPE_HINT}"
+        )));
+    }
+    if let Some(w) = wanted {
+        let needle = w.to_lowercase();
+        return match infos
+            .iter()
+            .position(|i| i.name.to_lowercase().contains(&needle))
+        {
+            Some(i) => Ok((i, format!("its name contains SPLAT_ADAPTER={w:?}"))),
+            None => {
+                let names: Vec<String> = infos
+                    .iter()
+                    .map(|i| format!("'{}' ({:?})", i.name, i.backend))
+                    .collect();
+                Err(GpuError::NoAdapter(format!(
+                    "SPLAT_ADAPTER={w:?} matches none of the adapters found: {}",
+                    names.join(", ")
+                )))
+            }
+        };
+    }
+    let best = (0..infos.len())
+        .min_by_key(|&i| (type_rank(infos[i].device_type), i))
+        .unwrap_or(0);
+    Ok((
+        best,
+        format!(
+            "the most capable type found ({:?}); set SPLAT_ADAPTER to override",
+            infos[best].device_type
+        ),
+    ))
+}
+
+fn adapter_filter() -> Option<String> {
+    std::env::var("SPLAT_ADAPTER")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Every adapter wgpu can see, with the one `GpuContext::new` would pick marked.
+pub fn list_adapters() -> Result<Vec<AdapterSummary>, GpuError> {
+    let inst = instance();
+    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
+    let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+    let wanted = adapter_filter();
+    let cands: Vec<Candidate> = infos.iter().map(Candidate::from).collect();
+    let choice = choose(&cands, wanted.as_deref());
+    Ok(adapters
+        .iter()
+        .zip(infos)
+        .enumerate()
+        .map(|(i, (a, info))| {
+            let (selected, reason) = match &choice {
+                Ok((c, why)) if *c == i => (true, why.clone()),
+                Ok(_) => (false, "another adapter ranks higher".to_string()),
+                Err(e) => (false, e.to_string()),
+            };
+            AdapterSummary {
+                name: info.name,
+                backend: info.backend,
+                device_type: info.device_type,
+                driver: info.driver,
+                driver_info: info.driver_info,
+                limits: a.limits(),
+                selected,
+                reason,
+            }
+        })
+        .collect())
+}
+
+impl GpuContext {
+    /// Opens the adapter chosen by the policy above with the adapter's full limits.
+    pub fn new() -> Result<Self, GpuError> {
+        let inst = instance();
+        let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
+        let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+        let cands: Vec<Candidate> = infos.iter().map(Candidate::from).collect();
+        let (idx, _why) = choose(&cands, adapter_filter().as_deref())?;
+        let adapter = adapters.swap_remove(idx);
+        let info = infos[idx].clone();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("splat"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|source| GpuError::RequestDevice {
+            adapter: info.name.clone(),
+            source,
+        })?;
+        Ok(Self {
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+        })
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Device(e.to_string()))
+    }
+
+    /// Largest dispatch per dimension.
+    pub fn max_groups_per_dim(&self) -> u32 {
+        self.limits.max_compute_workgroups_per_dimension
+    }
+
+    /// Compiles a compute pipeline from WGSL source with an automatic layout.
+    pub fn compute_pipeline(
+        &self,
+        label: &str,
+        source: &str,
+        entry: &str,
+    ) -> wgpu::ComputePipeline {
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+    }
+
+    /// A bind group for group 0 of `pipeline` with the buffers bound in order from binding 0.
+    pub fn bind_group(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// Records one dispatch of `groups` workgroups (split over x/y when above the limit) in its own pass.
+    pub fn dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        groups: u32,
+    ) {
+        if groups == 0 {
+            return;
+        }
+        let (x, y) = crate::dispatch_size(groups, self.max_groups_per_dim());
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+
+    /// Largest storage buffer binding this device accepts.
+    pub fn max_binding(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, t: wgpu::DeviceType) -> Candidate {
+        Candidate {
+            name: name.into(),
+            device_type: t,
+            backend: wgpu::Backend::Vulkan,
+        }
+    }
+
+    #[test]
+    fn prefers_discrete_then_integrated_then_cpu() {
+        let infos = vec![
+            info("llvmpipe", wgpu::DeviceType::Cpu),
+            info("Intel UHD", wgpu::DeviceType::IntegratedGpu),
+            info("NVIDIA H100", wgpu::DeviceType::DiscreteGpu),
+        ];
+        assert_eq!(choose(&infos, None).unwrap().0, 2);
+        assert_eq!(choose(&infos[..2], None).unwrap().0, 1);
+        assert_eq!(choose(&infos[..1], None).unwrap().0, 0);
+    }
+
+    #[test]
+    fn splat_adapter_picks_by_substring_and_lists_when_missing() {
+        let infos = vec![
+            info("llvmpipe (LLVM 15)", wgpu::DeviceType::Cpu),
+            info("NVIDIA H100", wgpu::DeviceType::DiscreteGpu),
+        ];
+        assert_eq!(choose(&infos, Some("LLVM")).unwrap().0, 0);
+        let err = choose(&infos, Some("radeon")).unwrap_err().to_string();
+        assert!(
+            err.contains("llvmpipe") && err.contains("NVIDIA H100"),
+            "{err}"
+        );
+        let none = choose(&[], None).unwrap_err().to_string();
+        assert!(none.contains("mesa-vulkan-drivers"), "{none}");
+    }
+}

@@ -1,0 +1,91 @@
+// Exclusive prefix scan over u32, in blocks of 1024 elements (256 threads x 4 items).
+// `scan_blocks` scans each block in place and writes the block's total to `block_sums`;
+// the host scans `block_sums` recursively and `add_offsets` adds them back.
+// Sums wrap modulo 2^32, as u32 addition does.
+
+struct Params {
+    n: u32,
+    num_blocks: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const WG: u32 = 256u;
+const ITEMS: u32 = 4u;
+const BLOCK: u32 = 1024u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> data: array<u32>;
+@group(0) @binding(2) var<storage, read_write> block_sums: array<u32>;
+
+var<workgroup> partial: array<u32, WG>;
+
+fn block_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}
+
+@compute @workgroup_size(256)
+fn scan_blocks(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let block = block_index(wid, nwg);
+    if (block >= params.num_blocks) {
+        return;
+    }
+    let base = block * BLOCK + lid * ITEMS;
+    var local_excl: array<u32, 4>;
+    var sum = 0u;
+    for (var i = 0u; i < ITEMS; i++) {
+        let idx = base + i;
+        var x = 0u;
+        if (idx < params.n) {
+            x = data[idx];
+        }
+        local_excl[i] = sum;
+        sum += x;
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    // Hillis-Steele inclusive scan of the per-thread sums, in place.
+    for (var off = 1u; off < WG; off <<= 1u) {
+        var t = 0u;
+        if (lid >= off) {
+            t = partial[lid - off];
+        }
+        workgroupBarrier();
+        partial[lid] += t;
+        workgroupBarrier();
+    }
+    let before = partial[lid] - sum;
+    for (var i = 0u; i < ITEMS; i++) {
+        let idx = base + i;
+        if (idx < params.n) {
+            data[idx] = before + local_excl[i];
+        }
+    }
+    if (lid == WG - 1u) {
+        block_sums[block] = partial[lid];
+    }
+}
+
+@compute @workgroup_size(256)
+fn add_offsets(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let block = block_index(wid, nwg);
+    if (block >= params.num_blocks) {
+        return;
+    }
+    let offset = block_sums[block];
+    let base = block * BLOCK + lid * ITEMS;
+    for (var i = 0u; i < ITEMS; i++) {
+        let idx = base + i;
+        if (idx < params.n) {
+            data[idx] += offset;
+        }
+    }
+}
