@@ -1,1 +1,34 @@
+//! The data that flows between splat's stages and the files it lives in: camera models and
+//! projection, COLMAP sparse models (binary and text), the Inria 3DGS PLY, Blender/nerfstudio
+//! `transforms*.json`, the image undistorter that turns any COLMAP workspace into a PINHOLE one,
+//! and atomic file writes.
 
+mod atomic;
+mod bytes;
+pub mod camera;
+pub mod colmap;
+mod error;
+pub mod images;
+pub mod ply;
+pub mod transforms;
+pub mod undistort;
+
+pub use atomic::{write_atomic, write_atomic_bytes};
+pub use camera::{Camera, CameraModel};
+pub use colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement};
+pub use error::SceneError;
+pub use ply::GaussianCloud;
+
+pub type Result<T, E = SceneError> = std::result::Result<T, E>;
+
+/// The shared real-photo datasets (`../shared/datasets` beside the project), found from
+/// `SPLAT_SHARED_DATASETS` or by walking up from `start` looking for `shared/datasets`.
+pub fn shared_datasets_dir(start: &std::path::Path) -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("SPLAT_SHARED_DATASETS") {
+        return Some(std::path::PathBuf::from(p)).filter(|p| p.is_dir());
+    }
+    start
+        .ancestors()
+        .map(|a| a.join("shared/datasets"))
+        .find(|p| p.is_dir())
+}
