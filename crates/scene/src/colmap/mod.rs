@@ -6,7 +6,7 @@ mod binary;
 mod text;
 
 use crate::{Camera, Result, SceneError};
-use nalgebra::{Matrix3, Quaternion, UnitQuaternion, Vector3};
+use nalgebra::{Matrix3, Quaternion, Rotation3, UnitQuaternion, Vector3};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -56,9 +56,11 @@ impl Image {
         self.rotation() * p + self.translation()
     }
 
-    /// Sets the pose from a world → camera rotation matrix and translation.
+    /// Sets the pose from a world → camera rotation matrix (orthonormal, det +1) and translation.
     pub fn set_pose(&mut self, r: &Matrix3<f64>, t: &Vector3<f64>) {
-        let q = UnitQuaternion::from_matrix(r);
+        // Closed form (not `UnitQuaternion::from_matrix`, whose iteration from the identity can
+        // stall on rotations near 180°).
+        let q = UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(*r));
         self.qvec = [q.w, q.i, q.j, q.k];
         self.tvec = [t.x, t.y, t.z];
     }
@@ -167,4 +169,26 @@ pub fn find_model_dir(workspace: &Path) -> Option<std::path::PathBuf> {
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| SceneError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_pose_keeps_half_turns() {
+        // A half turn about y: the case an iterative matrix-to-quaternion fit gets wrong.
+        let r = Matrix3::new(-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0);
+        let mut im = Image {
+            id: 1,
+            qvec: [1.0, 0.0, 0.0, 0.0],
+            tvec: [0.0; 3],
+            camera_id: 1,
+            name: "a".into(),
+            points2d: vec![],
+        };
+        im.set_pose(&r, &Vector3::new(1.0, 2.0, 3.0));
+        assert!((im.rotation() - r).norm() < 1e-12);
+        assert!((im.center() - Vector3::new(1.0, -2.0, 3.0)).norm() < 1e-12);
+    }
 }

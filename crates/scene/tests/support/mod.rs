@@ -1,4 +1,5 @@
 //! Helpers shared by this crate's integration tests.
+#![allow(dead_code)] // each test binary uses a different part
 
 use std::path::PathBuf;
 
