@@ -1,1 +1,12 @@
+//! Built-in scenes with exact cameras, made entirely by our own code: textured boxes, spheres
+//! and a ground plane under a textured dome, rendered by a small CPU ray tracer from cameras
+//! on two rings around the objects. Output is a COLMAP workspace (`images/`, exact
+//! `sparse/0/*.bin` with surface points and their observations) plus `transforms_train.json`
+//! / `transforms_test.json` (every 8th view held out), deterministic for a seed.
 
+mod generate;
+mod geometry;
+mod texture;
+
+pub use generate::{DatasetError, GeneratedScene, SceneSpec, build, generate, render_view};
+pub use geometry::{Hit, World};

@@ -1,1 +1,42 @@
-fn main() {}
+//! `splat`: photos in, a compact 3D Gaussian Splatting scene out. This binary is the command
+//! line over the stage crates; each subcommand lives in its own module.
+
+mod generate;
+mod info;
+mod undistort;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "splat",
+    version,
+    about = "Photos in, a compact 3D Gaussian Splatting scene out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters, their limits, and which one splat would use.
+    Info(info::InfoArgs),
+    /// Generate the built-in scene (exact cameras) as a COLMAP workspace and transforms.json.
+    Generate(generate::GenerateArgs),
+    /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
+    Undistort(undistort::UndistortArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(a) => info::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Undistort(a) => undistort::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,47 @@
+//! `splat undistort`: a COLMAP workspace with any camera model → PINHOLE images and model.
+
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct UndistortArgs {
+    /// COLMAP workspace: `images/` and `sparse/0` (binary or text).
+    input: PathBuf,
+    /// Output workspace (images/ and sparse/0/ with PINHOLE cameras).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Folder of the images, if not `INPUT/images`.
+    #[arg(long)]
+    images: Option<PathBuf>,
+}
+
+pub fn run(a: UndistortArgs) -> Result<()> {
+    let model_dir = scene::colmap::find_model_dir(&a.input).with_context(|| {
+        format!(
+            "no COLMAP model (sparse/0 or sparse with cameras.bin/.txt) under {}",
+            a.input.display()
+        )
+    })?;
+    let rec = scene::colmap::read_model(&model_dir)?;
+    let images = a.images.unwrap_or_else(|| a.input.join("images"));
+    let out = scene::undistort::undistort_workspace(&rec, &images, &a.output)?;
+    for (id, cam) in &out.cameras {
+        let before = &rec.cameras[id];
+        println!(
+            "camera {id}: {} {}x{} -> PINHOLE {}x{} (fx {:.2}, fy {:.2})",
+            before.model,
+            before.width,
+            before.height,
+            cam.width,
+            cam.height,
+            cam.params[0],
+            cam.params[1]
+        );
+    }
+    println!(
+        "wrote {} undistorted images and sparse/0 to {}",
+        out.images.len(),
+        a.output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,463 @@
+//! Building, rendering and writing a built-in scene.
+
+use crate::geometry::{Object, Shape, World};
+use crate::texture::Material;
+use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
+use rayon::prelude::*;
+use scene::colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement, write_binary};
+use scene::{Camera, SceneError};
+use serde_json::json;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error(transparent)]
+    Scene(#[from] SceneError),
+    #[error("invalid scene settings: {0}")]
+    Spec(String),
+}
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SceneSpec {
+    pub views: usize,
+    pub width: u32,
+    pub height: u32,
+    pub seed: u64,
+    /// Samples per pixel along each axis (2 → 4 rays per pixel).
+    pub samples: u32,
+    /// Surface points to sample for `points3D` (those seen by fewer than 2 views are dropped).
+    pub points: usize,
+    /// Every `test_every`-th view goes to `transforms_test.json`.
+    pub test_every: usize,
+}
+
+impl Default for SceneSpec {
+    fn default() -> Self {
+        Self {
+            views: 24,
+            width: 320,
+            height: 240,
+            seed: 0,
+            samples: 2,
+            points: 4000,
+            test_every: 8,
+        }
+    }
+}
+
+/// The scene, its exact cameras and the sampled 3D points with their observations.
+pub struct GeneratedScene {
+    pub world: World,
+    pub reconstruction: Reconstruction,
+    pub spec: SceneSpec,
+}
+
+/// SplitMix64: a tiny generator whose sequence for a seed never changes with a dependency
+/// upgrade, which is what "deterministic for a seed" needs.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+    fn colour(&mut self) -> [f64; 3] {
+        [
+            self.range(0.1, 1.0),
+            self.range(0.1, 1.0),
+            self.range(0.1, 1.0),
+        ]
+    }
+}
+
+fn build_world(rng: &mut SplitMix) -> World {
+    let mut objects = vec![
+        Object {
+            shape: Shape::Dome { radius: 20.0 },
+            material: Material {
+                a: [0.55, 0.65, 0.85],
+                b: [0.95, 0.9, 0.8],
+                freq: 0.35,
+                seed: rng.next(),
+                kind: 2,
+            },
+        },
+        Object {
+            shape: Shape::Ground { half: 6.0 },
+            material: Material {
+                a: [0.35, 0.3, 0.2],
+                b: [0.75, 0.7, 0.55],
+                freq: 1.6,
+                seed: rng.next(),
+                kind: 1,
+            },
+        },
+    ];
+    // A centrepiece and a ring of boxes and spheres around it.
+    let centre_half = Vector3::new(0.45, 0.35, 0.4);
+    objects.push(Object {
+        shape: Shape::Cuboid {
+            centre: Vector3::new(0.0, 0.0, centre_half.z),
+            half: centre_half,
+            rot: Rotation3::from_axis_angle(&Vector3::z_axis(), 0.4).into_inner(),
+        },
+        material: Material {
+            a: rng.colour(),
+            b: rng.colour(),
+            freq: 4.0,
+            seed: rng.next(),
+            kind: 1,
+        },
+    });
+    let count = 6;
+    for i in 0..count {
+        let angle = std::f64::consts::TAU * (i as f64 + rng.range(-0.2, 0.2)) / count as f64;
+        let r = rng.range(1.1, 1.7);
+        let (x, y) = (r * angle.cos(), r * angle.sin());
+        let material = Material {
+            a: rng.colour(),
+            b: rng.colour(),
+            freq: rng.range(3.0, 6.0),
+            seed: rng.next(),
+            kind: (i % 3) as u32,
+        };
+        let shape = if i % 2 == 0 {
+            let half = Vector3::new(
+                rng.range(0.2, 0.4),
+                rng.range(0.2, 0.4),
+                rng.range(0.2, 0.5),
+            );
+            let rot: Matrix3<f64> =
+                Rotation3::from_axis_angle(&Vector3::z_axis(), rng.range(0.0, 3.0)).into_inner();
+            Shape::Cuboid {
+                centre: Vector3::new(x, y, half.z),
+                half,
+                rot,
+            }
+        } else {
+            let radius = rng.range(0.22, 0.4);
+            Shape::Sphere {
+                centre: Vector3::new(x, y, radius),
+                radius,
+            }
+        };
+        objects.push(Object { shape, material });
+    }
+    World {
+        objects,
+        light: Vector3::new(0.4, -0.3, 0.85).normalize(),
+        ambient: 0.35,
+    }
+}
+
+/// Camera `i` of `n`: on two alternating rings, looking at the centre of the objects.
+fn view_pose(i: usize, n: usize) -> (Matrix3<f64>, Vector3<f64>) {
+    let az = std::f64::consts::TAU * i as f64 / n as f64 + 0.3;
+    let (radius, height) = if i % 2 == 0 { (4.2, 1.6) } else { (3.8, 2.6) };
+    let c = Vector3::new(radius * az.cos(), radius * az.sin(), height);
+    let target = Vector3::new(0.0, 0.0, 0.35);
+    let forward = (target - c).normalize();
+    let right = forward.cross(&Vector3::z()).normalize();
+    let down = forward.cross(&right);
+    let r = Matrix3::from_rows(&[right.transpose(), down.transpose(), forward.transpose()]);
+    (r, -(r * c))
+}
+
+fn build_cameras(spec: &SceneSpec) -> Reconstruction {
+    let mut rec = Reconstruction::default();
+    let f = 0.85 * spec.width as f64;
+    rec.cameras.insert(
+        1,
+        Camera::pinhole(
+            1,
+            u64::from(spec.width),
+            u64::from(spec.height),
+            f,
+            f,
+            spec.width as f64 / 2.0,
+            spec.height as f64 / 2.0,
+        ),
+    );
+    for i in 0..spec.views {
+        let id = i as u32 + 1;
+        let mut im = Image {
+            id,
+            qvec: [1.0, 0.0, 0.0, 0.0],
+            tvec: [0.0; 3],
+            camera_id: 1,
+            name: format!("view_{i:03}.png"),
+            points2d: vec![],
+        };
+        let (r, t) = view_pose(i, spec.views);
+        im.set_pose(&r, &t);
+        rec.images.insert(id, im);
+    }
+    rec
+}
+
+/// Renders one view with `samples`² stratified rays per pixel.
+pub fn render_view(world: &World, cam: &Camera, im: &Image, samples: u32) -> image::RgbImage {
+    let (w, h) = (cam.width as u32, cam.height as u32);
+    let r_t = im.rotation().transpose();
+    let c = im.center();
+    let s = samples.max(1);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    buf.par_chunks_mut(3 * w as usize)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for x in 0..w as usize {
+                let mut acc = [0.0f64; 3];
+                for a in 0..s {
+                    for b in 0..s {
+                        let px = x as f64 + (f64::from(a) + 0.5) / f64::from(s);
+                        let py = y as f64 + (f64::from(b) + 0.5) / f64::from(s);
+                        let uv = cam.unproject(&Vector2::new(px, py));
+                        let d = (r_t * Vector3::new(uv.x, uv.y, 1.0)).normalize();
+                        if let Some(hit) = world.trace(&c, &d) {
+                            let col = world.shade(&hit);
+                            for k in 0..3 {
+                                acc[k] += col[k];
+                            }
+                        }
+                    }
+                }
+                let n = f64::from(s * s);
+                for k in 0..3 {
+                    row[3 * x + k] = (acc[k] / n * 255.0).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        });
+    image::RgbImage::from_raw(w, h, buf).unwrap_or_else(|| image::RgbImage::new(w, h))
+}
+
+/// A random point on the visible surface of an object (not the dome, not under the ground).
+fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<Vector3<f64>> {
+    match shape {
+        Shape::Sphere { centre, radius } => {
+            let z = rng.range(-1.0, 1.0);
+            let phi = rng.range(0.0, std::f64::consts::TAU);
+            let s = (1.0 - z * z).sqrt();
+            let p = centre + Vector3::new(s * phi.cos(), s * phi.sin(), z) * *radius;
+            (p.z > 0.01).then_some(p)
+        }
+        Shape::Cuboid { centre, half, rot } => {
+            let axis = (rng.next() % 3) as usize;
+            let mut l = Vector3::new(
+                rng.range(-1.0, 1.0),
+                rng.range(-1.0, 1.0),
+                rng.range(-1.0, 1.0),
+            )
+            .component_mul(half);
+            l[axis] = if rng.next() % 2 == 0 {
+                half[axis]
+            } else {
+                -half[axis]
+            };
+            let p = centre + rot * l;
+            (p.z > 0.01).then_some(p)
+        }
+        Shape::Ground { .. } => {
+            let (x, y) = (rng.range(-3.0, 3.0), rng.range(-3.0, 3.0));
+            Some(Vector3::new(x, y, 0.0))
+        }
+        Shape::Dome { .. } => None,
+    }
+}
+
+/// Samples surface points, keeps those seen (unoccluded, inside the frame) by ≥ 2 views, and
+/// records their observations as keypoints.
+fn add_points(world: &World, rec: &mut Reconstruction, count: usize, rng: &mut SplitMix) {
+    let cam = rec.cameras[&1].clone();
+    let solids: Vec<usize> = (0..world.objects.len())
+        .filter(|&i| !matches!(world.objects[i].shape, Shape::Dome { .. }))
+        .collect();
+    let mut next_id = 1u64;
+    let image_ids: Vec<u32> = rec.images.keys().copied().collect();
+    for k in 0..count {
+        let obj = solids[k % solids.len()];
+        let Some(p) = sample_surface(&world.objects[obj].shape, rng) else {
+            continue;
+        };
+        let mut obs = Vec::new();
+        let mut colour = None;
+        for &iid in &image_ids {
+            let im = &rec.images[&iid];
+            let Some(px) = cam.project(&im.world_to_camera(&p)) else {
+                continue;
+            };
+            if px.x < 0.0 || px.y < 0.0 || px.x >= cam.width as f64 || px.y >= cam.height as f64 {
+                continue;
+            }
+            let c = im.center();
+            let dist = (p - c).norm();
+            let d = (p - c) / dist;
+            match world.trace(&c, &d) {
+                Some(hit) if (hit.t - dist).abs() < 1e-6 * dist.max(1.0) => {
+                    colour.get_or_insert_with(|| world.shade(&hit));
+                    obs.push((iid, px));
+                }
+                _ => {}
+            }
+        }
+        if obs.len() < 2 {
+            continue;
+        }
+        let id = next_id;
+        next_id += 1;
+        let mut track = Vec::with_capacity(obs.len());
+        for (iid, px) in obs {
+            let im = rec
+                .images
+                .get_mut(&iid)
+                .expect("image ids come from the model");
+            track.push(TrackElement {
+                image_id: iid,
+                point2d_idx: im.points2d.len() as u32,
+            });
+            im.points2d.push(Point2D {
+                xy: [px.x, px.y],
+                point3d_id: Some(id),
+            });
+        }
+        let rgb = colour
+            .unwrap_or([0.0; 3])
+            .map(|c| (c * 255.0).round() as u8);
+        rec.points3d.insert(
+            id,
+            Point3D {
+                id,
+                xyz: [p.x, p.y, p.z],
+                rgb,
+                error: 0.0,
+                track,
+            },
+        );
+    }
+}
+
+/// The scene for `spec` without writing anything.
+pub fn build(spec: &SceneSpec) -> Result<GeneratedScene, DatasetError> {
+    if spec.views < 2 {
+        return Err(DatasetError::Spec(format!(
+            "need at least 2 views, got {}",
+            spec.views
+        )));
+    }
+    if spec.width < 16 || spec.height < 16 || spec.width > 8192 || spec.height > 8192 {
+        return Err(DatasetError::Spec(format!(
+            "image size {}x{} is outside 16..8192",
+            spec.width, spec.height
+        )));
+    }
+    if spec.test_every < 2 {
+        return Err(DatasetError::Spec("test_every must be at least 2".into()));
+    }
+    let mut rng = SplitMix(spec.seed);
+    let world = build_world(&mut rng);
+    let mut reconstruction = build_cameras(spec);
+    add_points(&world, &mut reconstruction, spec.points, &mut rng);
+    Ok(GeneratedScene {
+        world,
+        reconstruction,
+        spec: spec.clone(),
+    })
+}
+
+/// OpenGL camera → world matrix (Blender's convention) of an image.
+fn opengl_c2w(im: &Image) -> Vec<Vec<f64>> {
+    let r_c2w = im.rotation().transpose();
+    let c = im.center();
+    let sign = [1.0, -1.0, -1.0];
+    let mut rows: Vec<Vec<f64>> = (0..3)
+        .map(|r| {
+            (0..3)
+                .map(|k| r_c2w[(r, k)] * sign[k])
+                .chain([c[r]])
+                .collect()
+        })
+        .collect();
+    rows.push(vec![0.0, 0.0, 0.0, 1.0]);
+    rows
+}
+
+fn write_transforms(path: &Path, rec: &Reconstruction, ids: &[u32]) -> Result<(), DatasetError> {
+    let cam = &rec.cameras[&1];
+    let (fx, fy) = cam.focal();
+    let (cx, cy) = cam.principal_point();
+    let frames: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let im = &rec.images[id];
+            json!({ "file_path": format!("images/{}", im.name), "transform_matrix": opengl_c2w(im) })
+        })
+        .collect();
+    let doc = json!({
+        "camera_angle_x": 2.0 * (cam.width as f64 / (2.0 * fx)).atan(),
+        "fl_x": fx, "fl_y": fy, "cx": cx, "cy": cy, "w": cam.width, "h": cam.height,
+        "frames": frames,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| DatasetError::Spec(e.to_string()))?;
+    scene::write_atomic_bytes(path, text.as_bytes())?;
+    Ok(())
+}
+
+/// Generates the scene and writes it to `out`: `images/`, `sparse/0/`, `transforms_*.json`
+/// and `manifest.json`.
+pub fn generate(spec: &SceneSpec, out: &Path) -> Result<GeneratedScene, DatasetError> {
+    let built = build(spec)?;
+    let rec = &built.reconstruction;
+    let cam = &rec.cameras[&1];
+    rec.images
+        .values()
+        .collect::<Vec<_>>()
+        .par_iter()
+        .try_for_each(|im| -> Result<(), DatasetError> {
+            let img = render_view(&built.world, cam, im, spec.samples);
+            scene::images::save(
+                &out.join("images").join(&im.name),
+                &image::DynamicImage::ImageRgb8(img),
+            )?;
+            Ok(())
+        })?;
+    write_binary(&out.join("sparse/0"), rec)?;
+    let ids: Vec<u32> = rec.images_by_name().iter().map(|i| i.id).collect();
+    let (test, train): (Vec<(usize, u32)>, Vec<(usize, u32)>) = ids
+        .iter()
+        .copied()
+        .enumerate()
+        .partition(|(i, _)| i % spec.test_every == 0);
+    write_transforms(
+        &out.join("transforms_train.json"),
+        rec,
+        &train.iter().map(|p| p.1).collect::<Vec<_>>(),
+    )?;
+    write_transforms(
+        &out.join("transforms_test.json"),
+        rec,
+        &test.iter().map(|p| p.1).collect::<Vec<_>>(),
+    )?;
+    let manifest = json!({
+        "generator": "splat built-in scene v1",
+        "seed": spec.seed, "views": spec.views, "width": spec.width, "height": spec.height,
+        "samples_per_pixel": spec.samples * spec.samples,
+        "points3D": rec.points3d.len(),
+        "test_every": spec.test_every,
+        "test_views": test.len(), "train_views": train.len(),
+        "camera_model": "PINHOLE",
+        "axes": "world z up; COLMAP/OpenCV camera axes in sparse/0, OpenGL in transforms_*.json",
+    });
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| DatasetError::Spec(e.to_string()))?;
+    scene::write_atomic_bytes(&out.join("manifest.json"), text.as_bytes())?;
+    Ok(built)
+}
