@@ -12,8 +12,8 @@ struct Params {
 }
 
 const WG: u32 = 256u;
-const ROUNDS: u32 = 4u;
-const BLOCK: u32 = 1024u;
+const ITEMS: u32 = 8u;
+const BLOCK: u32 = 2048u;
 const DIGITS: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -26,9 +26,9 @@ const DIGITS: u32 = 16u;
 @group(0) @binding(7) var<storage, read_write> vals_out: array<u32>;
 
 var<workgroup> counts: array<atomic<u32>, DIGITS>;
-// Per thread, 16 one-hot digit counters packed two per word (16 bits each; a round has 256 items).
+// Per thread, 16 digit counters packed two per word (16 bits each).
 var<workgroup> packed: array<array<u32, 8>, WG>;
-var<workgroup> running: array<u32, DIGITS>;
+var<workgroup> start: array<u32, DIGITS>;
 
 fn block_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
@@ -55,8 +55,8 @@ fn histogram(
         atomicStore(&counts[lid], 0u);
     }
     workgroupBarrier();
-    for (var r = 0u; r < ROUNDS; r++) {
-        let i = block * BLOCK + r * WG + lid;
+    for (var k = 0u; k < ITEMS; k++) {
+        let i = block * BLOCK + lid * ITEMS + k;
         if (i < params.n) {
             atomicAdd(&counts[digit_of(i)], 1u);
         }
@@ -78,47 +78,53 @@ fn scatter(
         return;
     }
     if (lid < DIGITS) {
-        running[lid] = hist[lid * params.num_blocks + block];
+        start[lid] = hist[lid * params.num_blocks + block];
     }
+    // Each thread ranks ITEMS consecutive elements; counts per digit (at most 2048 per block)
+    // are packed two per word, 16 bits each.
+    let first = block * BLOCK + lid * ITEMS;
+    var digit: array<u32, ITEMS>;
+    var rank_here: array<u32, ITEMS>;
+    var mine: array<u32, 8>;
+    for (var k = 0u; k < ITEMS; k++) {
+        let i = first + k;
+        if (i < params.n) {
+            let d = digit_of(i);
+            let sh = (d & 1u) * 16u;
+            digit[k] = d;
+            rank_here[k] = (mine[d >> 1u] >> sh) & 0xffffu;
+            mine[d >> 1u] += 1u << sh;
+        }
+    }
+    packed[lid] = mine;
     workgroupBarrier();
-    for (var r = 0u; r < ROUNDS; r++) {
-        let i = block * BLOCK + r * WG + lid;
-        let valid = i < params.n;
-        var d = 0u;
-        var mine: array<u32, 8>;
-        if (valid) {
-            d = digit_of(i);
-            mine[d >> 1u] = 1u << ((d & 1u) * 16u);
+    // Inclusive Hillis-Steele scan of the packed counters across the workgroup.
+    for (var off = 1u; off < WG; off <<= 1u) {
+        var t: array<u32, 8>;
+        if (lid >= off) {
+            t = packed[lid - off];
         }
-        packed[lid] = mine;
         workgroupBarrier();
-        // Inclusive Hillis-Steele scan of the packed counters across the workgroup.
-        for (var off = 1u; off < WG; off <<= 1u) {
-            var t: array<u32, 8>;
-            if (lid >= off) {
-                t = packed[lid - off];
+        if (lid >= off) {
+            for (var w = 0u; w < 8u; w++) {
+                packed[lid][w] += t[w];
             }
-            workgroupBarrier();
-            if (lid >= off) {
-                for (var w = 0u; w < 8u; w++) {
-                    packed[lid][w] += t[w];
-                }
-            }
-            workgroupBarrier();
         }
-        if (valid) {
-            let inclusive = (packed[lid][d >> 1u] >> ((d & 1u) * 16u)) & 0xffffu;
-            let dst = running[d] + inclusive - 1u;
+        workgroupBarrier();
+    }
+    for (var k = 0u; k < ITEMS; k++) {
+        let i = first + k;
+        if (i < params.n) {
+            let d = digit[k];
+            let sh = (d & 1u) * 16u;
+            // Elements of digit d in earlier threads = inclusive count minus this thread's own.
+            let before = ((packed[lid][d >> 1u] >> sh) & 0xffffu) - ((mine[d >> 1u] >> sh) & 0xffffu);
+            let dst = start[d] + before + rank_here[k];
             keys_lo_out[dst] = keys_lo_in[i];
             if (params.has_hi != 0u) {
                 keys_hi_out[dst] = keys_hi_in[i];
             }
             vals_out[dst] = vals_in[i];
         }
-        workgroupBarrier();
-        if (lid < DIGITS) {
-            running[lid] += (packed[WG - 1u][lid >> 1u] >> ((lid & 1u) * 16u)) & 0xffffu;
-        }
-        workgroupBarrier();
     }
 }

@@ -13,7 +13,7 @@ use crate::{
 const DIGIT_BITS: u32 = 4;
 const DIGITS: u32 = 1 << DIGIT_BITS;
 /// Elements one workgroup handles per pass.
-const SORT_BLOCK: u32 = 1024;
+const SORT_BLOCK: u32 = 2048;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
