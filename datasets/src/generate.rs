@@ -163,7 +163,11 @@ fn build_world(rng: &mut SplitMix) -> World {
 /// Camera `i` of `n`: on two alternating rings, looking at the centre of the objects.
 fn view_pose(i: usize, n: usize) -> (Matrix3<f64>, Vector3<f64>) {
     let az = std::f64::consts::TAU * i as f64 / n as f64 + 0.3;
-    let (radius, height) = if i % 2 == 0 { (4.2, 1.6) } else { (3.8, 2.6) };
+    let (radius, height) = if i.is_multiple_of(2) {
+        (4.2, 1.6)
+    } else {
+        (3.8, 2.6)
+    };
     let c = Vector3::new(radius * az.cos(), radius * az.sin(), height);
     let target = Vector3::new(0.0, 0.0, 0.35);
     let forward = (target - c).normalize();
@@ -258,7 +262,7 @@ fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<Vector3<f64>> {
                 rng.range(-1.0, 1.0),
             )
             .component_mul(half);
-            l[axis] = if rng.next() % 2 == 0 {
+            l[axis] = if rng.next().is_multiple_of(2) {
                 half[axis]
             } else {
                 -half[axis]
@@ -431,21 +435,14 @@ pub fn generate(spec: &SceneSpec, out: &Path) -> Result<GeneratedScene, DatasetE
         })?;
     write_binary(&out.join("sparse/0"), rec)?;
     let ids: Vec<u32> = rec.images_by_name().iter().map(|i| i.id).collect();
-    let (test, train): (Vec<(usize, u32)>, Vec<(usize, u32)>) = ids
+    let test: Vec<u32> = ids.iter().copied().step_by(spec.test_every).collect();
+    let train: Vec<u32> = ids
         .iter()
         .copied()
-        .enumerate()
-        .partition(|(i, _)| i % spec.test_every == 0);
-    write_transforms(
-        &out.join("transforms_train.json"),
-        rec,
-        &train.iter().map(|p| p.1).collect::<Vec<_>>(),
-    )?;
-    write_transforms(
-        &out.join("transforms_test.json"),
-        rec,
-        &test.iter().map(|p| p.1).collect::<Vec<_>>(),
-    )?;
+        .filter(|id| !test.contains(id))
+        .collect();
+    write_transforms(&out.join("transforms_train.json"), rec, &train)?;
+    write_transforms(&out.join("transforms_test.json"), rec, &test)?;
     let manifest = json!({
         "generator": "splat built-in scene v1",
         "seed": spec.seed, "views": spec.views, "width": spec.width, "height": spec.height,

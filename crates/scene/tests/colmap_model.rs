@@ -26,7 +26,7 @@ fn sceaux_castle_binary_and_text_agree_and_round_trip() {
     assert_eq!(bin, txt, "binary and text models differ");
     let mean_track = bin.points3d.values().map(|p| p.track.len()).sum::<usize>() as f64 / 5162.0;
     assert!(
-        (mean_track - 4.8889965129794657).abs() < 1e-12,
+        (mean_track - 4.888_996_512_979_466).abs() < 1e-12,
         "mean track length {mean_track}"
     );
     // Observations agree with the tracks.
@@ -63,7 +63,8 @@ fn sceaux_castle_binary_and_text_agree_and_round_trip() {
     assert_eq!(read_text(&dir.path().join("txt")).unwrap(), bin);
     // Our cameras.bin is byte-identical to COLMAP's (the other files list records in id order,
     // COLMAP in its hash-map order, so only their content is compared).
-    for f in ["cameras.bin"] {
+    {
+        let f = "cameras.bin";
         assert!(
             std::fs::read(dir.path().join("bin").join(f)).unwrap()
                 == std::fs::read(root.join("sparse/0").join(f)).unwrap(),

@@ -92,3 +92,24 @@ fn missing_images_and_bad_matrices_are_clear_errors() {
     let p0 = rec.images[&1].world_to_camera(&Vector3::zeros());
     assert!((p0 - Vector3::new(0.0, 0.0, 4.0)).norm() < 1e-12, "{p0:?}");
 }
+
+#[test]
+fn random_damage_to_a_transforms_file_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    image::RgbImage::new(8, 6)
+        .save(dir.path().join("a.png"))
+        .unwrap();
+    let good = br#"{"camera_angle_x": 0.7, "frames": [{"file_path": "a", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}, {"file_path": "a.png", "transform_matrix": [[0,-1,0,1],[1,0,0,2],[0,0,1,3],[0,0,0,1]]}]}"#;
+    let p = dir.path().join("transforms.json");
+    std::fs::write(&p, good).unwrap();
+    assert_eq!(read_transforms(&p).unwrap().images.len(), 2);
+    let mut rng = support::Lcg(5);
+    for (what, bad) in support::damaged_copies(good, &mut rng, 150) {
+        std::fs::write(&p, &bad).unwrap();
+        match std::panic::catch_unwind(|| read_transforms(&p)) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => assert!(e.to_string().contains("transforms.json"), "{what}: {e}"),
+            Err(_) => panic!("{what}: the reader panicked"),
+        }
+    }
+}

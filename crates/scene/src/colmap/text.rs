@@ -158,7 +158,7 @@ fn read_images(path: &Path) -> Result<BTreeMap<u32, Image>> {
         let mut pf = Fields::new(path, i + 1, pts_line);
         i += 1;
         let toks = pf.rest();
-        if toks.len() % 3 != 0 {
+        if !toks.len().is_multiple_of(3) {
             return Err(pf.err(format!(
                 "expected X Y POINT3D_ID triples, found {} values",
                 toks.len()
@@ -223,7 +223,7 @@ fn read_points(path: &Path) -> Result<BTreeMap<u64, Point3D>> {
         ];
         let error = f.parse("ERROR")?;
         let toks = f.rest();
-        if toks.len() % 2 != 0 {
+        if !toks.len().is_multiple_of(2) {
             return Err(f.err(format!(
                 "expected IMAGE_ID POINT2D_IDX pairs, found {} values",
                 toks.len()
