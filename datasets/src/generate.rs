@@ -418,6 +418,15 @@ fn write_transforms(path: &Path, rec: &Reconstruction, ids: &[u32]) -> Result<()
 /// Generates the scene and writes it to `out`: `images/`, `sparse/0/`, `transforms_*.json`
 /// and `manifest.json`.
 pub fn generate(spec: &SceneSpec, out: &Path) -> Result<GeneratedScene, DatasetError> {
+    generate_with_progress(spec, out, &|_| {})
+}
+
+/// As `generate`, calling `done(name)` after each image is written.
+pub fn generate_with_progress(
+    spec: &SceneSpec,
+    out: &Path,
+    done: &(dyn Fn(&str) + Sync),
+) -> Result<GeneratedScene, DatasetError> {
     let built = build(spec)?;
     let rec = &built.reconstruction;
     let cam = &rec.cameras[&1];
@@ -431,6 +440,7 @@ pub fn generate(spec: &SceneSpec, out: &Path) -> Result<GeneratedScene, DatasetE
                 &out.join("images").join(&im.name),
                 &image::DynamicImage::ImageRgb8(img),
             )?;
+            done(&im.name);
             Ok(())
         })?;
     write_binary(&out.join("sparse/0"), rec)?;

@@ -8,5 +8,7 @@ mod generate;
 mod geometry;
 mod texture;
 
-pub use generate::{DatasetError, GeneratedScene, SceneSpec, build, generate, render_view};
+pub use generate::{
+    DatasetError, GeneratedScene, SceneSpec, build, generate, generate_with_progress, render_view,
+};
 pub use geometry::{Hit, World};

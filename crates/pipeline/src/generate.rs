@@ -48,8 +48,10 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         spec.height,
         spec.samples * spec.samples
     );
-    let g = splat_datasets::generate(&spec, &a.output)
+    let progress = crate::progress::Progress::new("rendering", spec.views as u64);
+    let g = splat_datasets::generate_with_progress(&spec, &a.output, &|_| progress.inc())
         .with_context(|| format!("generating the built-in scene into {}", a.output.display()))?;
+    progress.finish();
     let rec = &g.reconstruction;
     println!(
         "wrote {}: {} images, {} 3D points, exact PINHOLE cameras in sparse/0, transforms_train.json / transforms_test.json ({:.1} s)",

@@ -3,6 +3,7 @@
 
 mod generate;
 mod info;
+mod progress;
 mod undistort;
 
 use clap::{Parser, Subcommand};

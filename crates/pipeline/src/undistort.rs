@@ -24,7 +24,12 @@ pub fn run(a: UndistortArgs) -> Result<()> {
     })?;
     let rec = scene::colmap::read_model(&model_dir)?;
     let images = a.images.unwrap_or_else(|| a.input.join("images"));
-    let out = scene::undistort::undistort_workspace(&rec, &images, &a.output)?;
+    let progress = crate::progress::Progress::new("undistorting", rec.images.len() as u64);
+    let out =
+        scene::undistort::undistort_workspace_with_progress(&rec, &images, &a.output, &|_| {
+            progress.inc()
+        })?;
+    progress.finish();
     for (id, cam) in &out.cameras {
         let before = &rec.cameras[id];
         println!(

@@ -7,7 +7,7 @@
 //! resampled bilinearly; keypoints are moved with the same mapping; 3D points stay.
 
 use crate::colmap::{Point2D, Reconstruction, write_binary};
-use crate::{Camera, CameraModel, Result, SceneError, images};
+use crate::{Camera, Result, SceneError, images};
 use image::{DynamicImage, Rgb32FImage, RgbImage};
 use nalgebra::{Vector2, Vector3};
 use rayon::prelude::*;
@@ -134,6 +134,16 @@ pub fn undistort_workspace(
     image_dir: &Path,
     out: &Path,
 ) -> Result<Reconstruction> {
+    undistort_workspace_with_progress(rec, image_dir, out, &|_| {})
+}
+
+/// As `undistort_workspace`, calling `done(name)` after each image is written.
+pub fn undistort_workspace_with_progress(
+    rec: &Reconstruction,
+    image_dir: &Path,
+    out: &Path,
+    done: &(dyn Fn(&str) + Sync),
+) -> Result<Reconstruction> {
     let mut new = rec.clone();
     for (id, cam) in &rec.cameras {
         let pin = pinhole_for(cam).map_err(|m| SceneError::invalid(image_dir, m))?;
@@ -151,16 +161,20 @@ pub fn undistort_workspace(
             let out_path = out_images.join(&im.name);
             if src.model.is_pinhole() {
                 let bytes = std::fs::read(&in_path).map_err(|e| SceneError::io(&in_path, e))?;
-                return crate::write_atomic_bytes(&out_path, &bytes);
+                crate::write_atomic_bytes(&out_path, &bytes)?;
+                done(&im.name);
+                return Ok(());
             }
             let img = images::load_rgb(&in_path, [0.0; 3])?;
             let und = undistort_image(&img, src, dst);
-            images::save(&out_path, &DynamicImage::ImageRgb8(to_rgb8(&und)))
+            images::save(&out_path, &DynamicImage::ImageRgb8(to_rgb8(&und)))?;
+            done(&im.name);
+            Ok(())
         })?;
     for im in new.images.values_mut() {
         let src = &rec.cameras[&im.camera_id];
         let dst = &new.cameras[&im.camera_id];
-        if src.model == CameraModel::Pinhole {
+        if src.model.is_pinhole() {
             continue;
         }
         for p in &mut im.points2d {
@@ -180,6 +194,7 @@ pub fn undistort_workspace(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CameraModel;
 
     /// A smooth pattern defined on the normalized image plane, so the same "scene" can be
     /// rendered through any camera.

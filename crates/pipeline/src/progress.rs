@@ -1,0 +1,63 @@
+//! Progress for long steps: an indicatif bar when stderr is a terminal, JSON lines on stderr
+//! otherwise (`{"step":…,"done":…,"total":…}`), so logs of batch jobs stay machine-readable.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    step: String,
+    total: u64,
+    done: AtomicU64,
+    bar: Option<ProgressBar>,
+    last_line: Mutex<Instant>,
+}
+
+impl Progress {
+    pub fn new(step: &str, total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new(total);
+            let style = ProgressStyle::with_template(
+                "{msg:>12} [{bar:40}] {pos}/{len} {per_sec} ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            b.set_style(style);
+            b.set_message(step.to_string());
+            b
+        });
+        Self {
+            step: step.into(),
+            total,
+            done: AtomicU64::new(0),
+            bar,
+            last_line: Mutex::new(Instant::now() - Duration::from_secs(10)),
+        }
+    }
+
+    /// One more item done.
+    pub fn inc(&self) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(b) => b.inc(1),
+            None => {
+                let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+                if done == self.total || last.elapsed() >= Duration::from_secs(1) {
+                    *last = Instant::now();
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({ "step": self.step, "done": done, "total": self.total })
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The plain-Rust f64 reference of the tile rasterizer: the same maths as the WGSL kernels,
+//! written for clarity, used as the oracle in tests (forward images and analytic gradients,
+//! the gradients themselves checked against finite differences).
+//!
+//! Conventions (the 3DGS paper's): COLMAP/OpenCV camera axes; the centre of pixel (i, j) is at
+//! (i + 0.5, j + 0.5); a Gaussian's mean lands at (fx·x/z + cx, fy·y/z + cy); its 2D covariance
+//! is J W Σ Wᵀ Jᵀ + 0.3·I with the perspective Jacobian J clamped to 1.3× the field of view;
+//! it covers the 16×16 tiles within its 3σ radius; α = min(0.99, σ(o)·exp(−½dᵀΣ⁻¹d)), skipped
+//! under 1/255; a pixel stops before the Gaussian that would take its transmittance under
+//! 1e-4; colour = SH(view direction) + 0.5, clamped at 0.
+
+mod project;
+mod raster;
+
+pub use project::{Projected, project, project_backward};
+pub use raster::{Render, backward, forward};
+
+use nalgebra::{Matrix3, Vector3};
+use scene::GaussianCloud;
+
+/// Tile edge in pixels.
+pub const TILE: u32 = 16;
+/// Added to the 2D covariance's diagonal (px²): the low-pass filter of the paper.
+pub const COV2D_DILATION: f64 = 0.3;
+pub const ALPHA_MAX: f64 = 0.99;
+pub const ALPHA_MIN: f64 = 1.0 / 255.0;
+pub const T_MIN: f64 = 1e-4;
+/// The Jacobian is evaluated no further out than this times the half field of view.
+pub const FOV_CLAMP: f64 = 1.3;
+
+/// Gaussians as the PLY stores them, in f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gaussians {
+    pub sh_degree: u32,
+    pub means: Vec<[f64; 3]>,
+    pub log_scales: Vec<[f64; 3]>,
+    /// Unnormalised (w, x, y, z).
+    pub quats: Vec<[f64; 4]>,
+    /// Opacity logits.
+    pub opacities: Vec<f64>,
+    /// `(sh_degree+1)²` coefficients × 3 channels per Gaussian: `sh[(i·K + k)·3 + c]`.
+    pub sh: Vec<f64>,
+}
+
+impl Gaussians {
+    pub fn len(&self) -> usize {
+        self.means.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.means.is_empty()
+    }
+
+    pub fn coeffs(&self) -> usize {
+        crate::sh::coeff_count(self.sh_degree)
+    }
+
+    /// Converts a PLY cloud (f_rest channel-major) to coefficient-major SH.
+    pub fn from_cloud(c: &GaussianCloud) -> Self {
+        let k = crate::sh::coeff_count(c.sh_degree);
+        let rest = k - 1;
+        let mut sh = Vec::with_capacity(c.len() * k * 3);
+        for i in 0..c.len() {
+            sh.extend(c.sh_dc[i].iter().map(|&v| f64::from(v)));
+            for j in 0..rest {
+                for ch in 0..3 {
+                    sh.push(f64::from(c.sh_rest[i * 3 * rest + ch * rest + j]));
+                }
+            }
+        }
+        let f3 = |v: &[f32; 3]| v.map(f64::from);
+        Self {
+            sh_degree: c.sh_degree,
+            means: c.means.iter().map(f3).collect(),
+            log_scales: c.log_scales.iter().map(f3).collect(),
+            quats: c.rotations.iter().map(|q| q.map(f64::from)).collect(),
+            opacities: c.opacity.iter().map(|&o| f64::from(o)).collect(),
+            sh,
+        }
+    }
+}
+
+/// A pinhole view to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub width: u32,
+    pub height: u32,
+    pub fx: f64,
+    pub fy: f64,
+    pub cx: f64,
+    pub cy: f64,
+    /// World → camera.
+    pub rotation: Matrix3<f64>,
+    pub translation: Vector3<f64>,
+    /// Gaussians closer than this (camera z) are culled.
+    pub near: f64,
+    pub background: [f64; 3],
+}
+
+impl View {
+    pub fn camera_centre(&self) -> Vector3<f64> {
+        -(self.rotation.transpose() * self.translation)
+    }
+
+    pub fn tiles(&self) -> (u32, u32) {
+        (self.width.div_ceil(TILE), self.height.div_ceil(TILE))
+    }
+
+    /// A view of a COLMAP image with a PINHOLE or SIMPLE_PINHOLE camera.
+    pub fn from_colmap(
+        cam: &scene::Camera,
+        im: &scene::Image,
+        near: f64,
+        background: [f64; 3],
+    ) -> Option<Self> {
+        if !cam.model.is_pinhole() {
+            return None;
+        }
+        let (fx, fy) = cam.focal();
+        let (cx, cy) = cam.principal_point();
+        Some(Self {
+            width: cam.width as u32,
+            height: cam.height as u32,
+            fx,
+            fy,
+            cx,
+            cy,
+            rotation: im.rotation(),
+            translation: im.translation(),
+            near,
+            background,
+        })
+    }
+}
+
+/// Gradients of a loss with respect to every stored parameter, plus the screen-space mean
+/// gradient (pixels) that densification accumulates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grads {
+    pub means: Vec<[f64; 3]>,
+    pub log_scales: Vec<[f64; 3]>,
+    pub quats: Vec<[f64; 4]>,
+    pub opacities: Vec<f64>,
+    pub sh: Vec<f64>,
+    pub mean2d: Vec<[f64; 2]>,
+}
+
+impl Grads {
+    pub fn zeros(g: &Gaussians) -> Self {
+        let n = g.len();
+        Self {
+            means: vec![[0.0; 3]; n],
+            log_scales: vec![[0.0; 3]; n],
+            quats: vec![[0.0; 4]; n],
+            opacities: vec![0.0; n],
+            sh: vec![0.0; g.sh.len()],
+            mean2d: vec![[0.0; 2]; n],
+        }
+    }
+}
