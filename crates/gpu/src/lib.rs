@@ -8,6 +8,7 @@ mod error;
 mod scan;
 pub mod shaders;
 mod sort;
+pub mod testing;
 
 pub use buffers::{readback, storage_buffer, storage_buffer_zeroed, uniform_buffer};
 pub use context::{AdapterSummary, GpuContext, LAVAPIPE_HINT, list_adapters};

@@ -1,9 +1,7 @@
 //! Prefix scan and radix sort on the real device (lavapipe in CI) against `slice::sort` and a
 //! sequential scan.
 
-mod common;
-
-use common::ctx;
+use gpu::testing::context as ctx;
 use gpu::{PrefixScan, RadixSort};
 use rand::{Rng, SeedableRng};
 use std::sync::OnceLock;

@@ -1,5 +1,11 @@
-//! 3DGS training. So far: the plain-Rust f64 reference of the tile rasterizer (forward and
-//! analytic backward), the oracle the WGSL kernels are tested against.
+//! 3DGS training: the differentiable tile rasterizer — its WGSL forward pass driven from
+//! `raster`, and the plain-Rust f64 `reference` (forward and analytic backward) that is the
+//! oracle for the kernels.
 
+pub mod raster;
 pub mod reference;
 pub mod sh;
+mod view;
+
+pub use raster::{Gaussians32, GpuGaussians, Rasterizer, RenderOutput};
+pub use view::View;

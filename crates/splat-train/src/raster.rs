@@ -1,0 +1,321 @@
+//! The GPU tile rasterizer: host side of `shaders/rasterize_forward.wgsl`.
+//!
+//! One frame: project every Gaussian → exclusive scan of the tiles each covers → emit one
+//! (tile|depth, id) key per covered tile → radix sort on the bits in use → per-tile ranges →
+//! rasterize each 16×16 tile. The only mid-frame readback is the key count (4 bytes), needed to
+//! size the key buffers.
+
+use crate::reference::{FOV_CLAMP, Gaussians};
+use crate::sh::coeff_count;
+use crate::view::View;
+use gpu::{
+    GpuContext, GpuError, PrefixScan, RadixSort, SortKeys, bits_in_use, readback, storage_buffer,
+    storage_buffer_zeroed, uniform_buffer,
+};
+use scene::GaussianCloud;
+
+/// WGSL source of the forward kernels.
+pub const FORWARD_WGSL: &str = include_str!("../../../shaders/rasterize_forward.wgsl");
+
+/// Gaussians in f32 in the layout of the GPU buffers (SH coefficient-major, then channel).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gaussians32 {
+    pub sh_degree: u32,
+    pub means: Vec<f32>,
+    pub log_scales: Vec<f32>,
+    pub quats: Vec<f32>,
+    pub opacities: Vec<f32>,
+    pub sh: Vec<f32>,
+}
+
+impl Gaussians32 {
+    pub fn len(&self) -> usize {
+        self.opacities.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.opacities.is_empty()
+    }
+
+    /// From a PLY cloud (its f_rest is channel-major).
+    pub fn from_cloud(c: &GaussianCloud) -> Self {
+        let k = coeff_count(c.sh_degree);
+        let rest = k - 1;
+        let mut sh = Vec::with_capacity(c.len() * k * 3);
+        for i in 0..c.len() {
+            sh.extend_from_slice(&c.sh_dc[i]);
+            for j in 0..rest {
+                for ch in 0..3 {
+                    sh.push(c.sh_rest[i * 3 * rest + ch * rest + j]);
+                }
+            }
+        }
+        Self {
+            sh_degree: c.sh_degree,
+            means: c.means.iter().flatten().copied().collect(),
+            log_scales: c.log_scales.iter().flatten().copied().collect(),
+            quats: c.rotations.iter().flatten().copied().collect(),
+            opacities: c.opacity.clone(),
+            sh,
+        }
+    }
+
+    /// The same values in f64, for the reference.
+    pub fn to_reference(&self) -> Gaussians {
+        let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        let three = |v: &[f32]| {
+            v.chunks_exact(3)
+                .map(|c| [c[0], c[1], c[2]].map(f64::from))
+                .collect()
+        };
+        Gaussians {
+            sh_degree: self.sh_degree,
+            means: three(&self.means),
+            log_scales: three(&self.log_scales),
+            quats: self
+                .quats
+                .chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]].map(f64::from))
+                .collect(),
+            opacities: f(&self.opacities),
+            sh: f(&self.sh),
+        }
+    }
+}
+
+/// Gaussian parameters resident on the GPU.
+pub struct GpuGaussians {
+    pub count: u32,
+    pub sh_degree: u32,
+    pub means: wgpu::Buffer,
+    pub log_scales: wgpu::Buffer,
+    pub quats: wgpu::Buffer,
+    pub opacities: wgpu::Buffer,
+    pub sh: wgpu::Buffer,
+}
+
+impl GpuGaussians {
+    pub fn upload(ctx: &GpuContext, g: &Gaussians32) -> Self {
+        Self {
+            count: g.len() as u32,
+            sh_degree: g.sh_degree,
+            means: storage_buffer(ctx, "means", &g.means),
+            log_scales: storage_buffer(ctx, "log_scales", &g.log_scales),
+            quats: storage_buffer(ctx, "quats", &g.quats),
+            opacities: storage_buffer(ctx, "opacities", &g.opacities),
+            sh: storage_buffer(ctx, "sh", &g.sh),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ViewParams {
+    rot: [[f32; 4]; 3],
+    campos: [f32; 4],
+    background: [f32; 4],
+    focal: [f32; 4],
+    limits: [f32; 4],
+    size: [u32; 4],
+    counts: [u32; 4],
+}
+
+fn view_params(view: &View, n: u32, sh_coeffs: u32, keys: u32) -> ViewParams {
+    let r = view.rotation;
+    let t = view.translation;
+    let c = view.camera_centre();
+    let (tx, ty) = view.tiles();
+    ViewParams {
+        rot: [0, 1, 2].map(|i| {
+            [
+                r[(i, 0)] as f32,
+                r[(i, 1)] as f32,
+                r[(i, 2)] as f32,
+                t[i] as f32,
+            ]
+        }),
+        campos: [c.x as f32, c.y as f32, c.z as f32, 0.0],
+        background: [
+            view.background[0] as f32,
+            view.background[1] as f32,
+            view.background[2] as f32,
+            0.0,
+        ],
+        focal: [
+            view.fx as f32,
+            view.fy as f32,
+            view.cx as f32,
+            view.cy as f32,
+        ],
+        limits: [
+            (FOV_CLAMP * f64::from(view.width) / (2.0 * view.fx)) as f32,
+            (FOV_CLAMP * f64::from(view.height) / (2.0 * view.fy)) as f32,
+            view.near as f32,
+            0.0,
+        ],
+        size: [view.width, view.height, tx, ty],
+        counts: [n, sh_coeffs, keys, 0],
+    }
+}
+
+/// A rendered frame read back to the host.
+#[derive(Debug, Clone)]
+pub struct RenderOutput {
+    pub width: u32,
+    pub height: u32,
+    /// Row-major RGB and accumulated alpha (1 − final transmittance).
+    pub color: Vec<[f32; 4]>,
+    /// Expected depth Σ zᵢ αᵢ Tᵢ.
+    pub depth: Vec<f32>,
+    /// Per pixel, how many of its tile's Gaussians were visited up to the last one that
+    /// contributed (the backward pass starts there).
+    pub last: Vec<u32>,
+    /// (tile, Gaussian) pairs sorted this frame.
+    pub keys: u32,
+}
+
+/// The compiled forward kernels.
+pub struct Rasterizer {
+    project: wgpu::ComputePipeline,
+    emit: wgpu::ComputePipeline,
+    ranges: wgpu::ComputePipeline,
+    raster: wgpu::ComputePipeline,
+    scan: PrefixScan,
+    sort: RadixSort,
+}
+
+const WORKGROUP: u32 = 256;
+
+impl Rasterizer {
+    pub fn new(ctx: &GpuContext) -> Self {
+        Self {
+            project: ctx.compute_pipeline("project", FORWARD_WGSL, "project"),
+            emit: ctx.compute_pipeline("emit_keys", FORWARD_WGSL, "emit_keys"),
+            ranges: ctx.compute_pipeline("tile_ranges", FORWARD_WGSL, "tile_ranges"),
+            raster: ctx.compute_pipeline("rasterize", FORWARD_WGSL, "rasterize"),
+            scan: PrefixScan::new(ctx),
+            sort: RadixSort::new(ctx),
+        }
+    }
+
+    /// Renders `g` into `view` and reads the frame back.
+    pub fn render(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        view: &View,
+    ) -> Result<RenderOutput, GpuError> {
+        let n = g.count;
+        let coeffs = coeff_count(g.sh_degree) as u32;
+        let (tiles_x, tiles_y) = view.tiles();
+        let pixels = u64::from(view.width) * u64::from(view.height);
+        let n4 = u64::from(n.max(1)) * 16;
+        let xy_depth = storage_buffer_zeroed(ctx, "xy_depth", n4);
+        let conic = storage_buffer_zeroed(ctx, "conic_opacity", n4);
+        let colors = storage_buffer_zeroed(ctx, "colors", n4);
+        let rects = storage_buffer_zeroed(ctx, "rects", n4);
+        let touched = storage_buffer_zeroed(ctx, "touched", u64::from(n + 1) * 4);
+
+        // Pass 1: project, then scan the tile counts.
+        let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, 0));
+        let bind = ctx.bind_group_at(
+            "project",
+            &self.project,
+            &[
+                (0, &params),
+                (1, &g.means),
+                (2, &g.log_scales),
+                (3, &g.quats),
+                (4, &g.opacities),
+                (5, &g.sh),
+                (6, &xy_depth),
+                (7, &conic),
+                (8, &colors),
+                (9, &rects),
+                (10, &touched),
+            ],
+        );
+        let mut enc = ctx.encoder("forward: project");
+        ctx.dispatch(&mut enc, &self.project, &bind, (n + 1).div_ceil(WORKGROUP));
+        let plan = self.scan.plan(ctx, &touched, n + 1);
+        self.scan.encode(ctx, &mut enc, &plan);
+        ctx.queue.submit([enc.finish()]);
+        let total = readback::<u32>(ctx, &touched, n as usize + 1)?[n as usize];
+
+        // Pass 2: keys, sort, ranges, rasterize.
+        let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
+        let keys_lo = storage_buffer_zeroed(ctx, "keys_lo", u64::from(total) * 4);
+        let keys_hi = storage_buffer_zeroed(ctx, "keys_hi", u64::from(total) * 4);
+        let values = storage_buffer_zeroed(ctx, "key_values", u64::from(total) * 4);
+        let ranges = storage_buffer_zeroed(ctx, "ranges", u64::from(tiles_x * tiles_y) * 8);
+        let out_color = storage_buffer_zeroed(ctx, "out_color", pixels * 16);
+        let out_last = storage_buffer_zeroed(ctx, "out_last", pixels * 4);
+        let out_depth = storage_buffer_zeroed(ctx, "out_depth", pixels * 4);
+        let mut enc = ctx.encoder("forward: raster");
+        let emit = ctx.bind_group_at(
+            "emit",
+            &self.emit,
+            &[
+                (0, &params),
+                (6, &xy_depth),
+                (9, &rects),
+                (10, &touched),
+                (11, &keys_lo),
+                (12, &keys_hi),
+                (13, &values),
+            ],
+        );
+        ctx.dispatch(&mut enc, &self.emit, &emit, n.div_ceil(WORKGROUP));
+        let tile_bits = bits_in_use(u64::from(tiles_x * tiles_y).saturating_sub(1));
+        self.sort.encode(
+            ctx,
+            &mut enc,
+            SortKeys::U64 {
+                lo: &keys_lo,
+                hi: &keys_hi,
+            },
+            &values,
+            total,
+            32 + tile_bits,
+        )?;
+        let rb = ctx.bind_group_at(
+            "ranges",
+            &self.ranges,
+            &[(0, &params), (12, &keys_hi), (14, &ranges)],
+        );
+        ctx.dispatch(&mut enc, &self.ranges, &rb, total.div_ceil(WORKGROUP));
+        let raster = ctx.bind_group_at(
+            "rasterize",
+            &self.raster,
+            &[
+                (0, &params),
+                (6, &xy_depth),
+                (7, &conic),
+                (8, &colors),
+                (13, &values),
+                (14, &ranges),
+                (15, &out_color),
+                (16, &out_last),
+                (17, &out_depth),
+            ],
+        );
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("rasterize"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.raster);
+            pass.set_bind_group(0, &raster, &[]);
+            pass.dispatch_workgroups(tiles_x, tiles_y, 1);
+        }
+        ctx.queue.submit([enc.finish()]);
+        Ok(RenderOutput {
+            width: view.width,
+            height: view.height,
+            color: readback(ctx, &out_color, pixels as usize)?,
+            depth: readback(ctx, &out_depth, pixels as usize)?,
+            last: readback(ctx, &out_last, pixels as usize)?,
+            keys: total,
+        })
+    }
+}

@@ -1,0 +1,319 @@
+// Forward pass of the tile rasterizer (the maths of `splat_train::reference`, in f32):
+//   project      one thread per Gaussian: camera point, EWA 2D covariance, conic, radius, tile
+//                rectangle, SH colour; `touched` = tiles covered (0 when culled)
+//   emit_keys    one thread per Gaussian: a (tile << 32 | depth bits, id) pair per covered tile,
+//                at the offset the exclusive scan of `touched` gives
+//   tile_ranges  one thread per sorted key: where each tile's run starts and ends
+//   rasterize    one 16x16 workgroup per tile: Gaussians in batches through workgroup memory,
+//                front-to-back blending with early stop
+
+struct ViewParams {
+    // Rows of the world -> camera rotation; w holds the translation component.
+    rot0: vec4<f32>,
+    rot1: vec4<f32>,
+    rot2: vec4<f32>,
+    campos: vec4<f32>,
+    background: vec4<f32>,
+    // fx, fy, cx, cy
+    focal: vec4<f32>,
+    // Jacobian clamp limits on x/z and y/z, near plane, unused.
+    limits: vec4<f32>,
+    // width, height, tiles_x, tiles_y
+    size: vec4<u32>,
+    // Gaussians, SH coefficients per channel, number of keys, unused.
+    counts: vec4<u32>,
+}
+
+const TILE: u32 = 16u;
+const BATCH: u32 = 256u;
+const ALPHA_MAX: f32 = 0.99;
+const ALPHA_MIN: f32 = 0.003921568627450980; // 1/255
+const T_MIN: f32 = 0.0001;
+const DILATION: f32 = 0.3;
+
+const SH_C0: f32 = 0.28209479177387814;
+const SH_C1: f32 = 0.4886025119029199;
+const SH_C2 = array<f32, 5>(1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396);
+const SH_C3 = array<f32, 7>(-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, -0.4570457994644658, 1.445305721320277, -0.5900435899266435);
+
+@group(0) @binding(0) var<uniform> view: ViewParams;
+@group(0) @binding(1) var<storage, read> means: array<f32>;
+@group(0) @binding(2) var<storage, read> log_scales: array<f32>;
+@group(0) @binding(3) var<storage, read> quats: array<f32>;
+@group(0) @binding(4) var<storage, read> opacities: array<f32>;
+@group(0) @binding(5) var<storage, read> sh: array<f32>;
+@group(0) @binding(6) var<storage, read_write> xy_depth: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> conic_opacity: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> colors: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> rects: array<vec4<u32>>;
+@group(0) @binding(10) var<storage, read_write> touched: array<u32>;
+@group(0) @binding(11) var<storage, read_write> keys_lo: array<u32>;
+@group(0) @binding(12) var<storage, read_write> keys_hi: array<u32>;
+@group(0) @binding(13) var<storage, read_write> key_values: array<u32>;
+@group(0) @binding(14) var<storage, read_write> ranges: array<vec2<u32>>;
+@group(0) @binding(15) var<storage, read_write> out_color: array<vec4<f32>>;
+@group(0) @binding(16) var<storage, read_write> out_last: array<u32>;
+@group(0) @binding(17) var<storage, read_write> out_depth: array<f32>;
+
+fn linear_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * 256u;
+}
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+// Tile index of a coordinate, truncated toward zero and clamped to [0, max].
+fn tile_index(v: f32, max_tiles: u32) -> u32 {
+    return u32(clamp(trunc(v), 0.0, f32(max_tiles)));
+}
+
+fn sh_color(i: u32, dir: vec3<f32>) -> vec3<f32> {
+    let k = view.counts.y;
+    let base = i * k * 3u;
+    var c = SH_C0 * vec3<f32>(sh[base], sh[base + 1u], sh[base + 2u]);
+    if (k > 1u) {
+        let x = dir.x;
+        let y = dir.y;
+        let z = dir.z;
+        var b: array<f32, 16>;
+        b[1] = -SH_C1 * y;
+        b[2] = SH_C1 * z;
+        b[3] = -SH_C1 * x;
+        if (k > 4u) {
+            let xx = x * x;
+            let yy = y * y;
+            let zz = z * z;
+            b[4] = SH_C2[0] * x * y;
+            b[5] = SH_C2[1] * y * z;
+            b[6] = SH_C2[2] * (2.0 * zz - xx - yy);
+            b[7] = SH_C2[3] * x * z;
+            b[8] = SH_C2[4] * (xx - yy);
+            if (k > 9u) {
+                b[9] = SH_C3[0] * y * (3.0 * xx - yy);
+                b[10] = SH_C3[1] * x * y * z;
+                b[11] = SH_C3[2] * y * (4.0 * zz - xx - yy);
+                b[12] = SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy);
+                b[13] = SH_C3[4] * x * (4.0 * zz - xx - yy);
+                b[14] = SH_C3[5] * z * (xx - yy);
+                b[15] = SH_C3[6] * x * (xx - 3.0 * yy);
+            }
+        }
+        for (var j = 1u; j < k; j++) {
+            let o = base + 3u * j;
+            c += b[j] * vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]);
+        }
+    }
+    return c + vec3<f32>(0.5);
+}
+
+@compute @workgroup_size(256)
+fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    let n = view.counts.x;
+    if (i > n) {
+        return;
+    }
+    // The extra slot makes the exclusive scan's last element the total.
+    touched[i] = 0u;
+    if (i == n) {
+        return;
+    }
+    rects[i] = vec4<u32>(0u);
+    let m = vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);
+    let p = vec3<f32>(
+        dot(view.rot0.xyz, m) + view.rot0.w,
+        dot(view.rot1.xyz, m) + view.rot1.w,
+        dot(view.rot2.xyz, m) + view.rot2.w,
+    );
+    // Written so that NaN fails the test too.
+    if (!(p.z >= view.limits.z) || !(abs(p.x) < 3.0e38) || !(abs(p.y) < 3.0e38)) {
+        return;
+    }
+    var q = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
+    let qlen = length(q);
+    if (!(qlen > 0.0)) {
+        return;
+    }
+    q = q / qlen;
+    let r = q.x;
+    let x = q.y;
+    let y = q.z;
+    let z = q.w;
+    // Columns of the rotation matrix.
+    let rot = mat3x3<f32>(
+        vec3<f32>(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + r * z), 2.0 * (x * z - r * y)),
+        vec3<f32>(2.0 * (x * y - r * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + r * x)),
+        vec3<f32>(2.0 * (x * z + r * y), 2.0 * (y * z - r * x), 1.0 - 2.0 * (x * x + y * y)),
+    );
+    let s = exp(vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
+    let mm = mat3x3<f32>(rot[0] * s.x, rot[1] * s.y, rot[2] * s.z);
+    let sigma = mm * transpose(mm);
+    let ux = clamp(p.x / p.z, -view.limits.x, view.limits.x);
+    let uy = clamp(p.y / p.z, -view.limits.y, view.limits.y);
+    let fx = view.focal.x;
+    let fy = view.focal.y;
+    let jac = mat3x2<f32>(
+        vec2<f32>(fx / p.z, 0.0),
+        vec2<f32>(0.0, fy / p.z),
+        vec2<f32>(-fx * ux / p.z, -fy * uy / p.z),
+    );
+    let w = transpose(mat3x3<f32>(view.rot0.xyz, view.rot1.xyz, view.rot2.xyz));
+    let t = jac * w;
+    let cov = t * sigma * transpose(t);
+    let a = cov[0][0] + DILATION;
+    let b = cov[0][1];
+    let c = cov[1][1] + DILATION;
+    let det = a * c - b * b;
+    if (!(det > 0.0) || !(det < 3.0e38)) {
+        return;
+    }
+    let mid = 0.5 * (a + c);
+    let lambda1 = mid + sqrt(max(0.1, mid * mid - det));
+    let radius = ceil(3.0 * sqrt(lambda1));
+    let mean2d = vec2<f32>(fx * p.x / p.z + view.focal.z, fy * p.y / p.z + view.focal.w);
+    let pc = mean2d - vec2<f32>(0.5);
+    let tile = f32(TILE);
+    let rect = vec4<u32>(
+        tile_index((pc.x - radius) / tile, view.size.z),
+        tile_index((pc.y - radius) / tile, view.size.w),
+        tile_index((pc.x + radius + tile - 1.0) / tile, view.size.z),
+        tile_index((pc.y + radius + tile - 1.0) / tile, view.size.w),
+    );
+    if (rect.z <= rect.x || rect.w <= rect.y) {
+        return;
+    }
+    let dir = normalize(m - view.campos.xyz);
+    let color = max(sh_color(i, dir), vec3<f32>(0.0));
+    xy_depth[i] = vec4<f32>(mean2d, p.z, radius);
+    conic_opacity[i] = vec4<f32>(c / det, -b / det, a / det, sigmoid(opacities[i]));
+    colors[i] = vec4<f32>(color, 0.0);
+    rects[i] = rect;
+    touched[i] = (rect.z - rect.x) * (rect.w - rect.y);
+}
+
+@compute @workgroup_size(256)
+fn emit_keys(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= view.counts.x) {
+        return;
+    }
+    let rect = rects[i];
+    if (rect.z <= rect.x) {
+        return;
+    }
+    var o = touched[i];
+    let depth_bits = bitcast<u32>(xy_depth[i].z);
+    for (var ty = rect.y; ty < rect.w; ty++) {
+        for (var tx = rect.x; tx < rect.z; tx++) {
+            keys_lo[o] = depth_bits;
+            keys_hi[o] = ty * view.size.z + tx;
+            key_values[o] = i;
+            o++;
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn tile_ranges(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    let total = view.counts.z;
+    if (i >= total) {
+        return;
+    }
+    let tile = keys_hi[i];
+    if (i == 0u || keys_hi[i - 1u] != tile) {
+        ranges[tile].x = i;
+    }
+    if (i + 1u == total || keys_hi[i + 1u] != tile) {
+        ranges[tile].y = i + 1u;
+    }
+}
+
+var<workgroup> batch_id: array<u32, BATCH>;
+var<workgroup> batch_xy: array<vec2<f32>, BATCH>;
+var<workgroup> batch_conic: array<vec4<f32>, BATCH>;
+var<workgroup> batch_color: array<vec4<f32>, BATCH>;
+var<workgroup> tile_range: vec2<u32>;
+var<workgroup> done_count: atomic<u32>;
+var<workgroup> all_done: u32;
+
+@compute @workgroup_size(16, 16)
+fn rasterize(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let px = wid.x * TILE + lid.x;
+    let py = wid.y * TILE + lid.y;
+    let inside = px < view.size.x && py < view.size.y;
+    if (li == 0u) {
+        tile_range = ranges[wid.y * view.size.z + wid.x];
+    }
+    let range = workgroupUniformLoad(&tile_range);
+    let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
+    var done = !inside;
+    var t = 1.0;
+    var c = vec3<f32>(0.0);
+    var depth = 0.0;
+    var visited = 0u;
+    var last = 0u;
+    let count = range.y - range.x;
+    let rounds = (count + BATCH - 1u) / BATCH;
+    for (var round = 0u; round < rounds; round++) {
+        if (li == 0u) {
+            atomicStore(&done_count, 0u);
+        }
+        workgroupBarrier();
+        if (done) {
+            atomicAdd(&done_count, 1u);
+        }
+        workgroupBarrier();
+        if (li == 0u) {
+            all_done = atomicLoad(&done_count);
+        }
+        if (workgroupUniformLoad(&all_done) == BATCH) {
+            break;
+        }
+        let k = range.x + round * BATCH + li;
+        if (k < range.y) {
+            let g = key_values[k];
+            batch_id[li] = g;
+            batch_xy[li] = xy_depth[g].xy;
+            batch_conic[li] = conic_opacity[g];
+            batch_color[li] = vec4<f32>(colors[g].xyz, xy_depth[g].z);
+        }
+        workgroupBarrier();
+        let in_batch = min(BATCH, count - round * BATCH);
+        for (var j = 0u; j < in_batch && !done; j++) {
+            visited++;
+            let co = batch_conic[j];
+            let d = batch_xy[j] - centre;
+            let power = -0.5 * (co.x * d.x * d.x + co.z * d.y * d.y) - co.y * d.x * d.y;
+            if (power > 0.0) {
+                continue;
+            }
+            let alpha = min(ALPHA_MAX, co.w * exp(power));
+            if (alpha < ALPHA_MIN) {
+                continue;
+            }
+            let next = t * (1.0 - alpha);
+            if (next < T_MIN) {
+                done = true;
+                break;
+            }
+            let col = batch_color[j];
+            c += col.xyz * (alpha * t);
+            depth += col.w * (alpha * t);
+            t = next;
+            last = visited;
+        }
+        workgroupBarrier();
+    }
+    if (inside) {
+        let pix = py * view.size.x + px;
+        out_color[pix] = vec4<f32>(c + t * view.background.xyz, 1.0 - t);
+        out_last[pix] = last;
+        out_depth[pix] = depth;
+    }
+}
