@@ -244,15 +244,17 @@ pub fn render_view(world: &World, cam: &Camera, im: &Image, samples: u32) -> ima
     image::RgbImage::from_raw(w, h, buf).unwrap_or_else(|| image::RgbImage::new(w, h))
 }
 
-/// A random point on the visible surface of an object (not the dome, not under the ground).
-fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<Vector3<f64>> {
+/// A random point on the visible surface of an object (not the dome, not under the ground)
+/// with the surface normal there.
+fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<(Vector3<f64>, Vector3<f64>)> {
     match shape {
         Shape::Sphere { centre, radius } => {
             let z = rng.range(-1.0, 1.0);
             let phi = rng.range(0.0, std::f64::consts::TAU);
             let s = (1.0 - z * z).sqrt();
-            let p = centre + Vector3::new(s * phi.cos(), s * phi.sin(), z) * *radius;
-            (p.z > 0.01).then_some(p)
+            let n = Vector3::new(s * phi.cos(), s * phi.sin(), z);
+            let p = centre + n * *radius;
+            (p.z > 0.01).then_some((p, n))
         }
         Shape::Cuboid { centre, half, rot } => {
             let axis = (rng.next() % 3) as usize;
@@ -262,20 +264,82 @@ fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<Vector3<f64>> {
                 rng.range(-1.0, 1.0),
             )
             .component_mul(half);
-            l[axis] = if rng.next().is_multiple_of(2) {
-                half[axis]
-            } else {
-                -half[axis]
-            };
+            let sign = if rng.next().is_multiple_of(2) { 1.0 } else { -1.0 };
+            l[axis] = sign * half[axis];
+            let mut n = Vector3::zeros();
+            n[axis] = sign;
             let p = centre + rot * l;
-            (p.z > 0.01).then_some(p)
+            (p.z > 0.01).then_some((p, rot * n))
         }
         Shape::Ground { .. } => {
             let (x, y) = (rng.range(-3.0, 3.0), rng.range(-3.0, 3.0));
-            Some(Vector3::new(x, y, 0.0))
+            Some((Vector3::new(x, y, 0.0), Vector3::z()))
         }
         Shape::Dome { .. } => None,
     }
+}
+
+/// `count` flat Gaussians lying on the scene's surfaces (ground, boxes, spheres), coloured by
+/// the shaded texture there, SH degree 3 with small view-dependent terms: a stand-in for a
+/// trained model, with Gaussians concentrated on surfaces as in real scenes.
+pub fn surface_cloud(scene: &GeneratedScene, count: usize, seed: u64) -> scene::GaussianCloud {
+    let world = &scene.world;
+    let mut rng = SplitMix(seed ^ 0x5EED_C10D);
+    // Objects are picked in proportion to their (sampled) surface area.
+    let areas: Vec<(usize, f64)> = world
+        .objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let a = match &o.shape {
+                Shape::Sphere { radius, .. } => 4.0 * std::f64::consts::PI * radius * radius,
+                Shape::Cuboid { half, .. } => {
+                    8.0 * (half.x * half.y + half.y * half.z + half.z * half.x)
+                }
+                Shape::Ground { .. } => 36.0,
+                Shape::Dome { .. } => return None,
+            };
+            Some((i, a))
+        })
+        .collect();
+    let total: f64 = areas.iter().map(|a| a.1).sum();
+    let spacing = (total / count.max(1) as f64).sqrt();
+    let mut c = scene::GaussianCloud {
+        sh_degree: 3,
+        ..Default::default()
+    };
+    while c.len() < count {
+        let mut pick = rng.range(0.0, total);
+        let obj = areas
+            .iter()
+            .find(|(_, a)| {
+                pick -= a;
+                pick <= 0.0
+            })
+            .map_or(areas[areas.len() - 1].0, |a| a.0);
+        let Some((p, n)) = sample_surface(&world.objects[obj].shape, &mut rng) else {
+            continue;
+        };
+        let colour = world.shade(&crate::geometry::Hit {
+            t: 0.0,
+            point: p,
+            normal: n,
+            object: obj,
+        });
+        let q = nalgebra::UnitQuaternion::rotation_between(&Vector3::z(), &n)
+            .unwrap_or_else(nalgebra::UnitQuaternion::identity);
+        c.means.push([p.x as f32, p.y as f32, p.z as f32]);
+        c.sh_dc
+            .push(colour.map(|v| ((v - 0.5) / 0.282_094_791_773_878_14) as f32));
+        c.sh_rest
+            .extend((0..45).map(|_| (rng.range(-0.05, 0.05)) as f32));
+        c.opacity.push(rng.range(0.5, 4.0) as f32);
+        let t = (spacing * rng.range(0.6, 1.0)).ln() as f32;
+        c.log_scales.push([t, t, (spacing * 0.1).ln() as f32]);
+        c.rotations
+            .push([q.w as f32, q.i as f32, q.j as f32, q.k as f32]);
+    }
+    c
 }
 
 /// Samples surface points, keeps those seen (unoccluded, inside the frame) by ≥ 2 views, and
@@ -289,7 +353,7 @@ fn add_points(world: &World, rec: &mut Reconstruction, count: usize, rng: &mut S
     let image_ids: Vec<u32> = rec.images.keys().copied().collect();
     for k in 0..count {
         let obj = solids[k % solids.len()];
-        let Some(p) = sample_surface(&world.objects[obj].shape, rng) else {
+        let Some((p, _)) = sample_surface(&world.objects[obj].shape, rng) else {
             continue;
         };
         let mut obs = Vec::new();

@@ -10,5 +10,6 @@ mod texture;
 
 pub use generate::{
     DatasetError, GeneratedScene, SceneSpec, build, generate, generate_with_progress, render_view,
+    surface_cloud,
 };
 pub use geometry::{Hit, World};

@@ -28,6 +28,10 @@ pub struct GenerateArgs {
     /// Surface points to sample for points3D.
     #[arg(long, default_value_t = SceneSpec::default().points)]
     points: usize,
+    /// Also write `surface.ply`: this many Gaussians lying on the scene's surfaces (a stand-in
+    /// model for `splat render` and benchmarks until one is trained).
+    #[arg(long)]
+    cloud: Option<usize>,
 }
 
 pub fn run(a: GenerateArgs) -> Result<()> {
@@ -60,5 +64,15 @@ pub fn run(a: GenerateArgs) -> Result<()> {
         rec.points3d.len(),
         start.elapsed().as_secs_f64()
     );
+    if let Some(n) = a.cloud {
+        let cloud = splat_datasets::surface_cloud(&g, n, a.seed);
+        let path = a.output.join("surface.ply");
+        scene::ply::write_ply(&path, &cloud)?;
+        println!(
+            "wrote {} ({} Gaussians on the scene's surfaces, SH degree 3)",
+            path.display(),
+            cloud.len()
+        );
+    }
     Ok(())
 }

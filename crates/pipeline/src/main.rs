@@ -4,6 +4,7 @@
 mod generate;
 mod info;
 mod progress;
+mod render;
 mod undistort;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Generate the built-in scene (exact cameras) as a COLMAP workspace and transforms.json.
     Generate(generate::GenerateArgs),
+    /// Render a 3DGS PLY from the cameras of a COLMAP workspace or transforms_*.json folder.
+    Render(render::RenderArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
     Undistort(undistort::UndistortArgs),
 }
@@ -35,6 +38,7 @@ fn main() {
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Undistort(a) => undistort::run(a),
+        Command::Render(a) => render::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

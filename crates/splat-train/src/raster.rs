@@ -95,8 +95,25 @@ pub struct GpuGaussians {
 }
 
 impl GpuGaussians {
-    pub fn upload(ctx: &GpuContext, g: &Gaussians32) -> Self {
-        Self {
+    /// Uploads the parameters; fails with a clear error when an array is larger than the
+    /// device allows in one binding (lavapipe: 128 MiB, i.e. ~700k Gaussians at SH degree 3).
+    pub fn upload(ctx: &GpuContext, g: &Gaussians32) -> Result<Self, GpuError> {
+        let limit = ctx.max_binding();
+        for (what, len) in [
+            ("Gaussian means", g.means.len()),
+            ("Gaussian rotations", g.quats.len()),
+            ("Gaussian SH coefficients", g.sh.len()),
+        ] {
+            let bytes = len as u64 * 4;
+            if bytes > limit {
+                return Err(GpuError::TooLarge {
+                    what,
+                    needed: bytes,
+                    limit,
+                });
+            }
+        }
+        Ok(Self {
             count: g.len() as u32,
             sh_degree: g.sh_degree,
             means: storage_buffer(ctx, "means", &g.means),
@@ -104,7 +121,7 @@ impl GpuGaussians {
             quats: storage_buffer(ctx, "quats", &g.quats),
             opacities: storage_buffer(ctx, "opacities", &g.opacities),
             sh: storage_buffer(ctx, "sh", &g.sh),
-        }
+        })
     }
 }
 
@@ -205,6 +222,16 @@ impl Rasterizer {
         g: &GpuGaussians,
         view: &View,
     ) -> Result<RenderOutput, GpuError> {
+        self.forward(ctx, g, view)?.read(ctx)
+    }
+
+    /// Renders `g` into `view`, leaving the result on the GPU (submitted, not waited for).
+    pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        view: &View,
+    ) -> Result<Frame, GpuError> {
         let n = g.count;
         let coeffs = coeff_count(g.sh_degree) as u32;
         let (tiles_x, tiles_y) = view.tiles();
@@ -309,13 +336,40 @@ impl Rasterizer {
             pass.dispatch_workgroups(tiles_x, tiles_y, 1);
         }
         ctx.queue.submit([enc.finish()]);
-        Ok(RenderOutput {
+        Ok(Frame {
             width: view.width,
             height: view.height,
-            color: readback(ctx, &out_color, pixels as usize)?,
-            depth: readback(ctx, &out_depth, pixels as usize)?,
-            last: readback(ctx, &out_last, pixels as usize)?,
             keys: total,
+            out_color,
+            out_depth,
+            out_last,
+        })
+    }
+}
+
+/// A frame rendered on the GPU.
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    /// (tile, Gaussian) pairs sorted this frame.
+    pub keys: u32,
+    /// RGB + accumulated alpha per pixel.
+    pub out_color: wgpu::Buffer,
+    pub out_depth: wgpu::Buffer,
+    pub out_last: wgpu::Buffer,
+}
+
+impl Frame {
+    /// Reads the frame back to the host (blocking).
+    pub fn read(&self, ctx: &GpuContext) -> Result<RenderOutput, GpuError> {
+        let pixels = self.width as usize * self.height as usize;
+        Ok(RenderOutput {
+            width: self.width,
+            height: self.height,
+            color: readback(ctx, &self.out_color, pixels)?,
+            depth: readback(ctx, &self.out_depth, pixels)?,
+            last: readback(ctx, &self.out_last, pixels)?,
+            keys: self.keys,
         })
     }
 }

@@ -94,7 +94,7 @@ fn scene(v: &View, n: usize, degree: u32, seed: u64) -> Gaussians32 {
 fn render_both(g: &Gaussians32, v: &View) -> (RenderOutput, Render) {
     let ctx = context();
     let gpu = rasterizer()
-        .render(ctx, &GpuGaussians::upload(ctx, g), v)
+        .render(ctx, &GpuGaussians::upload(ctx, g).expect("upload"), v)
         .expect("GPU render");
     (gpu, reference::forward(&g.to_reference(), v))
 }

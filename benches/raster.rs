@@ -1,0 +1,66 @@
+//! Rasterizer forward pass at 100k and 1M Gaussians, 1280×720 and 1920×1080, on a realistic
+//! scene: flat Gaussians lying on the built-in scene's surfaces (SH degree 3), seen from one of
+//! its cameras. Times one frame from upload-resident parameters to a finished image on the GPU
+//! (the one mid-frame readback of the key count included; the image is not read back).
+//!
+//! Run: `cargo bench -p splat-train --bench raster`. Results go to `benches/RESULTS.md`.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use splat_datasets::{SceneSpec, build, surface_cloud};
+use splat_train::{Gaussians32, GpuGaussians, Rasterizer, View};
+
+fn bench_forward(c: &mut Criterion) {
+    let ctx = gpu::GpuContext::new().unwrap_or_else(|e| panic!("{e}\n{}", gpu::LAVAPIPE_HINT));
+    eprintln!(
+        "device: {} ({:?}, {:?})",
+        ctx.info.name, ctx.info.backend, ctx.info.device_type
+    );
+    let raster = Rasterizer::new(&ctx);
+    let mut group = c.benchmark_group("raster_forward");
+    group.sample_size(10);
+    let base = build(&SceneSpec {
+        points: 0,
+        ..SceneSpec::default()
+    })
+    .expect("scene");
+    for &n in &[100_000usize, 1_000_000] {
+        let cloud = surface_cloud(&base, n, 1);
+        let g = match GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud)) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("SKIPPED {n} Gaussians on {}: {e}", ctx.info.name);
+                continue;
+            }
+        };
+        for &(w, h) in &[(1280u32, 720u32), (1920, 1080)] {
+            let spec = SceneSpec {
+                width: w,
+                height: h,
+                points: 0,
+                ..SceneSpec::default()
+            };
+            let s = build(&spec).expect("scene");
+            let rec = &s.reconstruction;
+            let im = rec.images_by_name()[3];
+            let view = View::from_colmap(&rec.cameras[&im.camera_id], im, 0.04, [1.0; 3])
+                .expect("pinhole");
+            let keys = raster.forward(&ctx, &g, &view).expect("forward").keys;
+            eprintln!("{n} Gaussians at {w}x{h}: {keys} tile/Gaussian pairs");
+            group.throughput(Throughput::Elements(n as u64));
+            group.bench_with_input(
+                BenchmarkId::new(format!("{n}"), format!("{w}x{h}")),
+                &view,
+                |b, v| {
+                    b.iter(|| {
+                        raster.forward(&ctx, &g, v).expect("forward");
+                        ctx.wait().expect("wait");
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_forward);
+criterion_main!(benches);

@@ -1,0 +1,181 @@
+//! `splat render`: pictures of a 3DGS PLY from the cameras of a COLMAP workspace or a
+//! Blender/nerfstudio `transforms_*.json` folder, on the GPU.
+
+use anyhow::{Context, Result, bail};
+use scene::Reconstruction;
+use splat_train::{Gaussians32, GpuGaussians, Rasterizer, View};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct RenderArgs {
+    /// The model: a 3DGS PLY (Inria layout).
+    model: PathBuf,
+    /// Cameras: a COLMAP workspace (sparse/0, binary or text) or a folder with transforms_*.json.
+    data: PathBuf,
+    /// The view to render, counted from 0 in sorted image-name order.
+    #[arg(long, conflicts_with = "all")]
+    view: Option<usize>,
+    /// Render every view into the folder given by -o.
+    #[arg(long)]
+    all: bool,
+    /// Output PNG (or folder with --all).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Background colour, three numbers in [0, 1].
+    #[arg(long, value_parser = parse_rgb, default_value = "0,0,0")]
+    background: [f64; 3],
+    /// Near plane (camera z); default 1 % of the camera spread.
+    #[arg(long)]
+    near: Option<f64>,
+}
+
+/// Parses "R,G,B" with each value in [0, 1].
+fn parse_rgb(s: &str) -> Result<[f64; 3], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("'{x}' is not a number"))
+        })
+        .collect::<Result<_, _>>()?;
+    match v.as_slice() {
+        [r, g, b] if v.iter().all(|c| (0.0..=1.0).contains(c)) => Ok([*r, *g, *b]),
+        _ => Err(format!(
+            "expected three numbers in [0, 1] like 1,1,1, got '{s}'"
+        )),
+    }
+}
+
+/// Cameras and image names from either kind of dataset.
+pub fn load_cameras(data: &Path) -> Result<Reconstruction> {
+    if let Some(dir) = scene::colmap::find_model_dir(data) {
+        return Ok(scene::colmap::read_model(&dir)?);
+    }
+    let mut rec = Reconstruction::default();
+    let mut found = false;
+    for name in [
+        "transforms_train.json",
+        "transforms_test.json",
+        "transforms_val.json",
+        "transforms.json",
+    ] {
+        let p = data.join(name);
+        if !p.is_file() {
+            continue;
+        }
+        found = true;
+        let part = scene::transforms::read_transforms(&p)?;
+        for (_, im) in part.images {
+            let id = rec.images.len() as u32 + 1;
+            let cam = part.cameras[&im.camera_id].clone();
+            rec.cameras.insert(id, scene::Camera { id, ..cam });
+            rec.images.insert(
+                id,
+                scene::Image {
+                    id,
+                    camera_id: id,
+                    ..im
+                },
+            );
+        }
+    }
+    if !found {
+        bail!(
+            "{}: neither a COLMAP workspace (sparse/0 or sparse with cameras.bin/.txt) nor a folder with transforms_*.json",
+            data.display()
+        );
+    }
+    Ok(rec)
+}
+
+/// 1 % of the largest camera distance from the cameras' centroid (at least 1e-3).
+pub fn default_near(rec: &Reconstruction) -> f64 {
+    let centres: Vec<_> = rec.images.values().map(|i| i.center()).collect();
+    if centres.is_empty() {
+        return 0.01;
+    }
+    let mean = centres
+        .iter()
+        .fold(nalgebra::Vector3::zeros(), |a, c| a + c)
+        / centres.len() as f64;
+    let extent = centres
+        .iter()
+        .map(|c| (c - mean).norm())
+        .fold(0.0, f64::max);
+    (0.01 * extent).max(1e-3)
+}
+
+fn to_png(out: &splat_train::RenderOutput) -> image::RgbImage {
+    let mut img = image::RgbImage::new(out.width, out.height);
+    for (p, c) in img.pixels_mut().zip(&out.color) {
+        for k in 0..3 {
+            p[k] = (c[k].clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    img
+}
+
+pub fn run(a: RenderArgs) -> Result<()> {
+    let cloud = scene::ply::read_ply(&a.model)?;
+    let rec = load_cameras(&a.data)?;
+    let images = rec.images_by_name();
+    let chosen: Vec<usize> = match (a.view, a.all) {
+        (Some(v), false) => {
+            if v >= images.len() {
+                bail!(
+                    "--view {v}: {} has only {} views (0..{})",
+                    a.data.display(),
+                    images.len(),
+                    images.len().saturating_sub(1)
+                );
+            }
+            vec![v]
+        }
+        (None, true) => (0..images.len()).collect(),
+        _ => bail!("give --view N or --all"),
+    };
+    let background = a.background;
+    let near = a.near.unwrap_or_else(|| default_near(&rec));
+    let ctx = gpu::GpuContext::new()?;
+    let raster = Rasterizer::new(&ctx);
+    let gpu_g =
+        GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud)).with_context(|| {
+            format!(
+                "{}: model too large for {}",
+                a.model.display(),
+                ctx.info.name
+            )
+        })?;
+    let progress = crate::progress::Progress::new("rendering", chosen.len() as u64);
+    let start = Instant::now();
+    for &v in &chosen {
+        let im = images[v];
+        let cam = &rec.cameras[&im.camera_id];
+        let view = View::from_colmap(cam, im, near, background).with_context(|| {
+            format!("view {v} ('{}') has a {} camera; run `splat undistort` first to get PINHOLE cameras", im.name, cam.model)
+        })?;
+        let out = raster.render(&ctx, &gpu_g, &view)?;
+        let path = if a.all {
+            let stem = Path::new(&im.name).with_extension("png");
+            a.output.join(stem.file_name().unwrap_or(stem.as_os_str()))
+        } else {
+            a.output.clone()
+        };
+        scene::images::save(&path, &image::DynamicImage::ImageRgb8(to_png(&out)))?;
+        progress.inc();
+    }
+    progress.finish();
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "rendered {} view(s) of {} Gaussians on {} in {:.2} s ({:.1} ms/view) -> {}",
+        chosen.len(),
+        cloud.len(),
+        ctx.info.name,
+        secs,
+        1000.0 * secs / chosen.len() as f64,
+        a.output.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! `splat render` against the f64 reference renderer, from COLMAP and transforms.json cameras.
+
+use splat_train::reference;
+use std::path::Path;
+use std::process::Command;
+
+/// A PLY of small isotropic Gaussians at the built-in scene's 3D points, coloured like them.
+fn points_ply(ws: &Path, out: &Path) -> scene::GaussianCloud {
+    let rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let mut c = scene::GaussianCloud {
+        sh_degree: 1,
+        ..Default::default()
+    };
+    for (i, p) in rec.points3d.values().enumerate() {
+        c.means.push(p.xyz.map(|v| v as f32));
+        c.sh_dc
+            .push(p.rgb.map(|v| ((f32::from(v) / 255.0) - 0.5) / 0.282_094_8));
+        c.sh_rest
+            .extend((0..9).map(|k| 0.05 * ((i + k) % 5) as f32 - 0.1));
+        c.opacity.push(1.5);
+        c.log_scales.push([-3.6, -3.9, -3.3]);
+        c.rotations.push([1.0, 0.1 * (i % 3) as f32, 0.0, 0.2]);
+    }
+    scene::ply::write_ply(out, &c).unwrap();
+    c
+}
+
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    let mse: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
+}
+
+fn splat(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn render_matches_the_reference_from_colmap_and_transforms_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    splat_datasets::generate(
+        &splat_datasets::SceneSpec {
+            views: 6,
+            width: 120,
+            height: 90,
+            points: 1500,
+            ..Default::default()
+        },
+        &ws,
+    )
+    .unwrap();
+    let ply = dir.path().join("points.ply");
+    let cloud = points_ply(&ws, &ply);
+    let out = dir.path().join("view2.png");
+    let o = splat(&[
+        "render",
+        ply.to_str().unwrap(),
+        ws.to_str().unwrap(),
+        "--view",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "--background",
+        "1,1,1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = image::open(&out).unwrap().to_rgb8();
+
+    let rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let im = rec.images_by_name()[2];
+    let near = 0.01 * 4.2; // 1 % of the camera ring's radius (the default)
+    let view = splat_train::View::from_colmap(&rec.cameras[&1], im, near, [1.0; 3]).unwrap();
+    let r = reference::forward(
+        &splat_train::Gaussians32::from_cloud(&cloud).to_reference(),
+        &view,
+    );
+    let want = image::RgbImage::from_fn(120, 90, |x, y| {
+        let p = r.image[(y * 120 + x) as usize];
+        image::Rgb(p.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+    });
+    let db = psnr(&got, &want);
+    assert!(db > 40.0, "PSNR {db} dB against the reference");
+    assert!(
+        got.pixels().filter(|p| p.0 != [255, 255, 255]).count() > 500,
+        "the splats are not visible"
+    );
+
+    // The same cameras from transforms_*.json (no sparse/ folder): the same picture.
+    let tws = dir.path().join("tws");
+    std::fs::create_dir_all(&tws).unwrap();
+    for f in ["transforms_train.json", "transforms_test.json"] {
+        std::fs::copy(ws.join(f), tws.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink(ws.join("images"), tws.join("images")).unwrap();
+    let out2 = dir.path().join("view2b.png");
+    let o = splat(&[
+        "render",
+        ply.to_str().unwrap(),
+        tws.to_str().unwrap(),
+        "--view",
+        "2",
+        "-o",
+        out2.to_str().unwrap(),
+        "--background",
+        "1,1,1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got2 = image::open(&out2).unwrap().to_rgb8();
+    assert!(
+        psnr(&got, &got2) > 60.0,
+        "COLMAP and transforms cameras render differently"
+    );
+
+    // --all writes one PNG per view; a view past the end is a clear error.
+    let all = dir.path().join("all");
+    let o = splat(&[
+        "render",
+        ply.to_str().unwrap(),
+        ws.to_str().unwrap(),
+        "--all",
+        "-o",
+        all.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&all).unwrap().count(), 6);
+    let o = splat(&[
+        "render",
+        ply.to_str().unwrap(),
+        ws.to_str().unwrap(),
+        "--view",
+        "6",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("only 6 views"));
+}
