@@ -264,7 +264,11 @@ fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<(Vector3<f64>, Ve
                 rng.range(-1.0, 1.0),
             )
             .component_mul(half);
-            let sign = if rng.next().is_multiple_of(2) { 1.0 } else { -1.0 };
+            let sign = if rng.next().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
             l[axis] = sign * half[axis];
             let mut n = Vector3::zeros();
             n[axis] = sign;

@@ -7,5 +7,5 @@ pub mod reference;
 pub mod sh;
 mod view;
 
-pub use raster::{Frame, Gaussians32, GpuGaussians, Rasterizer, RenderOutput};
+pub use raster::{Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Rasterizer, RenderOutput};
 pub use view::View;

@@ -14,8 +14,16 @@ use gpu::{
 };
 use scene::GaussianCloud;
 
-/// WGSL source of the forward kernels.
-pub const FORWARD_WGSL: &str = include_str!("../../../shaders/rasterize_forward.wgsl");
+/// WGSL source of the forward kernels (the shared definitions, then the kernels).
+pub const FORWARD_WGSL: &str = concat!(
+    include_str!("../../../shaders/rasterize_common.wgsl"),
+    include_str!("../../../shaders/rasterize_forward.wgsl")
+);
+/// WGSL source of the backward kernels.
+pub const BACKWARD_WGSL: &str = concat!(
+    include_str!("../../../shaders/rasterize_common.wgsl"),
+    include_str!("../../../shaders/rasterize_backward.wgsl")
+);
 
 /// Gaussians in f32 in the layout of the GPU buffers (SH coefficient-major, then channel).
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +205,8 @@ pub struct Rasterizer {
     emit: wgpu::ComputePipeline,
     ranges: wgpu::ComputePipeline,
     raster: wgpu::ComputePipeline,
+    raster_backward: wgpu::ComputePipeline,
+    project_backward: wgpu::ComputePipeline,
     scan: PrefixScan,
     sort: RadixSort,
 }
@@ -210,6 +220,16 @@ impl Rasterizer {
             emit: ctx.compute_pipeline("emit_keys", FORWARD_WGSL, "emit_keys"),
             ranges: ctx.compute_pipeline("tile_ranges", FORWARD_WGSL, "tile_ranges"),
             raster: ctx.compute_pipeline("rasterize", FORWARD_WGSL, "rasterize"),
+            raster_backward: ctx.compute_pipeline(
+                "rasterize_backward",
+                BACKWARD_WGSL,
+                "rasterize_backward",
+            ),
+            project_backward: ctx.compute_pipeline(
+                "project_backward",
+                BACKWARD_WGSL,
+                "project_backward",
+            ),
             scan: PrefixScan::new(ctx),
             sort: RadixSort::new(ctx),
         }
@@ -279,6 +299,7 @@ impl Rasterizer {
         let out_last = storage_buffer_zeroed(ctx, "out_last", pixels * 4);
         let out_depth = storage_buffer_zeroed(ctx, "out_depth", pixels * 4);
         let mut enc = ctx.encoder("forward: raster");
+        let owner = storage_buffer_zeroed(ctx, "owner", u64::from(total) * 4);
         let emit = ctx.bind_group_at(
             "emit",
             &self.emit,
@@ -290,6 +311,7 @@ impl Rasterizer {
                 (11, &keys_lo),
                 (12, &keys_hi),
                 (13, &values),
+                (18, &owner),
             ],
         );
         ctx.dispatch(&mut enc, &self.emit, &emit, n.div_ceil(WORKGROUP));
@@ -324,6 +346,7 @@ impl Rasterizer {
                 (15, &out_color),
                 (16, &out_last),
                 (17, &out_depth),
+                (18, &owner),
             ],
         );
         {
@@ -339,10 +362,20 @@ impl Rasterizer {
         Ok(Frame {
             width: view.width,
             height: view.height,
+            tiles: (tiles_x, tiles_y),
             keys: total,
             out_color,
             out_depth,
             out_last,
+            params,
+            xy_depth,
+            conic,
+            colors,
+            rects,
+            touched,
+            values,
+            owner,
+            ranges,
         })
     }
 }
@@ -357,6 +390,16 @@ pub struct Frame {
     pub out_color: wgpu::Buffer,
     pub out_depth: wgpu::Buffer,
     pub out_last: wgpu::Buffer,
+    tiles: (u32, u32),
+    params: wgpu::Buffer,
+    xy_depth: wgpu::Buffer,
+    conic: wgpu::Buffer,
+    colors: wgpu::Buffer,
+    rects: wgpu::Buffer,
+    touched: wgpu::Buffer,
+    values: wgpu::Buffer,
+    owner: wgpu::Buffer,
+    ranges: wgpu::Buffer,
 }
 
 impl Frame {
@@ -370,6 +413,114 @@ impl Frame {
             depth: readback(ctx, &self.out_depth, pixels)?,
             last: readback(ctx, &self.out_last, pixels)?,
             keys: self.keys,
+        })
+    }
+}
+
+/// Gradients on the GPU: per Gaussian 16 floats (mean xyz, log-scale xyz, quaternion wxyz,
+/// opacity logit, screen-space mean xy in pixels, 2 unused) and the SH gradients in the layout of
+/// the SH coefficients.
+pub struct GpuGrads {
+    pub count: u32,
+    pub sh_coeffs: u32,
+    pub geom: wgpu::Buffer,
+    pub sh: wgpu::Buffer,
+}
+
+/// Gradients read back to the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grads32 {
+    pub means: Vec<[f32; 3]>,
+    pub log_scales: Vec<[f32; 3]>,
+    pub quats: Vec<[f32; 4]>,
+    pub opacities: Vec<f32>,
+    pub sh: Vec<f32>,
+    /// dL/d(projected mean) in pixels, what densification accumulates.
+    pub mean2d: Vec<[f32; 2]>,
+}
+
+impl GpuGrads {
+    pub fn read(&self, ctx: &GpuContext) -> Result<Grads32, GpuError> {
+        let n = self.count as usize;
+        let geom: Vec<[f32; 16]> = readback(ctx, &self.geom, n)?;
+        Ok(Grads32 {
+            means: geom.iter().map(|g| [g[0], g[1], g[2]]).collect(),
+            log_scales: geom.iter().map(|g| [g[3], g[4], g[5]]).collect(),
+            quats: geom.iter().map(|g| [g[6], g[7], g[8], g[9]]).collect(),
+            opacities: geom.iter().map(|g| g[10]).collect(),
+            mean2d: geom.iter().map(|g| [g[12], g[13]]).collect(),
+            sh: readback(ctx, &self.sh, n * self.sh_coeffs as usize * 3)?,
+        })
+    }
+}
+
+impl Rasterizer {
+    /// Gradients of a loss with respect to every Gaussian parameter, given dL/d(image) and
+    /// dL/d(alpha) per pixel as `[r, g, b, alpha]` in `d_image`, for a frame `forward` made of
+    /// the same Gaussians. Deterministic: no float atomics, every sum in a fixed order.
+    pub fn backward(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        frame: &Frame,
+        d_image: &wgpu::Buffer,
+    ) -> Result<GpuGrads, GpuError> {
+        let n = g.count;
+        let coeffs = coeff_count(g.sh_degree) as u32;
+        let key_grads = storage_buffer_zeroed(ctx, "key_grads", u64::from(frame.keys) * 40);
+        let geom = storage_buffer_zeroed(ctx, "grad_geom", u64::from(n) * 64);
+        let sh = storage_buffer_zeroed(ctx, "grad_sh", u64::from(n) * u64::from(coeffs) * 12);
+        let mut enc = ctx.encoder("backward");
+        let rb = ctx.bind_group_at(
+            "rasterize_backward",
+            &self.raster_backward,
+            &[
+                (0, &frame.params),
+                (6, &frame.xy_depth),
+                (7, &frame.conic),
+                (8, &frame.colors),
+                (13, &frame.values),
+                (14, &frame.ranges),
+                (15, &frame.out_color),
+                (16, &frame.out_last),
+                (18, &frame.owner),
+                (19, d_image),
+                (20, &key_grads),
+            ],
+        );
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("rasterize_backward"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&self.raster_backward);
+            pass.set_bind_group(0, &rb, &[]);
+            pass.dispatch_workgroups(frame.tiles.0, frame.tiles.1, 1);
+        }
+        let pb = ctx.bind_group_at(
+            "project_backward",
+            &self.project_backward,
+            &[
+                (0, &frame.params),
+                (1, &g.means),
+                (2, &g.log_scales),
+                (3, &g.quats),
+                (5, &g.sh),
+                (7, &frame.conic),
+                (9, &frame.rects),
+                (10, &frame.touched),
+                (20, &key_grads),
+                (21, &geom),
+                (22, &sh),
+            ],
+        );
+        ctx.dispatch(&mut enc, &self.project_backward, &pb, n.div_ceil(WORKGROUP));
+        ctx.queue.submit([enc.finish()]);
+        Ok(GpuGrads {
+            count: n,
+            sh_coeffs: coeffs,
+            geom,
+            sh,
         })
     }
 }

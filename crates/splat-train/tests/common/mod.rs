@@ -1,0 +1,89 @@
+//! Scenes and the rasterizer shared by the GPU tests of this crate.
+#![allow(dead_code)] // each test binary uses a different part
+
+use gpu::testing::context;
+use nalgebra::{Rotation3, Vector3};
+use rand::{Rng, SeedableRng};
+use splat_train::sh::coeff_count;
+use splat_train::{Gaussians32, Rasterizer, View};
+use std::sync::OnceLock;
+
+pub fn rasterizer() -> &'static Rasterizer {
+    static R: OnceLock<Rasterizer> = OnceLock::new();
+    R.get_or_init(|| Rasterizer::new(context()))
+}
+
+pub fn view(width: u32, height: u32, bg: [f64; 3]) -> View {
+    View {
+        width,
+        height,
+        fx: 0.9 * f64::from(width),
+        fy: 0.95 * f64::from(width),
+        cx: 0.5 * f64::from(width) + 1.3,
+        cy: 0.5 * f64::from(height) - 0.7,
+        rotation: Rotation3::from_euler_angles(0.1, -0.2, 0.05).into_inner(),
+        translation: Vector3::new(0.2, -0.1, 0.5),
+        near: 0.01,
+        background: bg,
+    }
+}
+
+/// `n` Gaussians spread over (and past) the view: most in front at depths 1–8, some behind,
+/// a few huge, tiny or needle-like.
+pub fn scene(v: &View, n: usize, degree: u32, seed: u64) -> Gaussians32 {
+    let mut r = rand_pcg::Pcg64::seed_from_u64(seed);
+    let k = coeff_count(degree);
+    let mut g = Gaussians32 {
+        sh_degree: degree,
+        means: vec![],
+        log_scales: vec![],
+        quats: vec![],
+        opacities: vec![],
+        sh: vec![],
+    };
+    for i in 0..n {
+        let z: f64 = if i % 17 == 5 {
+            -r.random_range(0.5..3.0)
+        } else {
+            r.random_range(1.0..8.0)
+        };
+        let px = r.random_range(-0.3..1.3) * f64::from(v.width);
+        let py = r.random_range(-0.3..1.3) * f64::from(v.height);
+        let cam = Vector3::new(
+            (px - v.cx) * z.abs() / v.fx,
+            (py - v.cy) * z.abs() / v.fy,
+            z,
+        );
+        let w = v.rotation.transpose() * (cam - v.translation);
+        g.means.extend([w.x as f32, w.y as f32, w.z as f32]);
+        let base: f32 = match i % 11 {
+            0 => r.random_range(-0.5..0.3),  // huge
+            1 => r.random_range(-7.0..-5.0), // tiny
+            _ => r.random_range(-3.5..-1.5),
+        };
+        let aniso: f32 = if i % 7 == 3 {
+            2.5
+        } else {
+            r.random_range(0.0..0.6)
+        };
+        g.log_scales
+            .extend([base + aniso, base - aniso, base + r.random_range(-0.3..0.3)]);
+        g.quats.extend([
+            r.random_range(-1.0..1.0f32),
+            r.random_range(-1.0..1.0),
+            r.random_range(-1.0..1.0),
+            r.random_range(-1.0..1.0),
+        ]);
+        g.opacities.push(r.random_range(-3.0..5.0));
+        for kk in 0..k {
+            for _ in 0..3 {
+                g.sh.push(if kk == 0 {
+                    r.random_range(-1.5..2.0)
+                } else {
+                    r.random_range(-0.4..0.4)
+                });
+            }
+        }
+    }
+    g
+}

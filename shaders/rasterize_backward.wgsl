@@ -1,0 +1,343 @@
+// Backward pass of the tile rasterizer (the maths of `splat_train::reference::backward`, in f32).
+// No float atomics: every sum has a fixed order, so two runs give the same bits.
+//   rasterize_backward  one 16x16 workgroup per tile, keys back to front from the tile's last
+//                       contributor: each pixel's gradient with respect to the Gaussian's screen
+//                       parameters, summed over the tile by a tree reduction into `key_grads` at
+//                       the key's emission index
+//   project_backward    one thread per Gaussian: its keys' gradients summed in emission order, then
+//                       pushed through the projection to the stored parameters
+
+// Per pixel: dL/d(r, g, b) and dL/d(alpha).
+@group(0) @binding(19) var<storage, read> d_image: array<vec4<f32>>;
+// Per key (emission order): mean2d xy, conic abc, opacity, colour rgb, unused.
+@group(0) @binding(20) var<storage, read_write> key_grads: array<array<f32, 10>>;
+// Per Gaussian: mean xyz, log-scale xyz, quaternion wxyz, opacity logit, mean2d xy (pixels), unused x2.
+@group(0) @binding(21) var<storage, read_write> grad_geom: array<array<f32, 16>>;
+// Per Gaussian, coefficient-major then channel, as `sh`.
+@group(0) @binding(22) var<storage, read_write> grad_sh: array<f32>;
+
+const GRADS: u32 = 9u;
+
+var<workgroup> b_key: array<u32, BATCH>;
+var<workgroup> b_xy: array<vec2<f32>, BATCH>;
+var<workgroup> b_conic: array<vec4<f32>, BATCH>;
+var<workgroup> b_color: array<vec4<f32>, BATCH>;
+var<workgroup> red: array<array<f32, 9>, BATCH>;
+var<workgroup> bw_range: vec2<u32>;
+var<workgroup> max_last: atomic<u32>;
+var<workgroup> max_last_plain: u32;
+var<workgroup> any_flag: atomic<u32>;
+var<workgroup> any_plain: u32;
+
+@compute @workgroup_size(16, 16)
+fn rasterize_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let px = wid.x * TILE + lid.x;
+    let py = wid.y * TILE + lid.y;
+    let inside = px < view.size.x && py < view.size.y;
+    let pix = py * view.size.x + px;
+    if (li == 0u) {
+        bw_range = ranges[wid.y * view.size.z + wid.x];
+        atomicStore(&max_last, 0u);
+    }
+    workgroupBarrier();
+    var last = 0u;
+    var t_final = 1.0;
+    var dpix = vec3<f32>(0.0);
+    var dalpha = 0.0;
+    if (inside) {
+        last = out_last[pix];
+        t_final = 1.0 - out_color[pix].w;
+        let d = d_image[pix];
+        dpix = d.xyz;
+        dalpha = d.w;
+        atomicMax(&max_last, last);
+    }
+    workgroupBarrier();
+    if (li == 0u) {
+        max_last_plain = atomicLoad(&max_last);
+    }
+    let range = workgroupUniformLoad(&bw_range);
+    // Keys past every pixel's last contributor have zero gradient (the buffer is cleared).
+    let end = range.x + workgroupUniformLoad(&max_last_plain);
+    let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
+    let bg_dot = dot(view.background.xyz, dpix);
+    var t = t_final;
+    var behind = vec3<f32>(0.0);
+    var last_alpha = 0.0;
+    var last_color = vec3<f32>(0.0);
+    let count = end - range.x;
+    let rounds = (count + BATCH - 1u) / BATCH;
+    for (var round = 0u; round < rounds; round++) {
+        // Batch `round` holds keys end-1-round*BATCH downwards.
+        let k_top = end - 1u - round * BATCH;
+        let in_batch = min(BATCH, count - round * BATCH);
+        workgroupBarrier();
+        if (li < in_batch) {
+            let k = k_top - li;
+            let e = key_values[k];
+            let g = owner[e];
+            b_key[li] = e;
+            b_xy[li] = xy_depth[g].xy;
+            b_conic[li] = conic_opacity[g];
+            b_color[li] = colors[g];
+        }
+        workgroupBarrier();
+        for (var j = 0u; j < in_batch; j++) {
+            // Forward position (1-based) of this key within the tile.
+            let position = k_top - j - range.x + 1u;
+            var contrib: array<f32, 9>;
+            var has = false;
+            if (inside && position <= last) {
+                let co = b_conic[j];
+                let d = b_xy[j] - centre;
+                let power = -0.5 * (co.x * d.x * d.x + co.z * d.y * d.y) - co.y * d.x * d.y;
+                let gauss = exp(power);
+                let raw = co.w * gauss;
+                let alpha = min(ALPHA_MAX, raw);
+                if (power <= 0.0 && alpha >= ALPHA_MIN) {
+                    has = true;
+                    let col = b_color[j].xyz;
+                    t = t / (1.0 - alpha);
+                    let dcol = (alpha * t) * dpix;
+                    behind = last_alpha * last_color + (1.0 - last_alpha) * behind;
+                    last_alpha = alpha;
+                    last_color = col;
+                    var dl_dalpha = dot(col - behind, dpix) * t;
+                    dl_dalpha += (dalpha - bg_dot) * t_final / (1.0 - alpha);
+                    contrib[6] = dcol.x;
+                    contrib[7] = dcol.y;
+                    contrib[8] = dcol.z;
+                    if (raw <= ALPHA_MAX) {
+                        let dl_dpower = dl_dalpha * alpha;
+                        contrib[0] = dl_dpower * -(co.x * d.x + co.y * d.y);
+                        contrib[1] = dl_dpower * -(co.z * d.y + co.y * d.x);
+                        contrib[2] = dl_dpower * -0.5 * d.x * d.x;
+                        contrib[3] = dl_dpower * -d.x * d.y;
+                        contrib[4] = dl_dpower * -0.5 * d.y * d.y;
+                        contrib[5] = gauss * dl_dalpha;
+                    }
+                }
+            }
+            if (li == 0u) {
+                atomicStore(&any_flag, 0u);
+            }
+            red[li] = contrib;
+            workgroupBarrier();
+            if (has) {
+                atomicOr(&any_flag, 1u);
+            }
+            workgroupBarrier();
+            if (li == 0u) {
+                any_plain = atomicLoad(&any_flag);
+            }
+            if (workgroupUniformLoad(&any_plain) != 0u) {
+                for (var s = BATCH / 2u; s > 0u; s >>= 1u) {
+                    if (li < s) {
+                        for (var c = 0u; c < GRADS; c++) {
+                            red[li][c] += red[li + s][c];
+                        }
+                    }
+                    workgroupBarrier();
+                }
+                if (li == 0u) {
+                    let e = b_key[j];
+                    for (var c = 0u; c < GRADS; c++) {
+                        key_grads[e][c] = red[0][c];
+                    }
+                }
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= view.counts.x) {
+        return;
+    }
+    var out: array<f32, 16>;
+    let k = view.counts.y;
+    let rect = rects[i];
+    let n_keys = (rect.z - rect.x) * (rect.w - rect.y);
+    if (rect.z <= rect.x || rect.w <= rect.y) {
+        grad_geom[i] = out;
+        for (var c = 0u; c < 3u * k; c++) {
+            grad_sh[3u * k * i + c] = 0.0;
+        }
+        return;
+    }
+    // Sum this Gaussian's keys in emission order.
+    var sg: array<f32, 9>;
+    let first = touched[i];
+    for (var e = first; e < first + n_keys; e++) {
+        for (var c = 0u; c < GRADS; c++) {
+            sg[c] += key_grads[e][c];
+        }
+    }
+    let d_mean2d = vec2<f32>(sg[0], sg[1]);
+    let d_conic = vec3<f32>(sg[2], sg[3], sg[4]);
+    let co = conic_opacity[i];
+    out[12] = d_mean2d.x;
+    out[13] = d_mean2d.y;
+    out[10] = sg[5] * co.w * (1.0 - co.w);
+
+    // Colour -> SH and view direction.
+    let m = vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);
+    let v = m - view.campos.xyz;
+    let vn = length(v);
+    let dir = v / vn;
+    let raw = sh_color(i, dir);
+    let dcol = select(vec3<f32>(sg[6], sg[7], sg[8]), vec3<f32>(0.0), raw < vec3<f32>(0.0));
+    let x = dir.x;
+    let y = dir.y;
+    let z = dir.z;
+    var b: array<f32, 16>;
+    var gb: array<vec3<f32>, 16>;
+    b[0] = SH_C0;
+    if (k > 1u) {
+        b[1] = -SH_C1 * y;
+        b[2] = SH_C1 * z;
+        b[3] = -SH_C1 * x;
+        gb[1] = vec3<f32>(0.0, -SH_C1, 0.0);
+        gb[2] = vec3<f32>(0.0, 0.0, SH_C1);
+        gb[3] = vec3<f32>(-SH_C1, 0.0, 0.0);
+    }
+    if (k > 4u) {
+        let xx = x * x;
+        let yy = y * y;
+        let zz = z * z;
+        b[4] = SH_C2[0] * x * y;
+        b[5] = SH_C2[1] * y * z;
+        b[6] = SH_C2[2] * (2.0 * zz - xx - yy);
+        b[7] = SH_C2[3] * x * z;
+        b[8] = SH_C2[4] * (xx - yy);
+        gb[4] = SH_C2[0] * vec3<f32>(y, x, 0.0);
+        gb[5] = SH_C2[1] * vec3<f32>(0.0, z, y);
+        gb[6] = SH_C2[2] * vec3<f32>(-2.0 * x, -2.0 * y, 4.0 * z);
+        gb[7] = SH_C2[3] * vec3<f32>(z, 0.0, x);
+        gb[8] = SH_C2[4] * vec3<f32>(2.0 * x, -2.0 * y, 0.0);
+        if (k > 9u) {
+            b[9] = SH_C3[0] * y * (3.0 * xx - yy);
+            b[10] = SH_C3[1] * x * y * z;
+            b[11] = SH_C3[2] * y * (4.0 * zz - xx - yy);
+            b[12] = SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy);
+            b[13] = SH_C3[4] * x * (4.0 * zz - xx - yy);
+            b[14] = SH_C3[5] * z * (xx - yy);
+            b[15] = SH_C3[6] * x * (xx - 3.0 * yy);
+            gb[9] = SH_C3[0] * vec3<f32>(6.0 * x * y, 3.0 * xx - 3.0 * yy, 0.0);
+            gb[10] = SH_C3[1] * vec3<f32>(y * z, x * z, x * y);
+            gb[11] = SH_C3[2] * vec3<f32>(-2.0 * x * y, 4.0 * zz - xx - 3.0 * yy, 8.0 * y * z);
+            gb[12] = SH_C3[3] * vec3<f32>(-6.0 * x * z, -6.0 * y * z, 6.0 * zz - 3.0 * xx - 3.0 * yy);
+            gb[13] = SH_C3[4] * vec3<f32>(4.0 * zz - 3.0 * xx - yy, -2.0 * x * y, 8.0 * x * z);
+            gb[14] = SH_C3[5] * vec3<f32>(2.0 * x * z, -2.0 * y * z, xx - yy);
+            gb[15] = SH_C3[6] * vec3<f32>(3.0 * xx - 3.0 * yy, -6.0 * x * y, 0.0);
+        }
+    }
+    var d_dir = vec3<f32>(0.0);
+    for (var j = 0u; j < k; j++) {
+        let o = 3u * (k * i + j);
+        grad_sh[o] = dcol.x * b[j];
+        grad_sh[o + 1u] = dcol.y * b[j];
+        grad_sh[o + 2u] = dcol.z * b[j];
+        d_dir += gb[j] * dot(dcol, vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]));
+    }
+    var d_mean = (d_dir - dir * dot(dir, d_dir)) / vn;
+
+    // Conic -> 2D covariance.
+    let q2 = mat2x2<f32>(vec2<f32>(co.x, co.y), vec2<f32>(co.y, co.z));
+    let dq = mat2x2<f32>(vec2<f32>(d_conic.x, 0.5 * d_conic.y), vec2<f32>(0.5 * d_conic.y, d_conic.z));
+    let d_cov2 = (q2 * dq * q2) * -1.0;
+
+    // Recompute the forward quantities.
+    let p = vec3<f32>(
+        dot(view.rot0.xyz, m) + view.rot0.w,
+        dot(view.rot1.xyz, m) + view.rot1.w,
+        dot(view.rot2.xyz, m) + view.rot2.w,
+    );
+    var q = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
+    let qlen = length(q);
+    q = q / qlen;
+    let qr = q.x;
+    let qx = q.y;
+    let qy = q.z;
+    let qz = q.w;
+    let rot = mat3x3<f32>(
+        vec3<f32>(1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qx * qy + qr * qz), 2.0 * (qx * qz - qr * qy)),
+        vec3<f32>(2.0 * (qx * qy - qr * qz), 1.0 - 2.0 * (qx * qx + qz * qz), 2.0 * (qy * qz + qr * qx)),
+        vec3<f32>(2.0 * (qx * qz + qr * qy), 2.0 * (qy * qz - qr * qx), 1.0 - 2.0 * (qx * qx + qy * qy)),
+    );
+    let s = exp(vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
+    let mm = mat3x3<f32>(rot[0] * s.x, rot[1] * s.y, rot[2] * s.z);
+    let sigma = mm * transpose(mm);
+    let fx = view.focal.x;
+    let fy = view.focal.y;
+    let rx = p.x / p.z;
+    let ry = p.y / p.z;
+    let ux = clamp(rx, -view.limits.x, view.limits.x);
+    let uy = clamp(ry, -view.limits.y, view.limits.y);
+    let jac = mat3x2<f32>(
+        vec2<f32>(fx / p.z, 0.0),
+        vec2<f32>(0.0, fy / p.z),
+        vec2<f32>(-fx * ux / p.z, -fy * uy / p.z),
+    );
+    let w = transpose(mat3x3<f32>(view.rot0.xyz, view.rot1.xyz, view.rot2.xyz));
+    let tm = jac * w;
+    let d_sigma = transpose(tm) * d_cov2 * tm;
+    let d_t = 2.0 * (d_cov2 * tm * sigma);
+    let d_j = d_t * transpose(w);
+
+    // J -> camera point.
+    let z1 = p.z;
+    let z2 = p.z * p.z;
+    var dux_dx = 1.0 / z1;
+    var dux_dz = -p.x / z2;
+    if (ux != rx) {
+        dux_dx = 0.0;
+        dux_dz = 0.0;
+    }
+    var duy_dy = 1.0 / z1;
+    var duy_dz = -p.y / z2;
+    if (uy != ry) {
+        duy_dy = 0.0;
+        duy_dz = 0.0;
+    }
+    // d_j[col][row]: J00 = d_j[0][0], J11 = d_j[1][1], J02 = d_j[2][0], J12 = d_j[2][1].
+    var d_pc = vec3<f32>(0.0);
+    d_pc.z += d_j[0][0] * (-fx / z2) + d_j[1][1] * (-fy / z2);
+    d_pc.x += d_j[2][0] * (-fx / z1 * dux_dx);
+    d_pc.z += d_j[2][0] * (fx * ux / z2 - fx / z1 * dux_dz);
+    d_pc.y += d_j[2][1] * (-fy / z1 * duy_dy);
+    d_pc.z += d_j[2][1] * (fy * uy / z2 - fy / z1 * duy_dz);
+    d_pc.x += d_mean2d.x * fx / z1;
+    d_pc.y += d_mean2d.y * fy / z1;
+    d_pc.z += -d_mean2d.x * fx * p.x / z2 - d_mean2d.y * fy * p.y / z2;
+    d_mean += transpose(w) * d_pc;
+    out[0] = d_mean.x;
+    out[1] = d_mean.y;
+    out[2] = d_mean.z;
+
+    // Sigma = M M^T, M = R diag(s).
+    let d_m = 2.0 * (d_sigma * mm);
+    var d_r = mat3x3<f32>();
+    for (var col = 0u; col < 3u; col++) {
+        out[3u + col] = dot(d_m[col], rot[col]) * s[col];
+        d_r[col] = d_m[col] * s[col];
+    }
+    // dR/dq for the normalised quaternion, summed against d_r (column-major: d_r[col][row]).
+    let g_r = 2.0 * (-qz * d_r[1][0] + qy * d_r[2][0] + qz * d_r[0][1] - qx * d_r[2][1] - qy * d_r[0][2] + qx * d_r[1][2]);
+    let g_x = 2.0 * (qy * d_r[1][0] + qz * d_r[2][0] + qy * d_r[0][1] - 2.0 * qx * d_r[1][1] - qr * d_r[2][1] + qz * d_r[0][2] + qr * d_r[1][2] - 2.0 * qx * d_r[2][2]);
+    let g_y = 2.0 * (-2.0 * qy * d_r[0][0] + qx * d_r[1][0] + qr * d_r[2][0] + qx * d_r[0][1] + qz * d_r[2][1] - qr * d_r[0][2] + qz * d_r[1][2] - 2.0 * qy * d_r[2][2]);
+    let g_z = 2.0 * (-2.0 * qz * d_r[0][0] - qr * d_r[1][0] + qx * d_r[2][0] + qr * d_r[0][1] - 2.0 * qz * d_r[1][1] + qy * d_r[2][1] + qx * d_r[0][2] + qy * d_r[1][2]);
+    let d_qn = vec4<f32>(g_r, g_x, g_y, g_z);
+    let d_q = (d_qn - q * dot(q, d_qn)) / qlen;
+    out[6] = d_q.x;
+    out[7] = d_q.y;
+    out[8] = d_q.z;
+    out[9] = d_q.w;
+    grad_geom[i] = out;
+}
