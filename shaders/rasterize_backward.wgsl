@@ -187,64 +187,20 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     out[10] = sg[5] * co.w * (1.0 - co.w);
 
     // Colour -> SH and view direction.
-    let m = vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);
+    let m = mean_of(i);
     let v = m - view.campos.xyz;
     let vn = length(v);
     let dir = v / vn;
     let raw = sh_color(i, dir);
     let dcol = select(vec3<f32>(sg[6], sg[7], sg[8]), vec3<f32>(0.0), raw < vec3<f32>(0.0));
-    let x = dir.x;
-    let y = dir.y;
-    let z = dir.z;
-    var b: array<f32, 16>;
-    var gb: array<vec3<f32>, 16>;
-    b[0] = SH_C0;
-    if (k > 1u) {
-        b[1] = -SH_C1 * y;
-        b[2] = SH_C1 * z;
-        b[3] = -SH_C1 * x;
-        gb[1] = vec3<f32>(0.0, -SH_C1, 0.0);
-        gb[2] = vec3<f32>(0.0, 0.0, SH_C1);
-        gb[3] = vec3<f32>(-SH_C1, 0.0, 0.0);
-    }
-    if (k > 4u) {
-        let xx = x * x;
-        let yy = y * y;
-        let zz = z * z;
-        b[4] = SH_C2[0] * x * y;
-        b[5] = SH_C2[1] * y * z;
-        b[6] = SH_C2[2] * (2.0 * zz - xx - yy);
-        b[7] = SH_C2[3] * x * z;
-        b[8] = SH_C2[4] * (xx - yy);
-        gb[4] = SH_C2[0] * vec3<f32>(y, x, 0.0);
-        gb[5] = SH_C2[1] * vec3<f32>(0.0, z, y);
-        gb[6] = SH_C2[2] * vec3<f32>(-2.0 * x, -2.0 * y, 4.0 * z);
-        gb[7] = SH_C2[3] * vec3<f32>(z, 0.0, x);
-        gb[8] = SH_C2[4] * vec3<f32>(2.0 * x, -2.0 * y, 0.0);
-        if (k > 9u) {
-            b[9] = SH_C3[0] * y * (3.0 * xx - yy);
-            b[10] = SH_C3[1] * x * y * z;
-            b[11] = SH_C3[2] * y * (4.0 * zz - xx - yy);
-            b[12] = SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy);
-            b[13] = SH_C3[4] * x * (4.0 * zz - xx - yy);
-            b[14] = SH_C3[5] * z * (xx - yy);
-            b[15] = SH_C3[6] * x * (xx - 3.0 * yy);
-            gb[9] = SH_C3[0] * vec3<f32>(6.0 * x * y, 3.0 * xx - 3.0 * yy, 0.0);
-            gb[10] = SH_C3[1] * vec3<f32>(y * z, x * z, x * y);
-            gb[11] = SH_C3[2] * vec3<f32>(-2.0 * x * y, 4.0 * zz - xx - 3.0 * yy, 8.0 * y * z);
-            gb[12] = SH_C3[3] * vec3<f32>(-6.0 * x * z, -6.0 * y * z, 6.0 * zz - 3.0 * xx - 3.0 * yy);
-            gb[13] = SH_C3[4] * vec3<f32>(4.0 * zz - 3.0 * xx - yy, -2.0 * x * y, 8.0 * x * z);
-            gb[14] = SH_C3[5] * vec3<f32>(2.0 * x * z, -2.0 * y * z, xx - yy);
-            gb[15] = SH_C3[6] * vec3<f32>(3.0 * xx - 3.0 * yy, -6.0 * x * y, 0.0);
-        }
-    }
+    let basis = sh_basis(k, dir, true);
     var d_dir = vec3<f32>(0.0);
     for (var j = 0u; j < k; j++) {
         let o = 3u * (k * i + j);
-        grad_sh[o] = dcol.x * b[j];
-        grad_sh[o + 1u] = dcol.y * b[j];
-        grad_sh[o + 2u] = dcol.z * b[j];
-        d_dir += gb[j] * dot(dcol, vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]));
+        grad_sh[o] = dcol.x * basis.b[j];
+        grad_sh[o + 1u] = dcol.y * basis.b[j];
+        grad_sh[o + 2u] = dcol.z * basis.b[j];
+        d_dir += basis.g[j] * dot(dcol, vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]));
     }
     var d_mean = (d_dir - dir * dot(dir, d_dir)) / vn;
 
@@ -254,39 +210,27 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let d_cov2 = (q2 * dq * q2) * -1.0;
 
     // Recompute the forward quantities.
-    let p = vec3<f32>(
-        dot(view.rot0.xyz, m) + view.rot0.w,
-        dot(view.rot1.xyz, m) + view.rot1.w,
-        dot(view.rot2.xyz, m) + view.rot2.w,
-    );
-    var q = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
-    let qlen = length(q);
-    q = q / qlen;
+    let p = camera_point(m);
+    let shape = shape_of(i);
+    let q = shape.q;
+    let qlen = shape.qlen;
     let qr = q.x;
     let qx = q.y;
     let qy = q.z;
     let qz = q.w;
-    let rot = mat3x3<f32>(
-        vec3<f32>(1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qx * qy + qr * qz), 2.0 * (qx * qz - qr * qy)),
-        vec3<f32>(2.0 * (qx * qy - qr * qz), 1.0 - 2.0 * (qx * qx + qz * qz), 2.0 * (qy * qz + qr * qx)),
-        vec3<f32>(2.0 * (qx * qz + qr * qy), 2.0 * (qy * qz - qr * qx), 1.0 - 2.0 * (qx * qx + qy * qy)),
-    );
-    let s = exp(vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
-    let mm = mat3x3<f32>(rot[0] * s.x, rot[1] * s.y, rot[2] * s.z);
+    let rot = shape.rot;
+    let s = shape.s;
+    let mm = shape.m;
     let sigma = mm * transpose(mm);
     let fx = view.focal.x;
     let fy = view.focal.y;
     let rx = p.x / p.z;
     let ry = p.y / p.z;
-    let ux = clamp(rx, -view.limits.x, view.limits.x);
-    let uy = clamp(ry, -view.limits.y, view.limits.y);
-    let jac = mat3x2<f32>(
-        vec2<f32>(fx / p.z, 0.0),
-        vec2<f32>(0.0, fy / p.z),
-        vec2<f32>(-fx * ux / p.z, -fy * uy / p.z),
-    );
-    let w = transpose(mat3x3<f32>(view.rot0.xyz, view.rot1.xyz, view.rot2.xyz));
-    let tm = jac * w;
+    let jacobian = jacobian_at(p);
+    let ux = jacobian.u.x;
+    let uy = jacobian.u.y;
+    let w = view_rotation();
+    let tm = jacobian.j * w;
     let d_sigma = transpose(tm) * d_cov2 * tm;
     let d_t = 2.0 * (d_cov2 * tm * sigma);
     let d_j = d_t * transpose(w);

@@ -65,42 +65,143 @@ fn tile_index(v: f32, max_tiles: u32) -> u32 {
     return u32(clamp(trunc(v), 0.0, f32(max_tiles)));
 }
 
-fn sh_color(i: u32, dir: vec3<f32>) -> vec3<f32> {
-    let k = view.counts.y;
-    let base = i * k * 3u;
-    var c = SH_C0 * vec3<f32>(sh[base], sh[base + 1u], sh[base + 2u]);
-    if (k > 1u) {
-        let x = dir.x;
-        let y = dir.y;
-        let z = dir.z;
-        var b: array<f32, 16>;
-        b[1] = -SH_C1 * y;
-        b[2] = SH_C1 * z;
-        b[3] = -SH_C1 * x;
-        if (k > 4u) {
-            let xx = x * x;
-            let yy = y * y;
-            let zz = z * z;
-            b[4] = SH_C2[0] * x * y;
-            b[5] = SH_C2[1] * y * z;
-            b[6] = SH_C2[2] * (2.0 * zz - xx - yy);
-            b[7] = SH_C2[3] * x * z;
-            b[8] = SH_C2[4] * (xx - yy);
-            if (k > 9u) {
-                b[9] = SH_C3[0] * y * (3.0 * xx - yy);
-                b[10] = SH_C3[1] * x * y * z;
-                b[11] = SH_C3[2] * y * (4.0 * zz - xx - yy);
-                b[12] = SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy);
-                b[13] = SH_C3[4] * x * (4.0 * zz - xx - yy);
-                b[14] = SH_C3[5] * z * (xx - yy);
-                b[15] = SH_C3[6] * x * (xx - 3.0 * yy);
-            }
-        }
-        for (var j = 1u; j < k; j++) {
-            let o = base + 3u * j;
-            c += b[j] * vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]);
-        }
-    }
-    return c + vec3<f32>(0.5);
+// The SH basis for a unit direction (first `k` entries are meaningful) and, when `grads` is
+// true, its gradients with respect to the direction.
+struct ShBasis {
+    b: array<f32, 16>,
+    g: array<vec3<f32>, 16>,
 }
 
+fn sh_basis(k: u32, dir: vec3<f32>, grads: bool) -> ShBasis {
+    var o: ShBasis;
+    let x = dir.x;
+    let y = dir.y;
+    let z = dir.z;
+    o.b[0] = SH_C0;
+    if (k > 1u) {
+        o.b[1] = -SH_C1 * y;
+        o.b[2] = SH_C1 * z;
+        o.b[3] = -SH_C1 * x;
+        if (grads) {
+            o.g[1] = vec3<f32>(0.0, -SH_C1, 0.0);
+            o.g[2] = vec3<f32>(0.0, 0.0, SH_C1);
+            o.g[3] = vec3<f32>(-SH_C1, 0.0, 0.0);
+        }
+    }
+    if (k > 4u) {
+        let xx = x * x;
+        let yy = y * y;
+        let zz = z * z;
+        o.b[4] = SH_C2[0] * x * y;
+        o.b[5] = SH_C2[1] * y * z;
+        o.b[6] = SH_C2[2] * (2.0 * zz - xx - yy);
+        o.b[7] = SH_C2[3] * x * z;
+        o.b[8] = SH_C2[4] * (xx - yy);
+        if (grads) {
+            o.g[4] = SH_C2[0] * vec3<f32>(y, x, 0.0);
+            o.g[5] = SH_C2[1] * vec3<f32>(0.0, z, y);
+            o.g[6] = SH_C2[2] * vec3<f32>(-2.0 * x, -2.0 * y, 4.0 * z);
+            o.g[7] = SH_C2[3] * vec3<f32>(z, 0.0, x);
+            o.g[8] = SH_C2[4] * vec3<f32>(2.0 * x, -2.0 * y, 0.0);
+        }
+        if (k > 9u) {
+            o.b[9] = SH_C3[0] * y * (3.0 * xx - yy);
+            o.b[10] = SH_C3[1] * x * y * z;
+            o.b[11] = SH_C3[2] * y * (4.0 * zz - xx - yy);
+            o.b[12] = SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy);
+            o.b[13] = SH_C3[4] * x * (4.0 * zz - xx - yy);
+            o.b[14] = SH_C3[5] * z * (xx - yy);
+            o.b[15] = SH_C3[6] * x * (xx - 3.0 * yy);
+            if (grads) {
+                o.g[9] = SH_C3[0] * vec3<f32>(6.0 * x * y, 3.0 * xx - 3.0 * yy, 0.0);
+                o.g[10] = SH_C3[1] * vec3<f32>(y * z, x * z, x * y);
+                o.g[11] = SH_C3[2] * vec3<f32>(-2.0 * x * y, 4.0 * zz - xx - 3.0 * yy, 8.0 * y * z);
+                o.g[12] = SH_C3[3] * vec3<f32>(-6.0 * x * z, -6.0 * y * z, 6.0 * zz - 3.0 * xx - 3.0 * yy);
+                o.g[13] = SH_C3[4] * vec3<f32>(4.0 * zz - 3.0 * xx - yy, -2.0 * x * y, 8.0 * x * z);
+                o.g[14] = SH_C3[5] * vec3<f32>(2.0 * x * z, -2.0 * y * z, xx - yy);
+                o.g[15] = SH_C3[6] * vec3<f32>(3.0 * xx - 3.0 * yy, -6.0 * x * y, 0.0);
+            }
+        }
+    }
+    return o;
+}
+
+// SH colour + 0.5, before the clamp at 0.
+fn sh_color(i: u32, dir: vec3<f32>) -> vec3<f32> {
+    let k = view.counts.y;
+    let basis = sh_basis(k, dir, false);
+    var c = vec3<f32>(0.5);
+    for (var j = 0u; j < k; j++) {
+        let o = 3u * (k * i + j);
+        c += basis.b[j] * vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]);
+    }
+    return c;
+}
+
+fn mean_of(i: u32) -> vec3<f32> {
+    return vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);
+}
+
+// World -> camera.
+fn camera_point(m: vec3<f32>) -> vec3<f32> {
+    return vec3<f32>(
+        dot(view.rot0.xyz, m) + view.rot0.w,
+        dot(view.rot1.xyz, m) + view.rot1.w,
+        dot(view.rot2.xyz, m) + view.rot2.w,
+    );
+}
+
+// The world -> camera rotation W.
+fn view_rotation() -> mat3x3<f32> {
+    return transpose(mat3x3<f32>(view.rot0.xyz, view.rot1.xyz, view.rot2.xyz));
+}
+
+// A Gaussian's 3D shape: normalised quaternion, its length, rotation R, scales s, and
+// M = R diag(s) (so that Sigma = M M^T).
+struct Shape3d {
+    q: vec4<f32>,
+    qlen: f32,
+    rot: mat3x3<f32>,
+    s: vec3<f32>,
+    m: mat3x3<f32>,
+}
+
+fn shape_of(i: u32) -> Shape3d {
+    var o: Shape3d;
+    let raw = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
+    o.qlen = length(raw);
+    o.q = raw / o.qlen;
+    let r = o.q.x;
+    let x = o.q.y;
+    let y = o.q.z;
+    let z = o.q.w;
+    // Columns of the rotation matrix.
+    o.rot = mat3x3<f32>(
+        vec3<f32>(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + r * z), 2.0 * (x * z - r * y)),
+        vec3<f32>(2.0 * (x * y - r * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + r * x)),
+        vec3<f32>(2.0 * (x * z + r * y), 2.0 * (y * z - r * x), 1.0 - 2.0 * (x * x + y * y)),
+    );
+    o.s = exp(vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
+    o.m = mat3x3<f32>(o.rot[0] * o.s.x, o.rot[1] * o.s.y, o.rot[2] * o.s.z);
+    return o;
+}
+
+// The perspective Jacobian at camera point p, x/z and y/z clamped to the widened field of view;
+// `u` holds the clamped ratios.
+struct Jacobian {
+    j: mat3x2<f32>,
+    u: vec2<f32>,
+}
+
+fn jacobian_at(p: vec3<f32>) -> Jacobian {
+    var o: Jacobian;
+    o.u = vec2<f32>(clamp(p.x / p.z, -view.limits.x, view.limits.x), clamp(p.y / p.z, -view.limits.y, view.limits.y));
+    let fx = view.focal.x;
+    let fy = view.focal.y;
+    o.j = mat3x2<f32>(
+        vec2<f32>(fx / p.z, 0.0),
+        vec2<f32>(0.0, fy / p.z),
+        vec2<f32>(-fx * o.u.x / p.z, -fy * o.u.y / p.z),
+    );
+    return o;
+}

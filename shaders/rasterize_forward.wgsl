@@ -21,46 +21,18 @@ fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         return;
     }
     rects[i] = vec4<u32>(0u);
-    let m = vec3<f32>(means[3u * i], means[3u * i + 1u], means[3u * i + 2u]);
-    let p = vec3<f32>(
-        dot(view.rot0.xyz, m) + view.rot0.w,
-        dot(view.rot1.xyz, m) + view.rot1.w,
-        dot(view.rot2.xyz, m) + view.rot2.w,
-    );
+    let m = mean_of(i);
+    let p = camera_point(m);
     // Written so that NaN fails the test too.
     if (!(p.z >= view.limits.z) || !(abs(p.x) < 3.0e38) || !(abs(p.y) < 3.0e38)) {
         return;
     }
-    var q = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
-    let qlen = length(q);
-    if (!(qlen > 0.0)) {
+    let shape = shape_of(i);
+    if (!(shape.qlen > 0.0)) {
         return;
     }
-    q = q / qlen;
-    let r = q.x;
-    let x = q.y;
-    let y = q.z;
-    let z = q.w;
-    // Columns of the rotation matrix.
-    let rot = mat3x3<f32>(
-        vec3<f32>(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + r * z), 2.0 * (x * z - r * y)),
-        vec3<f32>(2.0 * (x * y - r * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + r * x)),
-        vec3<f32>(2.0 * (x * z + r * y), 2.0 * (y * z - r * x), 1.0 - 2.0 * (x * x + y * y)),
-    );
-    let s = exp(vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
-    let mm = mat3x3<f32>(rot[0] * s.x, rot[1] * s.y, rot[2] * s.z);
-    let sigma = mm * transpose(mm);
-    let ux = clamp(p.x / p.z, -view.limits.x, view.limits.x);
-    let uy = clamp(p.y / p.z, -view.limits.y, view.limits.y);
-    let fx = view.focal.x;
-    let fy = view.focal.y;
-    let jac = mat3x2<f32>(
-        vec2<f32>(fx / p.z, 0.0),
-        vec2<f32>(0.0, fy / p.z),
-        vec2<f32>(-fx * ux / p.z, -fy * uy / p.z),
-    );
-    let w = transpose(mat3x3<f32>(view.rot0.xyz, view.rot1.xyz, view.rot2.xyz));
-    let t = jac * w;
+    let sigma = shape.m * transpose(shape.m);
+    let t = jacobian_at(p).j * view_rotation();
     let cov = t * sigma * transpose(t);
     let a = cov[0][0] + DILATION;
     let b = cov[0][1];
@@ -72,7 +44,7 @@ fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let mid = 0.5 * (a + c);
     let lambda1 = mid + sqrt(max(0.1, mid * mid - det));
     let radius = ceil(3.0 * sqrt(lambda1));
-    let mean2d = vec2<f32>(fx * p.x / p.z + view.focal.z, fy * p.y / p.z + view.focal.w);
+    let mean2d = vec2<f32>(view.focal.x * p.x / p.z + view.focal.z, view.focal.y * p.y / p.z + view.focal.w);
     let pc = mean2d - vec2<f32>(0.5);
     let tile = f32(TILE);
     let rect = vec4<u32>(
