@@ -1,7 +1,9 @@
-//! Rasterizer forward pass at 100k and 1M Gaussians, 1280×720 and 1920×1080, on a realistic
-//! scene: flat Gaussians lying on the built-in scene's surfaces (SH degree 3), seen from one of
-//! its cameras. Times one frame from upload-resident parameters to a finished image on the GPU
-//! (the one mid-frame readback of the key count included; the image is not read back).
+//! The rasterizer at 100k and 1M Gaussians, 1280×720 and 1920×1080, on a realistic scene: flat
+//! Gaussians lying on the built-in scene's surfaces (SH degree 3), seen from one of its cameras.
+//! `forward` times one frame from GPU-resident parameters to a finished image on the GPU (the
+//! one mid-frame readback of the key count included; the image is not read back);
+//! `forward_backward` adds the backward pass for a given dL/d(image). Before timing, one
+//! profiled frame prints the wall time of every stage (`stage …` lines on stderr).
 //!
 //! Run: `cargo bench -p splat-train --bench raster`. Results go to `benches/RESULTS.md`.
 
@@ -9,14 +11,14 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use splat_datasets::{SceneSpec, build, surface_cloud};
 use splat_train::{Gaussians32, GpuGaussians, Rasterizer, View};
 
-fn bench_forward(c: &mut Criterion) {
+fn bench_raster(c: &mut Criterion) {
     let ctx = gpu::GpuContext::new().unwrap_or_else(|e| panic!("{e}\n{}", gpu::LAVAPIPE_HINT));
     eprintln!(
         "device: {} ({:?}, {:?})",
         ctx.info.name, ctx.info.backend, ctx.info.device_type
     );
     let raster = Rasterizer::new(&ctx);
-    let mut group = c.benchmark_group("raster_forward");
+    let mut group = c.benchmark_group("raster");
     group.sample_size(10);
     let base = build(&SceneSpec {
         points: 0,
@@ -33,26 +35,55 @@ fn bench_forward(c: &mut Criterion) {
             }
         };
         for &(w, h) in &[(1280u32, 720u32), (1920, 1080)] {
-            let spec = SceneSpec {
+            let s = build(&SceneSpec {
                 width: w,
                 height: h,
                 points: 0,
                 ..SceneSpec::default()
-            };
-            let s = build(&spec).expect("scene");
+            })
+            .expect("scene");
             let rec = &s.reconstruction;
             let im = rec.images_by_name()[3];
             let view = View::from_colmap(&rec.cameras[&im.camera_id], im, 0.04, [1.0; 3])
                 .expect("pinhole");
-            let keys = raster.forward(&ctx, &g, &view).expect("forward").keys;
-            eprintln!("{n} Gaussians at {w}x{h}: {keys} tile/Gaussian pairs");
+            let d_image = gpu::storage_buffer(
+                &ctx,
+                "d_image",
+                &vec![[1e-3f32, -2e-3, 1.5e-3, 0.0]; (w * h) as usize],
+            );
+
+            raster.set_profiling(true);
+            let frame = raster.forward(&ctx, &g, &view).expect("forward");
+            raster
+                .backward(&ctx, &g, &frame, &d_image)
+                .expect("backward");
+            for (stage, secs) in raster.take_profile() {
+                eprintln!("stage {n} {w}x{h} {stage}: {:.1} ms", secs * 1e3);
+            }
+            raster.set_profiling(false);
+            eprintln!(
+                "{n} Gaussians at {w}x{h}: {} tile/Gaussian pairs",
+                frame.keys
+            );
+
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(
-                BenchmarkId::new(format!("{n}"), format!("{w}x{h}")),
+                BenchmarkId::new(format!("forward/{n}"), format!("{w}x{h}")),
                 &view,
                 |b, v| {
                     b.iter(|| {
                         raster.forward(&ctx, &g, v).expect("forward");
+                        ctx.wait().expect("wait");
+                    })
+                },
+            );
+            group.bench_with_input(
+                BenchmarkId::new(format!("forward_backward/{n}"), format!("{w}x{h}")),
+                &view,
+                |b, v| {
+                    b.iter(|| {
+                        let f = raster.forward(&ctx, &g, v).expect("forward");
+                        raster.backward(&ctx, &g, &f, &d_image).expect("backward");
                         ctx.wait().expect("wait");
                     })
                 },
@@ -62,5 +93,5 @@ fn bench_forward(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_forward);
+criterion_group!(benches, bench_raster);
 criterion_main!(benches);

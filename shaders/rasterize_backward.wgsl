@@ -2,32 +2,39 @@
 // No float atomics: every sum has a fixed order, so two runs give the same bits.
 //   rasterize_backward  one 16x16 workgroup per tile, keys back to front from the tile's last
 //                       contributor: each pixel's gradient with respect to the Gaussian's screen
-//                       parameters, summed over the tile by a tree reduction into `key_grads` at
-//                       the key's emission index
+//                       parameters, summed over the tile (each row's 16 pixels in order, then
+//                       the 16 rows in order; two barriers per key) into `key_grads` at the key's
+//                       emission index
 //   project_backward    one thread per Gaussian: its keys' gradients summed in emission order, then
 //                       pushed through the projection to the stored parameters
 
 // Per pixel: dL/d(r, g, b) and dL/d(alpha).
 @group(0) @binding(19) var<storage, read> d_image: array<vec4<f32>>;
-// Per key (emission order): mean2d xy, conic abc, opacity, colour rgb, unused.
-@group(0) @binding(20) var<storage, read_write> key_grads: array<array<f32, 10>>;
+// Per key (emission order), three vec4: (mean2d xy, conic ab), (conic c, opacity, colour rg),
+// (colour b, unused x3).
+@group(0) @binding(20) var<storage, read_write> key_grads: array<KeyGrad>;
+
+struct KeyGrad {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+}
 // Per Gaussian: mean xyz, log-scale xyz, quaternion wxyz, opacity logit, mean2d xy (pixels), unused x2.
 @group(0) @binding(21) var<storage, read_write> grad_geom: array<array<f32, 16>>;
 // Per Gaussian, coefficient-major then channel, as `sh`.
 @group(0) @binding(22) var<storage, read_write> grad_sh: array<f32>;
 
-const GRADS: u32 = 9u;
-
 var<workgroup> b_key: array<u32, BATCH>;
 var<workgroup> b_xy: array<vec2<f32>, BATCH>;
 var<workgroup> b_conic: array<vec4<f32>, BATCH>;
 var<workgroup> b_color: array<vec4<f32>, BATCH>;
-var<workgroup> red: array<array<f32, 9>, BATCH>;
+var<workgroup> red: array<KeyGrad, BATCH>;
+var<workgroup> row_sums: array<KeyGrad, TILE>;
+// Per row, which pixels wrote a non-zero contribution to `red` for the current key.
+var<workgroup> row_mask: array<atomic<u32>, TILE>;
 var<workgroup> bw_range: vec2<u32>;
 var<workgroup> max_last: atomic<u32>;
 var<workgroup> max_last_plain: u32;
-var<workgroup> any_flag: atomic<u32>;
-var<workgroup> any_plain: u32;
 
 @compute @workgroup_size(16, 16)
 fn rasterize_backward(
@@ -42,6 +49,9 @@ fn rasterize_backward(
     if (li == 0u) {
         bw_range = ranges[wid.y * view.size.z + wid.x];
         atomicStore(&max_last, 0u);
+    }
+    if (li < TILE) {
+        atomicStore(&row_mask[li], 0u);
     }
     workgroupBarrier();
     var last = 0u;
@@ -89,7 +99,7 @@ fn rasterize_backward(
         for (var j = 0u; j < in_batch; j++) {
             // Forward position (1-based) of this key within the tile.
             let position = k_top - j - range.x + 1u;
-            var contrib: array<f32, 9>;
+            var contrib: KeyGrad;
             var has = false;
             if (inside && position <= last) {
                 let co = b_conic[j];
@@ -108,47 +118,47 @@ fn rasterize_backward(
                     last_color = col;
                     var dl_dalpha = dot(col - behind, dpix) * t;
                     dl_dalpha += (dalpha - bg_dot) * t_final / (1.0 - alpha);
-                    contrib[6] = dcol.x;
-                    contrib[7] = dcol.y;
-                    contrib[8] = dcol.z;
+                    contrib.b = vec4<f32>(0.0, 0.0, dcol.x, dcol.y);
+                    contrib.c = vec4<f32>(dcol.z, 0.0, 0.0, 0.0);
                     if (raw <= ALPHA_MAX) {
                         let dl_dpower = dl_dalpha * alpha;
-                        contrib[0] = dl_dpower * -(co.x * d.x + co.y * d.y);
-                        contrib[1] = dl_dpower * -(co.z * d.y + co.y * d.x);
-                        contrib[2] = dl_dpower * -0.5 * d.x * d.x;
-                        contrib[3] = dl_dpower * -d.x * d.y;
-                        contrib[4] = dl_dpower * -0.5 * d.y * d.y;
-                        contrib[5] = gauss * dl_dalpha;
+                        contrib.a = dl_dpower * vec4<f32>(-(co.x * d.x + co.y * d.y), -(co.z * d.y + co.y * d.x), -0.5 * d.x * d.x, -d.x * d.y);
+                        contrib.b.x = dl_dpower * -0.5 * d.y * d.y;
+                        contrib.b.y = gauss * dl_dalpha;
                     }
                 }
             }
-            if (li == 0u) {
-                atomicStore(&any_flag, 0u);
-            }
-            red[li] = contrib;
-            workgroupBarrier();
+            // Only pixels the Gaussian touches write; most (pixel, key) pairs are empty.
             if (has) {
-                atomicOr(&any_flag, 1u);
+                red[li] = contrib;
+                atomicOr(&row_mask[lid.y], 1u << lid.x);
+            }
+            workgroupBarrier();
+            // Row sums in pixel order, then the tile sum in row order.
+            if (lid.x == 0u) {
+                var mask = atomicLoad(&row_mask[lid.y]);
+                atomicStore(&row_mask[lid.y], 0u);
+                var acc: KeyGrad;
+                while (mask != 0u) {
+                    let x = firstTrailingBit(mask);
+                    mask &= mask - 1u;
+                    let r = red[li + x];
+                    acc.a += r.a;
+                    acc.b += r.b;
+                    acc.c += r.c;
+                }
+                row_sums[lid.y] = acc;
             }
             workgroupBarrier();
             if (li == 0u) {
-                any_plain = atomicLoad(&any_flag);
-            }
-            if (workgroupUniformLoad(&any_plain) != 0u) {
-                for (var s = BATCH / 2u; s > 0u; s >>= 1u) {
-                    if (li < s) {
-                        for (var c = 0u; c < GRADS; c++) {
-                            red[li][c] += red[li + s][c];
-                        }
-                    }
-                    workgroupBarrier();
+                var acc = row_sums[0];
+                for (var y = 1u; y < TILE; y++) {
+                    let r = row_sums[y];
+                    acc.a += r.a;
+                    acc.b += r.b;
+                    acc.c += r.c;
                 }
-                if (li == 0u) {
-                    let e = b_key[j];
-                    for (var c = 0u; c < GRADS; c++) {
-                        key_grads[e][c] = red[0][c];
-                    }
-                }
+                key_grads[b_key[j]] = acc;
             }
         }
     }
@@ -172,19 +182,22 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         return;
     }
     // Sum this Gaussian's keys in emission order.
-    var sg: array<f32, 9>;
+    var sa = vec4<f32>(0.0);
+    var sb = vec4<f32>(0.0);
+    var sc = vec4<f32>(0.0);
     let first = touched[i];
     for (var e = first; e < first + n_keys; e++) {
-        for (var c = 0u; c < GRADS; c++) {
-            sg[c] += key_grads[e][c];
-        }
+        let kg = key_grads[e];
+        sa += kg.a;
+        sb += kg.b;
+        sc += kg.c;
     }
-    let d_mean2d = vec2<f32>(sg[0], sg[1]);
-    let d_conic = vec3<f32>(sg[2], sg[3], sg[4]);
+    let d_mean2d = sa.xy;
+    let d_conic = vec3<f32>(sa.z, sa.w, sb.x);
     let co = conic_opacity[i];
     out[12] = d_mean2d.x;
     out[13] = d_mean2d.y;
-    out[10] = sg[5] * co.w * (1.0 - co.w);
+    out[10] = sb.y * co.w * (1.0 - co.w);
 
     // Colour -> SH and view direction.
     let m = mean_of(i);
@@ -192,7 +205,7 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let vn = length(v);
     let dir = v / vn;
     let raw = sh_color(i, dir);
-    let dcol = select(vec3<f32>(sg[6], sg[7], sg[8]), vec3<f32>(0.0), raw < vec3<f32>(0.0));
+    let dcol = select(vec3<f32>(sb.z, sb.w, sc.x), vec3<f32>(0.0), raw < vec3<f32>(0.0));
     let basis = sh_basis(k, dir, true);
     var d_dir = vec3<f32>(0.0);
     for (var j = 0u; j < k; j++) {

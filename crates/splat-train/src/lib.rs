@@ -7,5 +7,7 @@ pub mod reference;
 pub mod sh;
 mod view;
 
-pub use raster::{Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Rasterizer, RenderOutput};
+pub use raster::{
+    Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Profile, Rasterizer, RenderOutput,
+};
 pub use view::View;

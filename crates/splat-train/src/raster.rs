@@ -209,6 +209,16 @@ pub struct Rasterizer {
     project_backward: wgpu::ComputePipeline,
     scan: PrefixScan,
     sort: RadixSort,
+    /// When profiling: the end of the last timed stage and the stages timed so far.
+    profile: std::sync::Mutex<Option<Profile>>,
+}
+
+/// Wall time per stage, measured by submitting and waiting after each one (which itself costs
+/// time; use only to see where the time goes).
+#[derive(Debug, Clone)]
+pub struct Profile {
+    last: std::time::Instant,
+    pub stages: Vec<(&'static str, f64)>,
 }
 
 const WORKGROUP: u32 = 256;
@@ -232,7 +242,59 @@ impl Rasterizer {
             ),
             scan: PrefixScan::new(ctx),
             sort: RadixSort::new(ctx),
+            profile: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Starts (or stops) timing each stage of later calls.
+    pub fn set_profiling(&self, on: bool) {
+        let mut p = self.profile.lock().unwrap_or_else(|e| e.into_inner());
+        *p = on.then(|| Profile {
+            last: std::time::Instant::now(),
+            stages: Vec::new(),
+        });
+    }
+
+    /// The stages timed since profiling started or was last taken.
+    pub fn take_profile(&self) -> Vec<(&'static str, f64)> {
+        let mut p = self.profile.lock().unwrap_or_else(|e| e.into_inner());
+        p.as_mut()
+            .map(|p| std::mem::take(&mut p.stages))
+            .unwrap_or_default()
+    }
+
+    fn restart_clock(&self) {
+        if let Some(p) = self
+            .profile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            p.last = std::time::Instant::now();
+        }
+    }
+
+    /// Ends a stage when profiling: submits what `enc` holds so far, waits for the GPU and
+    /// records the time since the previous mark.
+    fn mark(
+        &self,
+        ctx: &GpuContext,
+        enc: Option<&mut wgpu::CommandEncoder>,
+        stage: &'static str,
+    ) -> Result<(), GpuError> {
+        let mut guard = self.profile.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(p) = guard.as_mut() else {
+            return Ok(());
+        };
+        if let Some(enc) = enc {
+            let done = std::mem::replace(enc, ctx.encoder(stage));
+            ctx.queue.submit([done.finish()]);
+        }
+        ctx.wait()?;
+        let now = std::time::Instant::now();
+        p.stages.push((stage, (now - p.last).as_secs_f64()));
+        p.last = now;
+        Ok(())
     }
 
     /// Renders `g` into `view` and reads the frame back.
@@ -252,6 +314,7 @@ impl Rasterizer {
         g: &GpuGaussians,
         view: &View,
     ) -> Result<Frame, GpuError> {
+        self.restart_clock();
         let n = g.count;
         let coeffs = coeff_count(g.sh_degree) as u32;
         let (tiles_x, tiles_y) = view.tiles();
@@ -288,6 +351,7 @@ impl Rasterizer {
         self.scan.encode(ctx, &mut enc, &plan);
         ctx.queue.submit([enc.finish()]);
         let total = readback::<u32>(ctx, &touched, n as usize + 1)?[n as usize];
+        self.mark(ctx, None, "project + scan + key count")?;
 
         // Pass 2: keys, sort, ranges, rasterize.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
@@ -315,6 +379,7 @@ impl Rasterizer {
             ],
         );
         ctx.dispatch(&mut enc, &self.emit, &emit, n.div_ceil(WORKGROUP));
+        self.mark(ctx, Some(&mut enc), "emit_keys")?;
         let tile_bits = bits_in_use(u64::from(tiles_x * tiles_y).saturating_sub(1));
         self.sort.encode(
             ctx,
@@ -327,12 +392,14 @@ impl Rasterizer {
             total,
             32 + tile_bits,
         )?;
+        self.mark(ctx, Some(&mut enc), "sort")?;
         let rb = ctx.bind_group_at(
             "ranges",
             &self.ranges,
             &[(0, &params), (12, &keys_hi), (14, &ranges)],
         );
         ctx.dispatch(&mut enc, &self.ranges, &rb, total.div_ceil(WORKGROUP));
+        self.mark(ctx, Some(&mut enc), "tile_ranges")?;
         let raster = ctx.bind_group_at(
             "rasterize",
             &self.raster,
@@ -359,6 +426,7 @@ impl Rasterizer {
             pass.dispatch_workgroups(tiles_x, tiles_y, 1);
         }
         ctx.queue.submit([enc.finish()]);
+        self.mark(ctx, None, "rasterize")?;
         Ok(Frame {
             width: view.width,
             height: view.height,
@@ -465,9 +533,10 @@ impl Rasterizer {
         frame: &Frame,
         d_image: &wgpu::Buffer,
     ) -> Result<GpuGrads, GpuError> {
+        self.restart_clock();
         let n = g.count;
         let coeffs = coeff_count(g.sh_degree) as u32;
-        let key_grads = storage_buffer_zeroed(ctx, "key_grads", u64::from(frame.keys) * 40);
+        let key_grads = storage_buffer_zeroed(ctx, "key_grads", u64::from(frame.keys) * 48);
         let geom = storage_buffer_zeroed(ctx, "grad_geom", u64::from(n) * 64);
         let sh = storage_buffer_zeroed(ctx, "grad_sh", u64::from(n) * u64::from(coeffs) * 12);
         let mut enc = ctx.encoder("backward");
@@ -497,6 +566,7 @@ impl Rasterizer {
             pass.set_bind_group(0, &rb, &[]);
             pass.dispatch_workgroups(frame.tiles.0, frame.tiles.1, 1);
         }
+        self.mark(ctx, Some(&mut enc), "rasterize_backward")?;
         let pb = ctx.bind_group_at(
             "project_backward",
             &self.project_backward,
@@ -516,6 +586,7 @@ impl Rasterizer {
         );
         ctx.dispatch(&mut enc, &self.project_backward, &pb, n.div_ceil(WORKGROUP));
         ctx.queue.submit([enc.finish()]);
+        self.mark(ctx, None, "project_backward")?;
         Ok(GpuGrads {
             count: n,
             sh_coeffs: coeffs,
