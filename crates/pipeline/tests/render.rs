@@ -4,7 +4,47 @@ use splat_train::reference;
 use std::path::Path;
 use std::process::Command;
 
-/// A PLY of small isotropic Gaussians at the built-in scene's 3D points, coloured like them.
+/// Writes `c` the way another tool might: big-endian, properties in another order (rotation and
+/// scale first, SH rest reversed), plus extra properties (normals as doubles, 8-bit colour).
+fn write_foreign_ply(path: &Path, c: &scene::GaussianCloud) {
+    let k3 = 3 * scene::ply::sh_rest_per_channel(c.sh_degree);
+    let mut names: Vec<String> = [
+        "rot_0", "rot_1", "rot_2", "rot_3", "scale_2", "scale_0", "scale_1", "opacity", "z", "y",
+        "x",
+    ]
+    .map(String::from)
+    .to_vec();
+    names.extend((0..k3).rev().map(|i| format!("f_rest_{i}")));
+    names.extend(["f_dc_0", "f_dc_1", "f_dc_2"].map(String::from));
+    let mut out = format!(
+        "ply\nformat binary_big_endian 1.0\ncomment written by another tool\nelement vertex {}\nproperty double nx\n",
+        c.len()
+    );
+    for n in &names {
+        out += &format!("property float {n}\n");
+    }
+    out += "property uchar red\nend_header\n";
+    let mut bytes = out.into_bytes();
+    for i in 0..c.len() {
+        bytes.extend_from_slice(&0.25f64.to_be_bytes());
+        for n in &names {
+            let v = match n.as_str() {
+                "x" | "y" | "z" => c.means[i][(n.as_bytes()[0] - b'x') as usize],
+                "opacity" => c.opacity[i],
+                s if s.starts_with("rot_") => c.rotations[i][s[4..].parse::<usize>().unwrap()],
+                s if s.starts_with("scale_") => c.log_scales[i][s[6..].parse::<usize>().unwrap()],
+                s if s.starts_with("f_dc_") => c.sh_dc[i][s[5..].parse::<usize>().unwrap()],
+                s => c.sh_rest[i * k3 + s[7..].parse::<usize>().unwrap()],
+            };
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        bytes.push(200);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A PLY (in another tool's layout) of small Gaussians at the built-in scene's 3D points,
+/// coloured like them.
 fn points_ply(ws: &Path, out: &Path) -> scene::GaussianCloud {
     let rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
     let mut c = scene::GaussianCloud {
@@ -21,7 +61,8 @@ fn points_ply(ws: &Path, out: &Path) -> scene::GaussianCloud {
         c.log_scales.push([-3.6, -3.9, -3.3]);
         c.rotations.push([1.0, 0.1 * (i % 3) as f32, 0.0, 0.2]);
     }
-    scene::ply::write_ply(out, &c).unwrap();
+    write_foreign_ply(out, &c);
+    assert_eq!(scene::ply::read_ply(out).unwrap(), c);
     c
 }
 
