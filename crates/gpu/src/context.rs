@@ -177,6 +177,34 @@ impl GpuContext {
         })
     }
 
+    /// Runs `f` with wgpu's out-of-memory and validation errors captured, so that a buffer too
+    /// large for the device or an exhausted GPU becomes an error instead of wgpu's default
+    /// panic. Scopes are per thread; `f` must not hand work to other threads.
+    pub fn checked<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> Result<T, GpuError>,
+    ) -> Result<T, GpuError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let result = f();
+        let validation = pollster::block_on(validation.pop());
+        let oom = pollster::block_on(oom.pop());
+        if let Some(e) = oom {
+            return Err(GpuError::OutOfMemory(format!(
+                "{what} on '{}': {e}",
+                self.info.name
+            )));
+        }
+        if let Some(e) = validation {
+            return Err(GpuError::Device(format!(
+                "{what} on '{}': {e}",
+                self.info.name
+            )));
+        }
+        result
+    }
+
     /// Blocks until all submitted work is done.
     pub fn wait(&self) -> Result<(), GpuError> {
         self.device

@@ -17,6 +17,8 @@ pub enum GpuError {
     Readback(String),
     #[error("GPU device error: {0}")]
     Device(String),
+    #[error("the GPU ran out of memory: {0}")]
+    OutOfMemory(String),
     #[error(
         "{what} needs {needed} bytes, more than this device allows in one buffer ({limit} bytes)"
     )]

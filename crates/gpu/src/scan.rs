@@ -90,13 +90,15 @@ impl PrefixScan {
 
     /// Uploads `data`, scans it and reads it back: the exclusive prefix sums (wrapping).
     pub fn scan_host(&self, ctx: &GpuContext, data: &[u32]) -> Result<Vec<u32>, GpuError> {
-        let n = check_len(ctx, "prefix scan", data.len())?;
-        let buf = storage_buffer(ctx, "scan data", data);
-        let plan = self.plan(ctx, &buf, n);
-        let mut enc = ctx.encoder("scan");
-        self.encode(ctx, &mut enc, &plan);
-        ctx.queue.submit([enc.finish()]);
-        readback(ctx, &buf, data.len())
+        ctx.checked("prefix scan on the GPU", || {
+            let n = check_len(ctx, "prefix scan", data.len())?;
+            let buf = storage_buffer(ctx, "scan data", data);
+            let plan = self.plan(ctx, &buf, n);
+            let mut enc = ctx.encoder("scan");
+            self.encode(ctx, &mut enc, &plan);
+            ctx.queue.submit([enc.finish()]);
+            readback(ctx, &buf, data.len())
+        })
     }
 }
 

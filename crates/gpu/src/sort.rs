@@ -160,16 +160,18 @@ impl RadixSort {
         vals: &[u32],
         key_bits: u32,
     ) -> Result<(Vec<u32>, Vec<u32>), GpuError> {
-        let n = check_len(ctx, "radix sort", keys.len())?;
-        let kb = storage_buffer(ctx, "sort keys", keys);
-        let vb = storage_buffer(ctx, "sort vals", vals);
-        let mut enc = ctx.encoder("sort");
-        self.encode(ctx, &mut enc, SortKeys::U32(&kb), &vb, n, key_bits)?;
-        ctx.queue.submit([enc.finish()]);
-        Ok((
-            readback(ctx, &kb, keys.len())?,
-            readback(ctx, &vb, vals.len())?,
-        ))
+        ctx.checked("sorting on the GPU", || {
+            let n = check_len(ctx, "radix sort", keys.len())?;
+            let kb = storage_buffer(ctx, "sort keys", keys);
+            let vb = storage_buffer(ctx, "sort vals", vals);
+            let mut enc = ctx.encoder("sort");
+            self.encode(ctx, &mut enc, SortKeys::U32(&kb), &vb, n, key_bits)?;
+            ctx.queue.submit([enc.finish()]);
+            Ok((
+                readback(ctx, &kb, keys.len())?,
+                readback(ctx, &vb, vals.len())?,
+            ))
+        })
     }
 
     /// Sorts u64 keys with u32 values on the GPU by the bits in use of the largest key.
@@ -192,33 +194,35 @@ impl RadixSort {
         vals: &[u32],
         key_bits: u32,
     ) -> Result<(Vec<u64>, Vec<u32>), GpuError> {
-        let n = check_len(ctx, "radix sort", keys.len())?;
-        let lo: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
-        let hi: Vec<u32> = keys.iter().map(|&k| (k >> 32) as u32).collect();
-        let lo_b = storage_buffer(ctx, "sort keys lo", &lo);
-        let hi_b = storage_buffer(ctx, "sort keys hi", &hi);
-        let vb = storage_buffer(ctx, "sort vals", vals);
-        let mut enc = ctx.encoder("sort");
-        self.encode(
-            ctx,
-            &mut enc,
-            SortKeys::U64 {
-                lo: &lo_b,
-                hi: &hi_b,
-            },
-            &vb,
-            n,
-            key_bits,
-        )?;
-        ctx.queue.submit([enc.finish()]);
-        let lo = readback::<u32>(ctx, &lo_b, keys.len())?;
-        let hi = readback::<u32>(ctx, &hi_b, keys.len())?;
-        let keys = lo
-            .iter()
-            .zip(&hi)
-            .map(|(&l, &h)| (u64::from(h) << 32) | u64::from(l))
-            .collect();
-        Ok((keys, readback(ctx, &vb, vals.len())?))
+        ctx.checked("sorting on the GPU", || {
+            let n = check_len(ctx, "radix sort", keys.len())?;
+            let lo: Vec<u32> = keys.iter().map(|&k| k as u32).collect();
+            let hi: Vec<u32> = keys.iter().map(|&k| (k >> 32) as u32).collect();
+            let lo_b = storage_buffer(ctx, "sort keys lo", &lo);
+            let hi_b = storage_buffer(ctx, "sort keys hi", &hi);
+            let vb = storage_buffer(ctx, "sort vals", vals);
+            let mut enc = ctx.encoder("sort");
+            self.encode(
+                ctx,
+                &mut enc,
+                SortKeys::U64 {
+                    lo: &lo_b,
+                    hi: &hi_b,
+                },
+                &vb,
+                n,
+                key_bits,
+            )?;
+            ctx.queue.submit([enc.finish()]);
+            let lo = readback::<u32>(ctx, &lo_b, keys.len())?;
+            let hi = readback::<u32>(ctx, &hi_b, keys.len())?;
+            let keys = lo
+                .iter()
+                .zip(&hi)
+                .map(|(&l, &h)| (u64::from(h) << 32) | u64::from(l))
+                .collect();
+            Ok((keys, readback(ctx, &vb, vals.len())?))
+        })
     }
 }
 

@@ -204,3 +204,23 @@ fn sort_looks_only_at_the_requested_bits() {
             .is_err()
     );
 }
+
+#[test]
+fn impossible_allocations_are_errors_not_panics() {
+    let c = ctx();
+    let err = c
+        .checked("allocating a test buffer", || {
+            let b = gpu::storage_buffer_zeroed(
+                c,
+                "too big",
+                c.limits.max_buffer_size.saturating_mul(4),
+            );
+            drop(b);
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("allocating a test buffer"), "{err}");
+    // The device still works afterwards.
+    assert_eq!(scanner().scan_host(c, &[1, 2, 3]).unwrap(), vec![0, 1, 3]);
+}

@@ -121,14 +121,16 @@ impl GpuGaussians {
                 });
             }
         }
-        Ok(Self {
-            count: g.len() as u32,
-            sh_degree: g.sh_degree,
-            means: storage_buffer(ctx, "means", &g.means),
-            log_scales: storage_buffer(ctx, "log_scales", &g.log_scales),
-            quats: storage_buffer(ctx, "quats", &g.quats),
-            opacities: storage_buffer(ctx, "opacities", &g.opacities),
-            sh: storage_buffer(ctx, "sh", &g.sh),
+        ctx.checked("uploading Gaussians", || {
+            Ok(Self {
+                count: g.len() as u32,
+                sh_degree: g.sh_degree,
+                means: storage_buffer(ctx, "means", &g.means),
+                log_scales: storage_buffer(ctx, "log_scales", &g.log_scales),
+                quats: storage_buffer(ctx, "quats", &g.quats),
+                opacities: storage_buffer(ctx, "opacities", &g.opacities),
+                sh: storage_buffer(ctx, "sh", &g.sh),
+            })
         })
     }
 }
@@ -309,6 +311,15 @@ impl Rasterizer {
 
     /// Renders `g` into `view`, leaving the result on the GPU (submitted, not waited for).
     pub fn forward(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        view: &View,
+    ) -> Result<Frame, GpuError> {
+        ctx.checked("rendering a frame", || self.forward_unchecked(ctx, g, view))
+    }
+
+    fn forward_unchecked(
         &self,
         ctx: &GpuContext,
         g: &GpuGaussians,
@@ -527,6 +538,18 @@ impl Rasterizer {
     /// dL/d(alpha) per pixel as `[r, g, b, alpha]` in `d_image`, for a frame `forward` made of
     /// the same Gaussians. Deterministic: no float atomics, every sum in a fixed order.
     pub fn backward(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        frame: &Frame,
+        d_image: &wgpu::Buffer,
+    ) -> Result<GpuGrads, GpuError> {
+        ctx.checked("computing gradients", || {
+            self.backward_unchecked(ctx, g, frame, d_image)
+        })
+    }
+
+    fn backward_unchecked(
         &self,
         ctx: &GpuContext,
         g: &GpuGaussians,
