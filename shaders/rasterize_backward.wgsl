@@ -21,8 +21,38 @@ struct KeyGrad {
 }
 // Per Gaussian: mean xyz, log-scale xyz, quaternion wxyz, opacity logit, mean2d xy (pixels), unused x2.
 @group(0) @binding(21) var<storage, read_write> grad_geom: array<array<f32, 16>>;
-// Per Gaussian, coefficient-major then channel, as `sh`.
-@group(0) @binding(22) var<storage, read_write> grad_sh: array<f32>;
+// Per band, in the layout of sh0..sh3.
+@group(0) @binding(22) var<storage, read_write> grad_sh0: array<f32>;
+@group(0) @binding(26) var<storage, read_write> grad_sh1: array<f32>;
+@group(0) @binding(27) var<storage, read_write> grad_sh2: array<f32>;
+@group(0) @binding(28) var<storage, read_write> grad_sh3: array<f32>;
+
+fn set_grad_sh(i: u32, j: u32, v: vec3<f32>) {
+    let s = sh_slot(i, j);
+    let o = s.y;
+    switch s.x {
+        case 0u: {
+            grad_sh0[o] = v.x;
+            grad_sh0[o + 1u] = v.y;
+            grad_sh0[o + 2u] = v.z;
+        }
+        case 1u: {
+            grad_sh1[o] = v.x;
+            grad_sh1[o + 1u] = v.y;
+            grad_sh1[o + 2u] = v.z;
+        }
+        case 2u: {
+            grad_sh2[o] = v.x;
+            grad_sh2[o + 1u] = v.y;
+            grad_sh2[o + 2u] = v.z;
+        }
+        default: {
+            grad_sh3[o] = v.x;
+            grad_sh3[o + 1u] = v.y;
+            grad_sh3[o + 2u] = v.z;
+        }
+    }
+}
 
 var<workgroup> b_key: array<u32, BATCH>;
 var<workgroup> b_xy: array<vec2<f32>, BATCH>;
@@ -176,8 +206,8 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let n_keys = (rect.z - rect.x) * (rect.w - rect.y);
     if (rect.z <= rect.x || rect.w <= rect.y) {
         grad_geom[i] = out;
-        for (var c = 0u; c < 3u * k; c++) {
-            grad_sh[3u * k * i + c] = 0.0;
+        for (var j = 0u; j < k; j++) {
+            set_grad_sh(i, j, vec3<f32>(0.0));
         }
         return;
     }
@@ -209,11 +239,8 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let basis = sh_basis(k, dir, true);
     var d_dir = vec3<f32>(0.0);
     for (var j = 0u; j < k; j++) {
-        let o = 3u * (k * i + j);
-        grad_sh[o] = dcol.x * basis.b[j];
-        grad_sh[o + 1u] = dcol.y * basis.b[j];
-        grad_sh[o + 2u] = dcol.z * basis.b[j];
-        d_dir += basis.g[j] * dot(dcol, vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]));
+        set_grad_sh(i, j, dcol * basis.b[j]);
+        d_dir += basis.g[j] * dot(dcol, sh_coeff(i, j));
     }
     var d_mean = (d_dir - dir * dot(dir, d_dir)) / vn;
 

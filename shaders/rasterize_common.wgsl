@@ -36,7 +36,12 @@ const SH_C3 = array<f32, 7>(-0.5900435899266435, 2.890611442640554, -0.457045799
 @group(0) @binding(2) var<storage, read> log_scales: array<f32>;
 @group(0) @binding(3) var<storage, read> quats: array<f32>;
 @group(0) @binding(4) var<storage, read> opacities: array<f32>;
-@group(0) @binding(5) var<storage, read> sh: array<f32>;
+// SH coefficients per band (so that no single buffer outgrows a device's binding limit):
+// band b holds 2b+1 coefficients x 3 channels per Gaussian, coefficient-major.
+@group(0) @binding(5) var<storage, read> sh0: array<f32>;
+@group(0) @binding(23) var<storage, read> sh1: array<f32>;
+@group(0) @binding(24) var<storage, read> sh2: array<f32>;
+@group(0) @binding(25) var<storage, read> sh3: array<f32>;
 @group(0) @binding(6) var<storage, read_write> xy_depth: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> conic_opacity: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> colors: array<vec4<f32>>;
@@ -126,14 +131,45 @@ fn sh_basis(k: u32, dir: vec3<f32>, grads: bool) -> ShBasis {
     return o;
 }
 
+// Band and index within the band's buffer of coefficient j (0..16) of Gaussian i, channel 0.
+fn sh_slot(i: u32, j: u32) -> vec2<u32> {
+    if (j == 0u) {
+        return vec2<u32>(0u, 3u * i);
+    } else if (j < 4u) {
+        return vec2<u32>(1u, 3u * (3u * i + j - 1u));
+    } else if (j < 9u) {
+        return vec2<u32>(2u, 3u * (5u * i + j - 4u));
+    }
+    return vec2<u32>(3u, 3u * (7u * i + j - 9u));
+}
+
+// SH coefficient j of Gaussian i (RGB).
+fn sh_coeff(i: u32, j: u32) -> vec3<f32> {
+    let s = sh_slot(i, j);
+    let o = s.y;
+    switch s.x {
+        case 0u: {
+            return vec3<f32>(sh0[o], sh0[o + 1u], sh0[o + 2u]);
+        }
+        case 1u: {
+            return vec3<f32>(sh1[o], sh1[o + 1u], sh1[o + 2u]);
+        }
+        case 2u: {
+            return vec3<f32>(sh2[o], sh2[o + 1u], sh2[o + 2u]);
+        }
+        default: {
+            return vec3<f32>(sh3[o], sh3[o + 1u], sh3[o + 2u]);
+        }
+    }
+}
+
 // SH colour + 0.5, before the clamp at 0.
 fn sh_color(i: u32, dir: vec3<f32>) -> vec3<f32> {
     let k = view.counts.y;
     let basis = sh_basis(k, dir, false);
     var c = vec3<f32>(0.5);
     for (var j = 0u; j < k; j++) {
-        let o = 3u * (k * i + j);
-        c += basis.b[j] * vec3<f32>(sh[o], sh[o + 1u], sh[o + 2u]);
+        c += basis.b[j] * sh_coeff(i, j);
     }
     return c;
 }

@@ -91,6 +91,49 @@ impl Gaussians32 {
     }
 }
 
+/// Coefficients per SH band: 1, 3, 5, 7.
+const BAND_COEFFS: [usize; 4] = [1, 3, 5, 7];
+
+/// Splits coefficient-major SH (`n × K × 3`) into one array per band (`n × (2b+1) × 3`);
+/// bands above the degree are empty.
+fn split_bands(sh: &[f32], n: usize, degree: u32) -> [Vec<f32>; 4] {
+    let k = coeff_count(degree);
+    let mut out: [Vec<f32>; 4] = Default::default();
+    let mut first = 0;
+    for (b, &nb) in BAND_COEFFS.iter().enumerate() {
+        if first + nb > k {
+            break;
+        }
+        out[b] = (0..n)
+            .flat_map(|i| {
+                sh[(i * k + first) * 3..(i * k + first + nb) * 3]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        first += nb;
+    }
+    out
+}
+
+/// Inverse of `split_bands`.
+fn merge_bands(bands: &[Vec<f32>; 4], n: usize, degree: u32) -> Vec<f32> {
+    let k = coeff_count(degree);
+    let mut sh = vec![0.0; n * k * 3];
+    let mut first = 0;
+    for (b, &nb) in BAND_COEFFS.iter().enumerate() {
+        if first + nb > k {
+            break;
+        }
+        for i in 0..n {
+            sh[(i * k + first) * 3..(i * k + first + nb) * 3]
+                .copy_from_slice(&bands[b][i * nb * 3..(i + 1) * nb * 3]);
+        }
+        first += nb;
+    }
+    sh
+}
+
 /// Gaussian parameters resident on the GPU.
 pub struct GpuGaussians {
     pub count: u32,
@@ -99,7 +142,8 @@ pub struct GpuGaussians {
     pub log_scales: wgpu::Buffer,
     pub quats: wgpu::Buffer,
     pub opacities: wgpu::Buffer,
-    pub sh: wgpu::Buffer,
+    /// SH coefficients, one buffer per band (see `split_bands`).
+    pub sh: [wgpu::Buffer; 4],
 }
 
 impl GpuGaussians {
@@ -110,7 +154,10 @@ impl GpuGaussians {
         for (what, len) in [
             ("Gaussian means", g.means.len()),
             ("Gaussian rotations", g.quats.len()),
-            ("Gaussian SH coefficients", g.sh.len()),
+            (
+                "Gaussian SH coefficients of one band",
+                3 * (2 * g.sh_degree as usize + 1) * g.len(),
+            ),
         ] {
             let bytes = len as u64 * 4;
             if bytes > limit {
@@ -129,7 +176,8 @@ impl GpuGaussians {
                 log_scales: storage_buffer(ctx, "log_scales", &g.log_scales),
                 quats: storage_buffer(ctx, "quats", &g.quats),
                 opacities: storage_buffer(ctx, "opacities", &g.opacities),
-                sh: storage_buffer(ctx, "sh", &g.sh),
+                sh: split_bands(&g.sh, g.len(), g.sh_degree)
+                    .map(|band| storage_buffer(ctx, "sh band", &band)),
             })
         })
     }
@@ -348,12 +396,15 @@ impl Rasterizer {
                 (2, &g.log_scales),
                 (3, &g.quats),
                 (4, &g.opacities),
-                (5, &g.sh),
+                (5, &g.sh[0]),
                 (6, &xy_depth),
                 (7, &conic),
                 (8, &colors),
                 (9, &rects),
                 (10, &touched),
+                (23, &g.sh[1]),
+                (24, &g.sh[2]),
+                (25, &g.sh[3]),
             ],
         );
         let mut enc = ctx.encoder("forward: project");
@@ -497,13 +548,13 @@ impl Frame {
 }
 
 /// Gradients on the GPU: per Gaussian 16 floats (mean xyz, log-scale xyz, quaternion wxyz,
-/// opacity logit, screen-space mean xy in pixels, 2 unused) and the SH gradients in the layout of
-/// the SH coefficients.
+/// opacity logit, screen-space mean xy in pixels, 2 unused) and the SH gradients per band.
 pub struct GpuGrads {
     pub count: u32,
-    pub sh_coeffs: u32,
+    pub sh_degree: u32,
     pub geom: wgpu::Buffer,
-    pub sh: wgpu::Buffer,
+    /// One buffer per SH band, as `GpuGaussians::sh`.
+    pub sh: [wgpu::Buffer; 4],
 }
 
 /// Gradients read back to the host.
@@ -528,7 +579,18 @@ impl GpuGrads {
             quats: geom.iter().map(|g| [g[6], g[7], g[8], g[9]]).collect(),
             opacities: geom.iter().map(|g| g[10]).collect(),
             mean2d: geom.iter().map(|g| [g[12], g[13]]).collect(),
-            sh: readback(ctx, &self.sh, n * self.sh_coeffs as usize * 3)?,
+            sh: {
+                let k = coeff_count(self.sh_degree);
+                let mut bands: [Vec<f32>; 4] = Default::default();
+                let mut first = 0;
+                for (b, &nb) in BAND_COEFFS.iter().enumerate() {
+                    if first + nb <= k {
+                        bands[b] = readback(ctx, &self.sh[b], n * nb * 3)?;
+                    }
+                    first += nb;
+                }
+                merge_bands(&bands, n, self.sh_degree)
+            },
         })
     }
 }
@@ -561,7 +623,18 @@ impl Rasterizer {
         let coeffs = coeff_count(g.sh_degree) as u32;
         let key_grads = storage_buffer_zeroed(ctx, "key_grads", u64::from(frame.keys) * 48);
         let geom = storage_buffer_zeroed(ctx, "grad_geom", u64::from(n) * 64);
-        let sh = storage_buffer_zeroed(ctx, "grad_sh", u64::from(n) * u64::from(coeffs) * 12);
+        let sh = BAND_COEFFS.map(|nb| {
+            let used = nb <= coeffs as usize;
+            storage_buffer_zeroed(
+                ctx,
+                "grad_sh band",
+                if used {
+                    u64::from(n) * nb as u64 * 12
+                } else {
+                    4
+                },
+            )
+        });
         let mut enc = ctx.encoder("backward");
         let rb = ctx.bind_group_at(
             "rasterize_backward",
@@ -598,13 +671,19 @@ impl Rasterizer {
                 (1, &g.means),
                 (2, &g.log_scales),
                 (3, &g.quats),
-                (5, &g.sh),
+                (5, &g.sh[0]),
                 (7, &frame.conic),
                 (9, &frame.rects),
                 (10, &frame.touched),
                 (20, &key_grads),
                 (21, &geom),
-                (22, &sh),
+                (22, &sh[0]),
+                (23, &g.sh[1]),
+                (24, &g.sh[2]),
+                (25, &g.sh[3]),
+                (26, &sh[1]),
+                (27, &sh[2]),
+                (28, &sh[3]),
             ],
         );
         ctx.dispatch(&mut enc, &self.project_backward, &pb, n.div_ceil(WORKGROUP));
@@ -612,9 +691,31 @@ impl Rasterizer {
         self.mark(ctx, None, "project_backward")?;
         Ok(GpuGrads {
             count: n,
-            sh_coeffs: coeffs,
+            sh_degree: g.sh_degree,
             geom,
             sh,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_split_round_trips_at_every_degree() {
+        for degree in 0..=3 {
+            let n = 5;
+            let k = coeff_count(degree);
+            let sh: Vec<f32> = (0..n * k * 3).map(|v| v as f32).collect();
+            let bands = split_bands(&sh, n, degree);
+            assert_eq!(bands[0].len(), n * 3);
+            assert_eq!(bands.iter().map(Vec::len).sum::<usize>(), sh.len());
+            // Gaussian 1's first band-1 coefficient, green channel, is coefficient 1 of the input.
+            if degree >= 1 {
+                assert_eq!(bands[1][3 * 3 + 1], sh[(k + 1) * 3 + 1]);
+            }
+            assert_eq!(merge_bands(&bands, n, degree), sh);
+        }
     }
 }
