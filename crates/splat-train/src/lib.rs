@@ -2,11 +2,13 @@
 //! `raster`, and the plain-Rust f64 `reference` (forward and analytic backward) that is the
 //! oracle for the kernels.
 
+pub mod loss;
 pub mod raster;
 pub mod reference;
 pub mod sh;
 mod view;
 
+pub use loss::{LossEval, LossTerms, PhotometricLoss};
 pub use raster::{
     Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Profile, Rasterizer, RenderOutput,
 };

@@ -9,9 +9,11 @@
 //! under 1/255; a pixel stops before the Gaussian that would take its transmittance under
 //! 1e-4; colour = SH(view direction) + 0.5, clamped at 0.
 
+mod loss;
 mod project;
 mod raster;
 
+pub use loss::{LossValue, photometric_loss, photometric_loss_grad};
 pub use project::{Projected, project, project_backward};
 pub use raster::{Render, backward, forward};
 
