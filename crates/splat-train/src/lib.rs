@@ -3,12 +3,14 @@
 //! oracle for the kernels.
 
 pub mod loss;
+pub mod optim;
 pub mod raster;
 pub mod reference;
 pub mod sh;
 mod view;
 
 pub use loss::{LossEval, LossTerms, PhotometricLoss};
+pub use optim::{Adam, AdamConfig, AdamState, GradLayout};
 pub use raster::{
     Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Profile, Rasterizer, RenderOutput,
 };

@@ -1,0 +1,156 @@
+//! Adam on the GPU (host side of `shaders/adam.wgsl`) and the same step in f64 for tests.
+
+use gpu::{GpuContext, GpuError, storage_buffer_zeroed, uniform_buffer};
+
+pub const ADAM_WGSL: &str = include_str!("../../../shaders/adam.wgsl");
+
+/// Adam's hyper-parameters; the 3DGS reference uses ε = 1e-15.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-15,
+        }
+    }
+}
+
+/// Where a group's gradient lives: rows of `stride` floats, this group's values at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradLayout {
+    pub stride: u32,
+    pub offset: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AdamParams {
+    count: u32,
+    dim: u32,
+    grad_stride: u32,
+    grad_offset: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    bias1: f32,
+    bias2_sqrt: f32,
+    pad: [f32; 2],
+}
+
+/// Adam's moments for one parameter group of `count` rows × `dim` floats.
+pub struct AdamState {
+    pub count: u32,
+    pub dim: u32,
+    m1: wgpu::Buffer,
+    m2: wgpu::Buffer,
+    /// Steps taken.
+    pub step: u32,
+}
+
+impl AdamState {
+    pub fn new(ctx: &GpuContext, count: u32, dim: u32) -> Self {
+        let bytes = u64::from(count) * u64::from(dim) * 4;
+        Self {
+            count,
+            dim,
+            m1: storage_buffer_zeroed(ctx, "adam m1", bytes),
+            m2: storage_buffer_zeroed(ctx, "adam m2", bytes),
+            step: 0,
+        }
+    }
+}
+
+/// The compiled Adam kernel.
+pub struct Adam {
+    pipeline: wgpu::ComputePipeline,
+    pub config: AdamConfig,
+}
+
+impl Adam {
+    pub fn new(ctx: &GpuContext, config: AdamConfig) -> Self {
+        Self {
+            pipeline: ctx.compute_pipeline("adam", ADAM_WGSL, "adam_step"),
+            config,
+        }
+    }
+
+    /// Records one Adam step of `param` (the group's `count × dim` floats) with learning rate
+    /// `lr`, reading the gradient from `grad` laid out as `layout`.
+    pub fn step(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        state: &mut AdamState,
+        param: &wgpu::Buffer,
+        grad: &wgpu::Buffer,
+        layout: GradLayout,
+        lr: f32,
+    ) -> Result<(), GpuError> {
+        if state.count == 0 || state.dim == 0 {
+            return Ok(());
+        }
+        state.step += 1;
+        let t = state.step as i32;
+        let c = self.config;
+        let params = AdamParams {
+            count: state.count,
+            dim: state.dim,
+            grad_stride: layout.stride,
+            grad_offset: layout.offset,
+            lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            bias1: 1.0 - c.beta1.powi(t),
+            bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
+            pad: [0.0; 2],
+        };
+        let u = uniform_buffer(ctx, "adam params", &params);
+        let bind = ctx.bind_group_at(
+            "adam",
+            &self.pipeline,
+            &[
+                (0, &u),
+                (1, param),
+                (2, grad),
+                (3, &state.m1),
+                (4, &state.m2),
+            ],
+        );
+        ctx.dispatch(
+            enc,
+            &self.pipeline,
+            &bind,
+            (state.count * state.dim).div_ceil(256),
+        );
+        Ok(())
+    }
+}
+
+/// The same step in f64 (for tests): updates `p`, `m`, `v` in place.
+pub fn adam_step_reference(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    lr: f64,
+    t: i32,
+    c: AdamConfig,
+) {
+    let (b1, b2, eps) = (f64::from(c.beta1), f64::from(c.beta2), f64::from(c.eps));
+    for i in 0..p.len() {
+        m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+        let mhat = m[i] / (1.0 - b1.powi(t));
+        let vhat = v[i] / (1.0 - b2.powi(t));
+        p[i] -= lr * mhat / (vhat.sqrt() + eps);
+    }
+}
