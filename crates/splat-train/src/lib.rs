@@ -10,7 +10,7 @@ pub mod sh;
 mod view;
 
 pub use loss::{LossEval, LossTerms, PhotometricLoss};
-pub use optim::{Adam, AdamConfig, AdamState, GradLayout};
+pub use optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
 pub use raster::{
     Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Profile, Rasterizer, RenderOutput,
 };

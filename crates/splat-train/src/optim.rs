@@ -45,6 +45,16 @@ struct AdamParams {
     pad: [f32; 2],
 }
 
+/// What one Adam step of a group reads and writes.
+#[derive(Clone, Copy)]
+pub struct GroupStep<'a> {
+    /// The group's parameters, updated in place.
+    pub param: &'a wgpu::Buffer,
+    pub grad: &'a wgpu::Buffer,
+    pub layout: GradLayout,
+    pub lr: f32,
+}
+
 /// Adam's moments for one parameter group of `count` rows × `dim` floats.
 pub struct AdamState {
     pub count: u32,
@@ -82,18 +92,20 @@ impl Adam {
         }
     }
 
-    /// Records one Adam step of `param` (the group's `count × dim` floats) with learning rate
-    /// `lr`, reading the gradient from `grad` laid out as `layout`.
+    /// Records one Adam step of a group's parameters (`state.count × state.dim` floats).
     pub fn step(
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         state: &mut AdamState,
-        param: &wgpu::Buffer,
-        grad: &wgpu::Buffer,
-        layout: GradLayout,
-        lr: f32,
+        group: GroupStep<'_>,
     ) -> Result<(), GpuError> {
+        let GroupStep {
+            param,
+            grad,
+            layout,
+            lr,
+        } = group;
         if state.count == 0 || state.dim == 0 {
             return Ok(());
         }

@@ -7,7 +7,9 @@ use common::{rasterizer, scene, view};
 use gpu::testing::context;
 use rand::{Rng, SeedableRng};
 use splat_train::optim::adam_step_reference;
-use splat_train::{Adam, AdamConfig, AdamState, GpuGaussians, GradLayout, PhotometricLoss};
+use splat_train::{
+    Adam, AdamConfig, AdamState, GpuGaussians, GradLayout, GroupStep, PhotometricLoss,
+};
 
 #[test]
 fn gpu_adam_matches_the_reference_step() {
@@ -31,17 +33,20 @@ fn gpu_adam_matches_the_reference_step() {
             .collect();
         let grad = gpu::storage_buffer(ctx, "g", &g_rows);
         let mut enc = ctx.encoder("adam test");
+        let layout = GradLayout {
+            stride: stride as u32,
+            offset: offset as u32,
+        };
         adam.step(
             ctx,
             &mut enc,
             &mut state,
-            &param,
-            &grad,
-            GradLayout {
-                stride: stride as u32,
-                offset: offset as u32,
+            GroupStep {
+                param: &param,
+                grad: &grad,
+                layout,
+                lr: 0.01,
             },
-            0.01,
         )
         .unwrap();
         ctx.queue.submit([enc.finish()]);
@@ -162,8 +167,18 @@ fn render_loss_backward_adam_fits_a_target_image() {
         ];
         for (k, (state, layout, lr)) in groups.iter_mut().enumerate() {
             let grad = if k < 4 { &grads.geom } else { &grads.sh[k - 4] };
-            adam.step(ctx, &mut enc, state, params[k], grad, *layout, *lr)
-                .unwrap();
+            adam.step(
+                ctx,
+                &mut enc,
+                state,
+                GroupStep {
+                    param: params[k],
+                    grad,
+                    layout: *layout,
+                    lr: *lr,
+                },
+            )
+            .unwrap();
         }
         ctx.queue.submit([enc.finish()]);
         last = eval.terms(ctx).unwrap().total;
