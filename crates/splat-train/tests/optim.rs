@@ -89,7 +89,7 @@ fn render_loss_backward_adam_fits_a_target_image() {
     let loss = PhotometricLoss::new(ctx);
     let adam = Adam::new(ctx, AdamConfig::default());
     // (buffer, state, gradient layout, learning rate) per group; SH bands 0 and 1.
-    let mut groups = vec![
+    let mut groups = [
         (
             AdamState::new(ctx, n, 3),
             GradLayout {
