@@ -137,7 +137,10 @@ fn merge_bands(bands: &[Vec<f32>; 4], n: usize, degree: u32) -> Vec<f32> {
 /// Gaussian parameters resident on the GPU.
 pub struct GpuGaussians {
     pub count: u32,
+    /// The degree the SH buffers hold.
     pub sh_degree: u32,
+    /// The degree rendering uses (training raises it over time); at most `sh_degree`.
+    active_sh_degree: u32,
     pub means: wgpu::Buffer,
     pub log_scales: wgpu::Buffer,
     pub quats: wgpu::Buffer,
@@ -147,6 +150,16 @@ pub struct GpuGaussians {
 }
 
 impl GpuGaussians {
+    /// Renders (and differentiates) with SH up to `degree` only (clamped to the stored degree);
+    /// higher coefficients get zero gradient.
+    pub fn set_active_sh_degree(&mut self, degree: u32) {
+        self.active_sh_degree = degree.min(self.sh_degree);
+    }
+
+    pub fn active_sh_degree(&self) -> u32 {
+        self.active_sh_degree
+    }
+
     /// Uploads the parameters; fails with a clear error when an array is larger than the
     /// device allows in one binding (lavapipe: 128 MiB, i.e. ~700k Gaussians at SH degree 3).
     pub fn upload(ctx: &GpuContext, g: &Gaussians32) -> Result<Self, GpuError> {
@@ -172,6 +185,7 @@ impl GpuGaussians {
             Ok(Self {
                 count: g.len() as u32,
                 sh_degree: g.sh_degree,
+                active_sh_degree: g.sh_degree,
                 means: storage_buffer(ctx, "means", &g.means),
                 log_scales: storage_buffer(ctx, "log_scales", &g.log_scales),
                 quats: storage_buffer(ctx, "quats", &g.quats),
@@ -375,7 +389,7 @@ impl Rasterizer {
     ) -> Result<Frame, GpuError> {
         self.restart_clock();
         let n = g.count;
-        let coeffs = coeff_count(g.sh_degree) as u32;
+        let coeffs = coeff_count(g.active_sh_degree) as u32;
         let (tiles_x, tiles_y) = view.tiles();
         let pixels = u64::from(view.width) * u64::from(view.height);
         let n4 = u64::from(n.max(1)) * 16;

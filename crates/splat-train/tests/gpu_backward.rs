@@ -150,3 +150,53 @@ fn two_runs_give_bitwise_identical_gradients() {
     assert!(bits(&a) == bits(&b), "two backward passes differ");
     assert!(a.means.iter().flatten().any(|v| *v != 0.0));
 }
+
+#[test]
+fn active_sh_degree_renders_and_differentiates_the_truncated_model() {
+    let ctx = context();
+    let v = view(40, 30, [0.3; 3]);
+    let full = scene(&v, 150, 3, 31);
+    let mut truncated = full.clone();
+    truncated.sh_degree = 1;
+    truncated.sh = full
+        .sh
+        .chunks_exact(48)
+        .flat_map(|c| c[..12].to_vec())
+        .collect();
+    let w = loss_weights(&v, 9);
+    let d = gpu::storage_buffer(ctx, "d_image", &w);
+
+    let mut g = GpuGaussians::upload(ctx, &full).unwrap();
+    g.set_active_sh_degree(1);
+    let frame = rasterizer().forward(ctx, &g, &v).unwrap();
+    let grads = rasterizer()
+        .backward(ctx, &g, &frame, &d)
+        .unwrap()
+        .read(ctx)
+        .unwrap();
+
+    let t = GpuGaussians::upload(ctx, &truncated).unwrap();
+    let tframe = rasterizer().forward(ctx, &t, &v).unwrap();
+    let tgrads = rasterizer()
+        .backward(ctx, &t, &tframe, &d)
+        .unwrap()
+        .read(ctx)
+        .unwrap();
+
+    assert_eq!(
+        frame.read(ctx).unwrap().color,
+        tframe.read(ctx).unwrap().color
+    );
+    assert_eq!(grads.means, tgrads.means);
+    for i in 0..g.count as usize {
+        assert_eq!(
+            &grads.sh[i * 48..i * 48 + 12],
+            &tgrads.sh[i * 12..i * 12 + 12]
+        );
+        assert!(
+            grads.sh[i * 48 + 12..(i + 1) * 48]
+                .iter()
+                .all(|&x| x == 0.0)
+        );
+    }
+}
