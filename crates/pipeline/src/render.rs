@@ -50,44 +50,7 @@ fn parse_rgb(s: &str) -> Result<[f64; 3], String> {
 
 /// Cameras and image names from either kind of dataset.
 pub fn load_cameras(data: &Path) -> Result<Reconstruction> {
-    if let Some(dir) = scene::colmap::find_model_dir(data) {
-        return Ok(scene::colmap::read_model(&dir)?);
-    }
-    let mut rec = Reconstruction::default();
-    let mut found = false;
-    for name in [
-        "transforms_train.json",
-        "transforms_test.json",
-        "transforms_val.json",
-        "transforms.json",
-    ] {
-        let p = data.join(name);
-        if !p.is_file() {
-            continue;
-        }
-        found = true;
-        let part = scene::transforms::read_transforms(&p)?;
-        for (_, im) in part.images {
-            let id = rec.images.len() as u32 + 1;
-            let cam = part.cameras[&im.camera_id].clone();
-            rec.cameras.insert(id, scene::Camera { id, ..cam });
-            rec.images.insert(
-                id,
-                scene::Image {
-                    id,
-                    camera_id: id,
-                    ..im
-                },
-            );
-        }
-    }
-    if !found {
-        bail!(
-            "{}: neither a COLMAP workspace (sparse/0 or sparse with cameras.bin/.txt) nor a folder with transforms_*.json",
-            data.display()
-        );
-    }
-    Ok(rec)
+    Ok(scene::dataset::Dataset::load(data)?.model)
 }
 
 /// 1 % of the largest camera distance from the cameras' centroid (at least 1e-3).

@@ -7,6 +7,7 @@ mod atomic;
 mod bytes;
 pub mod camera;
 pub mod colmap;
+pub mod dataset;
 mod error;
 pub mod images;
 pub mod ply;

@@ -7,6 +7,7 @@ pub mod optim;
 pub mod raster;
 pub mod reference;
 pub mod sh;
+pub mod train;
 mod view;
 
 pub use loss::{LossEval, LossTerms, PhotometricLoss};

@@ -1,0 +1,443 @@
+//! The training loop: render a training view, the photometric loss against its photo, the
+//! backward pass and one Adam step per parameter group, all on the GPU; only scalars are read
+//! back for logging. Defaults are the 3DGS paper's. Not yet here (see the issues): densification,
+//! checkpoints, image resizing.
+
+use crate::loss::{LossTerms, PhotometricLoss};
+use crate::optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
+use crate::raster::{Gaussians32, GpuGaussians, Rasterizer};
+use crate::sh::{SH_C0, coeff_count};
+use crate::view::View;
+use gpu::{GpuContext, GpuError, storage_buffer};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use scene::dataset::Dataset;
+use scene::{GaussianCloud, Reconstruction, SceneError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Scene(#[from] SceneError),
+    #[error("{0}")]
+    Data(String),
+}
+
+/// Training settings; `Default` gives the 3DGS paper's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub steps: u32,
+    pub seed: u64,
+    /// Weight of D-SSIM in the loss.
+    pub lambda: f32,
+    /// Position learning rate at the start and the end (times the scene extent), exponential in between.
+    pub lr_position: (f32, f32),
+    pub lr_sh_dc: f32,
+    pub lr_sh_rest: f32,
+    pub lr_opacity: f32,
+    pub lr_scale: f32,
+    pub lr_rotation: f32,
+    pub max_sh_degree: u32,
+    /// Steps between SH degree increases.
+    pub sh_interval: u32,
+    pub background: [f64; 3],
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 30_000,
+            seed: 0,
+            lambda: 0.2,
+            lr_position: (1.6e-4, 1.6e-6),
+            lr_sh_dc: 2.5e-3,
+            lr_sh_rest: 2.5e-3 / 20.0,
+            lr_opacity: 0.05,
+            lr_scale: 5e-3,
+            lr_rotation: 1e-3,
+            max_sh_degree: 3,
+            sh_interval: 1000,
+            background: [0.0; 3],
+        }
+    }
+}
+
+/// 1.1 × the largest distance of a camera centre from their mean (the 3DGS "cameras extent").
+pub fn scene_extent(model: &Reconstruction) -> f64 {
+    let centres: Vec<_> = model.images.values().map(|i| i.center()).collect();
+    if centres.is_empty() {
+        return 1.0;
+    }
+    let mean = centres
+        .iter()
+        .fold(nalgebra::Vector3::zeros(), |a, c| a + c)
+        / centres.len() as f64;
+    (1.1 * centres
+        .iter()
+        .map(|c| (c - mean).norm())
+        .fold(0.0, f64::max))
+    .max(1e-6)
+}
+
+fn inverse_sigmoid(x: f32) -> f32 {
+    (x / (1.0 - x)).ln()
+}
+
+/// Gaussians at the sparse points: colour from the point, isotropic scale from the RMS distance
+/// to the 3 nearest neighbours, opacity 0.1; without points, 100k random points in the
+/// [−1.3, 1.3]³ cube (the reference's choice for synthetic scenes).
+pub fn initial_gaussians(model: &Reconstruction, sh_degree: u32, seed: u64) -> Gaussians32 {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let (points, colours): (Vec<[f32; 3]>, Vec<[f32; 3]>) = if model.points3d.is_empty() {
+        (0..100_000)
+            .map(|_| {
+                let p = [0; 3].map(|_| rng.random_range(-1.3f32..1.3));
+                (
+                    p,
+                    [0; 3].map(|_| rng.random_range(0.0f32..1.0) / 255.0 * SH_C0 as f32 + 0.5),
+                )
+            })
+            .unzip()
+    } else {
+        model
+            .points3d
+            .values()
+            .map(|p| (p.xyz.map(|v| v as f32), p.rgb.map(|c| f32::from(c) / 255.0)))
+            .unzip()
+    };
+    let n = points.len();
+    // Brute-force 3-NN, parallel: fine for the sizes SfM gives (tens of thousands).
+    use rayon::prelude::*;
+    let log_scales: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut best = [f32::MAX; 3];
+            for (j, q) in points.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let d2 = (0..3).map(|k| (points[i][k] - q[k]).powi(2)).sum::<f32>();
+                if d2 < best[2] {
+                    best[2] = d2;
+                    best.sort_by(f32::total_cmp);
+                }
+            }
+            let used: Vec<f32> = best.iter().copied().filter(|d| *d < f32::MAX).collect();
+            let mean = if used.is_empty() {
+                1e-2
+            } else {
+                used.iter().sum::<f32>() / used.len() as f32
+            };
+            mean.max(1e-7).sqrt().ln()
+        })
+        .collect();
+    let k = coeff_count(sh_degree);
+    let mut sh = vec![0.0f32; n * k * 3];
+    for (i, c) in colours.iter().enumerate() {
+        for ch in 0..3 {
+            sh[i * k * 3 + ch] = (c[ch] - 0.5) / SH_C0 as f32;
+        }
+    }
+    Gaussians32 {
+        sh_degree,
+        means: points.iter().flatten().copied().collect(),
+        log_scales: log_scales.iter().flat_map(|&s| [s, s, s]).collect(),
+        quats: (0..n).flat_map(|_| [1.0, 0.0, 0.0, 0.0]).collect(),
+        opacities: vec![inverse_sigmoid(0.1); n],
+        sh,
+    }
+}
+
+/// A posed photo on the GPU.
+pub struct TrainView {
+    pub name: String,
+    pub view: View,
+    /// `[r, g, b, 1]` per pixel.
+    pub target: wgpu::Buffer,
+    pub pixels: Vec<[f32; 3]>,
+}
+
+fn load_views(
+    ctx: &GpuContext,
+    data: &Dataset,
+    test: bool,
+    cfg: &TrainConfig,
+    near: f64,
+) -> Result<Vec<TrainView>, TrainError> {
+    let images = if test {
+        data.test_images()
+    } else {
+        data.train_images()
+    };
+    images
+        .into_iter()
+        .map(|im| {
+            let cam = &data.model.cameras[&im.camera_id];
+            let view = View::from_colmap(cam, im, near, cfg.background).ok_or_else(|| {
+                TrainError::Data(format!(
+                    "image '{}' has a {} camera; run `splat undistort` first",
+                    im.name, cam.model
+                ))
+            })?;
+            let path = data.image_root.join(&im.name);
+            let img = scene::images::load_rgb(&path, cfg.background.map(|v| v as f32))?;
+            if u64::from(img.width()) != cam.width || u64::from(img.height()) != cam.height {
+                return Err(TrainError::Data(format!(
+                    "{}: {}x{} pixels, but its camera says {}x{}",
+                    path.display(),
+                    img.width(),
+                    img.height(),
+                    cam.width,
+                    cam.height
+                )));
+            }
+            let pixels: Vec<[f32; 3]> = img.pixels().map(|p| p.0).collect();
+            let rgba: Vec<[f32; 4]> = pixels.iter().map(|p| [p[0], p[1], p[2], 1.0]).collect();
+            Ok(TrainView {
+                name: im.name.clone(),
+                view,
+                target: storage_buffer(ctx, "target", &rgba),
+                pixels,
+            })
+        })
+        .collect()
+}
+
+/// PSNR (dB) of a render against a photo, the render clamped to [0, 1].
+pub fn psnr(render: &[[f32; 4]], target: &[[f32; 3]]) -> f64 {
+    let mse = render
+        .iter()
+        .zip(target)
+        .map(|(a, b)| {
+            (0..3)
+                .map(|c| (f64::from(a[c].clamp(0.0, 1.0)) - f64::from(b[c])).powi(2))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / (3 * target.len()) as f64;
+    10.0 * (1.0 / mse.max(1e-20)).log10()
+}
+
+/// Parameter groups in the order `Trainer::step` updates them.
+const GROUPS: usize = 8;
+
+pub struct Trainer<'c> {
+    ctx: &'c GpuContext,
+    raster: Rasterizer,
+    loss: PhotometricLoss,
+    adam: Adam,
+    pub gaussians: GpuGaussians,
+    states: Vec<AdamState>,
+    pub train: Vec<TrainView>,
+    pub test: Vec<TrainView>,
+    pub extent: f64,
+    pub cfg: TrainConfig,
+    pub step: u32,
+    order: Vec<usize>,
+    rng: rand_pcg::Pcg64,
+}
+
+impl<'c> Trainer<'c> {
+    pub fn new(
+        ctx: &'c GpuContext,
+        data: &Dataset,
+        init: &Gaussians32,
+        cfg: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let extent = scene_extent(&data.model);
+        let near = 0.01 * extent;
+        let train = load_views(ctx, data, false, &cfg, near)?;
+        if train.is_empty() {
+            return Err(TrainError::Data("no training images".into()));
+        }
+        let test = load_views(ctx, data, true, &cfg, near)?;
+        let mut gaussians = GpuGaussians::upload(ctx, init)?;
+        gaussians.set_active_sh_degree(0);
+        let n = gaussians.count;
+        let mut states = vec![
+            AdamState::new(ctx, n, 3),
+            AdamState::new(ctx, n, 3),
+            AdamState::new(ctx, n, 4),
+            AdamState::new(ctx, n, 1),
+        ];
+        for b in 0..4u32 {
+            let dim = if b <= init.sh_degree {
+                3 * (2 * b + 1)
+            } else {
+                0
+            };
+            states.push(AdamState::new(ctx, if dim == 0 { 0 } else { n }, dim));
+        }
+        debug_assert_eq!(states.len(), GROUPS);
+        Ok(Self {
+            ctx,
+            raster: Rasterizer::new(ctx),
+            loss: PhotometricLoss::new(ctx),
+            adam: Adam::new(ctx, AdamConfig::default()),
+            gaussians,
+            states,
+            train,
+            test,
+            extent,
+            rng: rand_pcg::Pcg64::seed_from_u64(cfg.seed),
+            cfg,
+            step: 0,
+            order: Vec::new(),
+        })
+    }
+
+    fn position_lr(&self) -> f32 {
+        let t = (self.step as f32 / self.cfg.steps.max(1) as f32).clamp(0.0, 1.0);
+        let (a, b) = self.cfg.lr_position;
+        ((a.ln() * (1.0 - t) + b.ln() * t).exp()) * self.extent as f32
+    }
+
+    /// One optimisation step on the next training view; returns the loss when `read_loss`.
+    pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
+        if self.order.is_empty() {
+            self.order = (0..self.train.len()).collect();
+            self.order.shuffle(&mut self.rng);
+        }
+        let vi = self.order.pop().unwrap_or(0);
+        self.gaussians.set_active_sh_degree(
+            (self.step / self.cfg.sh_interval.max(1)).min(self.cfg.max_sh_degree),
+        );
+        let ctx = self.ctx;
+        let tv = &self.train[vi];
+        let frame = self.raster.forward(ctx, &self.gaussians, &tv.view)?;
+        let eval = self.loss.evaluate(
+            ctx,
+            &frame.out_color,
+            &tv.target,
+            tv.view.width,
+            tv.view.height,
+            self.cfg.lambda,
+        )?;
+        let grads = self
+            .raster
+            .backward(ctx, &self.gaussians, &frame, &eval.d_image)?;
+        let g = &self.gaussians;
+        let c = &self.cfg;
+        let geom = |offset| GradLayout { stride: 16, offset };
+        let steps: [(&wgpu::Buffer, &wgpu::Buffer, GradLayout, f32); GROUPS] = [
+            (&g.means, &grads.geom, geom(0), self.position_lr()),
+            (&g.log_scales, &grads.geom, geom(3), c.lr_scale),
+            (&g.quats, &grads.geom, geom(6), c.lr_rotation),
+            (&g.opacities, &grads.geom, geom(10), c.lr_opacity),
+            (
+                &g.sh[0],
+                &grads.sh[0],
+                GradLayout {
+                    stride: 3,
+                    offset: 0,
+                },
+                c.lr_sh_dc,
+            ),
+            (
+                &g.sh[1],
+                &grads.sh[1],
+                GradLayout {
+                    stride: 9,
+                    offset: 0,
+                },
+                c.lr_sh_rest,
+            ),
+            (
+                &g.sh[2],
+                &grads.sh[2],
+                GradLayout {
+                    stride: 15,
+                    offset: 0,
+                },
+                c.lr_sh_rest,
+            ),
+            (
+                &g.sh[3],
+                &grads.sh[3],
+                GradLayout {
+                    stride: 21,
+                    offset: 0,
+                },
+                c.lr_sh_rest,
+            ),
+        ];
+        let mut enc = ctx.encoder("adam");
+        for (state, (param, grad, layout, lr)) in self.states.iter_mut().zip(steps) {
+            self.adam.step(
+                ctx,
+                &mut enc,
+                state,
+                GroupStep {
+                    param,
+                    grad,
+                    layout,
+                    lr,
+                },
+            )?;
+        }
+        ctx.queue.submit([enc.finish()]);
+        self.step += 1;
+        Ok(if read_loss {
+            Some(eval.terms(ctx)?)
+        } else {
+            None
+        })
+    }
+
+    /// Mean PSNR over the test views (the training views when there are none).
+    pub fn evaluate(&self) -> Result<f64, TrainError> {
+        let views = if self.test.is_empty() {
+            &self.train
+        } else {
+            &self.test
+        };
+        let mut sum = 0.0;
+        for tv in views {
+            let out = self.raster.render(self.ctx, &self.gaussians, &tv.view)?;
+            sum += psnr(&out.color, &tv.pixels);
+        }
+        Ok(sum / views.len() as f64)
+    }
+
+    /// The current model as a PLY cloud.
+    pub fn download(&self) -> Result<GaussianCloud, TrainError> {
+        let ctx = self.ctx;
+        let g = &self.gaussians;
+        let n = g.count as usize;
+        let means: Vec<[f32; 3]> = gpu::readback(ctx, &g.means, n)?;
+        let log_scales: Vec<[f32; 3]> = gpu::readback(ctx, &g.log_scales, n)?;
+        let rotations: Vec<[f32; 4]> = gpu::readback(ctx, &g.quats, n)?;
+        let opacity: Vec<f32> = gpu::readback(ctx, &g.opacities, n)?;
+        let degree = g.sh_degree;
+        let rest = coeff_count(degree) - 1;
+        let dc: Vec<[f32; 3]> = gpu::readback(ctx, &g.sh[0], n)?;
+        let mut bands: Vec<Vec<f32>> = Vec::new();
+        for b in 1..=degree as usize {
+            bands.push(gpu::readback(ctx, &g.sh[b], n * (2 * b + 1) * 3)?);
+        }
+        let mut sh_rest = vec![0.0f32; n * rest * 3];
+        for i in 0..n {
+            let mut j = 0;
+            for (b, band) in bands.iter().enumerate() {
+                let nb = 2 * (b + 1) + 1;
+                for jj in 0..nb {
+                    for ch in 0..3 {
+                        // PLY f_rest is channel-major: all of red, then green, then blue.
+                        sh_rest[i * rest * 3 + ch * rest + j] = band[(i * nb + jj) * 3 + ch];
+                    }
+                    j += 1;
+                }
+            }
+        }
+        Ok(GaussianCloud {
+            sh_degree: degree,
+            means,
+            sh_dc: dc,
+            sh_rest,
+            opacity,
+            log_scales,
+            rotations,
+        })
+    }
+}
