@@ -5,6 +5,7 @@ mod generate;
 mod info;
 mod progress;
 mod render;
+mod train;
 mod undistort;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Render a 3DGS PLY from the cameras of a COLMAP workspace or transforms_*.json folder.
     Render(render::RenderArgs),
+    /// Train a 3DGS model (densification and checkpoints are still to come).
+    Train(train::TrainArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
     Undistort(undistort::UndistortArgs),
 }
@@ -39,6 +42,7 @@ fn main() {
         Command::Generate(a) => generate::run(a),
         Command::Undistort(a) => undistort::run(a),
         Command::Render(a) => render::run(a),
+        Command::Train(a) => train::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -31,7 +31,7 @@ pub struct RenderArgs {
 }
 
 /// Parses "R,G,B" with each value in [0, 1].
-fn parse_rgb(s: &str) -> Result<[f64; 3], String> {
+pub fn parse_rgb(s: &str) -> Result<[f64; 3], String> {
     let v: Vec<f64> = s
         .split(',')
         .map(|x| {

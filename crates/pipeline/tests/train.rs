@@ -1,0 +1,104 @@
+//! `splat train` end to end on a tiny built-in scene: the files it promises, SageMaker-style
+//! metric lines, and a clear error for a camera model it cannot train on.
+
+use std::process::Command;
+
+fn splat(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn train_writes_model_metrics_and_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    splat_datasets::generate(
+        &splat_datasets::SceneSpec {
+            views: 9,
+            width: 48,
+            height: 36,
+            points: 800,
+            ..Default::default()
+        },
+        &ws,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = splat(&[
+        "train",
+        ws.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--steps",
+        "30",
+        "--eval-every",
+        "20",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("step=30 loss=")),
+        "{stdout}"
+    );
+    let cloud = scene::ply::read_ply(&out.join("point_cloud.ply")).unwrap();
+    assert_eq!(cloud.sh_degree, 3);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["step"] == 20 && l["test_psnr"].as_f64().is_some())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["step"] == 30 && l["loss"].as_f64().is_some())
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert!(eval["test_psnr"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn distorted_cameras_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    splat_datasets::generate(
+        &splat_datasets::SceneSpec {
+            views: 3,
+            width: 32,
+            height: 24,
+            points: 100,
+            ..Default::default()
+        },
+        &ws,
+    )
+    .unwrap();
+    let mut rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let cam = rec.cameras.get_mut(&1).unwrap();
+    cam.model = scene::CameraModel::SimpleRadial;
+    cam.params = vec![27.0, 16.0, 12.0, -0.1];
+    scene::colmap::write_binary(&ws.join("sparse/0"), &rec).unwrap();
+    let o = splat(&[
+        "train",
+        ws.to_str().unwrap(),
+        "-o",
+        dir.path().join("out").to_str().unwrap(),
+        "--steps",
+        "5",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("SIMPLE_RADIAL") && err.contains("splat undistort"),
+        "{err}"
+    );
+}
