@@ -1,8 +1,11 @@
 //! `splat render` against the f64 reference renderer, from COLMAP and transforms.json cameras.
 
+mod common;
+
+use common::{built_in, splat};
+
 use splat_train::reference;
 use std::path::Path;
-use std::process::Command;
 
 /// Writes `c` the way another tool might: big-endian, properties in another order (rotation and
 /// scale first, SH rest reversed), plus extra properties (normals as doubles, 8-bit colour).
@@ -77,28 +80,10 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
     10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
-fn splat(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_splat"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn render_matches_the_reference_from_colmap_and_transforms_cameras() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    splat_datasets::generate(
-        &splat_datasets::SceneSpec {
-            views: 6,
-            width: 120,
-            height: 90,
-            points: 1500,
-            ..Default::default()
-        },
-        &ws,
-    )
-    .unwrap();
+    let ws = built_in(dir.path(), 6, 120, 90, 1500);
     let ply = dir.path().join("points.ply");
     let cloud = points_ply(&ws, &ply);
     let out = dir.path().join("view2.png");

@@ -1,30 +1,14 @@
 //! `splat train` end to end on a tiny built-in scene: the files it promises, SageMaker-style
 //! metric lines, and a clear error for a camera model it cannot train on.
 
-use std::process::Command;
+mod common;
 
-fn splat(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_splat"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{built_in, splat};
 
 #[test]
 fn train_writes_model_metrics_and_eval() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    splat_datasets::generate(
-        &splat_datasets::SceneSpec {
-            views: 9,
-            width: 48,
-            height: 36,
-            points: 800,
-            ..Default::default()
-        },
-        &ws,
-    )
-    .unwrap();
+    let ws = built_in(dir.path(), 9, 48, 36, 800);
     let out = dir.path().join("out");
     let o = splat(&[
         "train",
@@ -71,18 +55,7 @@ fn train_writes_model_metrics_and_eval() {
 #[test]
 fn distorted_cameras_are_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    splat_datasets::generate(
-        &splat_datasets::SceneSpec {
-            views: 3,
-            width: 32,
-            height: 24,
-            points: 100,
-            ..Default::default()
-        },
-        &ws,
-    )
-    .unwrap();
+    let ws = built_in(dir.path(), 3, 32, 24, 100);
     let mut rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
     let cam = rec.cameras.get_mut(&1).unwrap();
     cam.model = scene::CameraModel::SimpleRadial;
