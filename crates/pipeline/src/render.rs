@@ -111,6 +111,7 @@ pub fn run(a: RenderArgs) -> Result<()> {
                 ctx.info.name
             )
         })?;
+    let mut frame = splat_train::Frame::empty(&ctx);
     let progress = crate::progress::Progress::new("rendering", chosen.len() as u64);
     let start = Instant::now();
     for &v in &chosen {
@@ -119,7 +120,8 @@ pub fn run(a: RenderArgs) -> Result<()> {
         let view = View::from_colmap(cam, im, near, background).with_context(|| {
             format!("view {v} ('{}') has a {} camera; run `splat undistort` first to get PINHOLE cameras", im.name, cam.model)
         })?;
-        let out = raster.render(&ctx, &gpu_g, &view)?;
+        raster.forward_into(&ctx, &gpu_g, &view, &mut frame)?;
+        let out = frame.read(&ctx)?;
         let path = if a.all {
             let stem = Path::new(&im.name).with_extension("png");
             a.output.join(stem.file_name().unwrap_or(stem.as_os_str()))

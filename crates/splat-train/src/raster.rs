@@ -378,7 +378,25 @@ impl Rasterizer {
         g: &GpuGaussians,
         view: &View,
     ) -> Result<Frame, GpuError> {
-        ctx.checked("rendering a frame", || self.forward_unchecked(ctx, g, view))
+        let mut frame = Frame::empty(ctx);
+        self.forward_into(ctx, g, view, &mut frame)?;
+        Ok(frame)
+    }
+
+    /// As `forward`, reusing `frame`'s buffers where they are large enough (they grow as
+    /// needed): what a loop over many frames should call.
+    pub fn forward_into(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        view: &View,
+        frame: &mut Frame,
+    ) -> Result<(), GpuError> {
+        let next = ctx.checked("rendering a frame", || {
+            self.forward_unchecked(ctx, g, view, frame)
+        })?;
+        *frame = next;
+        Ok(())
     }
 
     fn forward_unchecked(
@@ -386,6 +404,7 @@ impl Rasterizer {
         ctx: &GpuContext,
         g: &GpuGaussians,
         view: &View,
+        cache: &mut Frame,
     ) -> Result<Frame, GpuError> {
         self.restart_clock();
         let n = g.count;
@@ -393,11 +412,11 @@ impl Rasterizer {
         let (tiles_x, tiles_y) = view.tiles();
         let pixels = u64::from(view.width) * u64::from(view.height);
         let n4 = u64::from(n.max(1)) * 16;
-        let xy_depth = storage_buffer_zeroed(ctx, "xy_depth", n4);
-        let conic = storage_buffer_zeroed(ctx, "conic_opacity", n4);
-        let colors = storage_buffer_zeroed(ctx, "colors", n4);
-        let rects = storage_buffer_zeroed(ctx, "rects", n4);
-        let touched = storage_buffer_zeroed(ctx, "touched", u64::from(n + 1) * 4);
+        let xy_depth = reuse(ctx, &mut cache.xy_depth, n4, "xy_depth");
+        let conic = reuse(ctx, &mut cache.conic, n4, "conic_opacity");
+        let colors = reuse(ctx, &mut cache.colors, n4, "colors");
+        let rects = reuse(ctx, &mut cache.rects, n4, "rects");
+        let touched = reuse(ctx, &mut cache.touched, u64::from(n + 1) * 4, "touched");
 
         // Pass 1: project, then scan the tile counts.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, 0));
@@ -431,15 +450,22 @@ impl Rasterizer {
 
         // Pass 2: keys, sort, ranges, rasterize.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
-        let keys_lo = storage_buffer_zeroed(ctx, "keys_lo", u64::from(total) * 4);
-        let keys_hi = storage_buffer_zeroed(ctx, "keys_hi", u64::from(total) * 4);
-        let values = storage_buffer_zeroed(ctx, "key_values", u64::from(total) * 4);
-        let ranges = storage_buffer_zeroed(ctx, "ranges", u64::from(tiles_x * tiles_y) * 8);
-        let out_color = storage_buffer_zeroed(ctx, "out_color", pixels * 16);
-        let out_last = storage_buffer_zeroed(ctx, "out_last", pixels * 4);
-        let out_depth = storage_buffer_zeroed(ctx, "out_depth", pixels * 4);
+        let keys_lo = reuse(ctx, &mut cache.keys_lo, u64::from(total) * 4, "keys_lo");
+        let keys_hi = reuse(ctx, &mut cache.keys_hi, u64::from(total) * 4, "keys_hi");
+        let values = reuse(ctx, &mut cache.values, u64::from(total) * 4, "key_values");
+        let ranges = reuse(
+            ctx,
+            &mut cache.ranges,
+            u64::from(tiles_x * tiles_y) * 8,
+            "ranges",
+        );
+        let out_color = reuse(ctx, &mut cache.out_color, pixels * 16, "out_color");
+        let out_last = reuse(ctx, &mut cache.out_last, pixels * 4, "out_last");
+        let out_depth = reuse(ctx, &mut cache.out_depth, pixels * 4, "out_depth");
         let mut enc = ctx.encoder("forward: raster");
-        let owner = storage_buffer_zeroed(ctx, "owner", u64::from(total) * 4);
+        // Tiles no key lands on keep an empty range.
+        enc.clear_buffer(&ranges, 0, None);
+        let owner = reuse(ctx, &mut cache.owner, u64::from(total) * 4, "owner");
         let emit = ctx.bind_group_at(
             "emit",
             &self.emit,
@@ -520,8 +546,24 @@ impl Rasterizer {
             values,
             owner,
             ranges,
+            keys_lo,
+            keys_hi,
         })
     }
+}
+
+/// `slot` if it holds at least `bytes`, else a new buffer with room to grow (within the device's
+/// binding limit), stored in `slot`. Returns a handle to the buffer.
+fn reuse(ctx: &GpuContext, slot: &mut wgpu::Buffer, bytes: u64, label: &str) -> wgpu::Buffer {
+    let bytes = bytes.max(4).next_multiple_of(4);
+    if slot.size() < bytes {
+        let roomy = (bytes + bytes / 2)
+            .next_multiple_of(4)
+            .min(ctx.max_binding())
+            .max(bytes);
+        *slot = storage_buffer_zeroed(ctx, label, roomy);
+    }
+    slot.clone()
 }
 
 /// A frame rendered on the GPU.
@@ -544,9 +586,36 @@ pub struct Frame {
     values: wgpu::Buffer,
     owner: wgpu::Buffer,
     ranges: wgpu::Buffer,
+    keys_lo: wgpu::Buffer,
+    keys_hi: wgpu::Buffer,
 }
 
 impl Frame {
+    /// A frame with no buffers yet, for `Rasterizer::forward_into` to fill.
+    pub fn empty(ctx: &GpuContext) -> Self {
+        let b = |label| storage_buffer_zeroed(ctx, label, 4);
+        Self {
+            width: 0,
+            height: 0,
+            keys: 0,
+            out_color: b("out_color"),
+            out_depth: b("out_depth"),
+            out_last: b("out_last"),
+            tiles: (0, 0),
+            params: b("params placeholder"),
+            xy_depth: b("xy_depth"),
+            conic: b("conic_opacity"),
+            colors: b("colors"),
+            rects: b("rects"),
+            touched: b("touched"),
+            values: b("key_values"),
+            owner: b("owner"),
+            ranges: b("ranges"),
+            keys_lo: b("keys_lo"),
+            keys_hi: b("keys_hi"),
+        }
+    }
+
     /// Reads the frame back to the host (blocking).
     pub fn read(&self, ctx: &GpuContext) -> Result<RenderOutput, GpuError> {
         let pixels = self.width as usize * self.height as usize;

@@ -5,7 +5,7 @@
 
 use crate::loss::{LossTerms, PhotometricLoss};
 use crate::optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
-use crate::raster::{Gaussians32, GpuGaussians, Rasterizer};
+use crate::raster::{Frame, Gaussians32, GpuGaussians, Rasterizer};
 use crate::sh::{SH_C0, coeff_count};
 use crate::view::View;
 use gpu::{GpuContext, GpuError, storage_buffer};
@@ -236,6 +236,8 @@ pub struct Trainer<'c> {
     pub step: u32,
     order: Vec<usize>,
     rng: rand_pcg::Pcg64,
+    /// Reused from step to step.
+    frame: Frame,
 }
 
 impl<'c> Trainer<'c> {
@@ -284,6 +286,7 @@ impl<'c> Trainer<'c> {
             cfg,
             step: 0,
             order: Vec::new(),
+            frame: Frame::empty(ctx),
         })
     }
 
@@ -305,7 +308,9 @@ impl<'c> Trainer<'c> {
         );
         let ctx = self.ctx;
         let tv = &self.train[vi];
-        let frame = self.raster.forward(ctx, &self.gaussians, &tv.view)?;
+        self.raster
+            .forward_into(ctx, &self.gaussians, &tv.view, &mut self.frame)?;
+        let frame = &self.frame;
         let eval = self.loss.evaluate(
             ctx,
             &frame.out_color,
@@ -316,7 +321,7 @@ impl<'c> Trainer<'c> {
         )?;
         let grads = self
             .raster
-            .backward(ctx, &self.gaussians, &frame, &eval.d_image)?;
+            .backward(ctx, &self.gaussians, frame, &eval.d_image)?;
         let g = &self.gaussians;
         let c = &self.cfg;
         let geom = |offset| GradLayout { stride: 16, offset };

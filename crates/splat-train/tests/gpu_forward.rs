@@ -113,3 +113,21 @@ fn degenerate_and_non_finite_gaussians_are_culled_not_nan() {
         "NaN or infinity in the image"
     );
 }
+
+#[test]
+fn reused_frame_buffers_give_the_same_images_as_fresh_ones() {
+    let ctx = context();
+    let r = rasterizer();
+    let (big, small) = (view(77, 53, [0.2; 3]), view(40, 30, [0.7; 3]));
+    let ga = GpuGaussians::upload(ctx, &scene(&big, 400, 2, 61)).unwrap();
+    let gb = GpuGaussians::upload(ctx, &scene(&small, 50, 0, 62)).unwrap();
+    let mut frame = splat_train::Frame::empty(ctx);
+    // Small, then big (buffers grow), then small again (stale data past the end must not leak).
+    for (g, v) in [(&gb, &small), (&ga, &big), (&gb, &small), (&ga, &big)] {
+        r.forward_into(ctx, g, v, &mut frame).unwrap();
+        let reused = frame.read(ctx).unwrap();
+        let fresh = r.render(ctx, g, v).unwrap();
+        assert_eq!(reused.color, fresh.color);
+        assert_eq!(reused.last, fresh.last);
+    }
+}
