@@ -1,6 +1,7 @@
 //! `splat`: photos in, a compact 3D Gaussian Splatting scene out. This binary is the command
 //! line over the stage crates; each subcommand lives in its own module.
 
+mod eval;
 mod generate;
 mod info;
 mod progress;
@@ -27,6 +28,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Generate the built-in scene (exact cameras) as a COLMAP workspace and transforms.json.
     Generate(generate::GenerateArgs),
+    /// PSNR and SSIM of a 3DGS PLY on a dataset's held-out views.
+    Eval(eval::EvalArgs),
     /// Render a 3DGS PLY from the cameras of a COLMAP workspace or transforms_*.json folder.
     Render(render::RenderArgs),
     /// Train a 3DGS model (densification and checkpoints are still to come).
@@ -42,6 +45,7 @@ fn main() {
         Command::Generate(a) => generate::run(a),
         Command::Undistort(a) => undistort::run(a),
         Command::Render(a) => render::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Train(a) => train::run(a),
     };
     if let Err(e) = result {

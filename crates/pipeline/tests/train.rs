@@ -50,6 +50,25 @@ fn train_writes_model_metrics_and_eval() {
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!(eval["test_psnr"].as_f64().unwrap() > 0.0);
+
+    // `splat eval` on the written model reproduces the trainer's own test PSNR.
+    let o = splat(&[
+        "eval",
+        out.join("point_cloud.ply").to_str().unwrap(),
+        ws.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["held_out"], true);
+    assert_eq!(report["views"].as_array().unwrap().len(), 2);
+    let (a, b) = (
+        report["psnr"].as_f64().unwrap(),
+        eval["test_psnr"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 1e-3, "eval {a} vs training {b}");
+    let ssim = report["ssim"].as_f64().unwrap();
+    assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
 }
 
 #[test]

@@ -158,11 +158,12 @@ pub struct TrainView {
     pub pixels: Vec<[f32; 3]>,
 }
 
-fn load_views(
+/// The test (or training) photos of `data` on the GPU, alpha composited over `background`.
+pub fn load_views(
     ctx: &GpuContext,
     data: &Dataset,
     test: bool,
-    cfg: &TrainConfig,
+    background: [f64; 3],
     near: f64,
 ) -> Result<Vec<TrainView>, TrainError> {
     let images = if test {
@@ -174,14 +175,14 @@ fn load_views(
         .into_iter()
         .map(|im| {
             let cam = &data.model.cameras[&im.camera_id];
-            let view = View::from_colmap(cam, im, near, cfg.background).ok_or_else(|| {
+            let view = View::from_colmap(cam, im, near, background).ok_or_else(|| {
                 TrainError::Data(format!(
                     "image '{}' has a {} camera; run `splat undistort` first",
                     im.name, cam.model
                 ))
             })?;
             let path = data.image_root.join(&im.name);
-            let img = scene::images::load_rgb(&path, cfg.background.map(|v| v as f32))?;
+            let img = scene::images::load_rgb(&path, background.map(|v| v as f32))?;
             if u64::from(img.width()) != cam.width || u64::from(img.height()) != cam.height {
                 return Err(TrainError::Data(format!(
                     "{}: {}x{} pixels, but its camera says {}x{}",
@@ -249,11 +250,11 @@ impl<'c> Trainer<'c> {
     ) -> Result<Self, TrainError> {
         let extent = scene_extent(&data.model);
         let near = 0.01 * extent;
-        let train = load_views(ctx, data, false, &cfg, near)?;
+        let train = load_views(ctx, data, false, cfg.background, near)?;
         if train.is_empty() {
             return Err(TrainError::Data("no training images".into()));
         }
-        let test = load_views(ctx, data, true, &cfg, near)?;
+        let test = load_views(ctx, data, true, cfg.background, near)?;
         let mut gaussians = GpuGaussians::upload(ctx, init)?;
         gaussians.set_active_sh_degree(0);
         let n = gaussians.count;

@@ -1,0 +1,86 @@
+//! `splat eval`: PSNR and SSIM of a 3DGS PLY on a dataset's held-out views (every 8th image of
+//! a COLMAP workspace, `transforms_test.json` of a Blender folder; all views when none is held out).
+
+use anyhow::{Result, bail};
+use scene::dataset::Dataset;
+use splat_train::train::{load_views, psnr, scene_extent};
+use splat_train::{Frame, Gaussians32, GpuGaussians, PhotometricLoss, Rasterizer};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// The model: a 3DGS PLY.
+    model: PathBuf,
+    /// A COLMAP workspace (PINHOLE cameras) or a folder with transforms_*.json.
+    data: PathBuf,
+    /// Background colour the photos are composited on and the model is rendered over.
+    #[arg(long, value_parser = crate::render::parse_rgb, default_value = "0,0,0")]
+    background: [f64; 3],
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let data = Dataset::load(&a.data)?;
+    let cloud = scene::ply::read_ply(&a.model)?;
+    let ctx = gpu::GpuContext::new()?;
+    let near = 0.01 * scene_extent(&data.model);
+    let mut views = load_views(&ctx, &data, true, a.background, near)?;
+    let held_out = !views.is_empty();
+    if !held_out {
+        views = load_views(&ctx, &data, false, a.background, near)?;
+    }
+    if views.is_empty() {
+        bail!("{}: no images to evaluate on", a.data.display());
+    }
+    let raster = Rasterizer::new(&ctx);
+    let loss = PhotometricLoss::new(&ctx);
+    let g = GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud))?;
+    let mut frame = Frame::empty(&ctx);
+    let mut rows = Vec::new();
+    for tv in &views {
+        raster.forward_into(&ctx, &g, &tv.view, &mut frame)?;
+        let ssim = loss
+            .evaluate(
+                &ctx,
+                &frame.out_color,
+                &tv.target,
+                tv.view.width,
+                tv.view.height,
+                0.2,
+            )?
+            .terms(&ctx)?
+            .ssim;
+        let p = psnr(&frame.read(&ctx)?.color, &tv.pixels);
+        rows.push((tv.name.clone(), p, ssim));
+    }
+    let n = rows.len() as f64;
+    let (mean_psnr, mean_ssim) = (
+        rows.iter().map(|r| r.1).sum::<f64>() / n,
+        rows.iter().map(|r| r.2).sum::<f64>() / n,
+    );
+    if a.json {
+        let views: Vec<_> = rows
+            .iter()
+            .map(|(name, p, s)| serde_json::json!({ "image": name, "psnr": p, "ssim": s }))
+            .collect();
+        let doc = serde_json::json!({ "model": a.model, "gaussians": cloud.len(), "held_out": held_out, "psnr": mean_psnr, "ssim": mean_ssim, "views": views });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        for (name, p, s) in &rows {
+            println!("{name}: PSNR {p:.3} dB, SSIM {s:.4}");
+        }
+        let which = if held_out {
+            "test"
+        } else {
+            "all (none held out)"
+        };
+        println!(
+            "{} {which} views: PSNR {mean_psnr:.3} dB, SSIM {mean_ssim:.4} ({} Gaussians)",
+            rows.len(),
+            cloud.len()
+        );
+    }
+    Ok(())
+}
