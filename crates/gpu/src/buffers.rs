@@ -86,3 +86,24 @@ pub fn readback<T: bytemuck::Pod>(
     staging.unmap();
     Ok(out)
 }
+
+/// `slot` if it holds at least `bytes`, else a new zeroed storage buffer with room to grow (within
+/// the device's binding limit), stored in `slot`. Returns a handle to it. Lets loops that run the
+/// same kernels every step keep their buffers instead of allocating them each time; the contents
+/// are whatever the last user left.
+pub fn reuse_buffer(
+    ctx: &GpuContext,
+    slot: &mut wgpu::Buffer,
+    bytes: u64,
+    label: &str,
+) -> wgpu::Buffer {
+    let bytes = bytes.max(4).next_multiple_of(4);
+    if slot.size() < bytes {
+        let roomy = (bytes + bytes / 2)
+            .next_multiple_of(4)
+            .min(ctx.max_binding())
+            .max(bytes);
+        *slot = storage_buffer_zeroed(ctx, label, roomy);
+    }
+    slot.clone()
+}

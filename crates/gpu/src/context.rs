@@ -306,6 +306,27 @@ impl GpuContext {
         pass.dispatch_workgroups(x, y, 1);
     }
 
+    /// Records one dispatch of an `x`×`y` grid of workgroups (e.g. one per image tile) in its own pass.
+    pub fn dispatch_grid(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        x: u32,
+        y: u32,
+    ) {
+        if x == 0 || y == 0 {
+            return;
+        }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
     pub fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
         self.device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })

@@ -10,7 +10,7 @@ pub mod shaders;
 mod sort;
 pub mod testing;
 
-pub use buffers::{readback, storage_buffer, storage_buffer_zeroed, uniform_buffer};
+pub use buffers::{readback, reuse_buffer, storage_buffer, storage_buffer_zeroed, uniform_buffer};
 pub use context::{AdapterSummary, GpuContext, LAVAPIPE_HINT, list_adapters};
 pub use error::GpuError;
 pub use scan::{PrefixScan, ScanPlan};

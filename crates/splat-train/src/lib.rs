@@ -13,6 +13,7 @@ mod view;
 pub use loss::{LossEval, LossTerms, PhotometricLoss};
 pub use optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
 pub use raster::{
-    Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, Profile, Rasterizer, RenderOutput,
+    Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, ParamGroup, Profile, Rasterizer,
+    RenderOutput,
 };
 pub use view::View;

@@ -2,7 +2,7 @@
 //! pixel, in the `[r, g, b, alpha]` layout the rasterizer's backward pass takes, and per-workgroup
 //! partial sums from which the loss value is read back only when it is logged.
 
-use gpu::{GpuContext, GpuError, readback, storage_buffer_zeroed, uniform_buffer};
+use gpu::{GpuContext, GpuError, readback, reuse_buffer, storage_buffer_zeroed, uniform_buffer};
 
 /// WGSL source of the loss kernels.
 pub const LOSS_WGSL: &str = include_str!("../../../shaders/loss.wgsl");
@@ -35,6 +35,9 @@ pub struct LossEval {
     groups: u32,
     count: f64,
     lambda: f64,
+    /// Blurred statistics and SSIM partials (scratch, kept for reuse).
+    t: [wgpu::Buffer; 5],
+    m: [wgpu::Buffer; 3],
 }
 
 /// The loss and its terms, as means over pixels and channels.
@@ -46,6 +49,20 @@ pub struct LossTerms {
 }
 
 impl LossEval {
+    /// An evaluation with no buffers yet, for `PhotometricLoss::evaluate_into` to fill.
+    pub fn empty(ctx: &GpuContext) -> Self {
+        let b = |label| storage_buffer_zeroed(ctx, label, 4);
+        Self {
+            d_image: b("d_image"),
+            partial_sums: b("loss sums"),
+            groups: 0,
+            count: 1.0,
+            lambda: 0.0,
+            t: std::array::from_fn(|_| b("loss scratch")),
+            m: std::array::from_fn(|_| b("loss partials")),
+        }
+    }
+
     /// Reads the partial sums back and adds them in order (f64).
     pub fn terms(&self, ctx: &GpuContext) -> Result<LossTerms, GpuError> {
         let partial: Vec<[f32; 2]> = readback(ctx, &self.partial_sums, self.groups as usize)?;
@@ -88,6 +105,22 @@ impl PhotometricLoss {
         height: u32,
         lambda: f32,
     ) -> Result<LossEval, GpuError> {
+        let mut eval = LossEval::empty(ctx);
+        self.evaluate_into(ctx, render, target, (width, height), lambda, &mut eval)?;
+        Ok(eval)
+    }
+
+    /// As `evaluate`, reusing `eval`'s buffers where they are large enough.
+    pub fn evaluate_into(
+        &self,
+        ctx: &GpuContext,
+        render: &wgpu::Buffer,
+        target: &wgpu::Buffer,
+        size: (u32, u32),
+        lambda: f32,
+        eval: &mut LossEval,
+    ) -> Result<(), GpuError> {
+        let (width, height) = size;
         ctx.checked("evaluating the loss", || {
             let pixels = width * height;
             let count = f64::from(pixels) * 3.0;
@@ -102,15 +135,18 @@ impl PhotometricLoss {
                 },
             );
             let bytes = u64::from(pixels) * 16;
-            let t: Vec<wgpu::Buffer> = (0..5)
-                .map(|_| storage_buffer_zeroed(ctx, "loss scratch", bytes))
-                .collect();
-            let m: Vec<wgpu::Buffer> = (0..3)
-                .map(|_| storage_buffer_zeroed(ctx, "loss partials", bytes))
-                .collect();
+            let t: [wgpu::Buffer; 5] =
+                std::array::from_fn(|i| reuse_buffer(ctx, &mut eval.t[i], bytes, "loss scratch"));
+            let m: [wgpu::Buffer; 3] =
+                std::array::from_fn(|i| reuse_buffer(ctx, &mut eval.m[i], bytes, "loss partials"));
             let groups = pixels.div_ceil(256);
-            let partial_sums = storage_buffer_zeroed(ctx, "loss sums", u64::from(groups) * 8);
-            let d_image = storage_buffer_zeroed(ctx, "d_image", bytes);
+            let partial_sums = reuse_buffer(
+                ctx,
+                &mut eval.partial_sums,
+                u64::from(groups) * 8,
+                "loss sums",
+            );
+            let d_image = reuse_buffer(ctx, &mut eval.d_image, bytes, "d_image");
             let mut enc = ctx.encoder("loss");
             let b1 = ctx.bind_group_at(
                 "loss 1",
@@ -175,13 +211,10 @@ impl PhotometricLoss {
             );
             ctx.dispatch(&mut enc, &self.grad, &b4, groups);
             ctx.queue.submit([enc.finish()]);
-            Ok(LossEval {
-                d_image,
-                partial_sums,
-                groups,
-                count,
-                lambda: f64::from(lambda),
-            })
+            eval.groups = groups;
+            eval.count = count;
+            eval.lambda = f64::from(lambda);
+            Ok(())
         })
     }
 }

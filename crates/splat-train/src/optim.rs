@@ -55,6 +55,23 @@ pub struct GroupStep<'a> {
     pub lr: f32,
 }
 
+impl<'a> crate::raster::ParamGroup<'a> {
+    /// This group's Adam step at learning rate `lr`.
+    pub fn step(&self, lr: f32) -> GroupStep<'a> {
+        GroupStep {
+            param: self.param,
+            grad: self.grad,
+            layout: self.layout,
+            lr,
+        }
+    }
+
+    /// Zeroed Adam moments for this group.
+    pub fn adam_state(&self, ctx: &GpuContext) -> AdamState {
+        AdamState::new(ctx, self.rows, self.dim)
+    }
+}
+
 /// Adam's moments for one parameter group of `count` rows × `dim` floats.
 pub struct AdamState {
     pub count: u32,

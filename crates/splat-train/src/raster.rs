@@ -9,8 +9,8 @@ use crate::reference::{FOV_CLAMP, Gaussians};
 use crate::sh::coeff_count;
 use crate::view::View;
 use gpu::{
-    GpuContext, GpuError, PrefixScan, RadixSort, SortKeys, bits_in_use, readback, storage_buffer,
-    storage_buffer_zeroed, uniform_buffer,
+    GpuContext, GpuError, PrefixScan, RadixSort, SortKeys, bits_in_use, readback, reuse_buffer,
+    storage_buffer, storage_buffer_zeroed, uniform_buffer,
 };
 use scene::GaussianCloud;
 
@@ -412,11 +412,11 @@ impl Rasterizer {
         let (tiles_x, tiles_y) = view.tiles();
         let pixels = u64::from(view.width) * u64::from(view.height);
         let n4 = u64::from(n.max(1)) * 16;
-        let xy_depth = reuse(ctx, &mut cache.xy_depth, n4, "xy_depth");
-        let conic = reuse(ctx, &mut cache.conic, n4, "conic_opacity");
-        let colors = reuse(ctx, &mut cache.colors, n4, "colors");
-        let rects = reuse(ctx, &mut cache.rects, n4, "rects");
-        let touched = reuse(ctx, &mut cache.touched, u64::from(n + 1) * 4, "touched");
+        let xy_depth = reuse_buffer(ctx, &mut cache.xy_depth, n4, "xy_depth");
+        let conic = reuse_buffer(ctx, &mut cache.conic, n4, "conic_opacity");
+        let colors = reuse_buffer(ctx, &mut cache.colors, n4, "colors");
+        let rects = reuse_buffer(ctx, &mut cache.rects, n4, "rects");
+        let touched = reuse_buffer(ctx, &mut cache.touched, u64::from(n + 1) * 4, "touched");
 
         // Pass 1: project, then scan the tile counts.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, 0));
@@ -450,22 +450,22 @@ impl Rasterizer {
 
         // Pass 2: keys, sort, ranges, rasterize.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
-        let keys_lo = reuse(ctx, &mut cache.keys_lo, u64::from(total) * 4, "keys_lo");
-        let keys_hi = reuse(ctx, &mut cache.keys_hi, u64::from(total) * 4, "keys_hi");
-        let values = reuse(ctx, &mut cache.values, u64::from(total) * 4, "key_values");
-        let ranges = reuse(
+        let keys_lo = reuse_buffer(ctx, &mut cache.keys_lo, u64::from(total) * 4, "keys_lo");
+        let keys_hi = reuse_buffer(ctx, &mut cache.keys_hi, u64::from(total) * 4, "keys_hi");
+        let values = reuse_buffer(ctx, &mut cache.values, u64::from(total) * 4, "key_values");
+        let ranges = reuse_buffer(
             ctx,
             &mut cache.ranges,
             u64::from(tiles_x * tiles_y) * 8,
             "ranges",
         );
-        let out_color = reuse(ctx, &mut cache.out_color, pixels * 16, "out_color");
-        let out_last = reuse(ctx, &mut cache.out_last, pixels * 4, "out_last");
-        let out_depth = reuse(ctx, &mut cache.out_depth, pixels * 4, "out_depth");
+        let out_color = reuse_buffer(ctx, &mut cache.out_color, pixels * 16, "out_color");
+        let out_last = reuse_buffer(ctx, &mut cache.out_last, pixels * 4, "out_last");
+        let out_depth = reuse_buffer(ctx, &mut cache.out_depth, pixels * 4, "out_depth");
         let mut enc = ctx.encoder("forward: raster");
         // Tiles no key lands on keep an empty range.
         enc.clear_buffer(&ranges, 0, None);
-        let owner = reuse(ctx, &mut cache.owner, u64::from(total) * 4, "owner");
+        let owner = reuse_buffer(ctx, &mut cache.owner, u64::from(total) * 4, "owner");
         let emit = ctx.bind_group_at(
             "emit",
             &self.emit,
@@ -518,15 +518,7 @@ impl Rasterizer {
                 (18, &owner),
             ],
         );
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("rasterize"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.raster);
-            pass.set_bind_group(0, &raster, &[]);
-            pass.dispatch_workgroups(tiles_x, tiles_y, 1);
-        }
+        ctx.dispatch_grid(&mut enc, &self.raster, &raster, tiles_x, tiles_y);
         ctx.queue.submit([enc.finish()]);
         self.mark(ctx, None, "rasterize")?;
         Ok(Frame {
@@ -550,20 +542,6 @@ impl Rasterizer {
             keys_hi,
         })
     }
-}
-
-/// `slot` if it holds at least `bytes`, else a new buffer with room to grow (within the device's
-/// binding limit), stored in `slot`. Returns a handle to the buffer.
-fn reuse(ctx: &GpuContext, slot: &mut wgpu::Buffer, bytes: u64, label: &str) -> wgpu::Buffer {
-    let bytes = bytes.max(4).next_multiple_of(4);
-    if slot.size() < bytes {
-        let roomy = (bytes + bytes / 2)
-            .next_multiple_of(4)
-            .min(ctx.max_binding())
-            .max(bytes);
-        *slot = storage_buffer_zeroed(ctx, label, roomy);
-    }
-    slot.clone()
 }
 
 /// A frame rendered on the GPU.
@@ -638,6 +616,74 @@ pub struct GpuGrads {
     pub geom: wgpu::Buffer,
     /// One buffer per SH band, as `GpuGaussians::sh`.
     pub sh: [wgpu::Buffer; 4],
+    /// Per-key partial sums (scratch, kept for reuse).
+    key_grads: wgpu::Buffer,
+}
+
+/// Where each parameter's gradient sits in a Gaussian's 16-float record of `GpuGrads::geom`
+/// (the layout `project_backward` in `rasterize_backward.wgsl` writes).
+const GEOM_STRIDE: u32 = 16;
+const GEOM_MEAN: usize = 0;
+const GEOM_SCALE: usize = 3;
+const GEOM_QUAT: usize = 6;
+const GEOM_OPACITY: usize = 10;
+const GEOM_MEAN2D: usize = 12;
+
+/// One optimisable parameter array of the Gaussians and where its gradient lives.
+#[derive(Clone, Copy)]
+pub struct ParamGroup<'a> {
+    pub param: &'a wgpu::Buffer,
+    pub grad: &'a wgpu::Buffer,
+    pub layout: crate::optim::GradLayout,
+    /// Rows (Gaussians; 0 for SH bands above the stored degree) and floats per row.
+    pub rows: u32,
+    pub dim: u32,
+}
+
+impl GpuGaussians {
+    /// The eight parameter groups in a fixed order — means, log-scales, rotations, opacity
+    /// logits, SH bands 0–3 — each paired with its gradient in `grads`.
+    pub fn param_groups<'a>(&'a self, grads: &'a GpuGrads) -> [ParamGroup<'a>; 8] {
+        use crate::optim::GradLayout;
+        let geom = |param, offset: usize, dim| ParamGroup {
+            param,
+            grad: &grads.geom,
+            layout: GradLayout {
+                stride: GEOM_STRIDE,
+                offset: offset as u32,
+            },
+            rows: self.count,
+            dim,
+        };
+        let band = |b: usize| {
+            let dim = 3 * BAND_COEFFS[b] as u32;
+            let rows = if b <= self.sh_degree as usize {
+                self.count
+            } else {
+                0
+            };
+            ParamGroup {
+                param: &self.sh[b],
+                grad: &grads.sh[b],
+                layout: GradLayout {
+                    stride: dim,
+                    offset: 0,
+                },
+                rows,
+                dim,
+            }
+        };
+        [
+            geom(&self.means, GEOM_MEAN, 3),
+            geom(&self.log_scales, GEOM_SCALE, 3),
+            geom(&self.quats, GEOM_QUAT, 4),
+            geom(&self.opacities, GEOM_OPACITY, 1),
+            band(0),
+            band(1),
+            band(2),
+            band(3),
+        ]
+    }
 }
 
 /// Gradients read back to the host.
@@ -653,15 +699,46 @@ pub struct Grads32 {
 }
 
 impl GpuGrads {
+    /// Gradients with no buffers yet, for `Rasterizer::backward_into` to fill.
+    pub fn empty(ctx: &GpuContext) -> Self {
+        let b = |label| storage_buffer_zeroed(ctx, label, 4);
+        Self {
+            count: 0,
+            sh_degree: 0,
+            geom: b("grad_geom"),
+            sh: std::array::from_fn(|_| b("grad_sh band")),
+            key_grads: b("key_grads"),
+        }
+    }
+
     pub fn read(&self, ctx: &GpuContext) -> Result<Grads32, GpuError> {
         let n = self.count as usize;
         let geom: Vec<[f32; 16]> = readback(ctx, &self.geom, n)?;
         Ok(Grads32 {
-            means: geom.iter().map(|g| [g[0], g[1], g[2]]).collect(),
-            log_scales: geom.iter().map(|g| [g[3], g[4], g[5]]).collect(),
-            quats: geom.iter().map(|g| [g[6], g[7], g[8], g[9]]).collect(),
-            opacities: geom.iter().map(|g| g[10]).collect(),
-            mean2d: geom.iter().map(|g| [g[12], g[13]]).collect(),
+            means: geom
+                .iter()
+                .map(|g| [g[GEOM_MEAN], g[GEOM_MEAN + 1], g[GEOM_MEAN + 2]])
+                .collect(),
+            log_scales: geom
+                .iter()
+                .map(|g| [g[GEOM_SCALE], g[GEOM_SCALE + 1], g[GEOM_SCALE + 2]])
+                .collect(),
+            quats: geom
+                .iter()
+                .map(|g| {
+                    [
+                        g[GEOM_QUAT],
+                        g[GEOM_QUAT + 1],
+                        g[GEOM_QUAT + 2],
+                        g[GEOM_QUAT + 3],
+                    ]
+                })
+                .collect(),
+            opacities: geom.iter().map(|g| g[GEOM_OPACITY]).collect(),
+            mean2d: geom
+                .iter()
+                .map(|g| [g[GEOM_MEAN2D], g[GEOM_MEAN2D + 1]])
+                .collect(),
             sh: {
                 let k = coeff_count(self.sh_degree);
                 let mut bands: [Vec<f32>; 4] = Default::default();
@@ -689,9 +766,25 @@ impl Rasterizer {
         frame: &Frame,
         d_image: &wgpu::Buffer,
     ) -> Result<GpuGrads, GpuError> {
-        ctx.checked("computing gradients", || {
-            self.backward_unchecked(ctx, g, frame, d_image)
-        })
+        let mut grads = GpuGrads::empty(ctx);
+        self.backward_into(ctx, g, frame, d_image, &mut grads)?;
+        Ok(grads)
+    }
+
+    /// As `backward`, reusing `grads`' buffers where they are large enough.
+    pub fn backward_into(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        frame: &Frame,
+        d_image: &wgpu::Buffer,
+        grads: &mut GpuGrads,
+    ) -> Result<(), GpuError> {
+        let next = ctx.checked("computing gradients", || {
+            self.backward_unchecked(ctx, g, frame, d_image, grads)
+        })?;
+        *grads = next;
+        Ok(())
     }
 
     fn backward_unchecked(
@@ -700,25 +793,37 @@ impl Rasterizer {
         g: &GpuGaussians,
         frame: &Frame,
         d_image: &wgpu::Buffer,
+        cache: &mut GpuGrads,
     ) -> Result<GpuGrads, GpuError> {
         self.restart_clock();
         let n = g.count;
-        let coeffs = coeff_count(g.sh_degree) as u32;
-        let key_grads = storage_buffer_zeroed(ctx, "key_grads", u64::from(frame.keys) * 48);
-        let geom = storage_buffer_zeroed(ctx, "grad_geom", u64::from(n) * 64);
-        let sh = BAND_COEFFS.map(|nb| {
-            let used = nb <= coeffs as usize;
-            storage_buffer_zeroed(
-                ctx,
-                "grad_sh band",
-                if used {
-                    u64::from(n) * nb as u64 * 12
-                } else {
-                    4
-                },
-            )
+        let key_grads = reuse_buffer(
+            ctx,
+            &mut cache.key_grads,
+            u64::from(frame.keys) * 48,
+            "key_grads",
+        );
+        let geom = reuse_buffer(ctx, &mut cache.geom, u64::from(n) * 64, "grad_geom");
+        let stored = g.sh_degree as usize;
+        let sh: [wgpu::Buffer; 4] = std::array::from_fn(|b| {
+            let bytes = if b <= stored {
+                u64::from(n) * BAND_COEFFS[b] as u64 * 12
+            } else {
+                4
+            };
+            reuse_buffer(ctx, &mut cache.sh[b], bytes, "grad_sh band")
         });
         let mut enc = ctx.encoder("backward");
+        // Keys past every pixel's last contributor and SH bands above the active degree are not
+        // written by the kernels: they must read as zero.
+        if frame.keys > 0 {
+            enc.clear_buffer(&key_grads, 0, Some(u64::from(frame.keys) * 48));
+        }
+        for (b, buf) in sh.iter().enumerate().skip(g.active_sh_degree as usize + 1) {
+            if b <= stored {
+                enc.clear_buffer(buf, 0, Some(u64::from(n) * BAND_COEFFS[b] as u64 * 12));
+            }
+        }
         let rb = ctx.bind_group_at(
             "rasterize_backward",
             &self.raster_backward,
@@ -736,15 +841,13 @@ impl Rasterizer {
                 (20, &key_grads),
             ],
         );
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("rasterize_backward"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&self.raster_backward);
-            pass.set_bind_group(0, &rb, &[]);
-            pass.dispatch_workgroups(frame.tiles.0, frame.tiles.1, 1);
-        }
+        ctx.dispatch_grid(
+            &mut enc,
+            &self.raster_backward,
+            &rb,
+            frame.tiles.0,
+            frame.tiles.1,
+        );
         self.mark(ctx, Some(&mut enc), "rasterize_backward")?;
         let pb = ctx.bind_group_at(
             "project_backward",
@@ -777,6 +880,7 @@ impl Rasterizer {
             sh_degree: g.sh_degree,
             geom,
             sh,
+            key_grads,
         })
     }
 }

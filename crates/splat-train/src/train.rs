@@ -3,9 +3,9 @@
 //! back for logging. Defaults are the 3DGS paper's. Not yet here (see the issues): densification,
 //! checkpoints, image resizing.
 
-use crate::loss::{LossTerms, PhotometricLoss};
-use crate::optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
-use crate::raster::{Frame, Gaussians32, GpuGaussians, Rasterizer};
+use crate::loss::{LossEval, LossTerms, PhotometricLoss};
+use crate::optim::{Adam, AdamConfig, AdamState};
+use crate::raster::{Frame, Gaussians32, GpuGaussians, GpuGrads, Rasterizer};
 use crate::sh::{SH_C0, coeff_count};
 use crate::view::View;
 use gpu::{GpuContext, GpuError, storage_buffer};
@@ -220,16 +220,13 @@ pub fn psnr(render: &[[f32; 4]], target: &[[f32; 3]]) -> f64 {
     10.0 * (1.0 / mse.max(1e-20)).log10()
 }
 
-/// Parameter groups in the order `Trainer::step` updates them.
-const GROUPS: usize = 8;
-
 pub struct Trainer<'c> {
     ctx: &'c GpuContext,
     raster: Rasterizer,
     loss: PhotometricLoss,
     adam: Adam,
     pub gaussians: GpuGaussians,
-    states: Vec<AdamState>,
+    states: [AdamState; 8],
     pub train: Vec<TrainView>,
     pub test: Vec<TrainView>,
     pub extent: f64,
@@ -239,6 +236,8 @@ pub struct Trainer<'c> {
     rng: rand_pcg::Pcg64,
     /// Reused from step to step.
     frame: Frame,
+    eval: LossEval,
+    grads: GpuGrads,
 }
 
 impl<'c> Trainer<'c> {
@@ -257,22 +256,8 @@ impl<'c> Trainer<'c> {
         let test = load_views(ctx, data, true, cfg.background, near)?;
         let mut gaussians = GpuGaussians::upload(ctx, init)?;
         gaussians.set_active_sh_degree(0);
-        let n = gaussians.count;
-        let mut states = vec![
-            AdamState::new(ctx, n, 3),
-            AdamState::new(ctx, n, 3),
-            AdamState::new(ctx, n, 4),
-            AdamState::new(ctx, n, 1),
-        ];
-        for b in 0..4u32 {
-            let dim = if b <= init.sh_degree {
-                3 * (2 * b + 1)
-            } else {
-                0
-            };
-            states.push(AdamState::new(ctx, if dim == 0 { 0 } else { n }, dim));
-        }
-        debug_assert_eq!(states.len(), GROUPS);
+        let grads = GpuGrads::empty(ctx);
+        let states = gaussians.param_groups(&grads).map(|g| g.adam_state(ctx));
         Ok(Self {
             ctx,
             raster: Rasterizer::new(ctx),
@@ -288,6 +273,8 @@ impl<'c> Trainer<'c> {
             step: 0,
             order: Vec::new(),
             frame: Frame::empty(ctx),
+            eval: LossEval::empty(ctx),
+            grads,
         })
     }
 
@@ -311,81 +298,46 @@ impl<'c> Trainer<'c> {
         let tv = &self.train[vi];
         self.raster
             .forward_into(ctx, &self.gaussians, &tv.view, &mut self.frame)?;
-        let frame = &self.frame;
-        let eval = self.loss.evaluate(
+        let (size, lambda) = ((tv.view.width, tv.view.height), self.cfg.lambda);
+        self.loss.evaluate_into(
             ctx,
-            &frame.out_color,
+            &self.frame.out_color,
             &tv.target,
-            tv.view.width,
-            tv.view.height,
-            self.cfg.lambda,
+            size,
+            lambda,
+            &mut self.eval,
         )?;
-        let grads = self
-            .raster
-            .backward(ctx, &self.gaussians, frame, &eval.d_image)?;
-        let g = &self.gaussians;
+        self.raster.backward_into(
+            ctx,
+            &self.gaussians,
+            &self.frame,
+            &self.eval.d_image,
+            &mut self.grads,
+        )?;
         let c = &self.cfg;
-        let geom = |offset| GradLayout { stride: 16, offset };
-        let steps: [(&wgpu::Buffer, &wgpu::Buffer, GradLayout, f32); GROUPS] = [
-            (&g.means, &grads.geom, geom(0), self.position_lr()),
-            (&g.log_scales, &grads.geom, geom(3), c.lr_scale),
-            (&g.quats, &grads.geom, geom(6), c.lr_rotation),
-            (&g.opacities, &grads.geom, geom(10), c.lr_opacity),
-            (
-                &g.sh[0],
-                &grads.sh[0],
-                GradLayout {
-                    stride: 3,
-                    offset: 0,
-                },
-                c.lr_sh_dc,
-            ),
-            (
-                &g.sh[1],
-                &grads.sh[1],
-                GradLayout {
-                    stride: 9,
-                    offset: 0,
-                },
-                c.lr_sh_rest,
-            ),
-            (
-                &g.sh[2],
-                &grads.sh[2],
-                GradLayout {
-                    stride: 15,
-                    offset: 0,
-                },
-                c.lr_sh_rest,
-            ),
-            (
-                &g.sh[3],
-                &grads.sh[3],
-                GradLayout {
-                    stride: 21,
-                    offset: 0,
-                },
-                c.lr_sh_rest,
-            ),
+        let lrs = [
+            self.position_lr(),
+            c.lr_scale,
+            c.lr_rotation,
+            c.lr_opacity,
+            c.lr_sh_dc,
+            c.lr_sh_rest,
+            c.lr_sh_rest,
+            c.lr_sh_rest,
         ];
         let mut enc = ctx.encoder("adam");
-        for (state, (param, grad, layout, lr)) in self.states.iter_mut().zip(steps) {
-            self.adam.step(
-                ctx,
-                &mut enc,
-                state,
-                GroupStep {
-                    param,
-                    grad,
-                    layout,
-                    lr,
-                },
-            )?;
+        for ((state, group), lr) in self
+            .states
+            .iter_mut()
+            .zip(self.gaussians.param_groups(&self.grads))
+            .zip(lrs)
+        {
+            self.adam.step(ctx, &mut enc, state, group.step(lr))?;
         }
         ctx.queue.submit([enc.finish()]);
         self.step += 1;
         Ok(if read_loss {
-            Some(eval.terms(ctx)?)
+            Some(self.eval.terms(ctx)?)
         } else {
             None
         })

@@ -85,100 +85,33 @@ fn render_loss_backward_adam_fits_a_target_image() {
         *o = 0.0;
     }
     let g = GpuGaussians::upload(ctx, &start).unwrap();
-    let n = g.count;
     let loss = PhotometricLoss::new(ctx);
     let adam = Adam::new(ctx, AdamConfig::default());
-    // (buffer, state, gradient layout, learning rate) per group; SH bands 0 and 1.
-    let mut groups = [
-        (
-            AdamState::new(ctx, n, 3),
-            GradLayout {
-                stride: 16,
-                offset: 0,
-            },
-            0.002,
-        ),
-        (
-            AdamState::new(ctx, n, 3),
-            GradLayout {
-                stride: 16,
-                offset: 3,
-            },
-            0.005,
-        ),
-        (
-            AdamState::new(ctx, n, 4),
-            GradLayout {
-                stride: 16,
-                offset: 6,
-            },
-            0.001,
-        ),
-        (
-            AdamState::new(ctx, n, 1),
-            GradLayout {
-                stride: 16,
-                offset: 10,
-            },
-            0.05,
-        ),
-        (
-            AdamState::new(ctx, n, 3),
-            GradLayout {
-                stride: 3,
-                offset: 0,
-            },
-            0.01,
-        ),
-        (
-            AdamState::new(ctx, n, 9),
-            GradLayout {
-                stride: 9,
-                offset: 0,
-            },
-            0.0025,
-        ),
-    ];
+    let mut frame = splat_train::Frame::empty(ctx);
+    let mut eval = splat_train::LossEval::empty(ctx);
+    let mut grads = splat_train::GpuGrads::empty(ctx);
+    let mut states = g.param_groups(&grads).map(|group| group.adam_state(ctx));
+    // Means, log-scales, rotations, opacities, SH bands 0–3 (the model has degree 1).
+    let lrs = [0.002, 0.005, 0.001, 0.05, 0.01, 0.0025, 0.0, 0.0];
     let mut first = None;
     let mut last = 0.0;
     for _ in 0..120 {
-        let frame = rasterizer().forward(ctx, &g, &v).unwrap();
-        let eval = loss
-            .evaluate(
-                ctx,
-                &frame.out_color,
-                &target_frame.out_color,
-                v.width,
-                v.height,
-                0.2,
-            )
-            .unwrap();
-        let grads = rasterizer()
-            .backward(ctx, &g, &frame, &eval.d_image)
+        rasterizer().forward_into(ctx, &g, &v, &mut frame).unwrap();
+        loss.evaluate_into(
+            ctx,
+            &frame.out_color,
+            &target_frame.out_color,
+            (v.width, v.height),
+            0.2,
+            &mut eval,
+        )
+        .unwrap();
+        rasterizer()
+            .backward_into(ctx, &g, &frame, &eval.d_image, &mut grads)
             .unwrap();
         let mut enc = ctx.encoder("adam");
-        let params = [
-            &g.means,
-            &g.log_scales,
-            &g.quats,
-            &g.opacities,
-            &g.sh[0],
-            &g.sh[1],
-        ];
-        for (k, (state, layout, lr)) in groups.iter_mut().enumerate() {
-            let grad = if k < 4 { &grads.geom } else { &grads.sh[k - 4] };
-            adam.step(
-                ctx,
-                &mut enc,
-                state,
-                GroupStep {
-                    param: params[k],
-                    grad,
-                    layout: *layout,
-                    lr: *lr,
-                },
-            )
-            .unwrap();
+        for ((state, group), lr) in states.iter_mut().zip(g.param_groups(&grads)).zip(lrs) {
+            adam.step(ctx, &mut enc, state, group.step(lr)).unwrap();
         }
         ctx.queue.submit([enc.finish()]);
         last = eval.terms(ctx).unwrap().total;
