@@ -297,13 +297,7 @@ impl GpuContext {
             return;
         }
         let (x, y) = crate::dispatch_size(groups, self.max_groups_per_dim());
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: None,
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, bind, &[]);
-        pass.dispatch_workgroups(x, y, 1);
+        self.dispatch_grid(encoder, pipeline, bind, x, y);
     }
 
     /// Records one dispatch of an `x`×`y` grid of workgroups (e.g. one per image tile) in its own pass.

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use scene::dataset::Dataset;
-use splat_train::train::{load_views, psnr, scene_extent};
+use splat_train::train::{default_near, load_views, psnr};
 use splat_train::{Frame, Gaussians32, GpuGaussians, PhotometricLoss, Rasterizer};
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let data = Dataset::load(&a.data)?;
     let cloud = scene::ply::read_ply(&a.model)?;
     let ctx = gpu::GpuContext::new()?;
-    let near = 0.01 * scene_extent(&data.model);
+    let near = default_near(&data.model);
     let mut views = load_views(&ctx, &data, true, a.background, near)?;
     let held_out = !views.is_empty();
     if !held_out {

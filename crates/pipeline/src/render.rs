@@ -25,7 +25,7 @@ pub struct RenderArgs {
     /// Background colour, three numbers in [0, 1].
     #[arg(long, value_parser = parse_rgb, default_value = "0,0,0")]
     background: [f64; 3],
-    /// Near plane (camera z); default 1 % of the camera spread.
+    /// Near plane (camera z); default 1 % of the scene extent, as in training.
     #[arg(long)]
     near: Option<f64>,
 }
@@ -51,23 +51,6 @@ pub fn parse_rgb(s: &str) -> Result<[f64; 3], String> {
 /// Cameras and image names from either kind of dataset.
 pub fn load_cameras(data: &Path) -> Result<Reconstruction> {
     Ok(scene::dataset::Dataset::load(data)?.model)
-}
-
-/// 1 % of the largest camera distance from the cameras' centroid (at least 1e-3).
-pub fn default_near(rec: &Reconstruction) -> f64 {
-    let centres: Vec<_> = rec.images.values().map(|i| i.center()).collect();
-    if centres.is_empty() {
-        return 0.01;
-    }
-    let mean = centres
-        .iter()
-        .fold(nalgebra::Vector3::zeros(), |a, c| a + c)
-        / centres.len() as f64;
-    let extent = centres
-        .iter()
-        .map(|c| (c - mean).norm())
-        .fold(0.0, f64::max);
-    (0.01 * extent).max(1e-3)
 }
 
 fn to_png(out: &splat_train::RenderOutput) -> image::RgbImage {
@@ -100,7 +83,9 @@ pub fn run(a: RenderArgs) -> Result<()> {
         _ => bail!("give --view N or --all"),
     };
     let background = a.background;
-    let near = a.near.unwrap_or_else(|| default_near(&rec));
+    let near = a
+        .near
+        .unwrap_or_else(|| splat_train::train::default_near(&rec));
     let ctx = gpu::GpuContext::new()?;
     let raster = Rasterizer::new(&ctx);
     let gpu_g =

@@ -103,7 +103,7 @@ fn render_matches_the_reference_from_colmap_and_transforms_cameras() {
 
     let rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
     let im = rec.images_by_name()[2];
-    let near = 0.01 * 4.2; // 1 % of the camera ring's radius (the default)
+    let near = splat_train::train::default_near(&rec);
     let view = splat_train::View::from_colmap(&rec.cameras[&1], im, near, [1.0; 3]).unwrap();
     let r = reference::forward(
         &splat_train::Gaussians32::from_cloud(&cloud).to_reference(),

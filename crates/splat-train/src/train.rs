@@ -80,6 +80,11 @@ pub fn scene_extent(model: &Reconstruction) -> f64 {
     .max(1e-6)
 }
 
+/// The near plane used for a dataset: 1 % of its extent (Gaussians closer to a camera are culled).
+pub fn default_near(model: &Reconstruction) -> f64 {
+    0.01 * scene_extent(model)
+}
+
 fn inverse_sigmoid(x: f32) -> f32 {
     (x / (1.0 - x)).ln()
 }
@@ -248,7 +253,7 @@ impl<'c> Trainer<'c> {
         cfg: TrainConfig,
     ) -> Result<Self, TrainError> {
         let extent = scene_extent(&data.model);
-        let near = 0.01 * extent;
+        let near = default_near(&data.model);
         let train = load_views(ctx, data, false, cfg.background, near)?;
         if train.is_empty() {
             return Err(TrainError::Data("no training images".into()));
