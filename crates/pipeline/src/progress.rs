@@ -13,6 +13,7 @@ pub struct Progress {
     done: AtomicU64,
     bar: Option<ProgressBar>,
     last_line: Mutex<Instant>,
+    status: Mutex<String>,
 }
 
 impl Progress {
@@ -20,12 +21,12 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(total);
             let style = ProgressStyle::with_template(
-                "{msg:>12} [{bar:40}] {pos}/{len} {per_sec} ETA {eta}",
+                "{prefix:>12} [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
             b.set_style(style);
-            b.set_message(step.to_string());
+            b.set_prefix(step.to_string());
             b
         });
         Self {
@@ -34,7 +35,25 @@ impl Progress {
             done: AtomicU64::new(0),
             bar,
             last_line: Mutex::new(Instant::now() - Duration::from_secs(10)),
+            status: Mutex::new(String::new()),
         }
+    }
+
+    /// Starts the count at `done` (a resumed job).
+    pub fn set_done(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+        if let Some(b) = &self.bar {
+            b.set_position(done);
+            b.reset_eta();
+        }
+    }
+
+    /// A short status shown after the bar (and in the JSON lines).
+    pub fn set_status(&self, status: String) {
+        if let Some(b) = &self.bar {
+            b.set_message(status.clone());
+        }
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
     }
 
     /// One more item done.
@@ -46,10 +65,13 @@ impl Progress {
                 let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
                 if done == self.total || last.elapsed() >= Duration::from_secs(1) {
                     *last = Instant::now();
-                    eprintln!(
-                        "{}",
-                        serde_json::json!({ "step": self.step, "done": done, "total": self.total })
-                    );
+                    let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut line =
+                        serde_json::json!({ "step": self.step, "done": done, "total": self.total });
+                    if !status.is_empty() {
+                        line["status"] = serde_json::Value::String(status.clone());
+                    }
+                    eprintln!("{line}");
                 }
             }
         }

@@ -2,9 +2,11 @@
 
 use anyhow::{Context, Result};
 use scene::dataset::Dataset;
-use splat_train::train::{TrainConfig, Trainer, initial_gaussians};
+use splat_train::DensifyConfig;
+use splat_train::checkpoint::{self, Checkpoint};
+use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -27,6 +29,103 @@ pub struct TrainArgs {
     /// Steps between evaluations on the test views (0: only at the end).
     #[arg(long, default_value_t = 1000)]
     eval_every: u32,
+    /// How the set of Gaussians changes: `adc` (the paper's clone/split/prune) or `fixed`.
+    #[arg(long, value_enum, default_value_t = StrategyArg::Adc)]
+    strategy: StrategyArg,
+    /// Multiply the step-based settings (densification window, opacity reset, SH interval,
+    /// position learning-rate decay; not the densification interval) by --steps / 30000, compressing the paper's
+    /// schedule into a shorter run. Without it a short run keeps the paper's step numbers.
+    #[arg(long)]
+    scale_schedule: bool,
+    /// Position learning rate at the start, times the scene extent.
+    #[arg(long, default_value_t = TrainConfig::default().lr_position.0)]
+    lr_position: f32,
+    /// Position learning rate after the decay (at step 30000, or --steps with --scale-schedule).
+    #[arg(long, default_value_t = TrainConfig::default().lr_position.1)]
+    lr_position_final: f32,
+    #[arg(long, default_value_t = TrainConfig::default().lr_sh_dc)]
+    lr_sh_dc: f32,
+    /// Learning rate of the higher SH bands.
+    #[arg(long, default_value_t = TrainConfig::default().lr_sh_rest)]
+    lr_sh_rest: f32,
+    #[arg(long, default_value_t = TrainConfig::default().lr_opacity)]
+    lr_opacity: f32,
+    #[arg(long, default_value_t = TrainConfig::default().lr_scale)]
+    lr_scale: f32,
+    #[arg(long, default_value_t = TrainConfig::default().lr_rotation)]
+    lr_rotation: f32,
+    /// Weight of the D-SSIM term of the loss (the rest is L1).
+    #[arg(long, default_value_t = TrainConfig::default().lambda)]
+    lambda_dssim: f32,
+    /// Steps between SH degree increases.
+    #[arg(long, default_value_t = TrainConfig::default().sh_interval)]
+    sh_interval: u32,
+    /// Steps between checkpoints (0: none); the newest two are kept.
+    #[arg(long, default_value_t = 2000)]
+    checkpoint_every: u32,
+    /// Where checkpoints go (default: OUTPUT/checkpoints).
+    #[arg(long)]
+    checkpoint_dir: Option<PathBuf>,
+    /// Continue from the newest checkpoint, if there is one (same data and settings).
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    densify: DensifyArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StrategyArg {
+    Adc,
+    Fixed,
+}
+
+/// Adaptive density control (`--strategy adc`); defaults are the paper's.
+#[derive(clap::Args)]
+struct DensifyArgs {
+    /// First step after which Gaussians are densified.
+    #[arg(long, default_value_t = DensifyConfig::default().from)]
+    densify_from: u32,
+    /// Step at which densification (and opacity reset) stops.
+    #[arg(long, default_value_t = DensifyConfig::default().until)]
+    densify_until: u32,
+    /// Steps between densifications.
+    #[arg(long, default_value_t = DensifyConfig::default().every)]
+    densify_every: u32,
+    /// Mean screen-space gradient (NDC units) above which a Gaussian is cloned or split.
+    #[arg(long, default_value_t = DensifyConfig::default().grad_threshold)]
+    densify_grad_threshold: f32,
+    /// Clone Gaussians up to this fraction of the scene extent, split larger ones.
+    #[arg(long, default_value_t = DensifyConfig::default().percent_dense)]
+    percent_dense: f32,
+    /// Steps between opacity resets (0: never).
+    #[arg(long, default_value_t = DensifyConfig::default().opacity_reset_every)]
+    opacity_reset_every: u32,
+    /// Prune Gaussians with an opacity below this at each densification.
+    #[arg(long, default_value_t = DensifyConfig::default().min_opacity)]
+    prune_opacity: f32,
+    /// After the first opacity reset, prune Gaussians larger than this fraction of the extent.
+    #[arg(long, default_value_t = DensifyConfig::default().max_world_scale)]
+    prune_world_scale: f32,
+    /// After the first opacity reset, prune Gaussians with a screen radius above this (pixels;
+    /// 0: never, the reference's effective behaviour).
+    #[arg(long, default_value_t = DensifyConfig::default().max_screen_radius)]
+    prune_screen_radius: f32,
+}
+
+impl DensifyArgs {
+    fn config(&self) -> DensifyConfig {
+        DensifyConfig {
+            from: self.densify_from,
+            until: self.densify_until,
+            every: self.densify_every,
+            grad_threshold: self.densify_grad_threshold,
+            percent_dense: self.percent_dense,
+            opacity_reset_every: self.opacity_reset_every,
+            min_opacity: self.prune_opacity,
+            max_world_scale: self.prune_world_scale,
+            max_screen_radius: self.prune_screen_radius,
+        }
+    }
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
@@ -36,31 +135,96 @@ pub fn run(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         max_sh_degree: a.sh_degree.min(3),
         background: a.background,
+        lr_position: (a.lr_position, a.lr_position_final),
+        lr_sh_dc: a.lr_sh_dc,
+        lr_sh_rest: a.lr_sh_rest,
+        lr_opacity: a.lr_opacity,
+        lr_scale: a.lr_scale,
+        lr_rotation: a.lr_rotation,
+        lambda: a.lambda_dssim,
+        sh_interval: a.sh_interval,
+        strategy: match a.strategy {
+            StrategyArg::Adc => Strategy::Adc(a.densify.config()),
+            StrategyArg::Fixed => Strategy::Fixed,
+        },
         ..TrainConfig::default()
+    };
+    let cfg = if a.scale_schedule {
+        cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(TrainConfig::default().steps))
+    } else {
+        cfg
     };
     let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed);
     let ctx = gpu::GpuContext::new()?;
     let mut trainer = Trainer::new(&ctx, &data, &init, cfg.clone())?;
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("creating {}", a.output.display()))?;
+    let ckpt_dir = a
+        .checkpoint_dir
+        .clone()
+        .unwrap_or_else(|| a.output.join("checkpoints"));
     let metrics_path = a.output.join("metrics.jsonl");
+    let mut kept_metrics = String::new();
+    if a.resume {
+        if let Some((path, c)) = newest_checkpoint(&ckpt_dir) {
+            trainer.restore(&c)?;
+            eprintln!(
+                "resuming from {} (step {}, {} Gaussians)",
+                path.display(),
+                c.header.step,
+                c.header.count
+            );
+            kept_metrics = metrics_up_to(&metrics_path, c.header.step);
+        } else {
+            eprintln!(
+                "no checkpoint in {}: starting from scratch",
+                ckpt_dir.display()
+            );
+        }
+    }
     let mut metrics = std::fs::File::create(&metrics_path)
         .with_context(|| format!("creating {}", metrics_path.display()))?;
+    metrics.write_all(kept_metrics.as_bytes())?;
     eprintln!(
         "training {} Gaussians on {} views ({} test) for {} steps on {}",
-        init.len(),
+        trainer.gaussian_count(),
         trainer.train.len(),
         trainer.test.len(),
         a.steps,
         ctx.info.name
     );
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // Only one handler per process; a second `run` in the same process keeps the first.
+        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+    let save = |trainer: &Trainer| -> Result<PathBuf> {
+        std::fs::create_dir_all(&ckpt_dir)
+            .with_context(|| format!("creating {}", ckpt_dir.display()))?;
+        let path = checkpoint::path_for(&ckpt_dir, trainer.step);
+        trainer.checkpoint()?.write(&path)?;
+        checkpoint::prune(&ckpt_dir, 2);
+        Ok(path)
+    };
     let progress = crate::progress::Progress::new("training", u64::from(a.steps));
+    progress.set_done(u64::from(trainer.step));
     let start = Instant::now();
+    let first_step = trainer.step;
     let mut last_psnr = None;
-    for s in 0..a.steps {
+    for s in first_step..a.steps {
         let log = s % 100 == 0 || s + 1 == a.steps;
         if let Some(l) = trainer.step(log)? {
-            let line = serde_json::json!({ "step": s + 1, "loss": l.total, "l1": l.l1, "ssim": l.ssim, "gaussians": init.len(), "elapsed_s": start.elapsed().as_secs_f64() });
+            if !l.total.is_finite() {
+                anyhow::bail!(
+                    "the loss became {} at step {}; the model diverged. The newest checkpoint in {} is intact; \
+                     lower the learning rates (--lr-position, --lr-opacity, …) or check the input images",
+                    l.total,
+                    s + 1,
+                    ckpt_dir.display()
+                );
+            }
+            let line = serde_json::json!({ "step": s + 1, "loss": l.total, "l1": l.l1, "ssim": l.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() });
             writeln!(metrics, "{line}")?;
             println!(
                 "step={} loss={:.6} psnr={}",
@@ -68,6 +232,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 l.total,
                 last_psnr.map_or("-".to_string(), |p: f64| format!("{p:.3}"))
             );
+            progress.set_status(format!(
+                "loss {:.4} · test PSNR {} · {} Gaussians",
+                l.total,
+                last_psnr.map_or("-".to_string(), |p: f64| format!("{p:.2}")),
+                trainer.gaussian_count()
+            ));
         }
         if a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps {
             let p = trainer.evaluate()?;
@@ -75,8 +245,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
             writeln!(
                 metrics,
                 "{}",
-                serde_json::json!({ "step": s + 1, "test_psnr": p })
+                serde_json::json!({ "step": s + 1, "test_psnr": p, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() })
             )?;
+        }
+        if a.checkpoint_every > 0 && (s + 1) % a.checkpoint_every == 0 && s + 1 != a.steps {
+            save(&trainer)?;
+        }
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            progress.finish();
+            let path = save(&trainer)?;
+            anyhow::bail!(
+                "interrupted at step {}; checkpoint written to {}; continue with --resume",
+                s + 1,
+                path.display()
+            );
         }
         progress.inc();
     }
@@ -98,11 +280,36 @@ pub fn run(a: TrainArgs) -> Result<()> {
     )?;
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s); test PSNR {:.2} dB; wrote {}",
-        a.steps,
+        a.steps - first_step,
         secs,
-        f64::from(a.steps) / secs,
+        f64::from(a.steps - first_step) / secs,
         psnr,
         ply.display()
     );
     Ok(())
+}
+
+/// The newest checkpoint in `dir` that reads back, falling back to older ones with a warning.
+fn newest_checkpoint(dir: &Path) -> Option<(PathBuf, Checkpoint)> {
+    for (_, path) in checkpoint::list(dir).into_iter().rev() {
+        match Checkpoint::read(&path) {
+            Ok(c) => return Some((path, c)),
+            Err(e) => eprintln!("warning: skipping checkpoint {e}"),
+        }
+    }
+    None
+}
+
+/// The lines of a metrics file up to and including `step` (a resumed run rewrites the rest).
+fn metrics_up_to(path: &Path, step: u32) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= u64::from(step))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
 }

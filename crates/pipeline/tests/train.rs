@@ -4,6 +4,7 @@
 mod common;
 
 use common::{built_in, splat};
+use std::path::Path;
 
 #[test]
 fn train_writes_model_metrics_and_eval() {
@@ -93,4 +94,139 @@ fn distorted_cameras_are_refused_with_the_fix() {
         !o.status.success() && err.contains("SIMPLE_RADIAL") && err.contains("splat undistort"),
         "{err}"
     );
+}
+
+/// Arguments of a short run that densifies, resets opacities and checkpoints within 150 steps.
+fn resumable_run(ws: &Path, out: &Path) -> Vec<String> {
+    [
+        "train",
+        ws.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--steps",
+        "150",
+        "--seed",
+        "7",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "40",
+        "--densify-from",
+        "20",
+        "--densify-every",
+        "30",
+        "--densify-until",
+        "130",
+        "--opacity-reset-every",
+        "70",
+        "--sh-interval",
+        "50",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn a_run_killed_and_resumed_writes_the_same_model_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 8, 48, 36, 700);
+    let whole = dir.path().join("whole");
+    let args = resumable_run(&ws, &whole);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = splat(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reference = std::fs::read(whole.join("point_cloud.ply")).unwrap();
+    let metrics = std::fs::read_to_string(whole.join("metrics.jsonl")).unwrap();
+    let counts: Vec<u64> = metrics
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["gaussians"].as_u64())
+        .collect();
+    assert!(
+        counts.last() != counts.first(),
+        "the run must densify to test that: {counts:?}"
+    );
+
+    // SIGKILL as soon as the second checkpoint (step 80, after two densifications and an
+    // opacity reset) is on disk, then resume.
+    let killed = dir.path().join("killed");
+    let args = resumable_run(&ws, &killed);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpt = killed.join("checkpoints/step_000080.ckpt");
+    let t0 = std::time::Instant::now();
+    while !ckpt.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run ended before step 80"
+        );
+        assert!(
+            t0.elapsed().as_secs() < 600,
+            "no checkpoint after 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !killed.join("point_cloud.ply").exists(),
+        "the run finished before it was killed"
+    );
+    let mut resume = args.clone();
+    resume.push("--resume".into());
+    let resume: Vec<&str> = resume.iter().map(String::as_str).collect();
+    let o = splat(&resume);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resuming from"), "{err}");
+    let resumed = std::fs::read(killed.join("point_cloud.ply")).unwrap();
+    assert!(
+        resumed == reference,
+        "resumed model differs from the uninterrupted one"
+    );
+    let m = std::fs::read_to_string(killed.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = m
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["loss"].is_number())
+        .filter_map(|v| v["step"].as_u64())
+        .collect();
+    assert_eq!(steps, [1, 101, 150], "metrics of the resumed run: {m}");
+}
+
+#[test]
+fn a_corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 4, 32, 24, 200);
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            ws.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--steps",
+            "30",
+            "--checkpoint-every",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        splat(&args)
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let newest = out.join("checkpoints/step_000020.ckpt");
+    let bytes = std::fs::read(&newest).unwrap();
+    std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
+    let o = run(&["--resume"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("step_000020.ckpt") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(err.contains("step_000010.ckpt"), "{err}");
 }

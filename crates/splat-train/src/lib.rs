@@ -2,6 +2,8 @@
 //! `raster`, and the plain-Rust f64 `reference` (forward and analytic backward) that is the
 //! oracle for the kernels.
 
+pub mod checkpoint;
+pub mod densify;
 pub mod loss;
 pub mod optim;
 pub mod raster;
@@ -10,6 +12,7 @@ pub mod sh;
 pub mod train;
 mod view;
 
+pub use densify::{Densifier, DensifyConfig, DensifyReport, DensifyRule};
 pub use loss::{LossEval, LossTerms, PhotometricLoss};
 pub use optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
 pub use raster::{

@@ -76,8 +76,9 @@ impl<'a> crate::raster::ParamGroup<'a> {
 pub struct AdamState {
     pub count: u32,
     pub dim: u32,
-    m1: wgpu::Buffer,
-    m2: wgpu::Buffer,
+    /// First and second moments, `count × dim` floats each.
+    pub m1: wgpu::Buffer,
+    pub m2: wgpu::Buffer,
     /// Steps taken.
     pub step: u32,
 }

@@ -68,6 +68,38 @@ impl Gaussians32 {
         }
     }
 
+    /// As a PLY cloud (inverse of `from_cloud`).
+    pub fn to_cloud(&self) -> GaussianCloud {
+        let n = self.len();
+        let k = coeff_count(self.sh_degree);
+        let rest = k - 1;
+        let mut sh_dc = Vec::with_capacity(n);
+        let mut sh_rest = vec![0.0f32; n * rest * 3];
+        for i in 0..n {
+            let c = &self.sh[i * k * 3..(i + 1) * k * 3];
+            sh_dc.push([c[0], c[1], c[2]]);
+            for j in 0..rest {
+                for ch in 0..3 {
+                    sh_rest[i * 3 * rest + ch * rest + j] = c[(j + 1) * 3 + ch];
+                }
+            }
+        }
+        let arrays = |v: &[f32]| v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+        GaussianCloud {
+            sh_degree: self.sh_degree,
+            means: arrays(&self.means),
+            sh_dc,
+            sh_rest,
+            opacity: self.opacities.clone(),
+            log_scales: arrays(&self.log_scales),
+            rotations: self
+                .quats
+                .chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]])
+                .collect(),
+        }
+    }
+
     /// The same values in f64, for the reference.
     pub fn to_reference(&self) -> Gaussians {
         let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
@@ -594,6 +626,16 @@ impl Frame {
         }
     }
 
+    /// Per Gaussian: screen mean xy, depth and radius (valid where `rects` is non-empty).
+    pub fn xy_depth_radius(&self) -> &wgpu::Buffer {
+        &self.xy_depth
+    }
+
+    /// Per Gaussian: the tile rectangle it covers, empty (all zero) when culled.
+    pub fn tile_rects(&self) -> &wgpu::Buffer {
+        &self.rects
+    }
+
     /// Reads the frame back to the host (blocking).
     pub fn read(&self, ctx: &GpuContext) -> Result<RenderOutput, GpuError> {
         let pixels = self.width as usize * self.height as usize;
@@ -604,6 +646,29 @@ impl Frame {
             depth: readback(ctx, &self.out_depth, pixels)?,
             last: readback(ctx, &self.out_last, pixels)?,
             keys: self.keys,
+        })
+    }
+}
+
+impl GpuGaussians {
+    /// Reads every parameter back to the host (blocking).
+    pub fn read(&self, ctx: &GpuContext) -> Result<Gaussians32, GpuError> {
+        let n = self.count as usize;
+        let mut bands: [Vec<f32>; 4] = Default::default();
+        for (b, band) in bands
+            .iter_mut()
+            .enumerate()
+            .take(self.sh_degree as usize + 1)
+        {
+            *band = readback(ctx, &self.sh[b], n * BAND_COEFFS[b] * 3)?;
+        }
+        Ok(Gaussians32 {
+            sh_degree: self.sh_degree,
+            means: readback(ctx, &self.means, n * 3)?,
+            log_scales: readback(ctx, &self.log_scales, n * 3)?,
+            quats: readback(ctx, &self.quats, n * 4)?,
+            opacities: readback(ctx, &self.opacities, n)?,
+            sh: merge_bands(&bands, n, self.sh_degree),
         })
     }
 }

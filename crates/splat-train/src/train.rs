@@ -1,8 +1,10 @@
 //! The training loop: render a training view, the photometric loss against its photo, the
 //! backward pass and one Adam step per parameter group, all on the GPU; only scalars are read
-//! back for logging. Defaults are the 3DGS paper's. Not yet here (see the issues): densification,
-//! checkpoints, image resizing.
+//! back for logging. Adaptive density control (`densify`) runs between steps on the schedule of
+//! `DensifyConfig`. Defaults are the 3DGS paper's.
 
+use crate::checkpoint::{Checkpoint, Header};
+use crate::densify::{Densifier, DensifyConfig, DensifyReport, DensifyRule};
 use crate::loss::{LossEval, LossTerms, PhotometricLoss};
 use crate::optim::{Adam, AdamConfig, AdamState};
 use crate::raster::{Frame, Gaussians32, GpuGaussians, GpuGrads, Rasterizer};
@@ -22,6 +24,28 @@ pub enum TrainError {
     Scene(#[from] SceneError),
     #[error("{0}")]
     Data(String),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The model outgrew the device.
+    #[error(
+        "step {step}: {gaussians} Gaussians do not fit on this GPU ({source}); raise --densify-grad-threshold, \
+         lower --densify-until or --resolution, or use --strategy mcmc with a smaller --max-gaussians"
+    )]
+    Capacity {
+        step: u32,
+        gaussians: u32,
+        #[source]
+        source: GpuError,
+    },
+}
+
+/// How the set of Gaussians changes during training.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// A fixed set: the initial Gaussians only move.
+    Fixed,
+    /// The paper's adaptive density control.
+    Adc(DensifyConfig),
 }
 
 /// Training settings; `Default` gives the 3DGS paper's values.
@@ -31,8 +55,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Weight of D-SSIM in the loss.
     pub lambda: f32,
-    /// Position learning rate at the start and the end (times the scene extent), exponential in between.
+    /// Position learning rate at the start and after `lr_position_steps` (times the scene
+    /// extent), exponential in between and constant after.
     pub lr_position: (f32, f32),
+    pub lr_position_steps: u32,
     pub lr_sh_dc: f32,
     pub lr_sh_rest: f32,
     pub lr_opacity: f32,
@@ -42,6 +68,7 @@ pub struct TrainConfig {
     /// Steps between SH degree increases.
     pub sh_interval: u32,
     pub background: [f64; 3],
+    pub strategy: Strategy,
 }
 
 impl Default for TrainConfig {
@@ -51,6 +78,7 @@ impl Default for TrainConfig {
             seed: 0,
             lambda: 0.2,
             lr_position: (1.6e-4, 1.6e-6),
+            lr_position_steps: 30_000,
             lr_sh_dc: 2.5e-3,
             lr_sh_rest: 2.5e-3 / 20.0,
             lr_opacity: 0.05,
@@ -59,7 +87,29 @@ impl Default for TrainConfig {
             max_sh_degree: 3,
             sh_interval: 1000,
             background: [0.0; 3],
+            strategy: Strategy::Adc(DensifyConfig::default()),
         }
+    }
+}
+
+impl TrainConfig {
+    /// The same settings with every step-based quantity (SH interval, position learning-rate
+    /// decay, densification window, opacity reset) multiplied by `factor`: the paper's schedule
+    /// compressed into a shorter run. The densification interval is kept: its statistics need
+    /// that many views to average over (densifying every few steps multiplies the Gaussians on
+    /// noise).
+    pub fn with_schedule_scaled(mut self, factor: f64) -> Self {
+        let scale = |v: &mut u32| *v = ((f64::from(*v) * factor).round() as u32).max(1);
+        scale(&mut self.sh_interval);
+        scale(&mut self.lr_position_steps);
+        if let Strategy::Adc(d) = &mut self.strategy {
+            scale(&mut d.from);
+            scale(&mut d.until);
+            if d.opacity_reset_every > 0 {
+                scale(&mut d.opacity_reset_every);
+            }
+        }
+        self
     }
 }
 
@@ -237,12 +287,17 @@ pub struct Trainer<'c> {
     pub extent: f64,
     pub cfg: TrainConfig,
     pub step: u32,
+    /// Views left in the current pass, and passes started; each pass's order is drawn from
+    /// (seed, pass) alone, so a checkpoint needs only these two to continue the same sequence.
     order: Vec<usize>,
-    rng: rand_pcg::Pcg64,
+    epoch: u64,
     /// Reused from step to step.
     frame: Frame,
     eval: LossEval,
     grads: GpuGrads,
+    densifier: Densifier,
+    /// What the last densification did.
+    pub last_densify: Option<DensifyReport>,
 }
 
 impl<'c> Trainer<'c> {
@@ -273,18 +328,20 @@ impl<'c> Trainer<'c> {
             train,
             test,
             extent,
-            rng: rand_pcg::Pcg64::seed_from_u64(cfg.seed),
+            epoch: 0,
             cfg,
             step: 0,
             order: Vec::new(),
             frame: Frame::empty(ctx),
             eval: LossEval::empty(ctx),
             grads,
+            densifier: Densifier::new(ctx, init.len() as u32),
+            last_densify: None,
         })
     }
 
     fn position_lr(&self) -> f32 {
-        let t = (self.step as f32 / self.cfg.steps.max(1) as f32).clamp(0.0, 1.0);
+        let t = (self.step as f32 / self.cfg.lr_position_steps.max(1) as f32).clamp(0.0, 1.0);
         let (a, b) = self.cfg.lr_position;
         ((a.ln() * (1.0 - t) + b.ln() * t).exp()) * self.extent as f32
     }
@@ -292,8 +349,12 @@ impl<'c> Trainer<'c> {
     /// One optimisation step on the next training view; returns the loss when `read_loss`.
     pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
         if self.order.is_empty() {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(
+                self.cfg.seed ^ self.epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
             self.order = (0..self.train.len()).collect();
-            self.order.shuffle(&mut self.rng);
+            self.order.shuffle(&mut rng);
+            self.epoch += 1;
         }
         let vi = self.order.pop().unwrap_or(0);
         self.gaussians.set_active_sh_degree(
@@ -331,6 +392,15 @@ impl<'c> Trainer<'c> {
             c.lr_sh_rest,
         ];
         let mut enc = ctx.encoder("adam");
+        let iteration = self.step + 1;
+        let densify = match &self.cfg.strategy {
+            Strategy::Adc(d) if iteration < d.until => Some(d.clone()),
+            _ => None,
+        };
+        if densify.is_some() {
+            self.densifier
+                .accumulate(ctx, &mut enc, &self.frame, &self.grads);
+        }
         for ((state, group), lr) in self
             .states
             .iter_mut()
@@ -340,12 +410,175 @@ impl<'c> Trainer<'c> {
             self.adam.step(ctx, &mut enc, state, group.step(lr))?;
         }
         ctx.queue.submit([enc.finish()]);
+        if let Some(d) = densify {
+            self.control_density(&d, iteration)?;
+        }
         self.step += 1;
         Ok(if read_loss {
             Some(self.eval.terms(ctx)?)
         } else {
             None
         })
+    }
+
+    /// The paper's schedule after step `iteration` (1-based), while densification is on:
+    /// densify every `every` steps after `from`, reset opacities every `opacity_reset_every`
+    /// steps (and once at `from` on a white background, as the reference does).
+    fn control_density(&mut self, d: &DensifyConfig, iteration: u32) -> Result<(), TrainError> {
+        let ctx = self.ctx;
+        let after_reset = d.opacity_reset_every > 0 && iteration > d.opacity_reset_every;
+        if iteration > d.from && iteration.is_multiple_of(d.every) {
+            let extent = self.extent as f32;
+            let rule = DensifyRule {
+                grad_threshold: d.grad_threshold,
+                clone_max_scale: d.percent_dense * extent,
+                min_opacity: d.min_opacity,
+                max_world_scale: if after_reset {
+                    d.max_world_scale * extent
+                } else {
+                    0.0
+                },
+                max_screen_radius: if after_reset {
+                    d.max_screen_radius
+                } else {
+                    0.0
+                },
+                seed: self.cfg.seed,
+                step: iteration,
+            };
+            let report = self
+                .densifier
+                .densify(ctx, &mut self.gaussians, &mut self.states, &rule)
+                .map_err(|source| TrainError::Capacity {
+                    step: iteration,
+                    gaussians: self.densifier.wanted,
+                    source,
+                })?;
+            self.last_densify = Some(report);
+        }
+        let white = self.cfg.background.iter().all(|&c| c >= 1.0);
+        if (d.opacity_reset_every > 0 && iteration.is_multiple_of(d.opacity_reset_every))
+            || (white && iteration == d.from)
+        {
+            self.densifier
+                .reset_opacity(ctx, &self.gaussians, &self.states[3], 0.01);
+        }
+        Ok(())
+    }
+
+    /// Everything needed to continue this run exactly (see `checkpoint`).
+    pub fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
+        let ctx = self.ctx;
+        let g = self.gaussians.read(ctx)?;
+        let mut arrays = vec![
+            ("means".to_string(), g.means),
+            ("log_scales".into(), g.log_scales),
+            ("quats".into(), g.quats),
+            ("opacities".into(), g.opacities),
+            ("sh".into(), g.sh),
+        ];
+        for (i, s) in self.states.iter().enumerate() {
+            let len = s.count as usize * s.dim as usize;
+            arrays.push((format!("adam{i}.m1"), gpu::readback(ctx, &s.m1, len)?));
+            arrays.push((format!("adam{i}.m2"), gpu::readback(ctx, &s.m2, len)?));
+        }
+        let stats = self.densifier.stats(ctx)?;
+        arrays.push((
+            "densify_stats".into(),
+            stats.into_iter().flatten().collect(),
+        ));
+        Ok(Checkpoint {
+            header: Header {
+                step: self.step,
+                seed: self.cfg.seed,
+                epoch: self.epoch,
+                order: self.order.clone(),
+                count: self.gaussians.count,
+                sh_degree: self.gaussians.sh_degree,
+                adam_steps: self.states.iter().map(|s| s.step).collect(),
+                arrays: arrays
+                    .iter()
+                    .map(|(n, a)| (n.clone(), a.len() as u64))
+                    .collect(),
+            },
+            data: arrays.into_iter().map(|(_, a)| a).collect(),
+        })
+    }
+
+    /// Continues from `c` (a checkpoint of a run with the same data and settings).
+    pub fn restore(&mut self, c: &Checkpoint) -> Result<(), TrainError> {
+        let bad =
+            |m: String| TrainError::Data(format!("checkpoint at step {}: {m}", c.header.step));
+        let h = &c.header;
+        if h.sh_degree != self.gaussians.sh_degree {
+            return Err(bad(format!(
+                "SH degree {} but this run trains degree {}",
+                h.sh_degree, self.gaussians.sh_degree
+            )));
+        }
+        if h.order.iter().any(|&v| v >= self.train.len()) || h.adam_steps.len() != 8 {
+            return Err(bad("it was made on other data".into()));
+        }
+        let get = |name: &str| {
+            c.array(name)
+                .ok_or_else(|| bad(format!("no array '{name}'")))
+        };
+        let n = h.count as usize;
+        let g = Gaussians32 {
+            sh_degree: h.sh_degree,
+            means: get("means")?.to_vec(),
+            log_scales: get("log_scales")?.to_vec(),
+            quats: get("quats")?.to_vec(),
+            opacities: get("opacities")?.to_vec(),
+            sh: get("sh")?.to_vec(),
+        };
+        let k = coeff_count(h.sh_degree);
+        if g.means.len() != 3 * n
+            || g.log_scales.len() != 3 * n
+            || g.quats.len() != 4 * n
+            || g.opacities.len() != n
+            || g.sh.len() != 3 * k * n
+        {
+            return Err(bad("its parameter arrays disagree with its count".into()));
+        }
+        let ctx = self.ctx;
+        let mut gaussians = GpuGaussians::upload(ctx, &g)?;
+        gaussians.set_active_sh_degree(self.gaussians.active_sh_degree());
+        let mut states = gaussians
+            .param_groups(&self.grads)
+            .map(|p| p.adam_state(ctx));
+        for (i, s) in states.iter_mut().enumerate() {
+            let len = s.count as usize * s.dim as usize;
+            let m1 = get(&format!("adam{i}.m1"))?;
+            let m2 = get(&format!("adam{i}.m2"))?;
+            if m1.len() != len || m2.len() != len {
+                return Err(bad(format!(
+                    "Adam moments of group {i} have the wrong size"
+                )));
+            }
+            s.m1 = gpu::storage_buffer(ctx, "adam m1", m1);
+            s.m2 = gpu::storage_buffer(ctx, "adam m2", m2);
+            s.step = h.adam_steps[i];
+        }
+        let stats: Vec<[f32; 4]> = get("densify_stats")?
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect();
+        if stats.len() != n {
+            return Err(bad("densification statistics have the wrong size".into()));
+        }
+        self.densifier.set_stats(ctx, &stats);
+        self.gaussians = gaussians;
+        self.states = states;
+        self.step = h.step;
+        self.epoch = h.epoch;
+        self.order = h.order.clone();
+        Ok(())
+    }
+
+    /// Gaussians in the model now.
+    pub fn gaussian_count(&self) -> u32 {
+        self.gaussians.count
     }
 
     /// Mean PSNR over the test views (the training views when there are none).
@@ -365,42 +598,6 @@ impl<'c> Trainer<'c> {
 
     /// The current model as a PLY cloud.
     pub fn download(&self) -> Result<GaussianCloud, TrainError> {
-        let ctx = self.ctx;
-        let g = &self.gaussians;
-        let n = g.count as usize;
-        let means: Vec<[f32; 3]> = gpu::readback(ctx, &g.means, n)?;
-        let log_scales: Vec<[f32; 3]> = gpu::readback(ctx, &g.log_scales, n)?;
-        let rotations: Vec<[f32; 4]> = gpu::readback(ctx, &g.quats, n)?;
-        let opacity: Vec<f32> = gpu::readback(ctx, &g.opacities, n)?;
-        let degree = g.sh_degree;
-        let rest = coeff_count(degree) - 1;
-        let dc: Vec<[f32; 3]> = gpu::readback(ctx, &g.sh[0], n)?;
-        let mut bands: Vec<Vec<f32>> = Vec::new();
-        for b in 1..=degree as usize {
-            bands.push(gpu::readback(ctx, &g.sh[b], n * (2 * b + 1) * 3)?);
-        }
-        let mut sh_rest = vec![0.0f32; n * rest * 3];
-        for i in 0..n {
-            let mut j = 0;
-            for (b, band) in bands.iter().enumerate() {
-                let nb = 2 * (b + 1) + 1;
-                for jj in 0..nb {
-                    for ch in 0..3 {
-                        // PLY f_rest is channel-major: all of red, then green, then blue.
-                        sh_rest[i * rest * 3 + ch * rest + j] = band[(i * nb + jj) * 3 + ch];
-                    }
-                    j += 1;
-                }
-            }
-        }
-        Ok(GaussianCloud {
-            sh_degree: degree,
-            means,
-            sh_dc: dc,
-            sh_rest,
-            opacity,
-            log_scales,
-            rotations,
-        })
+        Ok(self.gaussians.read(self.ctx)?.to_cloud())
     }
 }

@@ -1,0 +1,166 @@
+//! Training checkpoints: everything a run needs to continue bit for bit — the parameters, the
+//! Adam moments and step counts, the densification statistics, the step and the position in
+//! the shuffled view order (all later randomness is derived from the seed and these).
+//!
+//! File layout: the magic line `splat-checkpoint 1\n`, a little-endian u64 with the length of
+//! a JSON header, the header (scalars and the name and length of each array), then the arrays
+//! as little-endian f32 in header order. A hand-written container because the payload is a
+//! handful of large f32 arrays that must round-trip exactly; written atomically.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8] = b"splat-checkpoint 1\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error(transparent)]
+    Write(#[from] scene::SceneError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The scalar part of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Steps completed.
+    pub step: u32,
+    pub seed: u64,
+    /// Passes over the training views started so far, and the views left in the current one.
+    pub epoch: u64,
+    pub order: Vec<usize>,
+    pub count: u32,
+    pub sh_degree: u32,
+    /// Adam steps per parameter group.
+    pub adam_steps: Vec<u32>,
+    /// Name and length (floats) of each array that follows the header.
+    pub arrays: Vec<(String, u64)>,
+}
+
+/// A whole checkpoint in host memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub header: Header,
+    pub data: Vec<Vec<f32>>,
+}
+
+impl Checkpoint {
+    /// The array called `name`.
+    pub fn array(&self, name: &str) -> Option<&[f32]> {
+        self.header
+            .arrays
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| self.data[i].as_slice())
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let header = serde_json::to_vec(&self.header).expect("a header always serialises");
+        let floats: usize = self.data.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(MAGIC.len() + 8 + header.len() + 4 * floats);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(&header);
+        for a in &self.data {
+            for v in a {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let corrupt = |message: String| CheckpointError::Corrupt {
+            path: path.to_owned(),
+            message,
+        };
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| corrupt("not a splat checkpoint (bad magic)".into()))?;
+        if rest.len() < 8 {
+            return Err(corrupt("truncated before the header length".into()));
+        }
+        let (len, rest) = rest.split_at(8);
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+        if rest.len() < len {
+            return Err(corrupt(format!("truncated header ({len} bytes expected)")));
+        }
+        let (head, mut rest) = rest.split_at(len);
+        let header: Header =
+            serde_json::from_slice(head).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+        let mut data = Vec::with_capacity(header.arrays.len());
+        for (name, floats) in &header.arrays {
+            let n = usize::try_from(*floats)
+                .ok()
+                .and_then(|f| f.checked_mul(4))
+                .filter(|&b| b <= rest.len())
+                .ok_or_else(|| corrupt(format!("array '{name}' is truncated")))?;
+            let (a, r) = rest.split_at(n);
+            data.push(
+                a.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .collect(),
+            );
+            rest = r;
+        }
+        if !rest.is_empty() {
+            return Err(corrupt(format!(
+                "{} bytes after the last array",
+                rest.len()
+            )));
+        }
+        Ok(Self { header, data })
+    }
+
+    /// Writes to `path` atomically (a temporary file renamed into place).
+    pub fn write(&self, path: &Path) -> Result<(), CheckpointError> {
+        Ok(scene::write_atomic_bytes(path, &self.to_bytes())?)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_bytes(path, &bytes)
+    }
+}
+
+/// `dir/step_000123.ckpt`.
+pub fn path_for(dir: &Path, step: u32) -> PathBuf {
+    dir.join(format!("step_{step:06}.ckpt"))
+}
+
+/// The checkpoints in `dir`, oldest first.
+pub fn list(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step = name
+                .strip_prefix("step_")?
+                .strip_suffix(".ckpt")?
+                .parse()
+                .ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Deletes all but the newest `keep` checkpoints in `dir`.
+pub fn prune(dir: &Path, keep: usize) {
+    let all = list(dir);
+    for (_, p) in all.iter().take(all.len().saturating_sub(keep)) {
+        let _ = std::fs::remove_file(p);
+    }
+}

@@ -1,0 +1,367 @@
+//! Adaptive density control (the 3DGS paper's clone / split / prune, and the opacity reset):
+//! host side of `shaders/densify.wgsl`. Statistics accumulate on the GPU after every backward
+//! pass; a densification decides per Gaussian, scans the copy counts into offsets and writes
+//! new parameter and Adam-moment arrays at those offsets, so the model never leaves the GPU.
+//! Only the new count and a four-number tally are read back.
+
+use crate::optim::AdamState;
+use crate::raster::{Frame, GpuGaussians, GpuGrads};
+use gpu::{
+    GpuContext, GpuError, PrefixScan, readback, storage_buffer, storage_buffer_zeroed,
+    uniform_buffer,
+};
+
+/// WGSL source of the densification kernels.
+pub const DENSIFY_WGSL: &str = include_str!("../../../shaders/densify.wgsl");
+
+/// When and how to densify; `Default` gives the 3DGS paper's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DensifyConfig {
+    /// Densify every `every` steps after step `from` and before step `until`.
+    pub from: u32,
+    pub until: u32,
+    pub every: u32,
+    /// Mean screen-space (NDC) gradient norm above which a Gaussian is cloned or split.
+    pub grad_threshold: f32,
+    /// Gaussians no larger than this fraction of the scene extent are cloned, larger ones split.
+    pub percent_dense: f32,
+    /// Opacities are clamped to 0.01 every this many steps (before `until`); 0 never.
+    pub opacity_reset_every: u32,
+    /// Gaussians fainter than this are pruned at each densification.
+    pub min_opacity: f32,
+    /// After the first opacity reset, Gaussians larger than this fraction of the extent are pruned.
+    pub max_world_scale: f32,
+    /// After the first opacity reset, Gaussians whose screen radius exceeded this many pixels
+    /// are pruned; 0 turns it off. Off by default: the reference implementation clears the radii
+    /// it tests at every densification, so in effect it never applies this rule, and its results
+    /// are what the defaults reproduce.
+    pub max_screen_radius: f32,
+}
+
+impl Default for DensifyConfig {
+    fn default() -> Self {
+        Self {
+            from: 500,
+            until: 15_000,
+            every: 100,
+            grad_threshold: 2e-4,
+            percent_dense: 0.01,
+            opacity_reset_every: 3000,
+            min_opacity: 0.005,
+            max_world_scale: 0.1,
+            max_screen_radius: 0.0,
+        }
+    }
+}
+
+/// One densification's thresholds in absolute units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DensifyRule {
+    pub grad_threshold: f32,
+    /// World-space scale up to which a Gaussian is cloned rather than split.
+    pub clone_max_scale: f32,
+    pub min_opacity: f32,
+    /// Prune above this world-space scale; 0 never.
+    pub max_world_scale: f32,
+    /// Prune above this screen radius (pixels); 0 never.
+    pub max_screen_radius: f32,
+    /// Seed and step of the random numbers that place split children.
+    pub seed: u64,
+    pub step: u32,
+}
+
+/// What one densification did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DensifyReport {
+    pub before: u32,
+    pub after: u32,
+    pub pruned: u32,
+    pub cloned: u32,
+    pub split: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct DensifyParams {
+    count: u32,
+    dim: u32,
+    kind: u32,
+    step: u32,
+    seed: u32,
+    half_width: f32,
+    half_height: f32,
+    grad_threshold: f32,
+    clone_max_scale: f32,
+    opacity_logit: f32,
+    max_world_scale: f32,
+    max_screen_radius: f32,
+}
+
+/// How `scatter` treats an array (the `kind` of `densify.wgsl`).
+#[derive(Clone, Copy)]
+enum Kind {
+    Copy = 0,
+    Means = 1,
+    LogScales = 2,
+    Moment = 3,
+}
+
+const WORKGROUP: u32 = 256;
+
+fn logit(p: f32) -> f32 {
+    (p / (1.0 - p)).ln()
+}
+
+/// The compiled kernels and the per-Gaussian statistics (`[Σ‖∇‖, views, max radius, 0]`).
+pub struct Densifier {
+    accumulate: wgpu::ComputePipeline,
+    decide: wgpu::ComputePipeline,
+    scatter: wgpu::ComputePipeline,
+    reset: wgpu::ComputePipeline,
+    scan: PrefixScan,
+    stats: wgpu::Buffer,
+    count: u32,
+    /// The count the last densification asked for (also when it did not fit).
+    pub wanted: u32,
+}
+
+impl Densifier {
+    /// Kernels and zeroed statistics for `count` Gaussians.
+    pub fn new(ctx: &GpuContext, count: u32) -> Self {
+        let p = |entry| ctx.compute_pipeline(entry, DENSIFY_WGSL, entry);
+        Self {
+            accumulate: p("accumulate"),
+            decide: p("decide"),
+            scatter: p("scatter"),
+            reset: p("reset_opacity"),
+            scan: PrefixScan::new(ctx),
+            stats: storage_buffer_zeroed(ctx, "densify stats", u64::from(count) * 16),
+            count,
+            wanted: count,
+        }
+    }
+
+    /// Clears the statistics, sized for `count` Gaussians.
+    pub fn reset_stats(&mut self, ctx: &GpuContext, count: u32) {
+        self.stats = storage_buffer_zeroed(ctx, "densify stats", u64::from(count) * 16);
+        self.count = count;
+    }
+
+    /// The statistics, per Gaussian `[Σ gradient norm, views seen, max radius, 0]`.
+    pub fn stats(&self, ctx: &GpuContext) -> Result<Vec<[f32; 4]>, GpuError> {
+        readback(ctx, &self.stats, self.count as usize)
+    }
+
+    /// Replaces the statistics (a resumed checkpoint's).
+    pub fn set_stats(&mut self, ctx: &GpuContext, stats: &[[f32; 4]]) {
+        self.stats = storage_buffer(ctx, "densify stats", stats);
+        self.count = stats.len() as u32;
+    }
+
+    /// Records the accumulation of one view's statistics: `frame` and `grads` are that view's
+    /// forward and backward pass over the same Gaussians.
+    pub fn accumulate(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        frame: &Frame,
+        grads: &GpuGrads,
+    ) {
+        let params = DensifyParams {
+            count: self.count.min(grads.count),
+            half_width: 0.5 * frame.width as f32,
+            half_height: 0.5 * frame.height as f32,
+            ..Default::default()
+        };
+        let u = uniform_buffer(ctx, "densify params", &params);
+        let bind = ctx.bind_group_at(
+            "accumulate",
+            &self.accumulate,
+            &[
+                (0, &u),
+                (1, &self.stats),
+                (2, &grads.geom),
+                (3, frame.xy_depth_radius()),
+                (4, frame.tile_rects()),
+            ],
+        );
+        ctx.dispatch(
+            enc,
+            &self.accumulate,
+            &bind,
+            params.count.div_ceil(WORKGROUP),
+        );
+    }
+
+    /// Clones, splits and prunes `g` by the accumulated statistics, carrying the Adam moments
+    /// in `states` (the groups of `GpuGaussians::param_groups`, in order) along; then clears
+    /// the statistics. Fails before touching the model when the result would not fit the device.
+    pub fn densify(
+        &mut self,
+        ctx: &GpuContext,
+        g: &mut GpuGaussians,
+        states: &mut [AdamState; 8],
+        rule: &DensifyRule,
+    ) -> Result<DensifyReport, GpuError> {
+        let n = g.count;
+        let base = DensifyParams {
+            count: n,
+            step: rule.step,
+            seed: (rule.seed ^ (rule.seed >> 32)) as u32,
+            grad_threshold: rule.grad_threshold,
+            clone_max_scale: rule.clone_max_scale,
+            opacity_logit: logit(rule.min_opacity),
+            max_world_scale: rule.max_world_scale,
+            max_screen_radius: rule.max_screen_radius,
+            ..Default::default()
+        };
+        let action = storage_buffer_zeroed(ctx, "densify action", u64::from(n) * 4);
+        let slots = storage_buffer_zeroed(ctx, "densify slots", u64::from(n + 1) * 4);
+        let tally = storage_buffer_zeroed(ctx, "densify tally", 16);
+        let summary = storage_buffer_zeroed(ctx, "densify summary", 20);
+        let u = uniform_buffer(ctx, "densify params", &base);
+        let bind = ctx.bind_group_at(
+            "decide",
+            &self.decide,
+            &[
+                (0, &u),
+                (1, &self.stats),
+                (5, &g.log_scales),
+                (6, &g.opacities),
+                (7, &action),
+                (8, &slots),
+                (13, &tally),
+            ],
+        );
+        let mut enc = ctx.encoder("densify: decide");
+        ctx.dispatch(&mut enc, &self.decide, &bind, (n + 1).div_ceil(WORKGROUP));
+        let plan = self.scan.plan(ctx, &slots, n + 1);
+        self.scan.encode(ctx, &mut enc, &plan);
+        enc.copy_buffer_to_buffer(&tally, 0, &summary, 0, 16);
+        enc.copy_buffer_to_buffer(&slots, u64::from(n) * 4, &summary, 16, 4);
+        ctx.queue.submit([enc.finish()]);
+        let s: Vec<u32> = readback(ctx, &summary, 5)?;
+        let after = s[4];
+        let report = DensifyReport {
+            before: n,
+            after,
+            pruned: s[0],
+            cloned: s[2],
+            split: s[3],
+        };
+        self.wanted = after;
+        check_fits(ctx, after, g.sh_degree)?;
+
+        let arrays: Vec<(&wgpu::Buffer, u32, Kind)> = {
+            let mut v = vec![
+                (&g.means, 3, Kind::Means),
+                (&g.log_scales, 3, Kind::LogScales),
+                (&g.quats, 4, Kind::Copy),
+                (&g.opacities, 1, Kind::Copy),
+            ];
+            for b in 0..=g.sh_degree as usize {
+                v.push((&g.sh[b], 3 * (2 * b as u32 + 1), Kind::Copy));
+            }
+            v
+        };
+        let (params, moments) = ctx.checked("densifying the Gaussians", || {
+            let mut enc = ctx.encoder("densify: scatter");
+            let mut remap = |src: &wgpu::Buffer, dim: u32, kind: Kind| {
+                let dst =
+                    storage_buffer_zeroed(ctx, "densified", u64::from(after) * u64::from(dim) * 4);
+                let p = DensifyParams {
+                    dim,
+                    kind: kind as u32,
+                    ..base
+                };
+                let u = uniform_buffer(ctx, "densify params", &p);
+                let bind = ctx.bind_group_at(
+                    "scatter",
+                    &self.scatter,
+                    &[
+                        (0, &u),
+                        (5, &g.log_scales),
+                        (7, &action),
+                        (8, &slots),
+                        (9, src),
+                        (10, &dst),
+                        (11, &g.quats),
+                    ],
+                );
+                ctx.dispatch(&mut enc, &self.scatter, &bind, n.div_ceil(WORKGROUP));
+                dst
+            };
+            let params: Vec<wgpu::Buffer> = arrays
+                .iter()
+                .map(|&(src, dim, kind)| remap(src, dim, kind))
+                .collect();
+            let moments: Vec<(wgpu::Buffer, wgpu::Buffer)> = states
+                .iter()
+                .filter(|s| s.count > 0)
+                .map(|s| {
+                    (
+                        remap(&s.m1, s.dim, Kind::Moment),
+                        remap(&s.m2, s.dim, Kind::Moment),
+                    )
+                })
+                .collect();
+            ctx.queue.submit([enc.finish()]);
+            Ok((params, moments))
+        })?;
+        let mut params = params.into_iter();
+        let mut next = || params.next().expect("one new array per parameter array");
+        g.means = next();
+        g.log_scales = next();
+        g.quats = next();
+        g.opacities = next();
+        for b in 0..=g.sh_degree as usize {
+            g.sh[b] = next();
+        }
+        g.count = after;
+        for (s, (m1, m2)) in states.iter_mut().filter(|s| s.count > 0).zip(moments) {
+            s.m1 = m1;
+            s.m2 = m2;
+            s.count = after;
+        }
+        self.reset_stats(ctx, after);
+        Ok(report)
+    }
+
+    /// Clamps every opacity to at most `ceiling` and clears the opacity group's Adam moments
+    /// (the paper's periodic opacity reset).
+    pub fn reset_opacity(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        opacity_state: &AdamState,
+        ceiling: f32,
+    ) {
+        let p = DensifyParams {
+            count: g.count,
+            opacity_logit: logit(ceiling),
+            ..Default::default()
+        };
+        let u = uniform_buffer(ctx, "densify params", &p);
+        let bind = ctx.bind_group_at("reset_opacity", &self.reset, &[(0, &u), (12, &g.opacities)]);
+        let mut enc = ctx.encoder("opacity reset");
+        ctx.dispatch(&mut enc, &self.reset, &bind, g.count.div_ceil(WORKGROUP));
+        enc.clear_buffer(&opacity_state.m1, 0, None);
+        enc.clear_buffer(&opacity_state.m2, 0, None);
+        ctx.queue.submit([enc.finish()]);
+    }
+}
+
+/// Fails when `count` Gaussians at `sh_degree` would not fit one binding of the device.
+pub fn check_fits(ctx: &GpuContext, count: u32, sh_degree: u32) -> Result<(), GpuError> {
+    let widest = (3 * (2 * u64::from(sh_degree) + 1)).max(4);
+    let needed = u64::from(count) * widest * 4;
+    let limit = ctx.max_binding();
+    if needed > limit {
+        return Err(GpuError::TooLarge {
+            what: "the Gaussians' widest parameter array",
+            needed,
+            limit,
+        });
+    }
+    Ok(())
+}
