@@ -16,6 +16,10 @@ pub struct EvalArgs {
     /// Background colour the photos are composited on and the model is rendered over.
     #[arg(long, value_parser = crate::render::parse_rgb, default_value = "0,0,0")]
     background: [f64; 3],
+    /// Evaluate at this longest image side (photos downscaled with an area filter, as
+    /// `splat train --resolution`).
+    #[arg(long)]
+    resolution: Option<u32>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -26,10 +30,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let cloud = scene::ply::read_ply(&a.model)?;
     let ctx = gpu::GpuContext::new()?;
     let near = default_near(&data.model);
-    let mut views = load_views(&ctx, &data, true, a.background, near)?;
+    let mut views = load_views(&ctx, &data, true, a.background, near, a.resolution)?;
     let held_out = !views.is_empty();
     if !held_out {
-        views = load_views(&ctx, &data, false, a.background, near)?;
+        views = load_views(&ctx, &data, false, a.background, near, a.resolution)?;
     }
     if views.is_empty() {
         bail!("{}: no images to evaluate on", a.data.display());

@@ -26,6 +26,10 @@ pub struct TrainArgs {
     /// Background colour, three numbers in [0, 1] (white for Blender scenes).
     #[arg(long, value_parser = crate::render::parse_rgb, default_value = "0,0,0")]
     background: [f64; 3],
+    /// Train (and evaluate) at this longest image side in pixels: photos are downscaled with an
+    /// area filter and the cameras scaled alike. Default: the photos' own size.
+    #[arg(long)]
+    resolution: Option<u32>,
     /// Steps between evaluations on the test views (0: only at the end).
     #[arg(long, default_value_t = 1000)]
     eval_every: u32,
@@ -143,6 +147,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         lr_rotation: a.lr_rotation,
         lambda: a.lambda_dssim,
         sh_interval: a.sh_interval,
+        resolution: a.resolution,
         strategy: match a.strategy {
             StrategyArg::Adc => Strategy::Adc(a.densify.config()),
             StrategyArg::Fixed => Strategy::Fixed,

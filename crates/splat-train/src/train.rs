@@ -69,6 +69,9 @@ pub struct TrainConfig {
     pub sh_interval: u32,
     pub background: [f64; 3],
     pub strategy: Strategy,
+    /// Longest image side in pixels (photos are downscaled with an area filter); `None` keeps
+    /// the photos' size.
+    pub resolution: Option<u32>,
 }
 
 impl Default for TrainConfig {
@@ -88,6 +91,7 @@ impl Default for TrainConfig {
             sh_interval: 1000,
             background: [0.0; 3],
             strategy: Strategy::Adc(DensifyConfig::default()),
+            resolution: None,
         }
     }
 }
@@ -213,13 +217,15 @@ pub struct TrainView {
     pub pixels: Vec<[f32; 3]>,
 }
 
-/// The test (or training) photos of `data` on the GPU, alpha composited over `background`.
+/// The test (or training) photos of `data` on the GPU, alpha composited over `background`,
+/// downscaled (area filter, intrinsics scaled alike) to a longest side of `resolution` pixels.
 pub fn load_views(
     ctx: &GpuContext,
     data: &Dataset,
     test: bool,
     background: [f64; 3],
     near: f64,
+    resolution: Option<u32>,
 ) -> Result<Vec<TrainView>, TrainError> {
     let images = if test {
         data.test_images()
@@ -230,7 +236,7 @@ pub fn load_views(
         .into_iter()
         .map(|im| {
             let cam = &data.model.cameras[&im.camera_id];
-            let view = View::from_colmap(cam, im, near, background).ok_or_else(|| {
+            let mut view = View::from_colmap(cam, im, near, background).ok_or_else(|| {
                 TrainError::Data(format!(
                     "image '{}' has a {} camera; run `splat undistort` first",
                     im.name, cam.model
@@ -248,6 +254,23 @@ pub fn load_views(
                     cam.height
                 )));
             }
+            let (w, h) =
+                scene::images::fit_longest(view.width, view.height, resolution.unwrap_or(0));
+            let img = if (w, h) != (view.width, view.height) {
+                let (sx, sy) = (
+                    f64::from(w) / f64::from(view.width),
+                    f64::from(h) / f64::from(view.height),
+                );
+                view.fx *= sx;
+                view.cx *= sx;
+                view.fy *= sy;
+                view.cy *= sy;
+                view.width = w;
+                view.height = h;
+                scene::images::resize_area(&img, w, h)
+            } else {
+                img
+            };
             let pixels: Vec<[f32; 3]> = img.pixels().map(|p| p.0).collect();
             let rgba: Vec<[f32; 4]> = pixels.iter().map(|p| [p[0], p[1], p[2], 1.0]).collect();
             Ok(TrainView {
@@ -309,11 +332,11 @@ impl<'c> Trainer<'c> {
     ) -> Result<Self, TrainError> {
         let extent = scene_extent(&data.model);
         let near = default_near(&data.model);
-        let train = load_views(ctx, data, false, cfg.background, near)?;
+        let train = load_views(ctx, data, false, cfg.background, near, cfg.resolution)?;
         if train.is_empty() {
             return Err(TrainError::Data("no training images".into()));
         }
-        let test = load_views(ctx, data, true, cfg.background, near)?;
+        let test = load_views(ctx, data, true, cfg.background, near, cfg.resolution)?;
         let mut gaussians = GpuGaussians::upload(ctx, init)?;
         gaussians.set_active_sh_degree(0);
         let grads = GpuGrads::empty(ctx);
