@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 use scene::dataset::Dataset;
-use splat_train::train::{default_near, load_views, psnr};
-use splat_train::{Frame, Gaussians32, GpuGaussians, PhotometricLoss, Rasterizer};
+use splat_train::train::{Evaluation, default_near, load_views, score_views};
+use splat_train::{Gaussians32, GpuGaussians, PhotometricLoss, Rasterizer};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -38,32 +38,21 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if views.is_empty() {
         bail!("{}: no images to evaluate on", a.data.display());
     }
-    let raster = Rasterizer::new(&ctx);
-    let loss = PhotometricLoss::new(&ctx);
     let g = GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud))?;
-    let mut frame = Frame::empty(&ctx);
-    let mut rows = Vec::new();
-    for tv in &views {
-        raster.forward_into(&ctx, &g, &tv.view, &mut frame)?;
-        let ssim = loss
-            .evaluate(
-                &ctx,
-                &frame.out_color,
-                &tv.target,
-                tv.view.width,
-                tv.view.height,
-                0.2,
-            )?
-            .terms(&ctx)?
-            .ssim;
-        let p = psnr(&frame.read(&ctx)?.color, &tv.pixels);
-        rows.push((tv.name.clone(), p, ssim));
-    }
-    let n = rows.len() as f64;
-    let (mean_psnr, mean_ssim) = (
-        rows.iter().map(|r| r.1).sum::<f64>() / n,
-        rows.iter().map(|r| r.2).sum::<f64>() / n,
-    );
+    let scores = score_views(
+        &ctx,
+        &Rasterizer::new(&ctx),
+        &PhotometricLoss::new(&ctx),
+        &g,
+        &views,
+    )?;
+    let e = Evaluation::of(scores);
+    let rows: Vec<(String, f64, f64)> = e
+        .views
+        .iter()
+        .map(|v| (v.name.clone(), v.psnr, v.ssim))
+        .collect();
+    let (mean_psnr, mean_ssim) = (e.psnr, e.ssim);
     if a.json {
         let views: Vec<_> = rows
             .iter()

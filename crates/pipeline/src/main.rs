@@ -6,6 +6,7 @@ mod generate;
 mod info;
 mod progress;
 mod render;
+mod report;
 mod train;
 mod undistort;
 
@@ -32,7 +33,7 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Render a 3DGS PLY from the cameras of a COLMAP workspace or transforms_*.json folder.
     Render(render::RenderArgs),
-    /// Train a 3DGS model (densification and checkpoints are still to come).
+    /// Train a 3DGS model (adaptive density control, checkpoints, --resume).
     Train(train::TrainArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
     Undistort(undistort::UndistortArgs),

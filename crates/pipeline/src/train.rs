@@ -133,7 +133,7 @@ impl DensifyArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let data = Dataset::load(&a.data)?;
+    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?;
     let cfg = TrainConfig {
         steps: a.steps,
         seed: a.seed,
@@ -217,8 +217,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let start = Instant::now();
     let first_step = trainer.step;
     let mut last_psnr = None;
+    // About a hundred loss readings per run, at least every 100 steps.
+    let log_every = (a.steps / 100).clamp(1, 100);
     for s in first_step..a.steps {
-        let log = s % 100 == 0 || s + 1 == a.steps;
+        let log = s % log_every == 0 || s + 1 == a.steps;
         if let Some(l) = trainer.step(log)? {
             if !l.total.is_finite() {
                 anyhow::bail!(
@@ -245,13 +247,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
             ));
         }
         if a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps {
-            let p = trainer.evaluate()?;
-            last_psnr = Some(p);
+            let e = trainer.evaluate_full()?;
+            last_psnr = Some(e.psnr);
             writeln!(
                 metrics,
                 "{}",
-                serde_json::json!({ "step": s + 1, "test_psnr": p, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() })
+                serde_json::json!({ "step": s + 1, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() })
             )?;
+            eprintln!(
+                "step {}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians",
+                s + 1,
+                e.psnr,
+                e.ssim,
+                trainer.gaussian_count()
+            );
         }
         if a.checkpoint_every > 0 && (s + 1) % a.checkpoint_every == 0 && s + 1 != a.steps {
             save(&trainer)?;
@@ -268,21 +277,40 @@ pub fn run(a: TrainArgs) -> Result<()> {
         progress.inc();
     }
     progress.finish();
-    let psnr = trainer.evaluate()?;
+    let e = trainer.evaluate_full()?;
+    let psnr = e.psnr;
     writeln!(
         metrics,
         "{}",
-        serde_json::json!({ "step": a.steps, "test_psnr": psnr })
+        serde_json::json!({ "step": a.steps, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() })
     )?;
+    drop(metrics);
     let cloud = trainer.download()?;
     let ply = a.output.join("point_cloud.ply");
     scene::ply::write_ply(&ply, &cloud)?;
     let secs = start.elapsed().as_secs_f64();
-    let eval = serde_json::json!({ "steps": a.steps, "test_psnr": psnr, "gaussians": cloud.len(), "seconds": secs, "device": ctx.info.name });
+    let views: Vec<_> = e
+        .views
+        .iter()
+        .map(|v| serde_json::json!({ "image": v.name, "psnr": v.psnr, "ssim": v.ssim }))
+        .collect();
+    let eval = serde_json::json!({
+        "steps": a.steps,
+        "test_psnr": e.psnr,
+        "test_ssim": e.ssim,
+        "held_out": !trainer.test.is_empty(),
+        "gaussians": cloud.len(),
+        "seconds": secs,
+        "steps_per_second": f64::from(a.steps - first_step) / secs,
+        "resumed_from_step": first_step,
+        "device": ctx.info.name,
+        "views": views,
+    });
     scene::write_atomic_bytes(
         &a.output.join("eval.json"),
         serde_json::to_string_pretty(&eval)?.as_bytes(),
     )?;
+    write_pictures(&trainer, &metrics_path, &a.output, a.steps)?;
     println!(
         "trained {} steps in {:.1} s ({:.1} steps/s); test PSNR {:.2} dB; wrote {}",
         a.steps - first_step,
@@ -317,4 +345,92 @@ fn metrics_up_to(path: &Path, step: u32) -> String {
         })
         .map(|l| format!("{l}\n"))
         .collect()
+}
+
+/// `curves.png` from the metrics file and `test_views.png` (truth | render) for up to four
+/// evaluation views spread over the set.
+fn write_pictures(trainer: &Trainer, metrics: &Path, out: &Path, steps: u32) -> Result<()> {
+    let text = std::fs::read_to_string(metrics)
+        .with_context(|| format!("reading {}", metrics.display()))?;
+    let (mut losses, mut psnrs) = (Vec::new(), Vec::new());
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    {
+        let Some(step) = v["step"].as_u64() else {
+            continue;
+        };
+        if let Some(l) = v["loss"].as_f64() {
+            losses.push((step as u32, l));
+        }
+        if let Some(p) = v["test_psnr"].as_f64() {
+            psnrs.push((step as u32, p));
+        }
+    }
+    crate::report::save(
+        &out.join("curves.png"),
+        crate::report::curves(&losses, &psnrs, steps),
+    )?;
+    let views = trainer.eval_views();
+    let picks: Vec<usize> = (0..views.len().min(4))
+        .map(|k| k * views.len() / views.len().min(4))
+        .collect();
+    let mut rows = Vec::new();
+    for i in picks {
+        let tv = &views[i];
+        let r = trainer.render(&tv.view)?;
+        rows.push(crate::report::GridRow {
+            width: tv.view.width,
+            height: tv.view.height,
+            truth: tv.pixels.clone(),
+            render: r.color,
+        });
+    }
+    let mut grid = crate::report::comparison_grid(&rows);
+    // Small training images are enlarged (nearest pixel) so that the picture can be looked at.
+    let zoom = (512 / grid.width().max(1)).max(1);
+    if zoom > 1 {
+        grid = image::imageops::resize(
+            &grid,
+            grid.width() * zoom,
+            grid.height() * zoom,
+            image::imageops::FilterType::Nearest,
+        );
+    }
+    crate::report::save(&out.join("test_views.png"), grid)?;
+    Ok(())
+}
+
+/// `data` itself when every camera is a pinhole; otherwise its undistorted copy in
+/// `OUTPUT/undistorted` (made once: a rerun or `--resume` finds it complete by its model, which
+/// is written last).
+fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
+    if data.model.cameras.values().all(|c| c.model.is_pinhole()) {
+        return Ok(data);
+    }
+    let dir = output.join("undistorted");
+    if scene::colmap::find_model_dir(&dir).is_none() {
+        let models: std::collections::BTreeSet<String> = data
+            .model
+            .cameras
+            .values()
+            .map(|c| c.model.to_string())
+            .collect();
+        eprintln!(
+            "undistorting {} images ({} cameras) into {}",
+            data.model.images.len(),
+            models.into_iter().collect::<Vec<_>>().join(", "),
+            dir.display()
+        );
+        let progress =
+            crate::progress::Progress::new("undistorting", data.model.images.len() as u64);
+        scene::undistort::undistort_workspace_with_progress(
+            &data.model,
+            &data.image_root,
+            &dir,
+            &|_| progress.inc(),
+        )?;
+        progress.finish();
+    }
+    Ok(Dataset::load(&dir)?)
 }

@@ -51,6 +51,22 @@ fn train_writes_model_metrics_and_eval() {
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!(eval["test_psnr"].as_f64().unwrap() > 0.0);
+    let ssim = eval["test_ssim"].as_f64().unwrap();
+    assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
+    assert_eq!(eval["views"].as_array().unwrap().len(), 2);
+    // The pictures: curves, and truth beside render for the two test views (48×36 each).
+    let curves = image::open(out.join("curves.png")).unwrap();
+    assert!(curves.width() >= 800);
+    let grid = image::open(out.join("test_views.png")).unwrap().to_rgb8();
+    // 108×84 enlarged 4 times (nearest) to be looked at.
+    assert_eq!(grid.dimensions(), (4 * (2 * 48 + 12), 4 * (2 * 36 + 12)));
+    let truth = image::open(ws.join("images/view_000.png"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(
+        grid.get_pixel(4 * (4 + 10), 4 * (4 + 10)),
+        truth.get_pixel(10, 10)
+    );
 
     // `splat eval` on the written model reproduces the trainer's own test PSNR.
     let o = splat(&[
@@ -73,7 +89,7 @@ fn train_writes_model_metrics_and_eval() {
 }
 
 #[test]
-fn distorted_cameras_are_refused_with_the_fix() {
+fn distorted_cameras_are_undistorted_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let ws = built_in(dir.path(), 3, 32, 24, 100);
     let mut rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
@@ -81,19 +97,34 @@ fn distorted_cameras_are_refused_with_the_fix() {
     cam.model = scene::CameraModel::SimpleRadial;
     cam.params = vec![27.0, 16.0, 12.0, -0.1];
     scene::colmap::write_binary(&ws.join("sparse/0"), &rec).unwrap();
+    let out = dir.path().join("out");
     let o = splat(&[
         "train",
         ws.to_str().unwrap(),
         "-o",
-        dir.path().join("out").to_str().unwrap(),
+        out.to_str().unwrap(),
         "--steps",
         "5",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
     assert!(
-        !o.status.success() && err.contains("SIMPLE_RADIAL") && err.contains("splat undistort"),
+        err.contains("undistorting 3 images (SIMPLE_RADIAL"),
         "{err}"
     );
+    let und = scene::colmap::read_model(&out.join("undistorted/sparse/0")).unwrap();
+    assert!(
+        und.cameras
+            .values()
+            .all(|c| c.model == scene::CameraModel::Pinhole)
+    );
+    assert_eq!(
+        std::fs::read_dir(out.join("undistorted/images"))
+            .unwrap()
+            .count(),
+        3
+    );
+    assert!(out.join("point_cloud.ply").is_file());
 }
 
 /// Arguments of a short run that densifies, resets opacities and checkpoints within 150 steps.
@@ -188,13 +219,15 @@ fn a_run_killed_and_resumed_writes_the_same_model_bit_for_bit() {
         "resumed model differs from the uninterrupted one"
     );
     let m = std::fs::read_to_string(killed.join("metrics.jsonl")).unwrap();
-    let steps: Vec<u64> = m
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["loss"].is_number())
-        .filter_map(|v| v["step"].as_u64())
-        .collect();
-    assert_eq!(steps, [1, 101, 150], "metrics of the resumed run: {m}");
+    // The resumed run logs the same losses at the same steps as the uninterrupted one.
+    let losses = |text: &str| -> Vec<(u64, f64)> {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter_map(|v| Some((v["step"].as_u64()?, v["loss"].as_f64()?)))
+            .collect()
+    };
+    assert_eq!(losses(&m), losses(&metrics));
+    assert_eq!(losses(&m).len(), 150, "one loss per step in a 150-step run");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod densify;
 pub mod loss;
+pub mod mcmc;
 pub mod optim;
 pub mod raster;
 pub mod reference;

@@ -46,6 +46,8 @@ pub enum Strategy {
     Fixed,
     /// The paper's adaptive density control.
     Adc(DensifyConfig),
+    /// Relocation and capped growth with position noise (`mcmc`).
+    Mcmc(crate::mcmc::McmcConfig),
 }
 
 /// Training settings; `Default` gives the 3DGS paper's values.
@@ -112,6 +114,10 @@ impl TrainConfig {
             if d.opacity_reset_every > 0 {
                 scale(&mut d.opacity_reset_every);
             }
+        }
+        if let Strategy::Mcmc(m) = &mut self.strategy {
+            scale(&mut m.from);
+            scale(&mut m.until);
         }
         self
     }
@@ -283,6 +289,59 @@ pub fn load_views(
         .collect()
 }
 
+/// How well a model reproduces one photo.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewScore {
+    pub name: String,
+    pub psnr: f64,
+    pub ssim: f64,
+}
+
+/// Scores of a set of views and their means.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub psnr: f64,
+    pub ssim: f64,
+    pub views: Vec<ViewScore>,
+}
+
+impl Evaluation {
+    pub fn of(views: Vec<ViewScore>) -> Self {
+        let n = views.len().max(1) as f64;
+        Self {
+            psnr: views.iter().map(|v| v.psnr).sum::<f64>() / n,
+            ssim: views.iter().map(|v| v.ssim).sum::<f64>() / n,
+            views,
+        }
+    }
+}
+
+/// PSNR (render clamped to [0, 1]) and SSIM (11×11 Gaussian window, as the loss) of `g` on
+/// each of `views`.
+pub fn score_views(
+    ctx: &GpuContext,
+    raster: &Rasterizer,
+    loss: &PhotometricLoss,
+    g: &GpuGaussians,
+    views: &[TrainView],
+) -> Result<Vec<ViewScore>, TrainError> {
+    let mut frame = Frame::empty(ctx);
+    let mut eval = LossEval::empty(ctx);
+    views
+        .iter()
+        .map(|tv| {
+            raster.forward_into(ctx, g, &tv.view, &mut frame)?;
+            let size = (tv.view.width, tv.view.height);
+            loss.evaluate_into(ctx, &frame.out_color, &tv.target, size, 0.2, &mut eval)?;
+            Ok(ViewScore {
+                name: tv.name.clone(),
+                psnr: psnr(&frame.read(ctx)?.color, &tv.pixels),
+                ssim: eval.terms(ctx)?.ssim,
+            })
+        })
+        .collect()
+}
+
 /// PSNR (dB) of a render against a photo, the render clamped to [0, 1].
 pub fn psnr(render: &[[f32; 4]], target: &[[f32; 3]]) -> f64 {
     let mse = render
@@ -319,8 +378,11 @@ pub struct Trainer<'c> {
     eval: LossEval,
     grads: GpuGrads,
     densifier: Densifier,
+    mcmc: crate::mcmc::Mcmc,
     /// What the last densification did.
     pub last_densify: Option<DensifyReport>,
+    /// What the last MCMC refinement did.
+    pub last_refine: Option<crate::mcmc::RefineReport>,
 }
 
 impl<'c> Trainer<'c> {
@@ -359,7 +421,9 @@ impl<'c> Trainer<'c> {
             eval: LossEval::empty(ctx),
             grads,
             densifier: Densifier::new(ctx, init.len() as u32),
+            mcmc: crate::mcmc::Mcmc::new(ctx),
             last_densify: None,
+            last_refine: None,
         })
     }
 
@@ -424,6 +488,10 @@ impl<'c> Trainer<'c> {
             self.densifier
                 .accumulate(ctx, &mut enc, &self.frame, &self.grads);
         }
+        if let Strategy::Mcmc(m) = &self.cfg.strategy {
+            self.mcmc
+                .regularize(ctx, &mut enc, &self.gaussians, &self.grads, m);
+        }
         for ((state, group), lr) in self
             .states
             .iter_mut()
@@ -432,9 +500,43 @@ impl<'c> Trainer<'c> {
         {
             self.adam.step(ctx, &mut enc, state, group.step(lr))?;
         }
+        if let Strategy::Mcmc(m) = &self.cfg.strategy {
+            let scaler = self.position_lr() * m.noise_lr;
+            self.mcmc.perturb(
+                ctx,
+                &mut enc,
+                &self.gaussians,
+                scaler,
+                self.cfg.seed,
+                iteration,
+            );
+        }
         ctx.queue.submit([enc.finish()]);
         if let Some(d) = densify {
             self.control_density(&d, iteration)?;
+        }
+        if let Strategy::Mcmc(m) = &self.cfg.strategy
+            && iteration > m.from
+            && iteration < m.until
+            && iteration.is_multiple_of(m.every)
+        {
+            let report = self
+                .mcmc
+                .refine(
+                    ctx,
+                    &mut self.gaussians,
+                    &mut self.states,
+                    m,
+                    self.cfg.seed,
+                    iteration,
+                )
+                .map_err(|source| TrainError::Capacity {
+                    step: iteration,
+                    gaussians: self.gaussians.count,
+                    source,
+                })?;
+            self.densifier.reset_stats(ctx, self.gaussians.count);
+            self.last_refine = Some(report);
         }
         self.step += 1;
         Ok(if read_loss {
@@ -604,19 +706,35 @@ impl<'c> Trainer<'c> {
         self.gaussians.count
     }
 
-    /// Mean PSNR over the test views (the training views when there are none).
-    pub fn evaluate(&self) -> Result<f64, TrainError> {
-        let views = if self.test.is_empty() {
+    /// The views evaluation uses: the test views, or the training views when none is held out.
+    pub fn eval_views(&self) -> &[TrainView] {
+        if self.test.is_empty() {
             &self.train
         } else {
             &self.test
-        };
-        let mut sum = 0.0;
-        for tv in views {
-            let out = self.raster.render(self.ctx, &self.gaussians, &tv.view)?;
-            sum += psnr(&out.color, &tv.pixels);
         }
-        Ok(sum / views.len() as f64)
+    }
+
+    /// Mean PSNR over the test views (the training views when there are none).
+    pub fn evaluate(&self) -> Result<f64, TrainError> {
+        Ok(self.evaluate_full()?.psnr)
+    }
+
+    /// PSNR and SSIM of every test view (the training views when there are none) and their means.
+    pub fn evaluate_full(&self) -> Result<Evaluation, TrainError> {
+        let views = score_views(
+            self.ctx,
+            &self.raster,
+            &self.loss,
+            &self.gaussians,
+            self.eval_views(),
+        )?;
+        Ok(Evaluation::of(views))
+    }
+
+    /// Renders one view with the current model.
+    pub fn render(&self, view: &View) -> Result<crate::raster::RenderOutput, TrainError> {
+        Ok(self.raster.render(self.ctx, &self.gaussians, view)?)
     }
 
     /// The current model as a PLY cloud.

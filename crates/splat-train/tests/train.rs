@@ -4,7 +4,8 @@
 use gpu::testing::context;
 use scene::dataset::Dataset;
 use splat_datasets::{SceneSpec, generate};
-use splat_train::train::{TrainConfig, Trainer, initial_gaussians};
+use splat_train::DensifyConfig;
+use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 
 #[test]
 fn training_on_the_built_in_scene_raises_test_psnr() {
@@ -26,6 +27,13 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
     assert!(init.len() > 1000);
     let cfg = TrainConfig {
         steps: 200,
+        strategy: Strategy::Adc(DensifyConfig {
+            from: 50,
+            every: 50,
+            until: 180,
+            opacity_reset_every: 0,
+            ..DensifyConfig::default()
+        }),
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(context(), &data, &init, cfg).unwrap();
@@ -45,10 +53,23 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
         "test PSNR {before:.2} dB -> {after:.2} dB"
     );
     assert!(last.unwrap() < first.unwrap(), "training loss did not fall");
+    let report = t.last_densify.expect("densified at steps 100 and 150");
+    assert!(report.cloned + report.split > 0, "{report:?}");
     let cloud = t.download().unwrap();
-    assert_eq!(cloud.len(), init.len());
+    assert_eq!(cloud.len(), t.gaussian_count() as usize);
+    assert_eq!(cloud.len(), report.after as usize);
+    assert!(
+        cloud.len() > init.len(),
+        "{} -> {}",
+        init.len(),
+        cloud.len()
+    );
     let p = dir.path().join("point_cloud.ply");
     scene::ply::write_ply(&p, &cloud).unwrap();
     assert_eq!(scene::ply::read_ply(&p).unwrap(), cloud);
-    eprintln!("test PSNR {before:.2} dB -> {after:.2} dB after 200 steps");
+    eprintln!(
+        "test PSNR {before:.2} dB -> {after:.2} dB after 200 steps; {} -> {} Gaussians",
+        init.len(),
+        cloud.len()
+    );
 }
