@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use scene::dataset::Dataset;
 use splat_train::DensifyConfig;
 use splat_train::checkpoint::{self, Checkpoint};
+use splat_train::mcmc::McmcConfig;
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,8 @@ pub struct TrainArgs {
     /// Steps between evaluations on the test views (0: only at the end).
     #[arg(long, default_value_t = 1000)]
     eval_every: u32,
-    /// How the set of Gaussians changes: `adc` (the paper's clone/split/prune) or `fixed`.
+    /// How the set of Gaussians changes: `adc` (the 3DGS paper's clone/split/prune), `mcmc`
+    /// (relocation and growth up to --max-gaussians, with position noise) or `fixed`.
     #[arg(long, value_enum, default_value_t = StrategyArg::Adc)]
     strategy: StrategyArg,
     /// Multiply the step-based settings (densification window, opacity reset, SH interval,
@@ -75,12 +77,60 @@ pub struct TrainArgs {
     resume: bool,
     #[command(flatten)]
     densify: DensifyArgs,
+    #[command(flatten)]
+    mcmc: McmcArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum StrategyArg {
     Adc,
+    Mcmc,
     Fixed,
+}
+
+/// The MCMC strategy (`--strategy mcmc`); defaults are the paper's.
+#[derive(clap::Args)]
+struct McmcArgs {
+    /// The most Gaussians the model may have (`--strategy mcmc`).
+    #[arg(long, default_value_t = McmcConfig::default().max_gaussians)]
+    max_gaussians: u32,
+    /// First step after which MCMC relocates and grows.
+    #[arg(long, default_value_t = McmcConfig::default().from)]
+    mcmc_from: u32,
+    /// Step at which MCMC relocation and growth stop.
+    #[arg(long, default_value_t = McmcConfig::default().until)]
+    mcmc_until: u32,
+    /// Steps between MCMC relocations.
+    #[arg(long, default_value_t = McmcConfig::default().every)]
+    mcmc_every: u32,
+    /// Growth per relocation, as a fraction of the count.
+    #[arg(long, default_value_t = McmcConfig::default().grow_rate)]
+    mcmc_grow_rate: f32,
+    /// Position noise, times the position learning rate.
+    #[arg(long, default_value_t = McmcConfig::default().noise_lr)]
+    mcmc_noise_lr: f32,
+    /// Weight of the mean-opacity regulariser.
+    #[arg(long, default_value_t = McmcConfig::default().opacity_reg)]
+    opacity_reg: f32,
+    /// Weight of the mean-scale regulariser.
+    #[arg(long, default_value_t = McmcConfig::default().scale_reg)]
+    scale_reg: f32,
+}
+
+impl McmcArgs {
+    fn config(&self, min_opacity: f32) -> McmcConfig {
+        McmcConfig {
+            max_gaussians: self.max_gaussians,
+            from: self.mcmc_from,
+            until: self.mcmc_until,
+            every: self.mcmc_every,
+            grow_rate: self.mcmc_grow_rate,
+            min_opacity,
+            noise_lr: self.mcmc_noise_lr,
+            opacity_reg: self.opacity_reg,
+            scale_reg: self.scale_reg,
+        }
+    }
 }
 
 /// Adaptive density control (`--strategy adc`); defaults are the paper's.
@@ -104,7 +154,7 @@ struct DensifyArgs {
     /// Steps between opacity resets (0: never).
     #[arg(long, default_value_t = DensifyConfig::default().opacity_reset_every)]
     opacity_reset_every: u32,
-    /// Prune Gaussians with an opacity below this at each densification.
+    /// Prune Gaussians with an opacity below this at each densification (with mcmc: relocate them).
     #[arg(long, default_value_t = DensifyConfig::default().min_opacity)]
     prune_opacity: f32,
     /// After the first opacity reset, prune Gaussians larger than this fraction of the extent.
@@ -150,6 +200,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         resolution: a.resolution,
         strategy: match a.strategy {
             StrategyArg::Adc => Strategy::Adc(a.densify.config()),
+            StrategyArg::Mcmc => Strategy::Mcmc(a.mcmc.config(a.densify.prune_opacity)),
             StrategyArg::Fixed => Strategy::Fixed,
         },
         ..TrainConfig::default()
