@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{rasterizer, scene, view};
+use common::{rasterizer, rotation, scene, view};
 use gpu::testing::context;
-use nalgebra::{Matrix3, Quaternion, UnitQuaternion, Vector3};
+use nalgebra::{Matrix3, Vector3};
 use rand::{Rng, SeedableRng};
 use splat_train::{AdamState, Densifier, DensifyRule, Gaussians32, GpuGaussians};
 
@@ -99,15 +99,7 @@ struct Expected {
 }
 
 fn rotation_and_log_scale(g: &Gaussians32, i: usize) -> (Matrix3<f64>, Vec<f64>) {
-    let q = &g.quats[4 * i..4 * i + 4];
-    let rot = UnitQuaternion::from_quaternion(Quaternion::new(
-        f64::from(q[0]),
-        f64::from(q[1]),
-        f64::from(q[2]),
-        f64::from(q[3]),
-    ))
-    .to_rotation_matrix()
-    .into_inner();
+    let rot = rotation(&g.quats[4 * i..4 * i + 4]);
     let ls = g.log_scales[3 * i..3 * i + 3]
         .iter()
         .map(|&x| f64::from(x))

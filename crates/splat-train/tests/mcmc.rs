@@ -4,10 +4,8 @@
 
 mod common;
 
-use common::{scene, view};
+use common::{built_in, rotation, scene, view};
 use gpu::testing::context;
-use scene::dataset::Dataset;
-use splat_datasets::{SceneSpec, generate};
 use splat_train::mcmc::{Mcmc, McmcConfig, plan, relocation};
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 use splat_train::{AdamState, GpuGaussians, GpuGrads, Rasterizer};
@@ -175,14 +173,7 @@ fn noise_moves_only_faint_gaussians_with_their_covariance() {
     assert!(means[..3 * n / 2].iter().all(|&x| x.abs() < 1e-6));
     // Faint ones: d = s·f·Σz with Σ = R S² Rᵀ and the gate f = 1 / (1 + e^(−100 ((1 − σ(o)) −
     // 0.995))), so Cov(d) = (s f)² Σ².
-    let rot = nalgebra::UnitQuaternion::from_quaternion(nalgebra::Quaternion::new(
-        f64::from(q[0]),
-        f64::from(q[1]),
-        f64::from(q[2]),
-        f64::from(q[3]),
-    ))
-    .to_rotation_matrix()
-    .into_inner();
+    let rot = rotation(&q);
     let s2 = nalgebra::Matrix3::from_diagonal(&nalgebra::Vector3::from_iterator(
         ls.iter().map(|&l| (2.0 * f64::from(l)).exp()),
     ));
@@ -242,18 +233,7 @@ fn regularisation_adds_the_gradients_of_mean_opacity_and_scale() {
 #[test]
 fn mcmc_training_grows_to_the_cap_and_improves() {
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &SceneSpec {
-            views: 12,
-            width: 80,
-            height: 60,
-            points: 2000,
-            ..Default::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
-    let data = Dataset::load(dir.path()).unwrap();
+    let data = built_in(dir.path(), 12, 80, 60, 2000);
     let init = initial_gaussians(&data.model, 1, 0);
     let cap = init.len() as u32 + 150;
     let cfg = TrainConfig {
@@ -287,18 +267,7 @@ fn mcmc_training_grows_to_the_cap_and_improves() {
 #[test]
 fn an_mcmc_run_restored_from_a_checkpoint_continues_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &SceneSpec {
-            views: 6,
-            width: 40,
-            height: 30,
-            points: 400,
-            ..Default::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
-    let data = Dataset::load(dir.path()).unwrap();
+    let data = built_in(dir.path(), 6, 40, 30, 400);
     let init = initial_gaussians(&data.model, 1, 0);
     let cfg = TrainConfig {
         steps: 60,

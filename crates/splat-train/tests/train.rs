@@ -1,27 +1,17 @@
 //! Training on the built-in scene: test-view PSNR must rise well above the initial point cloud's,
 //! and the trained model must come back as a valid PLY.
 
+mod common;
+
+use common::built_in;
 use gpu::testing::context;
-use scene::dataset::Dataset;
-use splat_datasets::{SceneSpec, generate};
 use splat_train::DensifyConfig;
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 
 #[test]
 fn training_on_the_built_in_scene_raises_test_psnr() {
     let dir = tempfile::tempdir().unwrap();
-    generate(
-        &SceneSpec {
-            views: 12,
-            width: 80,
-            height: 60,
-            points: 3000,
-            ..Default::default()
-        },
-        dir.path(),
-    )
-    .unwrap();
-    let data = Dataset::load(dir.path()).unwrap();
+    let data = built_in(dir.path(), 12, 80, 60, 3000);
     assert_eq!(data.test_images().len(), 2, "every 8th view is held out");
     let init = initial_gaussians(&data.model, 1, 0);
     assert!(init.len() > 1000);

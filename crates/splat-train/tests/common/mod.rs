@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use gpu::testing::context;
-use nalgebra::{Rotation3, Vector3};
+use nalgebra::{Matrix3, Quaternion, Rotation3, UnitQuaternion, Vector3};
 use rand::{Rng, SeedableRng};
 use splat_train::sh::coeff_count;
 use splat_train::{Gaussians32, Rasterizer, View};
@@ -86,4 +86,38 @@ pub fn scene(v: &View, n: usize, degree: u32, seed: u64) -> Gaussians32 {
         }
     }
     g
+}
+
+/// The rotation matrix of quaternion `q` (w, x, y, z; normalised here), in f64.
+pub fn rotation(q: &[f32]) -> Matrix3<f64> {
+    UnitQuaternion::from_quaternion(Quaternion::new(
+        f64::from(q[0]),
+        f64::from(q[1]),
+        f64::from(q[2]),
+        f64::from(q[3]),
+    ))
+    .to_rotation_matrix()
+    .into_inner()
+}
+
+/// The built-in scene generated into `dir` and loaded.
+pub fn built_in(
+    dir: &std::path::Path,
+    views: usize,
+    width: u32,
+    height: u32,
+    points: usize,
+) -> scene::dataset::Dataset {
+    splat_datasets::generate(
+        &splat_datasets::SceneSpec {
+            views,
+            width,
+            height,
+            points,
+            ..Default::default()
+        },
+        dir,
+    )
+    .expect("generating the built-in scene");
+    scene::dataset::Dataset::load(dir).expect("loading the built-in scene")
 }
