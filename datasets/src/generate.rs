@@ -279,7 +279,15 @@ fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<(Vector3<f64>, Ve
             let (x, y) = (rng.range(-3.0, 3.0), rng.range(-3.0, 3.0));
             Some((Vector3::new(x, y, 0.0), Vector3::z()))
         }
-        Shape::Dome { .. } => None,
+        Shape::Dome { radius } => {
+            // The upper half, where cameras see sky: SfM on real photos gets background
+            // points too, and without them nothing initialises the sky.
+            let z = rng.range(0.02, 1.0);
+            let phi = rng.range(0.0, std::f64::consts::TAU);
+            let s = (1.0 - z * z).sqrt();
+            let n = Vector3::new(s * phi.cos(), s * phi.sin(), z);
+            Some((n * *radius, -n))
+        }
     }
 }
 
@@ -350,9 +358,7 @@ pub fn surface_cloud(scene: &GeneratedScene, count: usize, seed: u64) -> scene::
 /// records their observations as keypoints.
 fn add_points(world: &World, rec: &mut Reconstruction, count: usize, rng: &mut SplitMix) {
     let cam = rec.cameras[&1].clone();
-    let solids: Vec<usize> = (0..world.objects.len())
-        .filter(|&i| !matches!(world.objects[i].shape, Shape::Dome { .. }))
-        .collect();
+    let solids: Vec<usize> = (0..world.objects.len()).collect();
     let mut next_id = 1u64;
     let image_ids: Vec<u32> = rec.images.keys().copied().collect();
     for k in 0..count {
