@@ -8,8 +8,8 @@
 //                  Adam moment) at its offset; split copies sample new means inside the
 //                  Gaussian and shrink its scale by 1.6; new Gaussians start with zero moments
 //   reset_opacity  one thread per Gaussian: opacity clamped down to a ceiling
-// Random numbers come from a hash of (seed, step, Gaussian, copy), so a run is reproducible and
-// can resume from a checkpoint without carrying a GPU random state.
+// Random numbers come from a hash of (seed, step, Gaussian, copy) (`random_common.wgsl`), so a
+// run is reproducible and can resume from a checkpoint without carrying a GPU random state.
 
 struct DensifyParams {
     count: u32,
@@ -133,40 +133,9 @@ fn decide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     slots[i] = n;
 }
 
-fn pcg(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-// Uniform in (0, 1].
-fn unit(h: u32) -> f32 {
-    return f32((h >> 8u) + 1u) * (1.0 / 16777216.0);
-}
-
-// Three standard normal samples for copy `c` of Gaussian `i` (Box–Muller).
+// Three standard normal samples for copy `c` of Gaussian `i`.
 fn normals(i: u32, c: u32) -> vec3<f32> {
-    let key = pcg(pcg(pcg(i) ^ (c * 0x9e3779b9u + dp.step)) ^ dp.seed);
-    let r0 = sqrt(-2.0 * log(unit(pcg(key))));
-    let t0 = 6.2831853 * unit(pcg(key + 1u));
-    let r1 = sqrt(-2.0 * log(unit(pcg(key + 2u))));
-    let t1 = 6.2831853 * unit(pcg(key + 3u));
-    return vec3<f32>(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1));
-}
-
-// Rotation matrix of the (normalised) quaternion w, x, y, z of Gaussian `i`, as columns.
-fn rotation_of(i: u32) -> mat3x3<f32> {
-    let q0 = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
-    let q = q0 / max(length(q0), 1e-12);
-    let w = q.x;
-    let x = q.y;
-    let y = q.z;
-    let z = q.w;
-    return mat3x3<f32>(
-        vec3<f32>(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)),
-        vec3<f32>(2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + w * x)),
-        vec3<f32>(2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)),
-    );
+    return normals_from(pcg(pcg(pcg(i) ^ (c * 0x9e3779b9u + dp.step)) ^ dp.seed));
 }
 
 // Value `d` of copy `c` of Gaussian `i`.
@@ -187,7 +156,7 @@ fn copied(i: u32, a: u32, c: u32, d: u32) -> f32 {
     }
     if (dp.kind == 1u) {
         let s = exp(vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
-        let offset = rotation_of(i) * (s * normals(i, c));
+        let offset = quat_rotation(quat_of(i)) * (s * normals(i, c));
         return v + offset[d];
     }
     return v;

@@ -7,7 +7,7 @@
 //   gather      one thread per output Gaussian: relocation and growth as one gather — output j
 //               copies Gaussian `src_of[j]`, optionally with a new opacity and a log-scale
 //               shift (flag 2), and Adam moments zeroed (flag 1)
-// Random numbers are a hash of (seed, step, Gaussian), as in `densify.wgsl`.
+// Random numbers are a hash of (seed, step, Gaussian) (`random_common.wgsl`).
 
 struct McmcParams {
     count: u32,
@@ -62,23 +62,8 @@ fn regularize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
 }
 
-fn pcg(v: u32) -> u32 {
-    let state = v * 747796405u + 2891336453u;
-    let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
-    return (word >> 22u) ^ word;
-}
-
-fn unit(h: u32) -> f32 {
-    return f32((h >> 8u) + 1u) * (1.0 / 16777216.0);
-}
-
 fn normals(i: u32) -> vec3<f32> {
-    let key = pcg(pcg(pcg(i) ^ mp.step) ^ mp.seed);
-    let r0 = sqrt(-2.0 * log(unit(pcg(key))));
-    let t0 = 6.2831853 * unit(pcg(key + 1u));
-    let r1 = sqrt(-2.0 * log(unit(pcg(key + 2u))));
-    let t1 = 6.2831853 * unit(pcg(key + 3u));
-    return vec3<f32>(r0 * cos(t0), r0 * sin(t0), r1 * cos(t1));
+    return normals_from(pcg(pcg(pcg(i) ^ mp.step) ^ mp.seed));
 }
 
 @compute @workgroup_size(256)
@@ -92,17 +77,7 @@ fn perturb(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (!(gate * mp.scaler > 0.0)) {
         return;
     }
-    let q0 = vec4<f32>(quats[4u * i], quats[4u * i + 1u], quats[4u * i + 2u], quats[4u * i + 3u]);
-    let q = q0 / max(length(q0), 1e-12);
-    let w = q.x;
-    let x = q.y;
-    let y = q.z;
-    let z = q.w;
-    let r = mat3x3<f32>(
-        vec3<f32>(1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y + w * z), 2.0 * (x * z - w * y)),
-        vec3<f32>(2.0 * (x * y - w * z), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z + w * x)),
-        vec3<f32>(2.0 * (x * z + w * y), 2.0 * (y * z - w * x), 1.0 - 2.0 * (x * x + y * y)),
-    );
+    let r = quat_rotation(quat_of(i));
     let s2 = exp(2.0 * vec3<f32>(log_scales[3u * i], log_scales[3u * i + 1u], log_scales[3u * i + 2u]));
     // Σ z = R (S² (Rᵀ z)).
     let d = r * (s2 * (transpose(r) * normals(i))) * (gate * mp.scaler);

@@ -47,22 +47,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
         &views,
     )?;
     let e = Evaluation::of(scores);
-    let rows: Vec<(String, f64, f64)> = e
-        .views
-        .iter()
-        .map(|v| (v.name.clone(), v.psnr, v.ssim))
-        .collect();
-    let (mean_psnr, mean_ssim) = (e.psnr, e.ssim);
     if a.json {
-        let views: Vec<_> = rows
-            .iter()
-            .map(|(name, p, s)| serde_json::json!({ "image": name, "psnr": p, "ssim": s }))
-            .collect();
-        let doc = serde_json::json!({ "model": a.model, "gaussians": cloud.len(), "held_out": held_out, "psnr": mean_psnr, "ssim": mean_ssim, "views": views });
+        let doc = serde_json::json!({ "model": a.model, "gaussians": cloud.len(), "held_out": held_out, "psnr": e.psnr, "ssim": e.ssim, "views": e.views });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        for (name, p, s) in &rows {
-            println!("{name}: PSNR {p:.3} dB, SSIM {s:.4}");
+        for v in &e.views {
+            println!("{}: PSNR {:.3} dB, SSIM {:.4}", v.name, v.psnr, v.ssim);
         }
         let which = if held_out {
             "test"
@@ -70,8 +60,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
             "all (none held out)"
         };
         println!(
-            "{} {which} views: PSNR {mean_psnr:.3} dB, SSIM {mean_ssim:.4} ({} Gaussians)",
-            rows.len(),
+            "{} {which} views: PSNR {:.3} dB, SSIM {:.4} ({} Gaussians)",
+            e.views.len(),
+            e.psnr,
+            e.ssim,
             cloud.len()
         );
     }

@@ -340,11 +340,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let ply = a.output.join("point_cloud.ply");
     scene::ply::write_ply(&ply, &cloud)?;
     let secs = start.elapsed().as_secs_f64();
-    let views: Vec<_> = e
-        .views
-        .iter()
-        .map(|v| serde_json::json!({ "image": v.name, "psnr": v.psnr, "ssim": v.ssim }))
-        .collect();
     let eval = serde_json::json!({
         "steps": a.steps,
         "test_psnr": e.psnr,
@@ -355,7 +350,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         "steps_per_second": f64::from(a.steps - first_step) / secs,
         "resumed_from_step": first_step,
         "device": ctx.info.name,
-        "views": views,
+        "views": e.views,
     });
     scene::write_atomic_bytes(
         &a.output.join("eval.json"),

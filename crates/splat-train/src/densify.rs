@@ -6,13 +6,17 @@
 
 use crate::optim::AdamState;
 use crate::raster::{Frame, GpuGaussians, GpuGrads};
+use crate::rebuild::{Role, rebuild};
 use gpu::{
     GpuContext, GpuError, PrefixScan, readback, storage_buffer, storage_buffer_zeroed,
     uniform_buffer,
 };
 
 /// WGSL source of the densification kernels.
-pub const DENSIFY_WGSL: &str = include_str!("../../../shaders/densify.wgsl");
+pub const DENSIFY_WGSL: &str = concat!(
+    include_str!("../../../shaders/random_common.wgsl"),
+    include_str!("../../../shaders/densify.wgsl")
+);
 
 /// When and how to densify; `Default` gives the 3DGS paper's values.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,25 +254,21 @@ impl Densifier {
             split: s[3],
         };
         self.wanted = after;
-        check_fits(ctx, after, g.sh_degree)?;
-
-        let arrays: Vec<(&wgpu::Buffer, u32, Kind)> = {
-            let mut v = vec![
-                (&g.means, 3, Kind::Means),
-                (&g.log_scales, 3, Kind::LogScales),
-                (&g.quats, 4, Kind::Copy),
-                (&g.opacities, 1, Kind::Copy),
-            ];
-            for b in 0..=g.sh_degree as usize {
-                v.push((&g.sh[b], 3 * (2 * b as u32 + 1), Kind::Copy));
-            }
-            v
-        };
-        let (params, moments) = ctx.checked("densifying the Gaussians", || {
-            let mut enc = ctx.encoder("densify: scatter");
-            let mut remap = |src: &wgpu::Buffer, dim: u32, kind: Kind| {
-                let dst =
-                    storage_buffer_zeroed(ctx, "densified", u64::from(after) * u64::from(dim) * 4);
+        // The scatter reads the old scales and rotations while `rebuild` replaces them.
+        let (log_scales, quats) = (g.log_scales.clone(), g.quats.clone());
+        rebuild(
+            ctx,
+            g,
+            states,
+            after,
+            "densifying the Gaussians",
+            |enc, src, dst, dim, role| {
+                let kind = match role {
+                    Role::Means => Kind::Means,
+                    Role::LogScales => Kind::LogScales,
+                    Role::Moment => Kind::Moment,
+                    Role::Rotations | Role::Opacities | Role::Sh => Kind::Copy,
+                };
                 let p = DensifyParams {
                     dim,
                     kind: kind as u32,
@@ -280,49 +280,17 @@ impl Densifier {
                     &self.scatter,
                     &[
                         (0, &u),
-                        (5, &g.log_scales),
+                        (5, &log_scales),
                         (7, &action),
                         (8, &slots),
                         (9, src),
-                        (10, &dst),
-                        (11, &g.quats),
+                        (10, dst),
+                        (11, &quats),
                     ],
                 );
-                ctx.dispatch(&mut enc, &self.scatter, &bind, n.div_ceil(WORKGROUP));
-                dst
-            };
-            let params: Vec<wgpu::Buffer> = arrays
-                .iter()
-                .map(|&(src, dim, kind)| remap(src, dim, kind))
-                .collect();
-            let moments: Vec<(wgpu::Buffer, wgpu::Buffer)> = states
-                .iter()
-                .filter(|s| s.count > 0)
-                .map(|s| {
-                    (
-                        remap(&s.m1, s.dim, Kind::Moment),
-                        remap(&s.m2, s.dim, Kind::Moment),
-                    )
-                })
-                .collect();
-            ctx.queue.submit([enc.finish()]);
-            Ok((params, moments))
-        })?;
-        let mut params = params.into_iter();
-        let mut next = || params.next().expect("one new array per parameter array");
-        g.means = next();
-        g.log_scales = next();
-        g.quats = next();
-        g.opacities = next();
-        for b in 0..=g.sh_degree as usize {
-            g.sh[b] = next();
-        }
-        g.count = after;
-        for (s, (m1, m2)) in states.iter_mut().filter(|s| s.count > 0).zip(moments) {
-            s.m1 = m1;
-            s.m2 = m2;
-            s.count = after;
-        }
+                ctx.dispatch(enc, &self.scatter, &bind, n.div_ceil(WORKGROUP));
+            },
+        )?;
         self.reset_stats(ctx, after);
         Ok(report)
     }
@@ -349,19 +317,4 @@ impl Densifier {
         enc.clear_buffer(&opacity_state.m2, 0, None);
         ctx.queue.submit([enc.finish()]);
     }
-}
-
-/// Fails when `count` Gaussians at `sh_degree` would not fit one binding of the device.
-pub fn check_fits(ctx: &GpuContext, count: u32, sh_degree: u32) -> Result<(), GpuError> {
-    let widest = (3 * (2 * u64::from(sh_degree) + 1)).max(4);
-    let needed = u64::from(count) * widest * 4;
-    let limit = ctx.max_binding();
-    if needed > limit {
-        return Err(GpuError::TooLarge {
-            what: "the Gaussians' widest parameter array",
-            needed,
-            limit,
-        });
-    }
-    Ok(())
 }

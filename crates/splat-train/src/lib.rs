@@ -8,6 +8,7 @@ pub mod loss;
 pub mod mcmc;
 pub mod optim;
 pub mod raster;
+pub mod rebuild;
 pub mod reference;
 pub mod sh;
 pub mod train;

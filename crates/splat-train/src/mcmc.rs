@@ -10,13 +10,17 @@
 
 use crate::optim::AdamState;
 use crate::raster::{GpuGaussians, GpuGrads};
-use gpu::{GpuContext, GpuError, readback, storage_buffer, storage_buffer_zeroed, uniform_buffer};
+use crate::rebuild::{Role, rebuild};
+use gpu::{GpuContext, GpuError, readback, storage_buffer, uniform_buffer};
 use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 
 /// WGSL source of the MCMC kernels.
-pub const MCMC_WGSL: &str = include_str!("../../../shaders/mcmc.wgsl");
+pub const MCMC_WGSL: &str = concat!(
+    include_str!("../../../shaders/random_common.wgsl"),
+    include_str!("../../../shaders/mcmc.wgsl")
+);
 
 /// The MCMC settings; `Default` gives the paper's (as gsplat ships them).
 #[derive(Debug, Clone, PartialEq)]
@@ -203,6 +207,8 @@ pub struct Mcmc {
     regularize: wgpu::ComputePipeline,
     perturb: wgpu::ComputePipeline,
     gather: wgpu::ComputePipeline,
+    /// The count the last refinement asked for (also when it did not fit).
+    pub wanted: u32,
 }
 
 impl Mcmc {
@@ -212,6 +218,7 @@ impl Mcmc {
             regularize: p("regularize"),
             perturb: p("perturb"),
             gather: p("gather"),
+            wanted: 0,
         }
     }
 
@@ -279,7 +286,7 @@ impl Mcmc {
 
     /// Relocates dead Gaussians and grows the model (see `plan`), carrying Adam moments.
     pub fn refine(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         g: &mut GpuGaussians,
         states: &mut [AdamState; 8],
@@ -290,6 +297,7 @@ impl Mcmc {
         let before = g.count;
         let opacities: Vec<f32> = readback(ctx, &g.opacities, g.count as usize)?;
         let p = plan(&opacities, cfg, seed, step);
+        self.wanted = p.src_of.len() as u32;
         self.apply(ctx, g, states, &p)?;
         Ok(RefineReport {
             before,
@@ -308,76 +316,39 @@ impl Mcmc {
         p: &Plan,
     ) -> Result<(), GpuError> {
         let total = p.src_of.len() as u32;
-        crate::densify::check_fits(ctx, total, g.sh_degree)?;
         let src_of = storage_buffer(ctx, "mcmc src_of", &p.src_of);
         let new_opacity = storage_buffer(ctx, "mcmc opacity", &p.new_opacity);
         let shift = storage_buffer(ctx, "mcmc scale shift", &p.scale_shift);
         let flags = storage_buffer(ctx, "mcmc flags", &p.flags);
-        let mut arrays: Vec<(&wgpu::Buffer, u32, u32)> = vec![
-            (&g.means, 3, 0),
-            (&g.log_scales, 3, 2),
-            (&g.quats, 4, 0),
-            (&g.opacities, 1, 1),
-        ];
-        for b in 0..=g.sh_degree as usize {
-            arrays.push((&g.sh[b], 3 * (2 * b as u32 + 1), 0));
-        }
-        let (params, moments) = ctx.checked("relocating and adding Gaussians", || {
-            let mut enc = ctx.encoder("mcmc: gather");
-            let mut gather = |src: &wgpu::Buffer, dim: u32, kind: u32| {
-                let dst =
-                    storage_buffer_zeroed(ctx, "mcmc out", u64::from(total) * u64::from(dim) * 4);
-                let u = uniform_buffer(
-                    ctx,
-                    "mcmc params",
-                    &McmcParams {
-                        count: total,
-                        dim,
-                        kind,
-                        ..Default::default()
-                    },
-                );
-                let bind = ctx.bind_group_at(
-                    "gather",
-                    &self.gather,
-                    &[
-                        (0, &u),
-                        (6, &src_of),
-                        (7, &new_opacity),
-                        (8, &shift),
-                        (9, &flags),
-                        (10, src),
-                        (11, &dst),
-                    ],
-                );
-                ctx.dispatch(&mut enc, &self.gather, &bind, total.div_ceil(WORKGROUP));
-                dst
+        let what = "relocating and adding Gaussians";
+        rebuild(ctx, g, states, total, what, |enc, src, dst, dim, role| {
+            let kind = match role {
+                Role::Opacities => 1,
+                Role::LogScales => 2,
+                Role::Moment => 3,
+                Role::Means | Role::Rotations | Role::Sh => 0,
             };
-            let params: Vec<wgpu::Buffer> =
-                arrays.iter().map(|&(b, d, k)| gather(b, d, k)).collect();
-            let moments: Vec<(wgpu::Buffer, wgpu::Buffer)> = states
-                .iter()
-                .filter(|s| s.count > 0)
-                .map(|s| (gather(&s.m1, s.dim, 3), gather(&s.m2, s.dim, 3)))
-                .collect();
-            ctx.queue.submit([enc.finish()]);
-            Ok((params, moments))
-        })?;
-        let mut params = params.into_iter();
-        let mut next = || params.next().expect("one new array per parameter array");
-        g.means = next();
-        g.log_scales = next();
-        g.quats = next();
-        g.opacities = next();
-        for b in 0..=g.sh_degree as usize {
-            g.sh[b] = next();
-        }
-        g.count = total;
-        for (s, (m1, m2)) in states.iter_mut().filter(|s| s.count > 0).zip(moments) {
-            s.m1 = m1;
-            s.m2 = m2;
-            s.count = total;
-        }
-        Ok(())
+            let params = McmcParams {
+                count: total,
+                dim,
+                kind,
+                ..Default::default()
+            };
+            let u = uniform_buffer(ctx, "mcmc params", &params);
+            let bind = ctx.bind_group_at(
+                "gather",
+                &self.gather,
+                &[
+                    (0, &u),
+                    (6, &src_of),
+                    (7, &new_opacity),
+                    (8, &shift),
+                    (9, &flags),
+                    (10, src),
+                    (11, dst),
+                ],
+            );
+            ctx.dispatch(enc, &self.gather, &bind, total.div_ceil(WORKGROUP));
+        })
     }
 }

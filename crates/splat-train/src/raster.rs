@@ -636,13 +636,22 @@ impl Frame {
         &self.rects
     }
 
+    /// Reads only the colour back (RGB + accumulated alpha per pixel; blocking).
+    pub fn read_color(&self, ctx: &GpuContext) -> Result<Vec<[f32; 4]>, GpuError> {
+        readback(
+            ctx,
+            &self.out_color,
+            self.width as usize * self.height as usize,
+        )
+    }
+
     /// Reads the frame back to the host (blocking).
     pub fn read(&self, ctx: &GpuContext) -> Result<RenderOutput, GpuError> {
         let pixels = self.width as usize * self.height as usize;
         Ok(RenderOutput {
             width: self.width,
             height: self.height,
-            color: readback(ctx, &self.out_color, pixels)?,
+            color: self.read_color(ctx)?,
             depth: readback(ctx, &self.out_depth, pixels)?,
             last: readback(ctx, &self.out_last, pixels)?,
             keys: self.keys,

@@ -289,9 +289,10 @@ pub fn load_views(
         .collect()
 }
 
-/// How well a model reproduces one photo.
-#[derive(Debug, Clone, PartialEq)]
+/// How well a model reproduces one photo (serialised as `{"image", "psnr", "ssim"}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ViewScore {
+    #[serde(rename = "image")]
     pub name: String,
     pub psnr: f64,
     pub ssim: f64,
@@ -335,7 +336,7 @@ pub fn score_views(
             loss.evaluate_into(ctx, &frame.out_color, &tv.target, size, 0.2, &mut eval)?;
             Ok(ViewScore {
                 name: tv.name.clone(),
-                psnr: psnr(&frame.read(ctx)?.color, &tv.pixels),
+                psnr: psnr(&frame.read_color(ctx)?, &tv.pixels),
                 ssim: eval.terms(ctx)?.ssim,
             })
         })
@@ -532,7 +533,7 @@ impl<'c> Trainer<'c> {
                 )
                 .map_err(|source| TrainError::Capacity {
                     step: iteration,
-                    gaussians: self.gaussians.count,
+                    gaussians: self.mcmc.wanted,
                     source,
                 })?;
             self.densifier.reset_stats(ctx, self.gaussians.count);
