@@ -3,13 +3,14 @@
 //! `forward` times one frame from GPU-resident parameters to a finished image on the GPU (the
 //! one mid-frame readback of the key count included; the image is not read back);
 //! `forward_backward` adds the backward pass for a given dL/d(image). Before timing, one
-//! profiled frame prints the wall time of every stage (`stage …` lines on stderr).
+//! profiled frame per backward tile-reduction kernel the device runs prints the wall time of every
+//! stage (`stage …` lines on stderr); the timed runs use the default kernel.
 //!
 //! Run: `cargo bench -p splat-train --bench raster`. Results go to `benches/RESULTS.md`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use splat_datasets::{SceneSpec, build, surface_cloud};
-use splat_train::{Gaussians32, GpuGaussians, Rasterizer, View};
+use splat_train::{Gaussians32, GpuGaussians, Rasterizer, TileReduction, View};
 
 fn bench_raster(c: &mut Criterion) {
     let ctx = gpu::GpuContext::new().unwrap_or_else(|e| panic!("{e}\n{}", gpu::LAVAPIPE_HINT));
@@ -52,15 +53,22 @@ fn bench_raster(c: &mut Criterion) {
                 &vec![[1e-3f32, -2e-3, 1.5e-3, 0.0]; (w * h) as usize],
             );
 
-            raster.set_profiling(true);
-            let frame = raster.forward(&ctx, &g, &view).expect("forward");
-            raster
-                .backward(&ctx, &g, &frame, &d_image)
-                .expect("backward");
-            for (stage, secs) in raster.take_profile() {
-                eprintln!("stage {n} {w}x{h} {stage}: {:.1} ms", secs * 1e3);
+            let mut kernels = vec![TileReduction::Portable];
+            if TileReduction::best(&ctx) == TileReduction::Subgroup {
+                kernels.push(TileReduction::Subgroup);
             }
-            raster.set_profiling(false);
+            let mut frame = None;
+            for kernel in kernels {
+                let r = Rasterizer::with_reduction(&ctx, kernel);
+                r.set_profiling(true);
+                let f = r.forward(&ctx, &g, &view).expect("forward");
+                r.backward(&ctx, &g, &f, &d_image).expect("backward");
+                for (stage, secs) in r.take_profile() {
+                    eprintln!("stage {n} {w}x{h} {kernel:?} {stage}: {:.1} ms", secs * 1e3);
+                }
+                frame = Some(f);
+            }
+            let frame = frame.expect("at least one kernel");
             eprintln!(
                 "{n} Gaussians at {w}x{h}: {} tile/Gaussian pairs",
                 frame.keys

@@ -5,6 +5,7 @@
 //                       parameters, summed over the tile (each row's 16 pixels in order, then
 //                       the 16 rows in order; two barriers per key) into `key_grads` at the key's
 //                       emission index
+//   (rasterize_backward_subgroup.wgsl holds the same pass with subgroup sums.)
 //   project_backward    one thread per Gaussian: its keys' gradients summed in emission order, then
 //                       pushed through the projection to the stored parameters
 
@@ -54,6 +55,85 @@ fn set_grad_sh(i: u32, j: u32, v: vec3<f32>) {
     }
 }
 
+// One pixel's running state while its keys are walked back to front.
+struct PixelState {
+    // Forward position (1-based) of the pixel's last contributing key; 0: none.
+    last: u32,
+    t_final: f32,
+    dpix: vec3<f32>,
+    dalpha: f32,
+    bg_dot: f32,
+    // Transmittance in front of the current key.
+    t: f32,
+    // Colour composited behind the current key, and the previous (further) key's alpha and colour.
+    behind: vec3<f32>,
+    last_alpha: f32,
+    last_color: vec3<f32>,
+}
+
+struct Contribution {
+    g: KeyGrad,
+    has: bool,
+}
+
+fn pixel_start(inside: bool, pix: u32) -> PixelState {
+    var st: PixelState;
+    st.t_final = 1.0;
+    if (inside) {
+        st.last = out_last[pix];
+        st.t_final = 1.0 - out_color[pix].w;
+        let d = d_image[pix];
+        st.dpix = d.xyz;
+        st.dalpha = d.w;
+    }
+    st.bg_dot = dot(view.background.xyz, st.dpix);
+    st.t = st.t_final;
+    return st;
+}
+
+// The pixel's gradient with respect to one key's screen parameters (zero where the key does not
+// touch it), advancing the pixel's state past that key. `live`: the pixel is inside the image
+// and the key is at or before its last contributor.
+fn pixel_gradient(
+    st: ptr<function, PixelState>,
+    live: bool,
+    centre: vec2<f32>,
+    xy: vec2<f32>,
+    co: vec4<f32>,
+    col: vec3<f32>,
+) -> Contribution {
+    var out: Contribution;
+    if (!live) {
+        return out;
+    }
+    let d = xy - centre;
+    let power = -0.5 * (co.x * d.x * d.x + co.z * d.y * d.y) - co.y * d.x * d.y;
+    let gauss = exp(power);
+    let raw = co.w * gauss;
+    let alpha = min(ALPHA_MAX, raw);
+    if (power > 0.0 || alpha < ALPHA_MIN) {
+        return out;
+    }
+    out.has = true;
+    (*st).t = (*st).t / (1.0 - alpha);
+    let t = (*st).t;
+    let dcol = (alpha * t) * (*st).dpix;
+    (*st).behind = (*st).last_alpha * (*st).last_color + (1.0 - (*st).last_alpha) * (*st).behind;
+    (*st).last_alpha = alpha;
+    (*st).last_color = col;
+    var dl_dalpha = dot(col - (*st).behind, (*st).dpix) * t;
+    dl_dalpha += ((*st).dalpha - (*st).bg_dot) * (*st).t_final / (1.0 - alpha);
+    out.g.b = vec4<f32>(0.0, 0.0, dcol.x, dcol.y);
+    out.g.c = vec4<f32>(dcol.z, 0.0, 0.0, 0.0);
+    if (raw <= ALPHA_MAX) {
+        let dl_dpower = dl_dalpha * alpha;
+        out.g.a = dl_dpower * vec4<f32>(-(co.x * d.x + co.y * d.y), -(co.z * d.y + co.y * d.x), -0.5 * d.x * d.x, -d.x * d.y);
+        out.g.b.x = dl_dpower * -0.5 * d.y * d.y;
+        out.g.b.y = gauss * dl_dalpha;
+    }
+    return out;
+}
+
 var<workgroup> b_key: array<u32, BATCH>;
 var<workgroup> b_xy: array<vec2<f32>, BATCH>;
 var<workgroup> b_conic: array<vec4<f32>, BATCH>;
@@ -84,17 +164,9 @@ fn rasterize_backward(
         atomicStore(&row_mask[li], 0u);
     }
     workgroupBarrier();
-    var last = 0u;
-    var t_final = 1.0;
-    var dpix = vec3<f32>(0.0);
-    var dalpha = 0.0;
+    var st = pixel_start(inside, pix);
     if (inside) {
-        last = out_last[pix];
-        t_final = 1.0 - out_color[pix].w;
-        let d = d_image[pix];
-        dpix = d.xyz;
-        dalpha = d.w;
-        atomicMax(&max_last, last);
+        atomicMax(&max_last, st.last);
     }
     workgroupBarrier();
     if (li == 0u) {
@@ -104,11 +176,6 @@ fn rasterize_backward(
     // Keys past every pixel's last contributor have zero gradient (the buffer is cleared).
     let end = range.x + workgroupUniformLoad(&max_last_plain);
     let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
-    let bg_dot = dot(view.background.xyz, dpix);
-    var t = t_final;
-    var behind = vec3<f32>(0.0);
-    var last_alpha = 0.0;
-    var last_color = vec3<f32>(0.0);
     let count = end - range.x;
     let rounds = (count + BATCH - 1u) / BATCH;
     for (var round = 0u; round < rounds; round++) {
@@ -129,38 +196,10 @@ fn rasterize_backward(
         for (var j = 0u; j < in_batch; j++) {
             // Forward position (1-based) of this key within the tile.
             let position = k_top - j - range.x + 1u;
-            var contrib: KeyGrad;
-            var has = false;
-            if (inside && position <= last) {
-                let co = b_conic[j];
-                let d = b_xy[j] - centre;
-                let power = -0.5 * (co.x * d.x * d.x + co.z * d.y * d.y) - co.y * d.x * d.y;
-                let gauss = exp(power);
-                let raw = co.w * gauss;
-                let alpha = min(ALPHA_MAX, raw);
-                if (power <= 0.0 && alpha >= ALPHA_MIN) {
-                    has = true;
-                    let col = b_color[j].xyz;
-                    t = t / (1.0 - alpha);
-                    let dcol = (alpha * t) * dpix;
-                    behind = last_alpha * last_color + (1.0 - last_alpha) * behind;
-                    last_alpha = alpha;
-                    last_color = col;
-                    var dl_dalpha = dot(col - behind, dpix) * t;
-                    dl_dalpha += (dalpha - bg_dot) * t_final / (1.0 - alpha);
-                    contrib.b = vec4<f32>(0.0, 0.0, dcol.x, dcol.y);
-                    contrib.c = vec4<f32>(dcol.z, 0.0, 0.0, 0.0);
-                    if (raw <= ALPHA_MAX) {
-                        let dl_dpower = dl_dalpha * alpha;
-                        contrib.a = dl_dpower * vec4<f32>(-(co.x * d.x + co.y * d.y), -(co.z * d.y + co.y * d.x), -0.5 * d.x * d.x, -d.x * d.y);
-                        contrib.b.x = dl_dpower * -0.5 * d.y * d.y;
-                        contrib.b.y = gauss * dl_dalpha;
-                    }
-                }
-            }
+            let c = pixel_gradient(&st, inside && position <= st.last, centre, b_xy[j], b_conic[j], b_color[j].xyz);
             // Only pixels the Gaussian touches write; most (pixel, key) pairs are empty.
-            if (has) {
-                red[li] = contrib;
+            if (c.has) {
+                red[li] = c.g;
                 atomicOr(&row_mask[lid.y], 1u << lid.x);
             }
             workgroupBarrier();

@@ -156,9 +156,12 @@ impl GpuContext {
         let adapter = adapters.swap_remove(idx);
         let info = infos[idx].clone();
         let limits = adapter.limits();
+        // Subgroup operations when the adapter has them (kernels pick a variant by
+        // `subgroups`); nothing else beyond core WebGPU.
+        let features = adapter.features() & wgpu::Features::SUBGROUP;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("splat"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -203,6 +206,14 @@ impl GpuContext {
             )));
         }
         result
+    }
+
+    /// The subgroup size range when the device has subgroup operations enabled, else `None`.
+    pub fn subgroups(&self) -> Option<(u32, u32)> {
+        self.device
+            .features()
+            .contains(wgpu::Features::SUBGROUP)
+            .then_some((self.info.subgroup_min_size, self.info.subgroup_max_size))
     }
 
     /// Blocks until all submitted work is done.

@@ -19,6 +19,6 @@ pub use loss::{LossEval, LossTerms, PhotometricLoss};
 pub use optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
 pub use raster::{
     Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, ParamGroup, Profile, Rasterizer,
-    RenderOutput,
+    RenderOutput, TileReduction,
 };
 pub use view::View;

@@ -25,6 +25,38 @@ pub const BACKWARD_WGSL: &str = concat!(
     include_str!("../../../shaders/rasterize_backward.wgsl")
 );
 
+/// WGSL source of the backward kernels plus the tile pass with subgroup sums (needs the device's
+/// SUBGROUP feature; Naga takes subgroup built-ins without WGSL's `enable subgroups;`, which it
+/// rejects as not yet implemented).
+pub const BACKWARD_SUBGROUP_WGSL: &str = concat!(
+    include_str!("../../../shaders/rasterize_common.wgsl"),
+    include_str!("../../../shaders/rasterize_backward.wgsl"),
+    include_str!("../../../shaders/rasterize_backward_subgroup.wgsl")
+);
+
+/// Which kernel sums the per-pixel gradients over a tile in the backward pass. Both give the
+/// same gradients up to float summation order, and each is deterministic on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileReduction {
+    /// Subgroup adds, then the subgroups' partial sums every few keys: fewer barriers and no
+    /// serial loops. Needs subgroups of 8 to 32 invocations (the shader sizes its workgroup
+    /// memory for at most 32 subgroups of a 256-pixel tile) and 24 KiB of workgroup memory.
+    Subgroup,
+    /// Per key, row sums then the tile sum in workgroup memory: core WebGPU only.
+    Portable,
+}
+
+impl TileReduction {
+    /// The fastest variant `ctx` can run.
+    pub fn best(ctx: &GpuContext) -> Self {
+        let room = ctx.limits.max_compute_workgroup_storage_size >= 24 * 1024;
+        match ctx.subgroups() {
+            Some((min, max)) if min >= 8 && max <= 256 && room => Self::Subgroup,
+            _ => Self::Portable,
+        }
+    }
+}
+
 /// Gaussians in f32 in the layout of the GPU buffers (SH coefficient-major, then channel).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gaussians32 {
@@ -302,6 +334,7 @@ pub struct Rasterizer {
     ranges: wgpu::ComputePipeline,
     raster: wgpu::ComputePipeline,
     raster_backward: wgpu::ComputePipeline,
+    reduction: TileReduction,
     project_backward: wgpu::ComputePipeline,
     scan: PrefixScan,
     sort: RadixSort,
@@ -320,17 +353,30 @@ pub struct Profile {
 const WORKGROUP: u32 = 256;
 
 impl Rasterizer {
+    /// The rasterizer with the fastest backward tile pass the device supports.
     pub fn new(ctx: &GpuContext) -> Self {
+        Self::with_reduction(ctx, TileReduction::best(ctx))
+    }
+
+    /// The rasterizer with a chosen backward tile pass (tests compare the two).
+    pub fn with_reduction(ctx: &GpuContext, reduction: TileReduction) -> Self {
+        let raster_backward = match reduction {
+            TileReduction::Subgroup => ctx.compute_pipeline(
+                "rasterize_backward_subgroup",
+                BACKWARD_SUBGROUP_WGSL,
+                "rasterize_backward_subgroup",
+            ),
+            TileReduction::Portable => {
+                ctx.compute_pipeline("rasterize_backward", BACKWARD_WGSL, "rasterize_backward")
+            }
+        };
         Self {
             project: ctx.compute_pipeline("project", FORWARD_WGSL, "project"),
             emit: ctx.compute_pipeline("emit_keys", FORWARD_WGSL, "emit_keys"),
             ranges: ctx.compute_pipeline("tile_ranges", FORWARD_WGSL, "tile_ranges"),
             raster: ctx.compute_pipeline("rasterize", FORWARD_WGSL, "rasterize"),
-            raster_backward: ctx.compute_pipeline(
-                "rasterize_backward",
-                BACKWARD_WGSL,
-                "rasterize_backward",
-            ),
+            raster_backward,
+            reduction,
             project_backward: ctx.compute_pipeline(
                 "project_backward",
                 BACKWARD_WGSL,
@@ -340,6 +386,11 @@ impl Rasterizer {
             sort: RadixSort::new(ctx),
             profile: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The backward tile pass in use.
+    pub fn reduction(&self) -> TileReduction {
+        self.reduction
     }
 
     /// Starts (or stops) timing each stage of later calls.

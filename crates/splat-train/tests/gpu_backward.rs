@@ -1,5 +1,6 @@
 //! The WGSL backward pass against the f64 reference's analytic gradients (relative L2 error per
-//! parameter kind under 1e-3), and bitwise determinism across runs.
+//! parameter kind under 1e-3), and bitwise determinism across runs, for every tile-reduction
+//! kernel the device runs (subgroup sums and the portable per-key sums; lavapipe runs both).
 
 mod common;
 
@@ -7,7 +8,35 @@ use common::{rasterizer, scene, view};
 use gpu::testing::context;
 use rand::{Rng, SeedableRng};
 use splat_train::reference;
-use splat_train::{Gaussians32, GpuGaussians, Grads32, View};
+use splat_train::{Gaussians32, GpuGaussians, Grads32, Rasterizer, TileReduction, View};
+use std::sync::OnceLock;
+
+/// One rasterizer per tile-reduction kernel this device supports.
+fn rasterizers() -> &'static [Rasterizer] {
+    static R: OnceLock<Vec<Rasterizer>> = OnceLock::new();
+    R.get_or_init(|| {
+        let ctx = context();
+        let mut kinds = vec![TileReduction::Portable];
+        if TileReduction::best(ctx) == TileReduction::Subgroup {
+            kinds.push(TileReduction::Subgroup);
+        }
+        kinds
+            .into_iter()
+            .map(|k| Rasterizer::with_reduction(ctx, k))
+            .collect()
+    })
+}
+
+#[test]
+fn subgroup_kernel_is_chosen_where_the_device_has_subgroups() {
+    let ctx = context();
+    let best = TileReduction::best(ctx);
+    match ctx.subgroups() {
+        Some((min, _)) if min >= 8 => assert_eq!(best, TileReduction::Subgroup),
+        _ => assert_eq!(best, TileReduction::Portable),
+    }
+    assert_eq!(Rasterizer::new(ctx).reduction(), best);
+}
 
 /// Random dL/d(rgb, alpha) per pixel.
 fn loss_weights(v: &View, seed: u64) -> Vec<[f32; 4]> {
@@ -24,13 +53,12 @@ fn loss_weights(v: &View, seed: u64) -> Vec<[f32; 4]> {
         .collect()
 }
 
-fn gpu_grads(g: &Gaussians32, v: &View, w: &[[f32; 4]]) -> Grads32 {
+fn gpu_grads(r: &Rasterizer, g: &Gaussians32, v: &View, w: &[[f32; 4]]) -> Grads32 {
     let ctx = context();
     let gg = GpuGaussians::upload(ctx, g).expect("upload");
-    let frame = rasterizer().forward(ctx, &gg, v).expect("forward");
+    let frame = r.forward(ctx, &gg, v).expect("forward");
     let d = gpu::storage_buffer(ctx, "d_image", w);
-    rasterizer()
-        .backward(ctx, &gg, &frame, &d)
+    r.backward(ctx, &gg, &frame, &d)
         .expect("backward")
         .read(ctx)
         .expect("read")
@@ -46,8 +74,20 @@ fn rel_err(gpu: impl Iterator<Item = f32>, cpu: impl Iterator<Item = f64>) -> (f
 }
 
 fn check(g: &Gaussians32, v: &View, seed: u64, what: &str) {
+    for r in rasterizers() {
+        check_with(
+            r,
+            g,
+            v,
+            seed,
+            &format!("{what} ({:?} tile sums)", r.reduction()),
+        );
+    }
+}
+
+fn check_with(r: &Rasterizer, g: &Gaussians32, v: &View, seed: u64, what: &str) {
     let w = loss_weights(v, seed);
-    let got = gpu_grads(g, v, &w);
+    let got = gpu_grads(r, g, v, &w);
     let gr = g.to_reference();
     let render = reference::forward(&gr, v);
     let d_img: Vec<[f64; 3]> = w
@@ -133,9 +173,20 @@ fn two_runs_give_bitwise_identical_gradients() {
     let v = view(64, 48, [0.0; 3]);
     let g = scene(&v, 600, 3, 21);
     let w = loss_weights(&v, 5);
-    let a = gpu_grads(&g, &v, &w);
-    let b = gpu_grads(&g, &v, &w);
-    let bits = |x: &Grads32| {
+    for r in rasterizers() {
+        let a = gpu_grads(r, &g, &v, &w);
+        let b = gpu_grads(r, &g, &v, &w);
+        assert!(
+            bits(&a) == bits(&b),
+            "two {:?} backward passes differ",
+            r.reduction()
+        );
+        assert!(a.means.iter().flatten().any(|v| *v != 0.0));
+    }
+}
+
+fn bits(x: &Grads32) -> Vec<u32> {
+    {
         x.means
             .iter()
             .flatten()
@@ -146,9 +197,7 @@ fn two_runs_give_bitwise_identical_gradients() {
             .chain(x.mean2d.iter().flatten())
             .map(|f| f.to_bits())
             .collect::<Vec<u32>>()
-    };
-    assert!(bits(&a) == bits(&b), "two backward passes differ");
-    assert!(a.means.iter().flatten().any(|v| *v != 0.0));
+    }
 }
 
 #[test]
