@@ -146,6 +146,39 @@ var<workgroup> bw_range: vec2<u32>;
 var<workgroup> max_last: atomic<u32>;
 var<workgroup> max_last_plain: u32;
 
+// The tile's first key and one past the last key any of its pixels uses (keys past every pixel's
+// last contributor have zero gradient; the buffer is cleared). Workgroup-uniform; has barriers.
+fn tile_keys(li: u32, tile: u32, inside: bool, last: u32) -> vec2<u32> {
+    if (li == 0u) {
+        bw_range = ranges[tile];
+        atomicStore(&max_last, 0u);
+    }
+    workgroupBarrier();
+    if (inside) {
+        atomicMax(&max_last, last);
+    }
+    workgroupBarrier();
+    if (li == 0u) {
+        max_last_plain = atomicLoad(&max_last);
+    }
+    let first = workgroupUniformLoad(&bw_range).x;
+    return vec2<u32>(first, first + workgroupUniformLoad(&max_last_plain));
+}
+
+// Loads keys k_top, k_top-1, ... (in_batch of them) into workgroup memory, between barriers.
+fn load_batch(li: u32, k_top: u32, in_batch: u32) {
+    workgroupBarrier();
+    if (li < in_batch) {
+        let e = key_values[k_top - li];
+        let g = owner[e];
+        b_key[li] = e;
+        b_xy[li] = xy_depth[g].xy;
+        b_conic[li] = conic_opacity[g];
+        b_color[li] = colors[g];
+    }
+    workgroupBarrier();
+}
+
 @compute @workgroup_size(16, 16)
 fn rasterize_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -156,46 +189,24 @@ fn rasterize_backward(
     let py = wid.y * TILE + lid.y;
     let inside = px < view.size.x && py < view.size.y;
     let pix = py * view.size.x + px;
-    if (li == 0u) {
-        bw_range = ranges[wid.y * view.size.z + wid.x];
-        atomicStore(&max_last, 0u);
-    }
     if (li < TILE) {
         atomicStore(&row_mask[li], 0u);
     }
-    workgroupBarrier();
     var st = pixel_start(inside, pix);
-    if (inside) {
-        atomicMax(&max_last, st.last);
-    }
-    workgroupBarrier();
-    if (li == 0u) {
-        max_last_plain = atomicLoad(&max_last);
-    }
-    let range = workgroupUniformLoad(&bw_range);
-    // Keys past every pixel's last contributor have zero gradient (the buffer is cleared).
-    let end = range.x + workgroupUniformLoad(&max_last_plain);
+    let keys = tile_keys(li, wid.y * view.size.z + wid.x, inside, st.last);
+    let range = keys.x;
+    let end = keys.y;
     let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
-    let count = end - range.x;
+    let count = end - range;
     let rounds = (count + BATCH - 1u) / BATCH;
     for (var round = 0u; round < rounds; round++) {
         // Batch `round` holds keys end-1-round*BATCH downwards.
         let k_top = end - 1u - round * BATCH;
         let in_batch = min(BATCH, count - round * BATCH);
-        workgroupBarrier();
-        if (li < in_batch) {
-            let k = k_top - li;
-            let e = key_values[k];
-            let g = owner[e];
-            b_key[li] = e;
-            b_xy[li] = xy_depth[g].xy;
-            b_conic[li] = conic_opacity[g];
-            b_color[li] = colors[g];
-        }
-        workgroupBarrier();
+        load_batch(li, k_top, in_batch);
         for (var j = 0u; j < in_batch; j++) {
             // Forward position (1-based) of this key within the tile.
-            let position = k_top - j - range.x + 1u;
+            let position = k_top - j - range + 1u;
             let c = pixel_gradient(&st, inside && position <= st.last, centre, b_xy[j], b_conic[j], b_color[j].xyz);
             // Only pixels the Gaussian touches write; most (pixel, key) pairs are empty.
             if (c.has) {

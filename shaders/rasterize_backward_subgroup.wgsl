@@ -26,46 +26,24 @@ fn rasterize_backward_subgroup(
     let py = wid.y * TILE + li / TILE;
     let inside = px < view.size.x && py < view.size.y;
     let pix = py * view.size.x + px;
-    if (li == 0u) {
-        bw_range = ranges[wid.y * view.size.z + wid.x];
-        atomicStore(&max_last, 0u);
-    }
-    workgroupBarrier();
     var st = pixel_start(inside, pix);
-    if (inside) {
-        atomicMax(&max_last, st.last);
-    }
-    workgroupBarrier();
-    if (li == 0u) {
-        max_last_plain = atomicLoad(&max_last);
-    }
-    let range = workgroupUniformLoad(&bw_range);
-    // Keys past every pixel's last contributor have zero gradient (the buffer is cleared).
-    let end = range.x + workgroupUniformLoad(&max_last_plain);
+    let keys = tile_keys(li, wid.y * view.size.z + wid.x, inside, st.last);
+    let range = keys.x;
+    let end = keys.y;
     let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
-    let count = end - range.x;
+    let count = end - range;
     let rounds = (count + BATCH - 1u) / BATCH;
     for (var round = 0u; round < rounds; round++) {
         // Batch `round` holds keys end-1-round*BATCH downwards.
         let k_top = end - 1u - round * BATCH;
         let in_batch = min(BATCH, count - round * BATCH);
-        workgroupBarrier();
-        if (li < in_batch) {
-            let k = k_top - li;
-            let e = key_values[k];
-            let g = owner[e];
-            b_key[li] = e;
-            b_xy[li] = xy_depth[g].xy;
-            b_conic[li] = conic_opacity[g];
-            b_color[li] = colors[g];
-        }
-        workgroupBarrier();
+        load_batch(li, k_top, in_batch);
         for (var j0 = 0u; j0 < in_batch; j0 += SG_KEYS) {
             let group = min(SG_KEYS, in_batch - j0);
             for (var s = 0u; s < group; s++) {
                 let j = j0 + s;
                 // Forward position (1-based) of this key within the tile.
-                let position = k_top - j - range.x + 1u;
+                let position = k_top - j - range + 1u;
                 let c = pixel_gradient(&st, inside && position <= st.last, centre, b_xy[j], b_conic[j], b_color[j].xyz);
                 // Most (pixel, key) pairs are empty: a subgroup none of whose pixels the key
                 // touches skips the adds and parks zeros.
