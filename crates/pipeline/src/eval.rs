@@ -13,9 +13,10 @@ pub struct EvalArgs {
     model: PathBuf,
     /// A COLMAP workspace (PINHOLE cameras) or a folder with transforms_*.json.
     data: PathBuf,
-    /// Background colour the photos are composited on and the model is rendered over.
-    #[arg(long, value_parser = crate::render::parse_rgb, default_value = "0,0,0")]
-    background: [f64; 3],
+    /// Background colour the photos are composited on and the model is rendered over. Default:
+    /// white for Blender (transforms_*.json) scenes, black for COLMAP workspaces.
+    #[arg(long, value_parser = crate::render::parse_rgb)]
+    background: Option<[f64; 3]>,
     /// Evaluate at this longest image side (photos downscaled with an area filter, as
     /// `splat train --resolution`).
     #[arg(long)]
@@ -30,10 +31,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let cloud = scene::ply::read_ply(&a.model)?;
     let ctx = gpu::GpuContext::new()?;
     let near = default_near(&data.model);
-    let mut views = load_views(&ctx, &data, true, a.background, near, a.resolution)?;
+    let background = a
+        .background
+        .unwrap_or_else(|| data.source.default_background());
+    let mut views = load_views(&ctx, &data, true, background, near, a.resolution)?;
     let held_out = !views.is_empty();
     if !held_out {
-        views = load_views(&ctx, &data, false, a.background, near, a.resolution)?;
+        views = load_views(&ctx, &data, false, background, near, a.resolution)?;
     }
     if views.is_empty() {
         bail!("{}: no images to evaluate on", a.data.display());

@@ -24,9 +24,10 @@ pub struct TrainArgs {
     /// Highest SH degree (raised by one every 1000 steps).
     #[arg(long, default_value_t = 3)]
     sh_degree: u32,
-    /// Background colour, three numbers in [0, 1] (white for Blender scenes).
-    #[arg(long, value_parser = crate::render::parse_rgb, default_value = "0,0,0")]
-    background: [f64; 3],
+    /// Background colour, three numbers in [0, 1]. Default: white for Blender (transforms_*.json)
+    /// scenes, black for COLMAP workspaces.
+    #[arg(long, value_parser = crate::render::parse_rgb)]
+    background: Option<[f64; 3]>,
     /// Train (and evaluate) at this longest image side in pixels: photos are downscaled with an
     /// area filter and the cameras scaled alike. Default: the photos' own size.
     #[arg(long)]
@@ -188,7 +189,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         steps: a.steps,
         seed: a.seed,
         max_sh_degree: a.sh_degree.min(3),
-        background: a.background,
+        background: a
+            .background
+            .unwrap_or_else(|| data.source.default_background()),
         lr_position: (a.lr_position, a.lr_position_final),
         lr_sh_dc: a.lr_sh_dc,
         lr_sh_rest: a.lr_sh_rest,

@@ -17,6 +17,27 @@ pub struct Dataset {
     pub image_root: PathBuf,
     /// Names of the held-out test images.
     pub test: BTreeSet<String>,
+    /// Which kind of folder it was read from.
+    pub source: Source,
+}
+
+/// The folder layout a dataset came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Colmap,
+    /// Blender/nerfstudio `transforms_*.json`.
+    Transforms,
+}
+
+impl Source {
+    /// The background photos are composited on when none is given: white for Blender scenes
+    /// (their RGBA renders are evaluated over white, as in the 3DGS paper), black otherwise.
+    pub fn default_background(self) -> [f64; 3] {
+        match self {
+            Source::Colmap => [0.0; 3],
+            Source::Transforms => [1.0; 3],
+        }
+    }
 }
 
 /// Every `COLMAP_TEST_EVERY`-th image (in name order, from the first) is a test image.
@@ -42,6 +63,7 @@ impl Dataset {
                 model,
                 image_root,
                 test,
+                source: Source::Colmap,
             });
         }
         let mut model = Reconstruction::default();
@@ -89,6 +111,7 @@ impl Dataset {
             model,
             image_root: dir.to_path_buf(),
             test,
+            source: Source::Transforms,
         })
     }
 

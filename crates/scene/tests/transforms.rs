@@ -113,3 +113,29 @@ fn random_damage_to_a_transforms_file_never_panics() {
         }
     }
 }
+
+#[test]
+fn blender_folders_default_to_a_white_background_and_colmap_to_black() {
+    use scene::dataset::{Dataset, Source};
+    let dir = tempfile::tempdir().unwrap();
+    let frame =
+        r#"{"file_path": "a.png", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}"#;
+    for (file, name) in [
+        ("transforms_train.json", "a.png"),
+        ("transforms_test.json", "b.png"),
+    ] {
+        let json = format!(
+            r#"{{"camera_angle_x": 0.7, "w": 8, "h": 6, "frames": [{}]}}"#,
+            frame.replace("a.png", name)
+        );
+        std::fs::write(dir.path().join(file), json).unwrap();
+        image::RgbaImage::new(8, 6)
+            .save(dir.path().join(name))
+            .unwrap();
+    }
+    let d = Dataset::load(dir.path()).unwrap();
+    assert_eq!(d.source, Source::Transforms);
+    assert_eq!(d.source.default_background(), [1.0; 3]);
+    assert_eq!(d.test.len(), 1);
+    assert_eq!(Source::Colmap.default_background(), [0.0; 3]);
+}
