@@ -245,7 +245,7 @@ pub fn render_view(world: &World, cam: &Camera, im: &Image, samples: u32) -> ima
 }
 
 /// A random point on the visible surface of an object (not the dome, not under the ground)
-/// with the surface normal there.
+/// with the surface normal there, for the stand-in cloud.
 fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<(Vector3<f64>, Vector3<f64>)> {
     match shape {
         Shape::Sphere { centre, radius } => {
@@ -279,15 +279,8 @@ fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<(Vector3<f64>, Ve
             let (x, y) = (rng.range(-3.0, 3.0), rng.range(-3.0, 3.0));
             Some((Vector3::new(x, y, 0.0), Vector3::z()))
         }
-        Shape::Dome { radius } => {
-            // The upper half, where cameras see sky: SfM on real photos gets background
-            // points too, and without them nothing initialises the sky.
-            let z = rng.range(0.02, 1.0);
-            let phi = rng.range(0.0, std::f64::consts::TAU);
-            let s = (1.0 - z * z).sqrt();
-            let n = Vector3::new(s * phi.cos(), s * phi.sin(), z);
-            Some((n * *radius, -n))
-        }
+        // The stand-in cloud has no sky.
+        Shape::Dome { .. } => None,
     }
 }
 
@@ -354,16 +347,35 @@ pub fn surface_cloud(scene: &GeneratedScene, count: usize, seed: u64) -> scene::
     c
 }
 
-/// Samples surface points, keeps those seen (unoccluded, inside the frame) by ≥ 2 views, and
-/// records their observations as keypoints.
+/// Where a random pixel of a random view meets the scene (an object, the ground or the sky
+/// dome). Points drawn this way spread over everything the cameras see in proportion to image
+/// area, as SfM's do, so the ground far beyond the objects and the sky get points too (with
+/// none there, training invents floaters to paint them).
+fn sample_seen(
+    world: &World,
+    rec: &Reconstruction,
+    cam: &scene::Camera,
+    image_ids: &[u32],
+    rng: &mut SplitMix,
+) -> Option<Vector3<f64>> {
+    let im = &rec.images[&image_ids[(rng.next() % image_ids.len() as u64) as usize]];
+    let px = Vector2::new(
+        rng.range(0.0, cam.width as f64),
+        rng.range(0.0, cam.height as f64),
+    );
+    let uv = cam.unproject(&px);
+    let d = (im.rotation().transpose() * Vector3::new(uv.x, uv.y, 1.0)).normalize();
+    world.trace(&im.center(), &d).map(|hit| hit.point)
+}
+
+/// Samples points the cameras see, keeps those seen (unoccluded, inside the frame) by ≥ 2 views,
+/// and records their observations as keypoints.
 fn add_points(world: &World, rec: &mut Reconstruction, count: usize, rng: &mut SplitMix) {
     let cam = rec.cameras[&1].clone();
-    let solids: Vec<usize> = (0..world.objects.len()).collect();
     let mut next_id = 1u64;
     let image_ids: Vec<u32> = rec.images.keys().copied().collect();
-    for k in 0..count {
-        let obj = solids[k % solids.len()];
-        let Some((p, _)) = sample_surface(&world.objects[obj].shape, rng) else {
+    for _ in 0..count {
+        let Some(p) = sample_seen(world, rec, &cam, &image_ids, rng) else {
             continue;
         };
         let mut obs = Vec::new();

@@ -202,3 +202,37 @@ fn bad_settings_are_rejected() {
     .to_string();
     assert!(err.contains("4x72"), "{err}");
 }
+
+/// SfM finds points wherever the photos have texture, not only on the objects: the ground
+/// between and beyond the camera rings and the sky dome must get points too (without them,
+/// training paints those regions with floaters that fog held-out views).
+#[test]
+fn points_cover_the_far_ground_and_the_sky() {
+    let g = splat_datasets::build(&spec(2)).unwrap();
+    let pts: Vec<Vector3<f64>> = g
+        .reconstruction
+        .points3d
+        .values()
+        .map(|p| Vector3::from(p.xyz))
+        .collect();
+    let ring = g
+        .reconstruction
+        .images
+        .values()
+        .map(|i| i.center().xy().norm())
+        .fold(0.0, f64::max);
+    let far_ground = pts
+        .iter()
+        .filter(|p| p.z.abs() < 1e-6 && p.xy().norm() > ring)
+        .count();
+    let sky = pts
+        .iter()
+        .filter(|p| (p.norm() - 20.0).abs() < 1e-6)
+        .count();
+    let n = pts.len();
+    assert!(
+        far_ground * 20 > n,
+        "{far_ground} of {n} points on the ground beyond the cameras (radius {ring:.2})"
+    );
+    assert!(sky * 20 > n, "{sky} of {n} points on the sky dome");
+}
