@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 use scene::dataset::Dataset;
-use splat_train::train::{Evaluation, default_near, load_views, score_views};
+use splat_train::train::{Evaluation, TrainConfig, default_near, load_views, score_views};
 use splat_train::{Gaussians32, GpuGaussians, PhotometricLoss, Rasterizer};
 use std::path::PathBuf;
 
@@ -34,10 +34,27 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let background = a
         .background
         .unwrap_or_else(|| data.source.default_background());
-    let mut views = load_views(&ctx, &data, true, background, near, a.resolution)?;
+    let mut budget = TrainConfig::default().image_cache_bytes;
+    let mut views = load_views(
+        &ctx,
+        &data,
+        true,
+        background,
+        near,
+        a.resolution,
+        &mut budget,
+    )?;
     let held_out = !views.is_empty();
     if !held_out {
-        views = load_views(&ctx, &data, false, background, near, a.resolution)?;
+        views = load_views(
+            &ctx,
+            &data,
+            false,
+            background,
+            near,
+            a.resolution,
+            &mut budget,
+        )?;
     }
     if views.is_empty() {
         bail!("{}: no images to evaluate on", a.data.display());

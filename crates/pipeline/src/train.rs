@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// area filter and the cameras scaled alike. Default: the photos' own size.
     #[arg(long)]
     resolution: Option<u32>,
+    /// GPU memory for caching the photos, in MiB (training views first); photos past it, or
+    /// that the device has no memory for, are uploaded at each use instead.
+    #[arg(long, default_value_t = TrainConfig::default().image_cache_bytes >> 20)]
+    image_cache_mb: u64,
     /// Steps between evaluations on the test views (0: only at the end).
     #[arg(long, default_value_t = 1000)]
     eval_every: u32,
@@ -201,6 +205,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         lambda: a.lambda_dssim,
         sh_interval: a.sh_interval,
         resolution: a.resolution,
+        image_cache_bytes: a.image_cache_mb << 20,
         strategy: match a.strategy {
             StrategyArg::Adc => Strategy::Adc(a.densify.config()),
             StrategyArg::Mcmc => Strategy::Mcmc(a.mcmc.config(a.densify.prune_opacity)),
@@ -216,6 +221,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed);
     let ctx = gpu::GpuContext::new()?;
     let mut trainer = Trainer::new(&ctx, &data, &init, cfg.clone())?;
+    let (cached, views) = trainer.cached_views();
+    if cached < views {
+        eprintln!(
+            "{cached} of {views} photos cached on the GPU (--image-cache-mb {}); the rest are uploaded at each use",
+            a.image_cache_mb
+        );
+    }
     std::fs::create_dir_all(&a.output)
         .with_context(|| format!("creating {}", a.output.display()))?;
     let ckpt_dir = a

@@ -74,6 +74,9 @@ pub struct TrainConfig {
     /// Longest image side in pixels (photos are downscaled with an area filter); `None` keeps
     /// the photos' size.
     pub resolution: Option<u32>,
+    /// GPU memory for cached photos (training views first, then test views), in bytes; photos
+    /// past it, or that the device has no memory for, are uploaded when used.
+    pub image_cache_bytes: u64,
 }
 
 impl Default for TrainConfig {
@@ -94,6 +97,7 @@ impl Default for TrainConfig {
             background: [0.0; 3],
             strategy: Strategy::Adc(DensifyConfig::default()),
             resolution: None,
+            image_cache_bytes: 4 << 30,
         }
     }
 }
@@ -214,17 +218,46 @@ pub fn initial_gaussians(model: &Reconstruction, sh_degree: u32, seed: u64) -> G
     }
 }
 
-/// A posed photo on the GPU.
+/// A posed photo, cached on the GPU when it fit.
 pub struct TrainView {
     pub name: String,
     pub view: View,
-    /// `[r, g, b, 1]` per pixel.
-    pub target: wgpu::Buffer,
+    /// `[r, g, b, 1]` per pixel, when cached on the GPU.
+    pub cached: Option<wgpu::Buffer>,
     pub pixels: Vec<[f32; 3]>,
 }
 
-/// The test (or training) photos of `data` on the GPU, alpha composited over `background`,
-/// downscaled (area filter, intrinsics scaled alike) to a longest side of `resolution` pixels.
+impl TrainView {
+    fn rgba(&self) -> Vec<[f32; 4]> {
+        self.pixels
+            .iter()
+            .map(|p| [p[0], p[1], p[2], 1.0])
+            .collect()
+    }
+
+    /// Bytes of the photo on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.pixels.len() as u64 * 16
+    }
+
+    /// The photo on the GPU as `[r, g, b, 1]` per pixel: the cached buffer, or `scratch` (grown
+    /// when needed) with the photo written into it. Queue writes land before the next
+    /// submission, after every earlier one, so one scratch buffer serves every step.
+    pub fn target(&self, ctx: &GpuContext, scratch: &mut wgpu::Buffer) -> wgpu::Buffer {
+        if let Some(b) = &self.cached {
+            return b.clone();
+        }
+        let buf = gpu::reuse_buffer(ctx, scratch, self.gpu_bytes(), "target (streamed)");
+        ctx.queue
+            .write_buffer(&buf, 0, bytemuck::cast_slice(&self.rgba()));
+        buf
+    }
+}
+
+/// The test (or training) photos of `data`, alpha composited over `background`, downscaled
+/// (area filter, intrinsics scaled alike) to a longest side of `resolution` pixels, cached on
+/// the GPU while `cache_budget` (bytes, reduced by what is cached) lasts and the device has
+/// memory for them.
 pub fn load_views(
     ctx: &GpuContext,
     data: &Dataset,
@@ -232,6 +265,7 @@ pub fn load_views(
     background: [f64; 3],
     near: f64,
     resolution: Option<u32>,
+    cache_budget: &mut u64,
 ) -> Result<Vec<TrainView>, TrainError> {
     let images = if test {
         data.test_images()
@@ -277,14 +311,28 @@ pub fn load_views(
             } else {
                 img
             };
-            let pixels: Vec<[f32; 3]> = img.pixels().map(|p| p.0).collect();
-            let rgba: Vec<[f32; 4]> = pixels.iter().map(|p| [p[0], p[1], p[2], 1.0]).collect();
-            Ok(TrainView {
+            let mut tv = TrainView {
                 name: im.name.clone(),
                 view,
-                target: storage_buffer(ctx, "target", &rgba),
-                pixels,
-            })
+                cached: None,
+                pixels: img.pixels().map(|p| p.0).collect(),
+            };
+            let bytes = tv.gpu_bytes();
+            if bytes <= *cache_budget {
+                // Out of device memory is not an error here: the photo is streamed instead.
+                let rgba = tv.rgba();
+                tv.cached = ctx
+                    .checked("caching a photo", || {
+                        Ok(storage_buffer(ctx, "target", &rgba))
+                    })
+                    .ok();
+                if tv.cached.is_some() {
+                    *cache_budget -= bytes;
+                } else {
+                    *cache_budget = 0;
+                }
+            }
+            Ok(tv)
         })
         .collect()
 }
@@ -328,12 +376,14 @@ pub fn score_views(
 ) -> Result<Vec<ViewScore>, TrainError> {
     let mut frame = Frame::empty(ctx);
     let mut eval = LossEval::empty(ctx);
+    let mut scratch = gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4);
     views
         .iter()
         .map(|tv| {
             raster.forward_into(ctx, g, &tv.view, &mut frame)?;
             let size = (tv.view.width, tv.view.height);
-            loss.evaluate_into(ctx, &frame.out_color, &tv.target, size, 0.2, &mut eval)?;
+            let target = tv.target(ctx, &mut scratch);
+            loss.evaluate_into(ctx, &frame.out_color, &target, size, 0.2, &mut eval)?;
             Ok(ViewScore {
                 name: tv.name.clone(),
                 psnr: psnr(&frame.read_color(ctx)?, &tv.pixels),
@@ -377,6 +427,8 @@ pub struct Trainer<'c> {
     /// Reused from step to step.
     frame: Frame,
     eval: LossEval,
+    /// Where photos not cached on the GPU are written when used.
+    streamed: wgpu::Buffer,
     grads: GpuGrads,
     densifier: Densifier,
     mcmc: crate::mcmc::Mcmc,
@@ -395,11 +447,28 @@ impl<'c> Trainer<'c> {
     ) -> Result<Self, TrainError> {
         let extent = scene_extent(&data.model);
         let near = default_near(&data.model);
-        let train = load_views(ctx, data, false, cfg.background, near, cfg.resolution)?;
+        let mut budget = cfg.image_cache_bytes;
+        let train = load_views(
+            ctx,
+            data,
+            false,
+            cfg.background,
+            near,
+            cfg.resolution,
+            &mut budget,
+        )?;
         if train.is_empty() {
             return Err(TrainError::Data("no training images".into()));
         }
-        let test = load_views(ctx, data, true, cfg.background, near, cfg.resolution)?;
+        let test = load_views(
+            ctx,
+            data,
+            true,
+            cfg.background,
+            near,
+            cfg.resolution,
+            &mut budget,
+        )?;
         let mut gaussians = GpuGaussians::upload(ctx, init)?;
         gaussians.set_active_sh_degree(0);
         let grads = GpuGrads::empty(ctx);
@@ -419,6 +488,7 @@ impl<'c> Trainer<'c> {
             step: 0,
             order: Vec::new(),
             frame: Frame::empty(ctx),
+            streamed: gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4),
             eval: LossEval::empty(ctx),
             grads,
             densifier: Densifier::new(ctx, init.len() as u32),
@@ -453,10 +523,11 @@ impl<'c> Trainer<'c> {
         self.raster
             .forward_into(ctx, &self.gaussians, &tv.view, &mut self.frame)?;
         let (size, lambda) = ((tv.view.width, tv.view.height), self.cfg.lambda);
+        let target = tv.target(ctx, &mut self.streamed);
         self.loss.evaluate_into(
             ctx,
             &self.frame.out_color,
-            &tv.target,
+            &target,
             size,
             lambda,
             &mut self.eval,
@@ -703,6 +774,13 @@ impl<'c> Trainer<'c> {
     }
 
     /// Gaussians in the model now.
+    /// Training and test photos cached on the GPU, and how many there are in all.
+    pub fn cached_views(&self) -> (usize, usize) {
+        let all = self.train.iter().chain(&self.test);
+        let cached = all.clone().filter(|v| v.cached.is_some()).count();
+        (cached, all.count())
+    }
+
     pub fn gaussian_count(&self) -> u32 {
         self.gaussians.count
     }

@@ -28,8 +28,8 @@ fn downscaled_views_match_the_scene_rendered_at_that_size() {
     let big = scene_at(&dir.path().join("big"), 120, 90);
     let small = scene_at(&dir.path().join("small"), 40, 30);
     let near = default_near(&big.model);
-    let down = load_views(ctx, &big, false, [0.0; 3], near, Some(40)).unwrap();
-    let direct = load_views(ctx, &small, false, [0.0; 3], near, None).unwrap();
+    let down = load_views(ctx, &big, false, [0.0; 3], near, Some(40), &mut no_limit()).unwrap();
+    let direct = load_views(ctx, &small, false, [0.0; 3], near, None, &mut no_limit()).unwrap();
     assert_eq!(down.len(), direct.len());
     for (a, b) in down.iter().zip(&direct) {
         let (va, vb) = (&a.view, &b.view);
@@ -57,6 +57,20 @@ fn downscaled_views_match_the_scene_rendered_at_that_size() {
         );
     }
     // Without a target size (or a larger one) the photos are used as they are.
-    let same = load_views(ctx, &small, false, [0.0; 3], near, Some(400)).unwrap();
+    let same = load_views(
+        ctx,
+        &small,
+        false,
+        [0.0; 3],
+        near,
+        Some(400),
+        &mut no_limit(),
+    )
+    .unwrap();
     assert_eq!(same[0].pixels, direct[0].pixels);
+}
+
+/// An image-cache budget that caches every photo.
+fn no_limit() -> u64 {
+    u64::MAX
 }

@@ -63,3 +63,38 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
         cloud.len()
     );
 }
+
+/// Photos that are not cached on the GPU (budget exhausted) are uploaded at each use: training
+/// and evaluation give the same bits whether all, some or none are cached.
+#[test]
+fn streamed_photos_train_exactly_as_cached_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = built_in(dir.path(), 12, 40, 30, 800);
+    let init = initial_gaussians(&data.model, 1, 0);
+    let run = |budget: u64| {
+        let cfg = TrainConfig {
+            steps: 24,
+            strategy: Strategy::Fixed,
+            image_cache_bytes: budget,
+            ..TrainConfig::default()
+        };
+        let mut t = Trainer::new(context(), &data, &init, cfg).unwrap();
+        let cached = t.cached_views();
+        let losses: Vec<u64> = (0..24)
+            .map(|_| t.step(true).unwrap().unwrap().total.to_bits())
+            .collect();
+        let eval = t.evaluate_full().unwrap();
+        (cached, losses, eval.psnr.to_bits(), t.download().unwrap())
+    };
+    let all = run(u64::MAX);
+    let some = run(5 * 40 * 30 * 16);
+    let none = run(0);
+    assert_eq!(all.0, (12, 12));
+    assert_eq!(some.0, (5, 12));
+    assert_eq!(none.0, (0, 12));
+    for other in [&some, &none] {
+        assert_eq!(other.1, all.1, "loss per step");
+        assert_eq!(other.2, all.2, "test PSNR");
+        assert!(other.3 == all.3, "trained model");
+    }
+}
