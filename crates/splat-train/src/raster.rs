@@ -352,6 +352,24 @@ pub struct Profile {
 
 const WORKGROUP: u32 = 256;
 
+/// `Err(TooLarge)` when `count` records of `bytes_each` exceed one buffer binding of `ctx`.
+fn fits_in_binding(
+    ctx: &GpuContext,
+    what: &'static str,
+    count: u32,
+    bytes_each: u64,
+) -> Result<(), GpuError> {
+    let (needed, limit) = (u64::from(count) * bytes_each, ctx.max_binding());
+    if needed > limit {
+        return Err(GpuError::TooLarge {
+            what,
+            needed,
+            limit,
+        });
+    }
+    Ok(())
+}
+
 impl Rasterizer {
     /// The rasterizer with the fastest backward tile pass the device supports.
     pub fn new(ctx: &GpuContext) -> Self {
@@ -530,6 +548,7 @@ impl Rasterizer {
         ctx.queue.submit([enc.finish()]);
         let total = readback::<u32>(ctx, &touched, n as usize + 1)?[n as usize];
         self.mark(ctx, None, "project + scan + key count")?;
+        fits_in_binding(ctx, "the frame's tile/Gaussian key list", total, 4)?;
 
         // Pass 2: keys, sort, ranges, rasterize.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
@@ -922,6 +941,7 @@ impl Rasterizer {
     ) -> Result<GpuGrads, GpuError> {
         self.restart_clock();
         let n = g.count;
+        fits_in_binding(ctx, "the frame's per-key gradients", frame.keys, 48)?;
         let key_grads = reuse_buffer(
             ctx,
             &mut cache.key_grads,

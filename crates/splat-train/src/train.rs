@@ -505,7 +505,21 @@ impl<'c> Trainer<'c> {
     }
 
     /// One optimisation step on the next training view; returns the loss when `read_loss`.
+    /// A frame the device has no room for is a `Capacity` error naming the Gaussian count.
     pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
+        self.step_inner(read_loss).map_err(|e| match e {
+            TrainError::Gpu(source @ (GpuError::OutOfMemory(_) | GpuError::TooLarge { .. })) => {
+                TrainError::Capacity {
+                    step: self.step + 1,
+                    gaussians: self.gaussians.count,
+                    source,
+                }
+            }
+            e => e,
+        })
+    }
+
+    fn step_inner(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
         if self.order.is_empty() {
             let mut rng = rand_pcg::Pcg64::seed_from_u64(
                 self.cfg.seed ^ self.epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15),

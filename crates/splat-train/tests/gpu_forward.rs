@@ -131,3 +131,32 @@ fn reused_frame_buffers_give_the_same_images_as_fresh_ones() {
         assert_eq!(reused.last, fresh.last);
     }
 }
+
+/// A frame whose tile/Gaussian key list cannot fit one buffer binding is a `TooLarge` error that
+/// says so (training turns it into "N Gaussians do not fit on this GPU …"), not a device error.
+#[test]
+fn a_frame_with_too_many_keys_is_a_clear_error() {
+    let ctx = context();
+    let v = view(4096, 4096, [0.0; 3]);
+    let tiles = 256 * 256;
+    // Every Gaussian covers every tile: enough of them to overflow one binding of 4-byte keys.
+    let n = (ctx.max_binding() / (4 * tiles) + 1) as usize;
+    let mut g = scene(&v, n, 0, 5);
+    let centre = v.rotation.transpose() * (nalgebra::Vector3::new(0.0, 0.0, 3.0) - v.translation);
+    for i in 0..n {
+        for k in 0..3 {
+            g.means[3 * i + k] = centre[k] as f32;
+            g.log_scales[3 * i + k] = 5.0;
+        }
+        g.opacities[i] = 0.0;
+    }
+    let gg = GpuGaussians::upload(ctx, &g).expect("upload");
+    match rasterizer().forward(ctx, &gg, &v) {
+        Err(e @ gpu::GpuError::TooLarge { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("tile/Gaussian key list"), "{msg}");
+        }
+        Err(e) => panic!("expected TooLarge, got {e}"),
+        Ok(f) => panic!("{} keys fit, expected an error", f.keys),
+    }
+}
