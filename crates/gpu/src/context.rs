@@ -343,6 +343,19 @@ impl GpuContext {
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
     }
+
+    /// `Err(TooLarge)` naming `what` when `bytes` exceed one buffer binding of this device.
+    pub fn check_binding(&self, what: &'static str, bytes: u64) -> Result<(), GpuError> {
+        let limit = self.max_binding();
+        if bytes > limit {
+            return Err(GpuError::TooLarge {
+                what,
+                needed: bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -227,7 +227,6 @@ impl GpuGaussians {
     /// Uploads the parameters; fails with a clear error when an array is larger than the
     /// device allows in one binding (lavapipe: 128 MiB, i.e. ~700k Gaussians at SH degree 3).
     pub fn upload(ctx: &GpuContext, g: &Gaussians32) -> Result<Self, GpuError> {
-        let limit = ctx.max_binding();
         for (what, len) in [
             ("Gaussian means", g.means.len()),
             ("Gaussian rotations", g.quats.len()),
@@ -236,14 +235,7 @@ impl GpuGaussians {
                 3 * (2 * g.sh_degree as usize + 1) * g.len(),
             ),
         ] {
-            let bytes = len as u64 * 4;
-            if bytes > limit {
-                return Err(GpuError::TooLarge {
-                    what,
-                    needed: bytes,
-                    limit,
-                });
-            }
+            ctx.check_binding(what, len as u64 * 4)?;
         }
         ctx.checked("uploading Gaussians", || {
             Ok(Self {
@@ -351,24 +343,6 @@ pub struct Profile {
 }
 
 const WORKGROUP: u32 = 256;
-
-/// `Err(TooLarge)` when `count` records of `bytes_each` exceed one buffer binding of `ctx`.
-fn fits_in_binding(
-    ctx: &GpuContext,
-    what: &'static str,
-    count: u32,
-    bytes_each: u64,
-) -> Result<(), GpuError> {
-    let (needed, limit) = (u64::from(count) * bytes_each, ctx.max_binding());
-    if needed > limit {
-        return Err(GpuError::TooLarge {
-            what,
-            needed,
-            limit,
-        });
-    }
-    Ok(())
-}
 
 impl Rasterizer {
     /// The rasterizer with the fastest backward tile pass the device supports.
@@ -548,7 +522,7 @@ impl Rasterizer {
         ctx.queue.submit([enc.finish()]);
         let total = readback::<u32>(ctx, &touched, n as usize + 1)?[n as usize];
         self.mark(ctx, None, "project + scan + key count")?;
-        fits_in_binding(ctx, "the frame's tile/Gaussian key list", total, 4)?;
+        ctx.check_binding("the frame's tile/Gaussian key list", u64::from(total) * 4)?;
 
         // Pass 2: keys, sort, ranges, rasterize.
         let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
@@ -941,7 +915,7 @@ impl Rasterizer {
     ) -> Result<GpuGrads, GpuError> {
         self.restart_clock();
         let n = g.count;
-        fits_in_binding(ctx, "the frame's per-key gradients", frame.keys, 48)?;
+        ctx.check_binding("the frame's per-key gradients", u64::from(frame.keys) * 48)?;
         let key_grads = reuse_buffer(
             ctx,
             &mut cache.key_grads,

@@ -78,14 +78,8 @@ pub fn rebuild(
 /// Fails when `count` Gaussians at `sh_degree` would not fit one binding of the device.
 pub fn check_fits(ctx: &GpuContext, count: u32, sh_degree: u32) -> Result<(), GpuError> {
     let widest = (3 * (2 * u64::from(sh_degree) + 1)).max(4);
-    let needed = u64::from(count) * widest * 4;
-    let limit = ctx.max_binding();
-    if needed > limit {
-        return Err(GpuError::TooLarge {
-            what: "the Gaussians' widest parameter array",
-            needed,
-            limit,
-        });
-    }
-    Ok(())
+    ctx.check_binding(
+        "the Gaussians' widest parameter array",
+        u64::from(count) * widest * 4,
+    )
 }

@@ -248,8 +248,17 @@ impl TrainView {
             return b.clone();
         }
         let buf = gpu::reuse_buffer(ctx, scratch, self.gpu_bytes(), "target (streamed)");
-        ctx.queue
-            .write_buffer(&buf, 0, bytemuck::cast_slice(&self.rgba()));
+        // Written in place into the queue's staging memory: no per-step copy of the photo.
+        if let Some(size) = wgpu::BufferSize::new(self.gpu_bytes())
+            && let Some(mut staged) = ctx.queue.write_buffer_with(&buf, 0, size)
+        {
+            staged.slice(..).write_iter(
+                self.pixels
+                    .iter()
+                    .flat_map(|p| [p[0], p[1], p[2], 1.0f32])
+                    .flat_map(f32::to_ne_bytes),
+            );
+        }
         buf
     }
 }
