@@ -4,6 +4,7 @@
 mod eval;
 mod generate;
 mod info;
+mod matching;
 mod progress;
 mod render;
 mod report;
@@ -33,6 +34,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Render a 3DGS PLY from the cameras of a COLMAP workspace or transforms_*.json folder.
     Render(render::RenderArgs),
+    /// Features, matches and verified pairs of a folder of photos, as a COLMAP database.
+    Match(matching::MatchArgs),
     /// Train a 3DGS model (adaptive density control, checkpoints, --resume).
     Train(train::TrainArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
@@ -48,6 +51,7 @@ fn main() {
         Command::Render(a) => render::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Train(a) => train::run(a),
+        Command::Match(a) => matching::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -22,6 +22,22 @@ pub use ply::GaussianCloud;
 
 pub type Result<T, E = SceneError> = std::result::Result<T, E>;
 
+/// For tests that read `../shared/datasets/<rel>`: the path, or, when the datasets are not
+/// there, a panic that says how to provide them — unless `SPLAT_SKIP_SHARED=1`, when the test
+/// is told to skip (`None`) and a SKIPPED line is printed, so no test passes silently.
+pub fn shared_dataset_for_tests(start: &std::path::Path, rel: &str) -> Option<std::path::PathBuf> {
+    match shared_datasets_dir(start) {
+        Some(d) => Some(d.join(rel)),
+        None if std::env::var("SPLAT_SKIP_SHARED").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED (SPLAT_SKIP_SHARED=1): ../shared/datasets/{rel} is not available");
+            None
+        }
+        None => panic!(
+            "../shared/datasets not found beside the project (set SPLAT_SHARED_DATASETS, or SPLAT_SKIP_SHARED=1 to skip)"
+        ),
+    }
+}
+
 /// The shared real-photo datasets (`../shared/datasets` beside the project), found from
 /// `SPLAT_SHARED_DATASETS` or by walking up from `start` looking for `shared/datasets`.
 pub fn shared_datasets_dir(start: &std::path::Path) -> Option<std::path::PathBuf> {

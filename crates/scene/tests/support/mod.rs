@@ -6,17 +6,7 @@ use std::path::PathBuf;
 /// A folder of `../shared/datasets`. Tests that need it fail when it is missing, unless
 /// `SPLAT_SKIP_SHARED=1` says to skip them, which they then print.
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    match scene::shared_datasets_dir(&start) {
-        Some(d) => Some(d.join(rel)),
-        None if std::env::var("SPLAT_SKIP_SHARED").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED (SPLAT_SKIP_SHARED=1): ../shared/datasets/{rel} is not available");
-            None
-        }
-        None => panic!(
-            "../shared/datasets not found beside the project (set SPLAT_SHARED_DATASETS, or SPLAT_SKIP_SHARED=1 to skip)"
-        ),
-    }
+    scene::shared_dataset_for_tests(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), rel)
 }
 
 /// A small deterministic generator so the tests need no extra crates' state.

@@ -1,0 +1,160 @@
+//! `splat match`: features, matches and verified two-view geometry for a folder of photos,
+//! written as a COLMAP database (`W/database.db`) with `W/match-report.json`.
+
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use sfm::front_end::{self, CameraMode, FrontEndOptions, Matcher, Observer};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum MatcherArg {
+    /// Every pair of images (up to a few hundred images).
+    Exhaustive,
+    /// Each image with the next --overlap images in name order (video frames).
+    Sequential,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum CameraModeArg {
+    /// Images of one size and one EXIF camera and focal share intrinsics.
+    Auto,
+    /// One camera for every image.
+    Single,
+    /// A camera per image.
+    PerImage,
+}
+
+#[derive(clap::Args)]
+pub struct MatchArgs {
+    /// Folder of photos (JPEG, PNG, …; searched recursively; other files are skipped with a warning).
+    images: PathBuf,
+    /// Output folder: database.db and match-report.json.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Longest side of the images features are extracted from (keypoints stay in original pixels).
+    #[arg(long, default_value_t = 1600)]
+    max_image_size: u32,
+    /// Most features kept per image (strongest first).
+    #[arg(long, default_value_t = 8192)]
+    max_features: usize,
+    #[arg(long, value_enum, default_value = "exhaustive")]
+    matcher: MatcherArg,
+    /// Successors each image is matched with under --matcher sequential.
+    #[arg(long, default_value_t = 10)]
+    overlap: usize,
+    /// Which images share intrinsics.
+    #[arg(long, value_enum, default_value = "auto")]
+    camera_mode: CameraModeArg,
+    /// Geometric verification inlier threshold, pixels.
+    #[arg(long, default_value_t = 4.0)]
+    max_error: f64,
+    /// Pairs with fewer inliers are not verified.
+    #[arg(long, default_value_t = 15)]
+    min_inliers: usize,
+}
+
+/// Shows one bar per step and prints warnings above it.
+struct Bars(Mutex<Option<Progress>>);
+
+impl Observer for Bars {
+    fn begin(&self, step: &str, total: usize) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Progress::new(step, total as u64));
+    }
+    fn tick(&self) {
+        if let Some(p) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            p.inc();
+        }
+    }
+    fn end(&self) {
+        if let Some(p) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            p.finish();
+        }
+    }
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+}
+
+pub fn options(args: &MatchArgs) -> Result<FrontEndOptions> {
+    if args.max_image_size < 32 {
+        bail!(
+            "--max-image-size {} is too small (at least 32 pixels)",
+            args.max_image_size
+        );
+    }
+    if !args.max_error.is_finite() || args.max_error <= 0.0 {
+        bail!("--max-error must be positive");
+    }
+    let mut opts = FrontEndOptions {
+        max_image_size: args.max_image_size,
+        matcher: match args.matcher {
+            MatcherArg::Exhaustive => Matcher::Exhaustive,
+            MatcherArg::Sequential => Matcher::Sequential {
+                overlap: args.overlap.max(1),
+            },
+        },
+        camera_mode: match args.camera_mode {
+            CameraModeArg::Auto => CameraMode::Auto,
+            CameraModeArg::Single => CameraMode::Single,
+            CameraModeArg::PerImage => CameraMode::PerImage,
+        },
+        ..FrontEndOptions::default()
+    };
+    opts.sift.max_features = args.max_features.max(1);
+    opts.two_view.max_error = args.max_error;
+    opts.two_view.min_inliers = args.min_inliers.max(5);
+    Ok(opts)
+}
+
+pub fn run(args: MatchArgs) -> Result<()> {
+    let opts = options(&args)?;
+    if !args.images.is_dir() {
+        bail!("{}: not a folder of images", args.images.display());
+    }
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let database = args.output.join("database.db");
+    let bars = Bars(Mutex::new(None));
+    let report = front_end::run(&args.images, &database, &opts, &bars)?;
+    let report_path = args.output.join("match-report.json");
+    scene::write_atomic_bytes(
+        &report_path,
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    let features: usize = report.images.iter().map(|i| i.features).sum();
+    let inliers: usize = report
+        .pairs
+        .iter()
+        .filter(|p| p.config.is_verified())
+        .map(|p| p.inliers)
+        .sum();
+    let t = &report.time;
+    println!(
+        "{} images ({} skipped), {} features ({} per image)",
+        report.images.len(),
+        report.skipped.len(),
+        features,
+        features / report.images.len().max(1)
+    );
+    println!(
+        "{} of {} pairs verified, {} inlier matches ({} per verified pair)",
+        report.verified_pairs,
+        report.pairs.len(),
+        inliers,
+        inliers / report.verified_pairs.max(1)
+    );
+    println!(
+        "time (wall / CPU s): features {:.1} / {:.1}, matching {:.1} / {:.1}, verification {:.1} / {:.1}, database {:.1} / {:.1}",
+        t.extract.wall_s,
+        t.extract.cpu_s,
+        t.matching.wall_s,
+        t.matching.cpu_s,
+        t.verification.wall_s,
+        t.verification.cpu_s,
+        t.database.wall_s,
+        t.database.cpu_s
+    );
+    println!("wrote {} and {}", database.display(), report_path.display());
+    Ok(())
+}

@@ -1,0 +1,532 @@
+//! The front end of SfM for a folder of photos: features for every image, descriptor matches
+//! for every pair to match, their geometric verification, all written to a COLMAP database,
+//! and a report of what was found and what it cost.
+
+use crate::database::DatabaseWriter;
+use crate::error::{Result, SfmError};
+use crate::features::{self, Features, SiftOptions};
+use crate::geometry::self_calibration::{self, PairObservation};
+use crate::geometry::two_view::{self, Config, Intrinsics, TwoViewGeometry, TwoViewOptions};
+use crate::input::{self, FocalSource, InputImage};
+use crate::matching::{self, DescriptorMatrix, MatchOptions};
+use crate::timing::{StepTime, timed};
+use nalgebra::Vector2;
+use rayon::prelude::*;
+use std::path::Path;
+
+/// Which pairs are matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matcher {
+    /// Every pair (small sets).
+    Exhaustive,
+    /// Each image with its `overlap` successors in name order (video-like sets).
+    Sequential { overlap: usize },
+}
+
+/// Which images share a camera (intrinsics) in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraMode {
+    /// Images of the same size and the same EXIF camera and focal length (or all without
+    /// EXIF) share one camera.
+    Auto,
+    /// One camera for all images (they must have the same size).
+    Single,
+    PerImage,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontEndOptions {
+    /// Longest side of the images features are extracted from; keypoints are reported in
+    /// the original pixels.
+    pub max_image_size: u32,
+    pub sift: SiftOptions,
+    pub matcher: Matcher,
+    pub matching: MatchOptions,
+    pub two_view: TwoViewOptions,
+    pub camera_mode: CameraMode,
+}
+
+impl Default for FrontEndOptions {
+    fn default() -> Self {
+        Self {
+            max_image_size: 1600,
+            sift: SiftOptions::default(),
+            matcher: Matcher::Exhaustive,
+            matching: MatchOptions::default(),
+            two_view: TwoViewOptions::default(),
+            camera_mode: CameraMode::Auto,
+        }
+    }
+}
+
+/// Told about progress; every method has a no-op default.
+pub trait Observer: Sync {
+    fn begin(&self, _step: &str, _total: usize) {}
+    fn tick(&self) {}
+    fn end(&self) {}
+    fn warn(&self, _message: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageReport {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub camera_id: u32,
+    pub focal_prior: f64,
+    pub focal_source: FocalSource,
+    pub features: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SkippedFile {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairReport {
+    pub image1: String,
+    pub image2: String,
+    pub matches: usize,
+    pub inliers: usize,
+    pub config: Config,
+    pub e_inliers: usize,
+    pub f_inliers: usize,
+    pub h_inliers: usize,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub extract: StepTime,
+    pub matching: StepTime,
+    pub verification: StepTime,
+    pub database: StepTime,
+}
+
+/// `match-report.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MatchReport {
+    pub images: Vec<ImageReport>,
+    pub skipped: Vec<SkippedFile>,
+    pub pairs: Vec<PairReport>,
+    pub verified_pairs: usize,
+    pub max_image_size: u32,
+    pub time: Timings,
+}
+
+/// One photo's features, in original pixels, with what the database needs about it.
+pub struct ImageFeatures {
+    pub image: InputImage,
+    pub features: Features,
+}
+
+/// Reads every image under `dir` and extracts its features; files that are not usable images
+/// are returned with the reason.
+pub fn extract_folder(
+    dir: &Path,
+    opts: &FrontEndOptions,
+    obs: &dyn Observer,
+) -> Result<(Vec<ImageFeatures>, Vec<SkippedFile>)> {
+    let files = input::list_files(dir)?;
+    obs.begin("features", files.len());
+    let results: Vec<std::result::Result<ImageFeatures, SkippedFile>> = files
+        .par_iter()
+        .map(|path| {
+            let out = input::load(dir, path, opts.max_image_size)
+                .map(|mut image| {
+                    let mut features = features::extract(&image.gray, &opts.sift);
+                    features.rescale(image.scale);
+                    // The pixels are not needed past this point.
+                    image.gray = crate::gray::GrayImage::new(0, 0);
+                    ImageFeatures { image, features }
+                })
+                .map_err(|reason| SkippedFile {
+                    name: input::image_name(dir, path),
+                    reason,
+                });
+            obs.tick();
+            out
+        })
+        .collect();
+    obs.end();
+    let mut ok = Vec::new();
+    let mut skipped = Vec::new();
+    for r in results {
+        match r {
+            Ok(f) => ok.push(f),
+            Err(s) => {
+                obs.warn(&format!(
+                    "skipping {}: {}",
+                    dir.join(&s.name).display(),
+                    s.reason
+                ));
+                skipped.push(s);
+            }
+        }
+    }
+    if ok.len() < 2 {
+        let skipped_text = if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} file(s) skipped: {})",
+                skipped.len(),
+                skipped
+                    .iter()
+                    .map(|s| format!("{}: {}", s.name, s.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        return Err(SfmError::TooFewImages {
+            dir: dir.to_path_buf(),
+            usable: ok.len(),
+            skipped: skipped_text,
+        });
+    }
+    Ok((ok, skipped))
+}
+
+/// Camera index (0-based) of each image under `mode`.
+pub fn assign_cameras(images: &[InputImage], mode: CameraMode) -> Vec<usize> {
+    match mode {
+        CameraMode::PerImage => (0..images.len()).collect(),
+        CameraMode::Single => vec![0; images.len()],
+        CameraMode::Auto => {
+            let mut keys: Vec<(u32, u32, Option<String>, u64)> = Vec::new();
+            images
+                .iter()
+                .map(|im| {
+                    let focal = if im.focal_source == FocalSource::Exif {
+                        im.focal.to_bits()
+                    } else {
+                        0
+                    };
+                    let key = (im.width, im.height, im.camera_name.clone(), focal);
+                    keys.iter().position(|k| *k == key).unwrap_or_else(|| {
+                        keys.push(key);
+                        keys.len() - 1
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// One matched pair: image indices, descriptor matches, verified geometry.
+pub type PairResult = ((usize, usize), Vec<[u32; 2]>, TwoViewGeometry);
+
+/// Matches and verifies the pairs of `images`; returns (pair, matches, geometry) in pair order.
+/// Cameras (`camera_of`) whose images have no EXIF focal get a focal estimated from their
+/// well-verified pairs, and those pairs are verified again with it.
+pub fn match_and_verify(
+    images: &mut [ImageFeatures],
+    camera_of: &[usize],
+    opts: &FrontEndOptions,
+    obs: &dyn Observer,
+    time: &mut Timings,
+) -> Vec<PairResult> {
+    let overlap = match opts.matcher {
+        Matcher::Exhaustive => None,
+        Matcher::Sequential { overlap } => Some(overlap.max(1)),
+    };
+    let pairs = matching::pairs(images.len(), overlap);
+    let matrices: Vec<DescriptorMatrix> = images
+        .par_iter()
+        .map(|f| DescriptorMatrix::new(&f.features.descriptors))
+        .collect();
+    obs.begin("matching", pairs.len());
+    let (all_matches, t) = timed(|| {
+        pairs
+            .par_iter()
+            .map(|&(i, j)| {
+                let m = matching::match_descriptors(&matrices[i], &matrices[j], &opts.matching);
+                obs.tick();
+                m
+            })
+            .collect::<Vec<_>>()
+    });
+    obs.end();
+    time.matching = t;
+    let all = vec![true; pairs.len()];
+    obs.begin("verification", pairs.len());
+    let (mut geometries, t) =
+        timed(|| verify_pairs(images, &pairs, &all_matches, &all, opts, obs, None));
+    obs.end();
+    time.verification = t;
+    let ((), t) = timed(|| {
+        let changed = self_calibrate(images, camera_of, &pairs, &all_matches, &geometries);
+        let redo: Vec<bool> = pairs
+            .iter()
+            .map(|&(i, j)| changed[i] || changed[j])
+            .collect();
+        if redo.iter().any(|&r| r) {
+            obs.begin(
+                "verification (estimated focal)",
+                redo.iter().filter(|&&r| r).count(),
+            );
+            let again = verify_pairs(
+                images,
+                &pairs,
+                &all_matches,
+                &redo,
+                opts,
+                obs,
+                Some(&geometries),
+            );
+            obs.end();
+            geometries = again;
+        }
+    });
+    time.verification.wall_s += t.wall_s;
+    time.verification.cpu_s += t.cpu_s;
+    pairs
+        .into_iter()
+        .zip(all_matches)
+        .zip(geometries)
+        .map(|((p, m), g)| (p, m, g))
+        .collect()
+}
+
+/// Verifies the pairs flagged in `which` (the others are copied from `previous`).
+fn verify_pairs(
+    images: &[ImageFeatures],
+    pairs: &[(usize, usize)],
+    matches: &[Vec<[u32; 2]>],
+    which: &[bool],
+    opts: &FrontEndOptions,
+    obs: &dyn Observer,
+    previous: Option<&[TwoViewGeometry]>,
+) -> Vec<TwoViewGeometry> {
+    pairs
+        .par_iter()
+        .zip(matches)
+        .enumerate()
+        .map(|(k, (&(i, j), m))| match previous {
+            Some(prev) if !which[k] => prev[k].clone(),
+            _ => {
+                let seed = (i as u64) << 32 | j as u64;
+                let g = verify_pair(&images[i], &images[j], m, &opts.two_view, seed);
+                obs.tick();
+                g
+            }
+        })
+        .collect()
+}
+
+/// Pairs need this many inliers to inform the focal estimate.
+const CALIBRATION_MIN_INLIERS: usize = 50;
+/// Of these, at least this many pairs.
+const CALIBRATION_MIN_PAIRS: usize = 2;
+
+/// Estimates the focal of every camera without an EXIF focal from its images' non-planar
+/// verified pairs (F re-fitted to the inliers, so the guess does not bias it); returns which
+/// images changed.
+fn self_calibrate(
+    images: &mut [ImageFeatures],
+    camera_of: &[usize],
+    pairs: &[(usize, usize)],
+    matches: &[Vec<[u32; 2]>],
+    geometries: &[TwoViewGeometry],
+) -> Vec<bool> {
+    let mut changed = vec![false; images.len()];
+    let cameras = camera_of.iter().copied().max().map_or(0, |m| m + 1);
+    for cam in 0..cameras {
+        let members: Vec<usize> = (0..images.len()).filter(|&i| camera_of[i] == cam).collect();
+        if members
+            .iter()
+            .any(|&i| images[i].image.focal_source == FocalSource::Exif)
+        {
+            continue;
+        }
+        let observations: Vec<PairObservation> = pairs
+            .iter()
+            .zip(matches)
+            .zip(geometries)
+            .filter(|(((i, j), _), g)| {
+                camera_of[*i] == cam
+                    && camera_of[*j] == cam
+                    && matches!(g.config, Config::Calibrated | Config::Uncalibrated)
+                    && g.inliers.len() >= CALIBRATION_MIN_INLIERS
+            })
+            .filter_map(|(((i, j), m), g)| {
+                let pt = |f: &Features, k: u32| {
+                    let kp = &f.keypoints[k as usize];
+                    Vector2::new(kp.x as f64, kp.y as f64)
+                };
+                let (a, b): (Vec<_>, Vec<_>) = g
+                    .inliers
+                    .iter()
+                    .map(|&k| {
+                        (
+                            pt(&images[*i].features, m[k][0]),
+                            pt(&images[*j].features, m[k][1]),
+                        )
+                    })
+                    .unzip();
+                let f = crate::geometry::fundamental::eight_point(&a, &b)?;
+                let pp = |im: &InputImage| (im.width as f64 / 2.0, im.height as f64 / 2.0);
+                Some(PairObservation {
+                    f,
+                    pp1: pp(&images[*i].image),
+                    pp2: pp(&images[*j].image),
+                    weight: (g.inliers.len() as f64).sqrt(),
+                })
+            })
+            .collect();
+        if observations.len() < CALIBRATION_MIN_PAIRS {
+            continue;
+        }
+        let longest = images[members[0]]
+            .image
+            .width
+            .max(images[members[0]].image.height) as f64;
+        if let Some(focal) =
+            self_calibration::estimate_focal(&observations, 0.3 * longest, 5.0 * longest)
+        {
+            for &i in &members {
+                images[i].image.focal = focal;
+                images[i].image.focal_source = FocalSource::SelfCalibrated;
+                changed[i] = true;
+            }
+        }
+    }
+    changed
+}
+
+fn intrinsics(im: &InputImage) -> Intrinsics {
+    Intrinsics {
+        focal: im.focal,
+        cx: im.width as f64 / 2.0,
+        cy: im.height as f64 / 2.0,
+        known_focal: im.focal_source != FocalSource::Default,
+    }
+}
+
+/// Geometric verification of one pair's matches.
+pub fn verify_pair(
+    a: &ImageFeatures,
+    b: &ImageFeatures,
+    matches: &[[u32; 2]],
+    opts: &TwoViewOptions,
+    seed: u64,
+) -> TwoViewGeometry {
+    let pt = |f: &Features, i: u32| {
+        let k = &f.keypoints[i as usize];
+        Vector2::new(k.x as f64, k.y as f64)
+    };
+    let p1: Vec<_> = matches.iter().map(|m| pt(&a.features, m[0])).collect();
+    let p2: Vec<_> = matches.iter().map(|m| pt(&b.features, m[1])).collect();
+    two_view::verify(
+        &intrinsics(&a.image),
+        &intrinsics(&b.image),
+        &p1,
+        &p2,
+        opts,
+        seed,
+    )
+}
+
+/// The whole front end: `dir` → `database` (written atomically) and the report.
+pub fn run(
+    dir: &Path,
+    database: &Path,
+    opts: &FrontEndOptions,
+    obs: &dyn Observer,
+) -> Result<MatchReport> {
+    let mut time = Timings::default();
+    let (extracted, t) = timed(|| extract_folder(dir, opts, obs));
+    let (mut images, skipped) = extracted?;
+    time.extract = t;
+    let metas: Vec<InputImage> = images.iter().map(|f| f.image.clone()).collect();
+    let camera_of = assign_cameras(&metas, opts.camera_mode);
+    let results = match_and_verify(&mut images, &camera_of, opts, obs, &mut time);
+    let (written, t) = timed(|| write_database(database, &images, &camera_of, &results));
+    let image_ids = written?;
+    time.database = t;
+    let reports = images
+        .iter()
+        .zip(&camera_of)
+        .map(|(f, &c)| ImageReport {
+            name: f.image.name.clone(),
+            width: f.image.width,
+            height: f.image.height,
+            camera_id: c as u32 + 1,
+            focal_prior: f.image.focal,
+            focal_source: f.image.focal_source,
+            features: f.features.len(),
+        })
+        .collect();
+    let _ = image_ids;
+    let pairs: Vec<PairReport> = results
+        .iter()
+        .map(|((i, j), m, g)| PairReport {
+            image1: images[*i].image.name.clone(),
+            image2: images[*j].image.name.clone(),
+            matches: m.len(),
+            inliers: g.inliers.len(),
+            config: g.config,
+            e_inliers: g.e_inliers,
+            f_inliers: g.f_inliers,
+            h_inliers: g.h_inliers,
+        })
+        .collect();
+    let verified_pairs = results
+        .iter()
+        .filter(|(_, _, g)| g.config.is_verified())
+        .count();
+    Ok(MatchReport {
+        images: reports,
+        skipped,
+        pairs,
+        verified_pairs,
+        max_image_size: opts.max_image_size,
+        time,
+    })
+}
+
+/// Writes cameras (SIMPLE_RADIAL with the focal prior, k = 0), images, features, matches and
+/// geometries; returns the database id of each image.
+fn write_database(
+    path: &Path,
+    images: &[ImageFeatures],
+    camera_of: &[usize],
+    results: &[PairResult],
+) -> Result<Vec<u32>> {
+    let db = DatabaseWriter::create(path)?;
+    let mut camera_ids: Vec<Option<u32>> = vec![None; images.len()];
+    let mut image_ids = Vec::with_capacity(images.len());
+    for (f, &c) in images.iter().zip(camera_of) {
+        let im = &f.image;
+        let camera = match camera_ids[c] {
+            Some(id) => id,
+            None => {
+                let params = [im.focal, im.width as f64 / 2.0, im.height as f64 / 2.0, 0.0];
+                let id = db.add_camera(
+                    scene::CameraModel::SimpleRadial,
+                    im.width,
+                    im.height,
+                    &params,
+                    im.focal_source == FocalSource::Exif,
+                )?;
+                camera_ids[c] = Some(id);
+                id
+            }
+        };
+        let id = db.add_image(&im.name, camera)?;
+        db.add_features(id, &f.features.keypoints, &f.features.descriptors)?;
+        image_ids.push(id);
+    }
+    for ((i, j), m, g) in results {
+        let (a, b) = (image_ids[*i], image_ids[*j]);
+        db.add_matches(a, b, m)?;
+        db.add_two_view_geometry(a, b, g, m)?;
+    }
+    db.finish()?;
+    Ok(image_ids)
+}

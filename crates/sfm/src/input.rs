@@ -1,0 +1,157 @@
+//! Photo input: every file of a folder that decodes as an image, turned upright by its EXIF
+//! orientation, with a focal-length prior from EXIF (35 mm equivalent) or 1.2·max(w, h), and
+//! scaled to the working resolution for feature extraction.
+
+use crate::error::{Result, SfmError};
+use crate::gray::GrayImage;
+use image::{DynamicImage, ImageDecoder, ImageReader};
+use std::path::{Path, PathBuf};
+
+/// The diagonal of a 36×24 mm frame: 35 mm-equivalent focal lengths are relative to it.
+const FULL_FRAME_DIAGONAL_MM: f64 = 43.266_615;
+/// Focal prior, relative to the longest side, when the photo says nothing (COLMAP's default).
+pub const DEFAULT_FOCAL_FACTOR: f64 = 1.2;
+
+/// Where a focal length prior comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FocalSource {
+    /// EXIF's 35 mm-equivalent focal length.
+    Exif,
+    /// 1.2·max(w, h): the photo said nothing.
+    Default,
+    /// Estimated from the fundamental matrices of well-verified pairs.
+    SelfCalibrated,
+}
+
+/// One photo, ready for feature extraction.
+#[derive(Debug, Clone)]
+pub struct InputImage {
+    /// Path relative to the image folder, with `/` separators (the database's image name).
+    pub name: String,
+    /// Upright size in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// Focal length prior in pixels, and where it came from.
+    pub focal: f64,
+    pub focal_source: FocalSource,
+    /// EXIF make and model, when present (photos from one camera share intrinsics).
+    pub camera_name: Option<String>,
+    /// The grey working image and original pixels per working pixel along x and y.
+    pub gray: GrayImage,
+    pub scale: (f32, f32),
+}
+
+/// Every regular, non-hidden file under `dir` (recursively), sorted by path.
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| SfmError::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| SfmError::Io {
+                path: d.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The database name of `path` inside `root`.
+pub fn image_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Decodes one photo; the error says why it cannot be used.
+pub fn load(
+    root: &Path,
+    path: &Path,
+    max_image_size: u32,
+) -> std::result::Result<InputImage, String> {
+    let reader = ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    if reader.format().is_none() {
+        return Err("not an image file".into());
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
+    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let exif = decoder.exif_metadata().ok().flatten();
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    img.apply_orientation(orientation);
+    let (width, height) = (img.width(), img.height());
+    if width < 16 || height < 16 {
+        return Err(format!("{width}×{height} pixels is too small"));
+    }
+    let info = exif.and_then(|raw| exif::Reader::new().read_raw(raw).ok());
+    let longest = width.max(height) as f64;
+    let focal35 = info.as_ref().and_then(focal_35mm);
+    let (focal, focal_source) = match focal35 {
+        Some(f35) => {
+            let diagonal = ((width as f64).powi(2) + (height as f64).powi(2)).sqrt();
+            (f35 / FULL_FRAME_DIAGONAL_MM * diagonal, FocalSource::Exif)
+        }
+        None => (DEFAULT_FOCAL_FACTOR * longest, FocalSource::Default),
+    };
+    let camera_name = info.as_ref().and_then(camera_name);
+    let rgb = img.to_rgb8();
+    let (gray, scale) = if width.max(height) > max_image_size {
+        let (w, h) = scene::images::fit_longest(width, height, max_image_size);
+        let small = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+        let scale = (width as f32 / w as f32, height as f32 / h as f32);
+        (GrayImage::from_rgb8(&small), scale)
+    } else {
+        (GrayImage::from_rgb8(&rgb), (1.0, 1.0))
+    };
+    Ok(InputImage {
+        name: image_name(root, path),
+        width,
+        height,
+        focal,
+        focal_source,
+        camera_name,
+        gray,
+        scale,
+    })
+}
+
+fn focal_35mm(info: &exif::Exif) -> Option<f64> {
+    let field = info.get_field(exif::Tag::FocalLengthIn35mmFilm, exif::In::PRIMARY)?;
+    let v = field.value.get_uint(0)? as f64;
+    (v > 0.0).then_some(v)
+}
+
+fn camera_name(info: &exif::Exif) -> Option<String> {
+    let text = |tag| {
+        info.get_field(tag, exif::In::PRIMARY).map(|f| {
+            f.display_value()
+                .to_string()
+                .trim_matches('"')
+                .trim()
+                .to_string()
+        })
+    };
+    let make = text(exif::Tag::Make).unwrap_or_default();
+    let model = text(exif::Tag::Model).unwrap_or_default();
+    let name = format!("{make} {model}").trim().to_string();
+    (!name.is_empty()).then_some(name)
+}

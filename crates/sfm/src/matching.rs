@@ -1,0 +1,285 @@
+//! Descriptor matching: exact nearest neighbours by brute force (one SGEMM of the two
+//! descriptor sets per pair, in row blocks), Lowe's ratio test and a cross-check.
+//!
+//! Distances follow COLMAP: the angle between the unit descriptors, acos(d₁·d₂), with a
+//! maximum of 0.7 and a ratio of 0.8 between the best and second-best angle.
+
+use crate::features::DESCRIPTOR_LEN;
+use rayon::prelude::*;
+
+/// Rows of the first image matched per block (bounds the score matrix to `BLOCK × n₂`).
+const BLOCK: usize = 512;
+/// Bytes are 512·v (see `root_sift_bytes`).
+const BYTE_SCALE: f32 = 1.0 / 512.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchOptions {
+    pub max_ratio: f32,
+    /// Largest angle (radians) between matched descriptors.
+    pub max_distance: f32,
+    pub cross_check: bool,
+}
+
+impl Default for MatchOptions {
+    fn default() -> Self {
+        Self {
+            max_ratio: 0.8,
+            max_distance: 0.7,
+            cross_check: true,
+        }
+    }
+}
+
+/// Descriptors as unit f32 rows, ready for the dot products.
+pub struct DescriptorMatrix {
+    rows: usize,
+    data: Vec<f32>,
+}
+
+impl DescriptorMatrix {
+    pub fn new(descriptors: &[[u8; DESCRIPTOR_LEN]]) -> Self {
+        let mut data = Vec::with_capacity(descriptors.len() * DESCRIPTOR_LEN);
+        for d in descriptors {
+            data.extend(d.iter().map(|&b| b as f32 * BYTE_SCALE));
+        }
+        Self {
+            rows: descriptors.len(),
+            data,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+}
+
+/// Best and second-best similarity seen for one descriptor.
+#[derive(Debug, Clone, Copy)]
+struct Best {
+    first: f32,
+    second: f32,
+    index: u32,
+}
+
+impl Best {
+    const NONE: Best = Best {
+        first: -1.0,
+        second: -1.0,
+        index: u32::MAX,
+    };
+
+    #[inline]
+    fn offer(&mut self, score: f32, index: u32) {
+        if score > self.first {
+            self.second = self.first;
+            self.first = score;
+            self.index = index;
+        } else if score > self.second {
+            self.second = score;
+        }
+    }
+
+    fn merge(&mut self, other: &Best) {
+        // Blocks are merged in order, so the lower index wins ties as in one pass.
+        if other.first > self.first {
+            self.second = self.first.max(other.second);
+            self.first = other.first;
+            self.index = other.index;
+        } else {
+            self.second = self.second.max(other.first);
+        }
+    }
+
+    fn passes(&self, opts: &MatchOptions) -> bool {
+        if self.index == u32::MAX {
+            return false;
+        }
+        let best = self.first.min(1.0).acos();
+        let second = self.second.clamp(-1.0, 1.0).acos();
+        best <= opts.max_distance && best < opts.max_ratio * second
+    }
+}
+
+/// Matches between two descriptor sets as (index in `a`, index in `b`), in `a`'s order.
+pub fn match_descriptors(
+    a: &DescriptorMatrix,
+    b: &DescriptorMatrix,
+    opts: &MatchOptions,
+) -> Vec<[u32; 2]> {
+    if a.is_empty() || b.is_empty() {
+        return Vec::new();
+    }
+    let blocks: Vec<(Vec<Best>, Vec<Best>)> = (0..a.rows.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|blk| score_block(a, b, blk * BLOCK, ((blk + 1) * BLOCK).min(a.rows)))
+        .collect();
+    let mut cols = vec![Best::NONE; b.rows];
+    let mut rows = Vec::with_capacity(a.rows);
+    for (r, c) in blocks {
+        rows.extend(r);
+        for (acc, blk) in cols.iter_mut().zip(&c) {
+            acc.merge(blk);
+        }
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(_, best)| best.passes(opts))
+        .filter(|(i, best)| {
+            !opts.cross_check || {
+                let back = &cols[best.index as usize];
+                back.index as usize == *i && back.passes(opts)
+            }
+        })
+        .map(|(i, best)| [i as u32, best.index])
+        .collect()
+}
+
+/// Scores rows `start..end` of `a` against all of `b`: each row's best two, and each column's
+/// best two within the block.
+fn score_block(
+    a: &DescriptorMatrix,
+    b: &DescriptorMatrix,
+    start: usize,
+    end: usize,
+) -> (Vec<Best>, Vec<Best>) {
+    let m = end - start;
+    let n = b.rows;
+    let mut scores = vec![0f32; m * n];
+    // SAFETY: the pointers and strides describe `m×128`, `128×n` (b transposed through its
+    // strides) and `m×n` row-major matrices inside the three slices, which outlive the call.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            DESCRIPTOR_LEN,
+            n,
+            1.0,
+            a.data[start * DESCRIPTOR_LEN..].as_ptr(),
+            DESCRIPTOR_LEN as isize,
+            1,
+            b.data.as_ptr(),
+            1,
+            DESCRIPTOR_LEN as isize,
+            0.0,
+            scores.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    let mut rows = vec![Best::NONE; m];
+    let mut cols = vec![Best::NONE; n];
+    for (i, row) in scores.chunks_exact(n).enumerate() {
+        let best = &mut rows[i];
+        for (j, (&s, col)) in row.iter().zip(cols.iter_mut()).enumerate() {
+            best.offer(s, j as u32);
+            col.offer(s, (start + i) as u32);
+        }
+    }
+    (rows, cols)
+}
+
+/// Image pairs to match: every pair, or each image with its `overlap` successors in name order.
+pub fn pairs(count: usize, sequential_overlap: Option<usize>) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for i in 0..count {
+        let last = match sequential_overlap {
+            Some(k) => (i + k).min(count - 1),
+            None => count - 1,
+        };
+        out.extend((i + 1..=last).map(|j| (i, j)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit_bytes(seed: u64) -> [u8; DESCRIPTOR_LEN] {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v = [0f32; DESCRIPTOR_LEN];
+        for x in v.iter_mut() {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            *x = (s % 1000) as f32;
+        }
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.map(|x| (512.0 * x / n).round().min(255.0) as u8)
+    }
+
+    /// Plain double loop with f64 angles: the reference the SGEMM path must agree with.
+    fn reference(
+        a: &[[u8; DESCRIPTOR_LEN]],
+        b: &[[u8; DESCRIPTOR_LEN]],
+        opts: &MatchOptions,
+    ) -> Vec<[u32; 2]> {
+        let angle = |x: &[u8; DESCRIPTOR_LEN], y: &[u8; DESCRIPTOR_LEN]| {
+            let dot: f64 = x
+                .iter()
+                .zip(y)
+                .map(|(&p, &q)| p as f64 * q as f64)
+                .sum::<f64>()
+                / (512.0 * 512.0);
+            dot.min(1.0).acos()
+        };
+        let nearest = |x: &[u8; DESCRIPTOR_LEN], set: &[[u8; DESCRIPTOR_LEN]]| {
+            let mut d: Vec<(f64, usize)> = set
+                .iter()
+                .enumerate()
+                .map(|(j, y)| (angle(x, y), j))
+                .collect();
+            d.sort_by(|p, q| p.0.total_cmp(&q.0));
+            let ok = d[0].0 <= opts.max_distance as f64 && d[0].0 < opts.max_ratio as f64 * d[1].0;
+            ok.then_some(d[0].1)
+        };
+        let mut out = Vec::new();
+        for (i, x) in a.iter().enumerate() {
+            if let Some(j) = nearest(x, b)
+                && nearest(&b[j], a) == Some(i)
+            {
+                out.push([i as u32, j as u32]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn brute_force_agrees_with_the_reference_and_finds_planted_pairs() {
+        // 1200 rows (three blocks) against 900; 300 of b are noisy copies of rows of a.
+        let a: Vec<_> = (0..1200).map(unit_bytes).collect();
+        let mut b: Vec<_> = (5000..5600).map(unit_bytes).collect();
+        for k in 0..300 {
+            let mut d = a[k * 4];
+            d[k % DESCRIPTOR_LEN] = d[k % DESCRIPTOR_LEN].saturating_add(20);
+            b.push(d);
+        }
+        let opts = MatchOptions::default();
+        let got = match_descriptors(
+            &DescriptorMatrix::new(&a),
+            &DescriptorMatrix::new(&b),
+            &opts,
+        );
+        assert_eq!(got, reference(&a, &b, &opts));
+        for k in 0..300u32 {
+            assert!(got.contains(&[k * 4, 600 + k]), "planted pair {k} missing");
+        }
+        assert_eq!(
+            got.len(),
+            300,
+            "random descriptors must fail the ratio test"
+        );
+    }
+
+    #[test]
+    fn pair_lists() {
+        assert_eq!(
+            pairs(4, None),
+            vec![(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+        );
+        assert_eq!(pairs(4, Some(1)), vec![(0, 1), (1, 2), (2, 3)]);
+    }
+}

@@ -1,0 +1,41 @@
+//! Wall and CPU time of a step (CPU time of the whole process, all threads, via getrusage).
+
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StepTime {
+    pub wall_s: f64,
+    pub cpu_s: f64,
+}
+
+/// Process CPU time (user + system) in seconds; 0 where the platform has no getrusage.
+pub fn process_cpu_seconds() -> f64 {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes a complete rusage into the zeroed buffer we own.
+        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0;
+        if !ok {
+            return 0.0;
+        }
+        // SAFETY: initialised by the successful call above (and zeroed before it).
+        let u = unsafe { usage.assume_init() };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    }
+    #[cfg(not(unix))]
+    {
+        0.0
+    }
+}
+
+/// Times a closure.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, StepTime) {
+    let (wall, cpu) = (Instant::now(), process_cpu_seconds());
+    let out = f();
+    let time = StepTime {
+        wall_s: wall.elapsed().as_secs_f64(),
+        cpu_s: process_cpu_seconds() - cpu,
+    };
+    (out, time)
+}
