@@ -70,6 +70,17 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
         }
     }
     assert!(report.verified_pairs >= 54);
+    // No EXIF: the focal is estimated from the verified pairs (true: 2759.5 / 2764.2 px).
+    let focal = report.images[0].focal_prior;
+    eprintln!(
+        "estimated focal {focal:.1} px ({:?})",
+        report.images[0].focal_source
+    );
+    assert_eq!(
+        report.images[0].focal_source,
+        sfm::input::FocalSource::SelfCalibrated
+    );
+    assert!((focal - 2762.0).abs() < 0.05 * 2762.0);
     let mut errors = Vec::new();
     let (mut wrong, mut total) = (0, 0);
     for tv in db.two_view.iter().filter(|t| t.is_verified()) {
