@@ -73,3 +73,53 @@ fn fewer_than_two_usable_images_is_an_error_naming_the_skipped_files() {
     .expect("must fail");
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+/// A little-endian TIFF/EXIF block: IFD0 with Orientation and a pointer to an EXIF IFD holding
+/// FocalLengthIn35mmFilm.
+fn exif_block(orientation: u16, focal_35mm: u16) -> Vec<u8> {
+    let mut b = b"II\x2a\x00".to_vec();
+    b.extend(8u32.to_le_bytes());
+    let entry = |b: &mut Vec<u8>, tag: u16, kind: u16, value: u32| {
+        b.extend(tag.to_le_bytes());
+        b.extend(kind.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.extend(value.to_le_bytes());
+    };
+    b.extend(2u16.to_le_bytes());
+    entry(&mut b, 0x0112, 3, orientation as u32);
+    entry(&mut b, 0x8769, 4, 38);
+    b.extend(0u32.to_le_bytes());
+    assert_eq!(b.len(), 38);
+    b.extend(1u16.to_le_bytes());
+    entry(&mut b, 0xA405, 3, focal_35mm as u32);
+    b.extend(0u32.to_le_bytes());
+    b
+}
+
+#[test]
+fn exif_orientation_and_focal_are_honoured() {
+    use image::ImageEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    // 96×64 stored, "rotate 90° clockwise to display" (orientation 6): upright it is 64×96.
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 3) as u8, 128])
+    });
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    enc.set_exif_metadata(exif_block(6, 35)).unwrap();
+    enc.write_image(&img, 96, 64, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(dir.path().join("rotated.jpg"), &bytes).unwrap();
+    let im = sfm::input::load(dir.path(), &dir.path().join("rotated.jpg"), 1600).unwrap();
+    assert_eq!((im.width, im.height), (64, 96));
+    assert_eq!((im.gray.width, im.gray.height), (64, 96));
+    // Upright, the stored image's top-left corner (dark red) is at the top right.
+    assert!(im.gray.at(63, 0) < im.gray.at(0, 0));
+    assert_eq!(im.focal_source, sfm::input::FocalSource::Exif);
+    let diagonal = (64f64 * 64.0 + 96.0 * 96.0).sqrt();
+    assert!(
+        (im.focal - 35.0 / 43.266_615 * diagonal).abs() < 1e-6,
+        "{}",
+        im.focal
+    );
+}
