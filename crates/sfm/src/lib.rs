@@ -2,6 +2,7 @@
 //! SIFT-style features, exhaustive or sequential descriptor matching, geometric verification
 //! (E, F, H by LO-RANSAC) and the COLMAP database those are written to.
 
+pub mod bundle;
 pub mod database;
 pub mod error;
 pub mod features;
