@@ -8,6 +8,8 @@ mod matching;
 mod progress;
 mod render;
 mod report;
+mod sfm;
+mod sfm_eval;
 mod train;
 mod undistort;
 
@@ -36,6 +38,10 @@ enum Command {
     Render(render::RenderArgs),
     /// Features, matches and verified pairs of a folder of photos, as a COLMAP database.
     Match(matching::MatchArgs),
+    /// Structure from motion: photos → COLMAP model (and PINHOLE images ready for training).
+    Sfm(sfm::SfmArgs),
+    /// Camera poses of a model against a ground truth (COLMAP model or Strecha .camera files).
+    SfmEval(sfm_eval::SfmEvalArgs),
     /// Train a 3DGS model (adaptive density control, checkpoints, --resume).
     Train(train::TrainArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
@@ -52,6 +58,8 @@ fn main() {
         Command::Eval(a) => eval::run(a),
         Command::Train(a) => train::run(a),
         Command::Match(a) => matching::run(a),
+        Command::Sfm(a) => sfm::run(a),
+        Command::SfmEval(a) => sfm_eval::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

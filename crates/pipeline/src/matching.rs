@@ -32,6 +32,13 @@ pub struct MatchArgs {
     /// Output folder: database.db and match-report.json.
     #[arg(short, long)]
     output: PathBuf,
+    #[command(flatten)]
+    front_end: FrontEndArgs,
+}
+
+/// Options of the SfM front end (shared by `splat match` and `splat sfm`).
+#[derive(clap::Args)]
+pub struct FrontEndArgs {
     /// Longest side of the images features are extracted from (keypoints stay in original pixels).
     #[arg(long, default_value_t = 1600)]
     max_image_size: u32,
@@ -55,7 +62,7 @@ pub struct MatchArgs {
 }
 
 /// Shows one bar per step and prints warnings above it.
-struct Bars(Mutex<Option<Progress>>);
+pub struct Bars(pub Mutex<Option<Progress>>);
 
 impl Observer for Bars {
     fn begin(&self, step: &str, total: usize) {
@@ -76,7 +83,14 @@ impl Observer for Bars {
     }
 }
 
-pub fn options(args: &MatchArgs) -> Result<FrontEndOptions> {
+impl FrontEndArgs {
+    /// The verification threshold, also the mapper's.
+    pub fn max_error(&self) -> f64 {
+        self.max_error
+    }
+}
+
+pub fn options(args: &FrontEndArgs) -> Result<FrontEndOptions> {
     if args.max_image_size < 32 {
         bail!(
             "--max-image-size {} is too small (at least 32 pixels)",
@@ -108,20 +122,37 @@ pub fn options(args: &MatchArgs) -> Result<FrontEndOptions> {
 }
 
 pub fn run(args: MatchArgs) -> Result<()> {
-    let opts = options(&args)?;
-    if !args.images.is_dir() {
-        bail!("{}: not a folder of images", args.images.display());
+    let (report, database, report_path) =
+        match_folder(&args.images, &args.output, &args.front_end)?;
+    print_summary(&report);
+    println!("wrote {} and {}", database.display(), report_path.display());
+    Ok(())
+}
+
+/// Runs the front end on `images` into `output/database.db` and `output/match-report.json`.
+pub fn match_folder(
+    images: &std::path::Path,
+    output: &std::path::Path,
+    args: &FrontEndArgs,
+) -> Result<(sfm::MatchReport, PathBuf, PathBuf)> {
+    let opts = options(args)?;
+    if !images.is_dir() {
+        bail!("{}: not a folder of images", images.display());
     }
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
-    let database = args.output.join("database.db");
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let database = output.join("database.db");
     let bars = Bars(Mutex::new(None));
-    let report = front_end::run(&args.images, &database, &opts, &bars)?;
-    let report_path = args.output.join("match-report.json");
+    let report = front_end::run(images, &database, &opts, &bars)?;
+    let report_path = output.join("match-report.json");
     scene::write_atomic_bytes(
         &report_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
+    Ok((report, database, report_path))
+}
+
+/// The front end's headline figures.
+pub fn print_summary(report: &sfm::MatchReport) {
     let features: usize = report.images.iter().map(|i| i.features).sum();
     let inliers: usize = report
         .pairs
@@ -155,6 +186,4 @@ pub fn run(args: MatchArgs) -> Result<()> {
         t.database.wall_s,
         t.database.cpu_s
     );
-    println!("wrote {} and {}", database.display(), report_path.display());
-    Ok(())
 }

@@ -5,11 +5,13 @@
 pub mod bundle;
 pub mod database;
 pub mod error;
+pub mod evaluate;
 pub mod features;
 pub mod front_end;
 pub mod geometry;
 pub mod gray;
 pub mod input;
+pub mod mapper;
 pub mod matching;
 pub mod timing;
 

@@ -39,3 +39,22 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, StepTime) {
     };
     (out, time)
 }
+
+/// Peak resident memory of the process so far, bytes (0 where unknown).
+pub fn peak_memory_bytes() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: as in `process_cpu_seconds`.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+            return 0;
+        }
+        // SAFETY: initialised by the successful call above.
+        let u = unsafe { usage.assume_init() };
+        u.ru_maxrss as u64 * 1024
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        0
+    }
+}

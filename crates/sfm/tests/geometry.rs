@@ -275,7 +275,7 @@ impl sfm::geometry::ransac::Estimator for DummyEstimator {
     fn minimal(&self, _: &[usize]) -> Vec<()> {
         Vec::new()
     }
-    fn refine(&self, _: &[usize]) -> Option<()> {
+    fn refine(&self, _: &[usize], _: &()) -> Option<()> {
         None
     }
     fn residual_sq(&self, _: &(), _: usize) -> f64 {

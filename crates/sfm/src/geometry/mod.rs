@@ -2,6 +2,7 @@
 //! fundamental matrix (7- and 8-point) and homography (4-point DLT), LO-RANSAC around them,
 //! relative pose from an essential matrix, and COLMAP's choice between the three models.
 
+pub mod absolute;
 pub mod essential;
 pub mod fundamental;
 pub mod homography;

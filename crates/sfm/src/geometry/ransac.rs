@@ -17,8 +17,9 @@ pub trait Estimator {
     }
     /// Models through the correspondences `sample` (minimal solver: several may come out).
     fn minimal(&self, sample: &[usize]) -> Vec<Self::Model>;
-    /// Least-squares style fit to many correspondences.
-    fn refine(&self, inliers: &[usize]) -> Option<Self::Model>;
+    /// Least-squares style fit to many correspondences, starting from `current` where the
+    /// solver is iterative.
+    fn refine(&self, inliers: &[usize], current: &Self::Model) -> Option<Self::Model>;
     fn residual_sq(&self, model: &Self::Model, i: usize) -> f64;
 }
 
@@ -132,7 +133,7 @@ fn local_optimize<E: Estimator>(
     scratch: &mut Vec<usize>,
 ) {
     for _ in 0..10 {
-        let Some(model) = est.refine(&current.2) else {
+        let Some(model) = est.refine(&current.2, &current.0) else {
             return;
         };
         let support = evaluate(est, &model, max_sq, scratch);

@@ -139,7 +139,7 @@ impl Estimator for EssentialEstimator<'_> {
         let (a, b) = self.0.pick(sample);
         essential::five_point(&a, &b)
     }
-    fn refine(&self, inliers: &[usize]) -> Option<Matrix3<f64>> {
+    fn refine(&self, inliers: &[usize], _: &Matrix3<f64>) -> Option<Matrix3<f64>> {
         let (a, b) = self.0.pick(inliers);
         essential::linear(&a, &b)
     }
@@ -158,7 +158,7 @@ impl Estimator for FundamentalEstimator<'_> {
         let (a, b) = self.0.pick(sample);
         fundamental::seven_point(&a, &b)
     }
-    fn refine(&self, inliers: &[usize]) -> Option<Matrix3<f64>> {
+    fn refine(&self, inliers: &[usize], _: &Matrix3<f64>) -> Option<Matrix3<f64>> {
         let (a, b) = self.0.pick(inliers);
         fundamental::eight_point(&a, &b)
     }
@@ -177,7 +177,7 @@ impl Estimator for HomographyEstimator<'_> {
         let (a, b) = self.0.pick(sample);
         homography::dlt(&a, &b).into_iter().collect()
     }
-    fn refine(&self, inliers: &[usize]) -> Option<Matrix3<f64>> {
+    fn refine(&self, inliers: &[usize], _: &Matrix3<f64>) -> Option<Matrix3<f64>> {
         let (a, b) = self.0.pick(inliers);
         homography::dlt(&a, &b)
     }

@@ -1,0 +1,209 @@
+//! `splat sfm`: photos → a COLMAP model. The front end (`splat match`) writes `W/database.db`;
+//! the incremental mapper reconstructs from it (`W/distorted/sparse/N`, SIMPLE_RADIAL, the
+//! largest model first); the largest is undistorted to PINHOLE (`W/images`, `W/sparse/0`),
+//! ready for `splat train W`; `W/sfm-report.json` has the figures.
+
+use crate::matching::{FrontEndArgs, match_folder, print_summary};
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use sfm::mapper::{self, MapperOptions, Model};
+use sfm::timing::{StepTime, peak_memory_bytes, timed};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct SfmArgs {
+    /// Folder of photos (searched recursively; files that are not images are skipped with a warning).
+    images: PathBuf,
+    /// Output workspace: database.db, distorted/sparse/N, sparse/0 and images/ (undistorted), sfm-report.json.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    front_end: FrontEndArgs,
+    /// Smallest triangulation angle of a point, degrees.
+    #[arg(long, default_value_t = 1.5)]
+    min_triangulation_angle: f64,
+    /// Keep the cameras' radial distortion at zero.
+    #[arg(long)]
+    no_distortion: bool,
+    /// Skip writing undistorted PINHOLE images (W/images, W/sparse/0).
+    #[arg(long)]
+    no_undistort: bool,
+}
+
+#[derive(serde::Serialize)]
+struct ModelReport {
+    registered: usize,
+    images: usize,
+    points: usize,
+    mean_track_length: f64,
+    mean_reprojection_error_px: f64,
+    stats: mapper::MapperStats,
+}
+
+#[derive(serde::Serialize)]
+struct StageTimes {
+    matching: StepTime,
+    mapping: StepTime,
+    output: StepTime,
+}
+
+#[derive(serde::Serialize)]
+struct SfmReport {
+    images: usize,
+    skipped_files: usize,
+    verified_pairs: usize,
+    models: Vec<ModelReport>,
+    time: StageTimes,
+    peak_memory_bytes: u64,
+}
+
+fn model_report(m: &Model, stats: &mapper::MapperStats) -> ModelReport {
+    let obs: usize = m
+        .points
+        .iter()
+        .flatten()
+        .map(|p| p.observations.len())
+        .sum();
+    ModelReport {
+        registered: m.num_registered(),
+        images: m.images.len(),
+        points: m.num_points(),
+        mean_track_length: obs as f64 / m.num_points().max(1) as f64,
+        mean_reprojection_error_px: m.mean_reprojection_error(),
+        stats: stats.clone(),
+    }
+}
+
+/// RGB of each point's first observation, read image by image.
+fn point_colors(model: &Model, images: &Path) -> Result<HashMap<(usize, u32), [u8; 3]>> {
+    let mut wanted: HashMap<usize, Vec<u32>> = HashMap::new();
+    for p in model.points.iter().flatten() {
+        if let Some(e) = p.observations.first() {
+            wanted.entry(e.image).or_default().push(e.kp);
+        }
+    }
+    let mut out = HashMap::new();
+    for (image, kps) in wanted {
+        let im = &model.images[image];
+        let path = images.join(&im.name);
+        let rgb = scene::images::open(&path)?.to_rgb8();
+        for kp in kps {
+            let k = im.keypoints[kp as usize];
+            let (x, y) = (
+                (k.x.floor() as u32).min(rgb.width() - 1),
+                (k.y.floor() as u32).min(rgb.height() - 1),
+            );
+            out.insert((image, kp), rgb.get_pixel(x, y).0);
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(args: SfmArgs) -> Result<()> {
+    let (matched, t_match) = timed(|| match_folder(&args.images, &args.output, &args.front_end));
+    let (match_report, database, _) = matched?;
+    print_summary(&match_report);
+    let db = sfm::database::read(&database)?;
+    let opts = MapperOptions {
+        max_error: args.front_end.max_error(),
+        min_triangulation_angle: args.min_triangulation_angle,
+        refine_distortion: !args.no_distortion,
+        ..MapperOptions::default()
+    };
+    let progress = Progress::new("mapping", db.images.len() as u64);
+    let (models, t_map) = timed(|| {
+        mapper::reconstruct(&db, &opts, &mut |done, _| {
+            progress.set_done(done as u64);
+        })
+    });
+    progress.finish();
+    let mut sizes = vec![(0, 0); db.cameras.len()];
+    for (k, c) in db.cameras.iter().enumerate() {
+        sizes[k] = (c.width, c.height);
+    }
+    let (written, t_out) = timed(|| -> Result<()> {
+        for (k, (model, _)) in models.iter().enumerate() {
+            let colors = point_colors(model, &args.images)?;
+            let rec = mapper::export::to_reconstruction(model, &sizes, &|i, kp| {
+                colors.get(&(i, kp)).copied()
+            });
+            let dir = args.output.join("distorted/sparse").join(k.to_string());
+            scene::colmap::write_binary(&dir, &rec)
+                .with_context(|| format!("writing {}", dir.display()))?;
+            if k == 0 && !args.no_undistort && rec.images.len() >= 2 {
+                let p = Progress::new("undistorting", rec.images.len() as u64);
+                scene::undistort::undistort_workspace_with_progress(
+                    &rec,
+                    &args.images,
+                    &args.output,
+                    &|_| p.inc(),
+                )?;
+                p.finish();
+            }
+        }
+        Ok(())
+    });
+    written?;
+    let report = SfmReport {
+        images: db.images.len(),
+        skipped_files: match_report.skipped.len(),
+        verified_pairs: match_report.verified_pairs,
+        models: models.iter().map(|(m, s)| model_report(m, s)).collect(),
+        time: StageTimes {
+            matching: t_match,
+            mapping: t_map,
+            output: t_out,
+        },
+        peak_memory_bytes: peak_memory_bytes(),
+    };
+    let path = args.output.join("sfm-report.json");
+    scene::write_atomic_bytes(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    let Some(best) = report.models.first() else {
+        bail!(
+            "no model: no image pair gave a reliable initial reconstruction ({} verified pairs among {} images; see {})",
+            report.verified_pairs,
+            report.images,
+            path.display()
+        );
+    };
+    println!(
+        "model 0: {} of {} images registered, {} points, mean track length {:.2}, mean reprojection error {:.3} px ({} model(s) in all)",
+        best.registered,
+        best.images,
+        best.points,
+        best.mean_track_length,
+        best.mean_reprojection_error_px,
+        report.models.len()
+    );
+    println!(
+        "time (wall / CPU s): matching {:.1} / {:.1}, mapping {:.1} / {:.1}, output {:.1} / {:.1}; peak memory {:.0} MiB",
+        t_match.wall_s,
+        t_match.cpu_s,
+        t_map.wall_s,
+        t_map.cpu_s,
+        t_out.wall_s,
+        t_out.cpu_s,
+        report.peak_memory_bytes as f64 / (1 << 20) as f64
+    );
+    if !args.no_undistort {
+        println!(
+            "wrote {} (PINHOLE images/ and sparse/0, ready for `splat train`), distorted/sparse/, {}",
+            args.output.display(),
+            path.display()
+        );
+    }
+    if best.registered < best.images {
+        let left: Vec<String> = best
+            .stats
+            .unregistered
+            .iter()
+            .map(|(n, why)| format!("{n} ({why})"))
+            .collect();
+        eprintln!("left out of model 0: {}", left.join("; "));
+    }
+    if best.registered < 2 {
+        bail!("fewer than 2 images registered");
+    }
+    Ok(())
+}

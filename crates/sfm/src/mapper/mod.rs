@@ -1,0 +1,694 @@
+//! The incremental mapper: from the verified pairs of a COLMAP database to camera poses,
+//! intrinsics and 3D points. An initial pair (many inliers, a wide enough baseline) is
+//! reconstructed from its essential matrix; then the image that sees the most reconstructed
+//! points is registered by P3P inside LO-RANSAC, its new tracks are triangulated, and bundle
+//! adjustment (local after each image, global each time the model grows by 10 %) with
+//! filtering of bad observations keeps the model consistent. Images that cannot join start a
+//! further model; the largest model comes first.
+
+pub mod export;
+mod register;
+pub mod tracks;
+pub mod triangulate;
+
+use crate::bundle::{self, CameraParams, Loss};
+use crate::database::DatabaseContents;
+use crate::geometry::absolute::bearing;
+use crate::geometry::two_view::{self, Intrinsics, TwoViewOptions};
+use nalgebra::{Matrix3, Vector2, Vector3};
+use tracks::Element;
+use triangulate::Ray;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapperOptions {
+    /// Reprojection threshold for inliers and for keeping observations, pixels.
+    pub max_error: f64,
+    /// Points seen under a smaller largest angle are not created (or are removed), degrees.
+    pub min_triangulation_angle: f64,
+    /// An image needs this many 2D–3D inliers to register.
+    pub min_registration_inliers: usize,
+    /// The initial pair needs this many triangulated points.
+    pub min_initial_points: usize,
+    /// Global bundle adjustment when the number of registered images grew by this fraction.
+    pub global_ba_growth: f64,
+    /// Images (besides the new one) in each local bundle adjustment.
+    pub local_ba_images: usize,
+    pub refine_distortion: bool,
+    pub seed: u64,
+}
+
+impl Default for MapperOptions {
+    fn default() -> Self {
+        Self {
+            max_error: 4.0,
+            min_triangulation_angle: 1.5,
+            min_registration_inliers: 15,
+            min_initial_points: 100,
+            global_ba_growth: 0.1,
+            local_ba_images: 6,
+            refine_distortion: true,
+            seed: 0,
+        }
+    }
+}
+
+/// One mapper image: its keypoints, camera, pose once registered, and the 3D point of each
+/// keypoint.
+#[derive(Debug, Clone)]
+pub struct MapImage {
+    pub db_id: u32,
+    pub name: String,
+    pub camera: usize,
+    pub keypoints: Vec<Vector2<f64>>,
+    pub pose: Option<(Matrix3<f64>, Vector3<f64>)>,
+    pub point_of: Vec<Option<usize>>,
+}
+
+/// A reconstructed point and the (image, keypoint) observations that support it.
+#[derive(Debug, Clone)]
+pub struct MapPoint {
+    pub xyz: Vector3<f64>,
+    pub observations: Vec<Element>,
+    pub track: usize,
+}
+
+/// A model: camera intrinsics, images (registered or not) and points (`None` = removed).
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub cameras: Vec<CameraParams>,
+    pub camera_db_ids: Vec<u32>,
+    pub images: Vec<MapImage>,
+    pub points: Vec<Option<MapPoint>>,
+}
+
+impl Model {
+    pub fn registered(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.images.len()).filter(|&i| self.images[i].pose.is_some())
+    }
+
+    pub fn num_registered(&self) -> usize {
+        self.registered().count()
+    }
+
+    pub fn num_points(&self) -> usize {
+        self.points.iter().flatten().count()
+    }
+
+    /// Mean reprojection error over all observations, pixels.
+    pub fn mean_reprojection_error(&self) -> f64 {
+        let (mut sum, mut n) = (0.0, 0usize);
+        for p in self.points.iter().flatten() {
+            for e in &p.observations {
+                if let Some(err) = self.reprojection_error(e, &p.xyz) {
+                    sum += err;
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 { 0.0 } else { sum / n as f64 }
+    }
+
+    pub fn reprojection_error(&self, e: &Element, x: &Vector3<f64>) -> Option<f64> {
+        let im = &self.images[e.image];
+        let (r, t) = im.pose?;
+        let px = self.cameras[im.camera].project(&(r * x + t))?;
+        Some((px - im.keypoints[e.kp as usize]).norm())
+    }
+
+    fn ray(&self, e: &Element) -> Option<Ray> {
+        let im = &self.images[e.image];
+        let (r, t) = im.pose?;
+        let c = &self.cameras[im.camera];
+        let kp = im.keypoints[e.kp as usize];
+        Some(Ray {
+            rotation: r,
+            translation: t,
+            center: -r.transpose() * t,
+            bearing: bearing(c.focal, c.cx, c.cy, c.k, kp.x, kp.y),
+        })
+    }
+}
+
+/// What a mapper run did, for the report.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MapperStats {
+    pub initial_pair: Option<(String, String)>,
+    pub global_bundle_adjustments: usize,
+    pub local_bundle_adjustments: usize,
+    /// Images that could not be registered, with the reason.
+    pub unregistered: Vec<(String, String)>,
+}
+
+/// The mapper's state for one database.
+pub struct Mapper {
+    opts: MapperOptions,
+    pub model: Model,
+    tracks: Vec<Vec<Element>>,
+    track_of: Vec<Vec<Option<usize>>>,
+    track_point: Vec<Option<usize>>,
+    /// Verified pairs: (image a, image b, inlier matches).
+    pairs: Vec<(usize, usize, Vec<[u32; 2]>)>,
+    pub stats: MapperStats,
+}
+
+impl Mapper {
+    /// Prepares tracks from a database's verified pairs.
+    pub fn new(db: &DatabaseContents, opts: MapperOptions) -> Self {
+        let camera_index = |id: u32| db.cameras.iter().position(|c| c.id == id);
+        let cameras: Vec<CameraParams> = db
+            .cameras
+            .iter()
+            .map(|c| {
+                let (f, _) = scene::Camera {
+                    id: c.id,
+                    model: c.model,
+                    width: c.width as u64,
+                    height: c.height as u64,
+                    params: c.params.clone(),
+                }
+                .focal();
+                let (cx, cy) = (c.width as f64 / 2.0, c.height as f64 / 2.0);
+                let k = if c.model == scene::CameraModel::SimpleRadial {
+                    c.params[3]
+                } else {
+                    0.0
+                };
+                CameraParams {
+                    focal: f,
+                    cx,
+                    cy,
+                    k,
+                }
+            })
+            .collect();
+        let images: Vec<MapImage> = db
+            .images
+            .iter()
+            .map(|im| MapImage {
+                db_id: im.id,
+                name: im.name.clone(),
+                camera: camera_index(im.camera_id).unwrap_or(0),
+                keypoints: im
+                    .keypoints
+                    .iter()
+                    .map(|k| Vector2::new(k[0] as f64, k[1] as f64))
+                    .collect(),
+                pose: None,
+                point_of: vec![None; im.keypoints.len()],
+            })
+            .collect();
+        let index_of = |id: u32| db.images.iter().position(|i| i.id == id);
+        let pairs: Vec<(usize, usize, Vec<[u32; 2]>)> = db
+            .two_view
+            .iter()
+            .filter(|t| t.is_verified())
+            .filter_map(|t| Some((index_of(t.image1)?, index_of(t.image2)?, t.inliers.clone())))
+            .collect();
+        let counts: Vec<usize> = images.iter().map(|i| i.keypoints.len()).collect();
+        let (tracks, track_of) = tracks::build(&counts, &pairs);
+        let track_point = vec![None; tracks.len()];
+        Self {
+            opts,
+            model: Model {
+                cameras,
+                camera_db_ids: db.cameras.iter().map(|c| c.id).collect(),
+                images,
+                points: Vec::new(),
+            },
+            tracks,
+            track_of,
+            track_point,
+            pairs,
+            stats: MapperStats::default(),
+        }
+    }
+
+    pub fn num_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+
+    /// Runs the whole reconstruction; `progress(registered, total)` after each registration.
+    pub fn run(&mut self, progress: &mut dyn FnMut(usize, usize)) -> bool {
+        if !self.initialize() {
+            return false;
+        }
+        let total = self.model.images.len();
+        progress(self.model.num_registered(), total);
+        let mut last_global = self.model.num_registered();
+        let mut failed = vec![0usize; total];
+        while let Some(next) = self.next_image(&failed) {
+            match register::register(self, next) {
+                Ok(()) => {
+                    self.triangulate_image(next);
+                    let n = self.model.num_registered();
+                    if n as f64 >= last_global as f64 * (1.0 + self.opts.global_ba_growth) {
+                        self.global_adjustment();
+                        last_global = n;
+                    } else {
+                        self.local_adjustment(next);
+                    }
+                    progress(n, total);
+                }
+                Err(reason) => {
+                    failed[next] += 1;
+                    if failed[next] >= 2 {
+                        self.stats
+                            .unregistered
+                            .push((self.model.images[next].name.clone(), reason));
+                    }
+                }
+            }
+        }
+        self.global_adjustment();
+        for (i, im) in self.model.images.iter().enumerate() {
+            if im.pose.is_none() && failed[i] < 2 {
+                self.stats
+                    .unregistered
+                    .push((im.name.clone(), "no reconstructed points seen".into()));
+            }
+        }
+        true
+    }
+
+    /// The unregistered image that sees the most reconstructed points (at most two tries each).
+    fn next_image(&self, failed: &[usize]) -> Option<usize> {
+        (0..self.model.images.len())
+            .filter(|&i| self.model.images[i].pose.is_none() && failed[i] < 2)
+            .map(|i| (self.visible_points(i), i))
+            .filter(|&(n, _)| n >= self.opts.min_registration_inliers)
+            .max_by_key(|&(n, i)| (n, std::cmp::Reverse(i)))
+            .map(|(_, i)| i)
+    }
+
+    /// How many of image `i`'s keypoints belong to tracks with a reconstructed point.
+    fn visible_points(&self, i: usize) -> usize {
+        self.track_of[i]
+            .iter()
+            .filter(|t| t.is_some_and(|t| self.track_point[t].is_some()))
+            .count()
+    }
+
+    /// 2D–3D correspondences of image `i`: (keypoint, point).
+    fn correspondences(&self, i: usize) -> Vec<(u32, usize)> {
+        self.track_of[i]
+            .iter()
+            .enumerate()
+            .filter_map(|(kp, t)| Some((kp as u32, self.track_point[(*t)?]?)))
+            .collect()
+    }
+
+    fn intrinsics(&self, image: usize) -> Intrinsics {
+        let c = &self.model.cameras[self.model.images[image].camera];
+        Intrinsics {
+            focal: c.focal,
+            cx: c.cx,
+            cy: c.cy,
+            known_focal: true,
+        }
+    }
+
+    /// Reconstructs the best initial pair; false when none gives enough points.
+    fn initialize(&mut self) -> bool {
+        let mut order: Vec<usize> = (0..self.pairs.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(self.pairs[k].2.len()));
+        let mut best: Option<(f64, usize, Matrix3<f64>, Vector3<f64>)> = None;
+        for &k in order.iter().take(30) {
+            let (a, b, ref inliers) = self.pairs[k];
+            if inliers.len() < self.opts.min_initial_points {
+                break;
+            }
+            let Some((r, t, angle, count)) = self.two_view_pose(a, b, inliers) else {
+                continue;
+            };
+            // Prefer many points seen under a wide angle; 8° of median angle is plenty.
+            let score = count as f64 * angle.min(8.0);
+            if count >= self.opts.min_initial_points && best.as_ref().is_none_or(|b| score > b.0) {
+                best = Some((score, k, r, t));
+            }
+        }
+        let Some((_, k, r, t)) = best else {
+            return false;
+        };
+        let (a, b, _) = self.pairs[k];
+        self.model.images[a].pose = Some((Matrix3::identity(), Vector3::zeros()));
+        self.model.images[b].pose = Some((r, t));
+        self.stats.initial_pair = Some((
+            self.model.images[a].name.clone(),
+            self.model.images[b].name.clone(),
+        ));
+        self.triangulate_image(b);
+        self.global_adjustment();
+        self.model.num_points() >= self.opts.min_initial_points / 2
+    }
+
+    /// Relative pose of a pair from its inliers with the current intrinsics, the median
+    /// triangulation angle (degrees) and how many points pass the angle and cheirality checks.
+    fn two_view_pose(
+        &self,
+        a: usize,
+        b: usize,
+        inliers: &[[u32; 2]],
+    ) -> Option<(Matrix3<f64>, Vector3<f64>, f64, usize)> {
+        let pa: Vec<Vector2<f64>> = inliers
+            .iter()
+            .map(|m| self.model.images[a].keypoints[m[0] as usize])
+            .collect();
+        let pb: Vec<Vector2<f64>> = inliers
+            .iter()
+            .map(|m| self.model.images[b].keypoints[m[1] as usize])
+            .collect();
+        let opts = TwoViewOptions {
+            max_error: self.opts.max_error,
+            ..TwoViewOptions::default()
+        };
+        let g = two_view::verify(
+            &self.intrinsics(a),
+            &self.intrinsics(b),
+            &pa,
+            &pb,
+            &opts,
+            self.opts.seed ^ (a as u64) << 32 ^ b as u64,
+        );
+        let (q, t) = (g.rotation?, g.translation?);
+        let r = *q.to_rotation_matrix().matrix();
+        let (ca, cb) = (
+            &self.model.cameras[self.model.images[a].camera],
+            &self.model.cameras[self.model.images[b].camera],
+        );
+        let mut angles = Vec::new();
+        for &i in &g.inliers {
+            let ra = Ray {
+                rotation: Matrix3::identity(),
+                translation: Vector3::zeros(),
+                center: Vector3::zeros(),
+                bearing: bearing(ca.focal, ca.cx, ca.cy, ca.k, pa[i].x, pa[i].y),
+            };
+            let rb = Ray {
+                rotation: r,
+                translation: t,
+                center: -r.transpose() * t,
+                bearing: bearing(cb.focal, cb.cx, cb.cy, cb.k, pb[i].x, pb[i].y),
+            };
+            let Some(x) = triangulate::dlt(&[ra, rb]) else {
+                continue;
+            };
+            if x.z <= 0.0 || (r * x + t).z <= 0.0 {
+                continue;
+            }
+            angles.push(triangulate::max_angle(&x, &[ra, rb]).to_degrees());
+        }
+        angles.sort_by(f64::total_cmp);
+        let median = *angles.get(angles.len() / 2)?;
+        let count = angles
+            .iter()
+            .filter(|&&a| a >= self.opts.min_triangulation_angle)
+            .count();
+        Some((r, t, median, count))
+    }
+
+    /// Creates points for the tracks through image `i` that have none yet, and extends the
+    /// existing points it sees.
+    fn triangulate_image(&mut self, i: usize) {
+        let tracks: Vec<usize> = self.track_of[i].iter().flatten().copied().collect();
+        for t in tracks {
+            self.triangulate_track(t);
+        }
+    }
+
+    /// Triangulates a track from its registered views (or, when it has a point, adds the views
+    /// that agree with it).
+    fn triangulate_track(&mut self, t: usize) {
+        let elements: Vec<Element> = self.tracks[t]
+            .iter()
+            .copied()
+            .filter(|e| self.model.images[e.image].pose.is_some())
+            .collect();
+        if elements.len() < 2 {
+            return;
+        }
+        let max_error = self.opts.max_error;
+        let threshold =
+            |m: &Model, e: &Element| max_error / m.cameras[m.images[e.image].camera].focal;
+        if let Some(p) = self.track_point[t] {
+            let Some(point) = self.model.points[p].clone() else {
+                return;
+            };
+            for e in elements {
+                if point.observations.contains(&e) {
+                    continue;
+                }
+                let ok = self
+                    .model
+                    .ray(&e)
+                    .and_then(|r| triangulate::angular_error(&point.xyz, &r))
+                    .is_some_and(|err| err <= threshold(&self.model, &e));
+                if ok {
+                    self.add_observation(p, e);
+                }
+            }
+            return;
+        }
+        let rays: Vec<Ray> = elements.iter().filter_map(|e| self.model.ray(e)).collect();
+        let Some(x) = triangulate::dlt(&rays) else {
+            return;
+        };
+        let good: Vec<Element> = elements
+            .iter()
+            .zip(&rays)
+            .filter(|(e, r)| {
+                triangulate::angular_error(&x, r)
+                    .is_some_and(|err| err <= threshold(&self.model, e))
+            })
+            .map(|(e, _)| *e)
+            .collect();
+        if good.len() < 2 {
+            return;
+        }
+        let good_rays: Vec<Ray> = good.iter().filter_map(|e| self.model.ray(e)).collect();
+        let Some(x) = triangulate::dlt(&good_rays) else {
+            return;
+        };
+        if triangulate::max_angle(&x, &good_rays).to_degrees() < self.opts.min_triangulation_angle {
+            return;
+        }
+        if good.iter().zip(&good_rays).any(|(e, r)| {
+            triangulate::angular_error(&x, r).is_none_or(|err| err > threshold(&self.model, e))
+        }) {
+            return;
+        }
+        let p = self.model.points.len();
+        self.model.points.push(Some(MapPoint {
+            xyz: x,
+            observations: Vec::new(),
+            track: t,
+        }));
+        self.track_point[t] = Some(p);
+        for e in good {
+            self.add_observation(p, e);
+        }
+    }
+
+    fn add_observation(&mut self, p: usize, e: Element) {
+        if let Some(point) = self.model.points[p].as_mut() {
+            point.observations.push(e);
+            self.model.images[e.image].point_of[e.kp as usize] = Some(p);
+        }
+    }
+
+    /// Drops observations that reproject badly and points left with fewer than two
+    /// observations or too small an angle; returns how many observations were dropped.
+    fn filter(&mut self) -> usize {
+        let mut dropped = 0;
+        for p in 0..self.model.points.len() {
+            let Some(point) = self.model.points[p].clone() else {
+                continue;
+            };
+            let keep: Vec<Element> = point
+                .observations
+                .iter()
+                .copied()
+                .filter(|e| {
+                    self.model
+                        .reprojection_error(e, &point.xyz)
+                        .is_some_and(|err| err <= self.opts.max_error)
+                })
+                .collect();
+            dropped += point.observations.len() - keep.len();
+            let rays: Vec<Ray> = keep.iter().filter_map(|e| self.model.ray(e)).collect();
+            let angle_ok = triangulate::max_angle(&point.xyz, &rays).to_degrees()
+                >= self.opts.min_triangulation_angle;
+            for e in &point.observations {
+                if !keep.contains(e) || keep.len() < 2 || !angle_ok {
+                    self.model.images[e.image].point_of[e.kp as usize] = None;
+                }
+            }
+            if keep.len() < 2 || !angle_ok {
+                self.model.points[p] = None;
+                self.track_point[point.track] = None;
+            } else if let Some(pt) = self.model.points[p].as_mut() {
+                pt.observations = keep;
+            }
+        }
+        dropped
+    }
+
+    fn global_adjustment(&mut self) {
+        let registered: Vec<usize> = self.model.registered().collect();
+        self.adjust(&registered, &[]);
+        self.stats.global_bundle_adjustments += 1;
+        self.filter();
+        // Retriangulate: tracks whose points were removed, or that failed before, may now fit.
+        for t in 0..self.tracks.len() {
+            self.triangulate_track(t);
+        }
+    }
+
+    /// Adjusts image `i` and the registered images sharing the most points with it; the
+    /// others hold still (at least two, to pin the frame), as do points none of them sees.
+    fn local_adjustment(&mut self, i: usize) {
+        let mut shared: std::collections::BTreeMap<usize, usize> =
+            std::collections::BTreeMap::new();
+        for p in self.model.images[i].point_of.iter().flatten() {
+            if let Some(point) = &self.model.points[*p] {
+                for e in &point.observations {
+                    if e.image != i {
+                        *shared.entry(e.image).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut neighbours: Vec<(usize, usize)> =
+            shared.into_iter().map(|(img, n)| (n, img)).collect();
+        neighbours.sort_by(|a, b| b.cmp(a));
+        let mut free: Vec<usize> = vec![i];
+        free.extend(
+            neighbours
+                .iter()
+                .take(self.opts.local_ba_images)
+                .map(|&(_, img)| img),
+        );
+        let fixed: Vec<usize> = self
+            .model
+            .registered()
+            .filter(|r| !free.contains(r))
+            .collect();
+        if fixed.len() < 2 {
+            self.global_adjustment();
+            return;
+        }
+        let mut all = free.clone();
+        all.extend(&fixed);
+        self.adjust(&all, &fixed);
+        self.stats.local_bundle_adjustments += 1;
+        self.filter();
+        self.triangulate_image(i);
+    }
+
+    /// Bundle adjustment of the points seen by `images` (free or fixed poses as given).
+    fn adjust(&mut self, images: &[usize], fixed: &[usize]) {
+        let free_images: Vec<usize> = images
+            .iter()
+            .copied()
+            .filter(|i| !fixed.contains(i))
+            .collect();
+        let mut point_ids: Vec<usize> = Vec::new();
+        for (p, point) in self.model.points.iter().enumerate() {
+            if let Some(point) = point
+                && point
+                    .observations
+                    .iter()
+                    .any(|e| free_images.contains(&e.image))
+            {
+                point_ids.push(p);
+            }
+        }
+        let pose_index: std::collections::HashMap<usize, usize> =
+            images.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        let mut problem = bundle::Problem {
+            cameras: self.model.cameras.clone(),
+            poses: images
+                .iter()
+                .filter_map(|&i| {
+                    let (r, t) = self.model.images[i].pose?;
+                    Some(bundle::Pose {
+                        rotation: r,
+                        translation: t,
+                        camera: self.model.images[i].camera,
+                    })
+                })
+                .collect(),
+            points: point_ids
+                .iter()
+                .filter_map(|&p| self.model.points[p].as_ref().map(|pt| pt.xyz))
+                .collect(),
+            observations: Vec::new(),
+        };
+        for (k, &p) in point_ids.iter().enumerate() {
+            let Some(point) = &self.model.points[p] else {
+                continue;
+            };
+            for e in &point.observations {
+                if let Some(&pose) = pose_index.get(&e.image) {
+                    problem.observations.push(bundle::Observation {
+                        pose,
+                        point: k,
+                        xy: self.model.images[e.image].keypoints[e.kp as usize],
+                    });
+                }
+            }
+        }
+        let n = free_images.len() + fixed.len();
+        let opts = bundle::Options {
+            max_iterations: if fixed.is_empty() { 50 } else { 25 },
+            loss: Loss::SoftL1(1.0),
+            refine_focal: n >= 3,
+            refine_distortion: self.opts.refine_distortion && n >= 3,
+            fixed_poses: fixed
+                .iter()
+                .filter_map(|i| pose_index.get(i).copied())
+                .collect(),
+            fix_gauge: fixed.is_empty(),
+            ..bundle::Options::default()
+        };
+        bundle::solve(&mut problem, &opts);
+        for (k, &i) in images.iter().enumerate() {
+            let pose = &problem.poses[k];
+            self.model.images[i].pose = Some((pose.rotation, pose.translation));
+        }
+        for (k, &p) in point_ids.iter().enumerate() {
+            if let Some(point) = self.model.points[p].as_mut() {
+                point.xyz = problem.points[k];
+            }
+        }
+        self.model.cameras = problem.cameras;
+    }
+}
+
+/// Reconstructs every model the database supports, the largest first: after each model, the
+/// images it did not register try again among themselves.
+pub fn reconstruct(
+    db: &DatabaseContents,
+    opts: &MapperOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<(Model, MapperStats)> {
+    let mut models = Vec::new();
+    let mut remaining = db.clone();
+    while remaining.images.len() >= 2 && !remaining.two_view.is_empty() {
+        let mut mapper = Mapper::new(&remaining, opts.clone());
+        if !mapper.run(progress) {
+            break;
+        }
+        let done: Vec<u32> = mapper
+            .model
+            .registered()
+            .map(|i| mapper.model.images[i].db_id)
+            .collect();
+        models.push((mapper.model, mapper.stats));
+        remaining.images.retain(|im| !done.contains(&im.id));
+        remaining
+            .two_view
+            .retain(|t| !done.contains(&t.image1) && !done.contains(&t.image2));
+    }
+    models.sort_by_key(|(m, _)| std::cmp::Reverse(m.num_registered()));
+    models
+}

@@ -1,0 +1,63 @@
+//! The incremental mapper on the built-in scene: from our own database to cameras that match
+//! the exact ones.
+
+use sfm::evaluate::{CameraPose, compare};
+use sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
+use sfm::mapper::{MapperOptions, export, reconstruct};
+use splat_datasets::{SceneSpec, build, render_view};
+
+#[test]
+fn builtin_scene_registers_every_image_with_exact_poses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    let spec = SceneSpec {
+        views: 48,
+        width: 480,
+        height: 360,
+        samples: 2,
+        ..SceneSpec::default()
+    };
+    let scene = build(&spec).unwrap();
+    let cam = &scene.reconstruction.cameras[&1];
+    let count = 12;
+    for im in scene.reconstruction.images.values().take(count) {
+        render_view(&scene.world, cam, im, spec.samples)
+            .save(images.join(&im.name))
+            .unwrap();
+    }
+    let db_path = tmp.path().join("database.db");
+    let opts = FrontEndOptions {
+        matcher: Matcher::Sequential { overlap: 4 },
+        ..FrontEndOptions::default()
+    };
+    front_end::run(&images, &db_path, &opts, &Silent).unwrap();
+    let db = sfm::database::read(&db_path).unwrap();
+    let models = reconstruct(&db, &MapperOptions::default(), &mut |_, _| {});
+    let (model, stats) = &models[0];
+    eprintln!(
+        "{} models; the largest: {} of {count} images, {} points, mean reprojection error {:.3} px; {stats:?}",
+        models.len(),
+        model.num_registered(),
+        model.num_points(),
+        model.mean_reprojection_error()
+    );
+    let rec = export::to_reconstruction(model, &[(480, 360)], &|_, _| None);
+    let truth: Vec<CameraPose> = scene
+        .reconstruction
+        .images
+        .values()
+        .take(count)
+        .map(|im| CameraPose {
+            name: im.name.clone(),
+            rotation: im.rotation(),
+            center: im.center(),
+            focal: cam.params[0],
+        })
+        .collect();
+    let errors = compare(&sfm::evaluate::from_reconstruction(&rec), &truth).unwrap();
+    eprintln!("{errors:?}");
+    assert_eq!(model.num_registered(), count);
+    assert!(errors.rre_deg.median < 0.05);
+    assert!(errors.center_error_pct.max < 0.1);
+}
