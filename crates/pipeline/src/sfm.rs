@@ -23,12 +23,28 @@ pub struct SfmArgs {
     /// Smallest triangulation angle of a point, degrees.
     #[arg(long, default_value_t = 1.5)]
     min_triangulation_angle: f64,
+    /// Principal point in the final bundle adjustment: `auto` refines it and keeps the result
+    /// only where the photos determine it (significant shift, standard deviation under 0.1 % of
+    /// the image), `fixed` holds it at the centre (COLMAP's default), `refine` always refines.
+    #[arg(long, value_enum, default_value = "auto")]
+    principal_point: PrincipalPointArg,
     /// Keep the cameras' radial distortion at zero.
     #[arg(long)]
     no_distortion: bool,
     /// Skip writing undistorted PINHOLE images (W/images, W/sparse/0).
     #[arg(long)]
     no_undistort: bool,
+    /// Reuse W/database.db and W/match-report.json from an earlier run (of `splat match` or
+    /// `splat sfm`) instead of extracting and matching again.
+    #[arg(long)]
+    reuse_matches: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PrincipalPointArg {
+    Auto,
+    Fixed,
+    Refine,
 }
 
 #[derive(serde::Serialize)]
@@ -101,14 +117,38 @@ fn point_colors(model: &Model, images: &Path) -> Result<HashMap<(usize, u32), [u
 }
 
 pub fn run(args: SfmArgs) -> Result<()> {
-    let (matched, t_match) = timed(|| match_folder(&args.images, &args.output, &args.front_end));
-    let (match_report, database, _) = matched?;
+    let (matched, t_match) = timed(|| -> Result<(sfm::MatchReport, PathBuf)> {
+        let (database, report) = (
+            args.output.join("database.db"),
+            args.output.join("match-report.json"),
+        );
+        if args.reuse_matches {
+            let text = std::fs::read_to_string(&report)
+                .with_context(|| format!("--reuse-matches: reading {}", report.display()))?;
+            let parsed = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "--reuse-matches: {} is not a match report",
+                    report.display()
+                )
+            })?;
+            println!("reusing {} and {}", database.display(), report.display());
+            return Ok((parsed, database));
+        }
+        let (r, database, _) = match_folder(&args.images, &args.output, &args.front_end)?;
+        Ok((r, database))
+    });
+    let (match_report, database) = matched?;
     print_summary(&match_report);
     let db = sfm::database::read(&database)?;
     let opts = MapperOptions {
         max_error: args.front_end.max_error(),
         min_triangulation_angle: args.min_triangulation_angle,
         refine_distortion: !args.no_distortion,
+        principal_point: match args.principal_point {
+            PrincipalPointArg::Auto => mapper::PrincipalPoint::Auto,
+            PrincipalPointArg::Fixed => mapper::PrincipalPoint::Fixed,
+            PrincipalPointArg::Refine => mapper::PrincipalPoint::Refine,
+        },
         ..MapperOptions::default()
     };
     let progress = Progress::new("mapping", db.images.len() as u64);

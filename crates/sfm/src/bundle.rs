@@ -95,6 +95,9 @@ pub struct Options {
     pub loss: Loss,
     pub refine_focal: bool,
     pub refine_distortion: bool,
+    /// Refine the principal point too (off by default: it is weakly constrained unless many
+    /// images with many points share the camera).
+    pub refine_principal_point: bool,
     /// Poses held fixed (besides the gauge).
     pub fixed_poses: Vec<usize>,
     /// Points held fixed.
@@ -104,6 +107,8 @@ pub struct Options {
     pub fix_gauge: bool,
     /// Stop when the cost improves by less than this fraction.
     pub function_tolerance: f64,
+    /// Report the intrinsics' standard deviations at the solution.
+    pub compute_covariance: bool,
 }
 
 impl Default for Options {
@@ -113,10 +118,12 @@ impl Default for Options {
             loss: Loss::Squared,
             refine_focal: true,
             refine_distortion: true,
+            refine_principal_point: false,
             fixed_poses: Vec::new(),
             fixed_points: Vec::new(),
             fix_gauge: true,
             function_tolerance: 1e-9,
+            compute_covariance: false,
         }
     }
 }
@@ -129,13 +136,16 @@ pub struct Report {
     /// Root mean square reprojection error (pixels) at the start and the end.
     pub initial_rms: f64,
     pub final_rms: f64,
+    /// With `compute_covariance`: per camera, the standard deviation of focal, k, cx and cy
+    /// (pixels, except k), `None` where held fixed or not determined.
+    pub camera_sigmas: Vec<[Option<f64>; 4]>,
 }
 
 /// Column of each free parameter on the camera side: 6 per pose (rotation vector, translation),
-/// 2 per camera (focal, k).
+/// 4 per camera (focal, k, cx, cy).
 struct Layout {
     pose: Vec<[Option<usize>; 6]>,
-    camera: Vec<[Option<usize>; 2]>,
+    camera: Vec<[Option<usize>; 4]>,
     size: usize,
     point_free: Vec<bool>,
 }
@@ -172,8 +182,16 @@ fn layout(p: &Problem, opts: &Options) -> Layout {
         .iter()
         .map(|f| f.map(|fixed| next(!fixed)))
         .collect();
+    let pp = opts.refine_principal_point;
     let camera = (0..p.cameras.len())
-        .map(|_| [next(opts.refine_focal), next(opts.refine_distortion)])
+        .map(|_| {
+            [
+                next(opts.refine_focal),
+                next(opts.refine_distortion),
+                next(pp),
+                next(pp),
+            ]
+        })
         .collect();
     let point_free = (0..p.points.len())
         .map(|i| !opts.fixed_points.contains(&i))
@@ -186,11 +204,11 @@ fn layout(p: &Problem, opts: &Options) -> Layout {
     }
 }
 
-/// Residual and Jacobians of one observation: 2×8 on the camera side (pose 6, focal, k) and
-/// 2×3 on the point.
+/// Residual and Jacobians of one observation: 2×10 on the camera side (pose 6, focal, k, cx,
+/// cy) and 2×3 on the point.
 struct Linearised {
     residual: Vector2<f64>,
-    jc: SMatrix<f64, 2, 8>,
+    jc: SMatrix<f64, 2, 10>,
     jp: Matrix2x3<f64>,
 }
 
@@ -221,13 +239,15 @@ fn linearise(p: &Problem, o: &Observation) -> Option<Linearised> {
     // x_cam = exp([ω]ₓ)·R·X + t + δt: d/dω = −[R·X]ₓ, d/dδt = I.
     let skew = Matrix3::new(0.0, -rx.z, rx.y, rx.z, 0.0, -rx.x, -rx.y, rx.x, 0.0);
     let drot = dxc * (-skew);
-    let mut jc = SMatrix::<f64, 2, 8>::zeros();
+    let mut jc = SMatrix::<f64, 2, 10>::zeros();
     jc.fixed_view_mut::<2, 3>(0, 0).copy_from(&drot);
     jc.fixed_view_mut::<2, 3>(0, 3).copy_from(&dxc);
     jc[(0, 6)] = d * u;
     jc[(1, 6)] = d * v;
     jc[(0, 7)] = cam.focal * r2 * u;
     jc[(1, 7)] = cam.focal * r2 * v;
+    jc[(0, 8)] = 1.0;
+    jc[(1, 9)] = 1.0;
     let jp = dxc * pose.rotation;
     Some(Linearised { residual, jc, jp })
 }
@@ -258,11 +278,13 @@ fn rms(p: &Problem) -> f64 {
     (e.iter().sum::<f64>() / e.len().max(1) as f64).sqrt()
 }
 
-/// The camera-side columns of an observation (8 slots: pose 6, focal, k).
-fn slots(l: &Layout, p: &Problem, o: &Observation) -> [Option<usize>; 8] {
+/// The camera-side columns of an observation (10 slots: pose 6, focal, k, cx, cy).
+fn slots(l: &Layout, p: &Problem, o: &Observation) -> [Option<usize>; 10] {
     let pi = l.pose[o.pose];
     let ci = l.camera[p.poses[o.pose].camera];
-    [pi[0], pi[1], pi[2], pi[3], pi[4], pi[5], ci[0], ci[1]]
+    [
+        pi[0], pi[1], pi[2], pi[3], pi[4], pi[5], ci[0], ci[1], ci[2], ci[3],
+    ]
 }
 
 /// Runs Levenberg–Marquardt from the problem's current values, which it updates.
@@ -281,12 +303,10 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
         iterations += 1;
         let lin: Vec<Option<Linearised>> =
             p.observations.par_iter().map(|o| linearise(p, o)).collect();
-        let (u, g_c, v_blocks, w_blocks, g_p) = normal_equations(p, &l, &lin, &by_point, opts.loss);
+        let ne = normal_equations(p, &l, &lin, &by_point, opts.loss);
         let mut accepted = false;
         for _ in 0..12 {
-            let Some((dc, dp)) = solve_damped(
-                &l, &u, &g_c, &v_blocks, &w_blocks, &g_p, &by_point, p, lambda,
-            ) else {
+            let Some((dc, dp)) = solve_damped(&l, &ne, &by_point, p, lambda) else {
                 lambda *= 10.0;
                 continue;
             };
@@ -308,26 +328,33 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
             break;
         }
     }
+    let camera_sigmas = if opts.compute_covariance {
+        camera_sigmas(p, &l, &by_point, opts.loss)
+    } else {
+        Vec::new()
+    };
     Report {
         costs,
         iterations,
         initial_rms,
         final_rms: rms(p),
+        camera_sigmas,
     }
 }
 
-/// Per point: (observation, its 8 camera-side rows × 3 point columns of JᵀWJ).
-type Coupling = Vec<Vec<(usize, SMatrix<f64, 8, 3>)>>;
-type Normal = (
-    DMatrix<f64>,
-    DVector<f64>,
-    Vec<Matrix3<f64>>,
-    Coupling,
-    Vec<Vector3<f64>>,
-);
+/// Per point: (observation, its 10 camera-side rows × 3 point columns of JᵀWJ).
+type Coupling = Vec<Vec<(usize, SMatrix<f64, 10, 3>)>>;
 
 /// JᵀWJ and JᵀW·r split into the camera block U, the point blocks V (3×3 each) and the
-/// coupling W (per observation: its 8 camera-side rows against its point).
+/// coupling W.
+struct Normal {
+    u: DMatrix<f64>,
+    g_c: DVector<f64>,
+    v: Vec<Matrix3<f64>>,
+    w: Coupling,
+    g_p: Vec<Vector3<f64>>,
+}
+
 fn normal_equations(
     p: &Problem,
     l: &Layout,
@@ -336,84 +363,91 @@ fn normal_equations(
     loss: Loss,
 ) -> Normal {
     let n = l.size;
-    let mut u = DMatrix::zeros(n, n);
-    let mut g_c = DVector::zeros(n);
-    let mut v_blocks = vec![Matrix3::zeros(); p.points.len()];
-    let mut g_p = vec![Vector3::zeros(); p.points.len()];
-    let mut w_blocks: Coupling = vec![Vec::new(); p.points.len()];
+    let mut ne = Normal {
+        u: DMatrix::zeros(n, n),
+        g_c: DVector::zeros(n),
+        v: vec![Matrix3::zeros(); p.points.len()],
+        w: vec![Vec::new(); p.points.len()],
+        g_p: vec![Vector3::zeros(); p.points.len()],
+    };
     for (j, obs) in by_point.iter().enumerate() {
         for &k in obs {
             let Some(li) = &lin[k] else { continue };
-            let o = &p.observations[k];
-            let w = loss.weight(li.residual.norm_squared());
-            let idx = slots(l, p, o);
-            let jc = li.jc;
-            let jtj = jc.transpose() * jc * w;
-            let jtr = jc.transpose() * li.residual * w;
+            let wt = loss.weight(li.residual.norm_squared());
+            let idx = slots(l, p, &p.observations[k]);
+            let jtj = li.jc.transpose() * li.jc * wt;
+            let jtr = li.jc.transpose() * li.residual * wt;
             for (a, ia) in idx.iter().enumerate() {
                 let Some(ia) = *ia else { continue };
-                g_c[ia] += jtr[a];
+                ne.g_c[ia] += jtr[a];
                 for (b, ib) in idx.iter().enumerate() {
                     if let Some(ib) = *ib {
-                        u[(ia, ib)] += jtj[(a, b)];
+                        ne.u[(ia, ib)] += jtj[(a, b)];
                     }
                 }
             }
             if l.point_free[j] {
-                v_blocks[j] += li.jp.transpose() * li.jp * w;
-                g_p[j] += li.jp.transpose() * li.residual * w;
-                w_blocks[j].push((k, jc.transpose() * li.jp * w));
+                ne.v[j] += li.jp.transpose() * li.jp * wt;
+                ne.g_p[j] += li.jp.transpose() * li.residual * wt;
+                ne.w[j].push((k, li.jc.transpose() * li.jp * wt));
             }
         }
     }
-    (u, g_c, v_blocks, w_blocks, g_p)
+    ne
 }
 
-/// Solves the damped system by the Schur complement on the points.
-#[allow(clippy::too_many_arguments)]
-fn solve_damped(
+/// The Schur complement on the points of the damped system: S, its right-hand side, and the
+/// inverted damped point blocks.
+struct Reduced {
+    s: DMatrix<f64>,
+    rhs: DVector<f64>,
+    v_inv: Vec<Matrix3<f64>>,
+}
+
+/// The rows of point `j`'s coupling, expanded to (camera-side column, 3-vector) pairs.
+fn coupling(l: &Layout, p: &Problem, ne: &Normal, j: usize) -> Vec<(usize, Vector3<f64>)> {
+    let mut rows = Vec::new();
+    for &(k, block) in &ne.w[j] {
+        let idx = slots(l, p, &p.observations[k]);
+        for (slot, col) in idx.iter().enumerate() {
+            if let Some(col) = *col {
+                rows.push((col, block.row(slot).transpose()));
+            }
+        }
+    }
+    rows
+}
+
+fn point_is_free(l: &Layout, by_point: &[Vec<usize>], j: usize) -> bool {
+    l.point_free[j] && !by_point[j].is_empty()
+}
+
+fn reduce(
     l: &Layout,
-    u: &DMatrix<f64>,
-    g_c: &DVector<f64>,
-    v_blocks: &[Matrix3<f64>],
-    w_blocks: &[Vec<(usize, SMatrix<f64, 8, 3>)>],
-    g_p: &[Vector3<f64>],
+    ne: &Normal,
     by_point: &[Vec<usize>],
     p: &Problem,
     lambda: f64,
-) -> Option<(DVector<f64>, Vec<Vector3<f64>>)> {
+) -> Option<Reduced> {
     let n = l.size;
-    let mut s = u.clone();
+    let mut s = ne.u.clone();
     for i in 0..n {
-        s[(i, i)] += lambda * u[(i, i)].max(1e-9);
+        s[(i, i)] += lambda * ne.u[(i, i)].max(1e-9);
     }
-    let mut rhs = -g_c.clone();
-    let mut v_inv = vec![Matrix3::zeros(); v_blocks.len()];
-    // The rows of each point's coupling, expanded to (column, 3-vector) pairs.
-    let coupling = |j: usize| -> Vec<(usize, Vector3<f64>)> {
-        let mut rows = Vec::new();
-        for &(k, block) in &w_blocks[j] {
-            let idx = slots(l, p, &p.observations[k]);
-            for (slot, col) in idx.iter().enumerate() {
-                if let Some(col) = *col {
-                    rows.push((col, block.row(slot).transpose()));
-                }
-            }
-        }
-        rows
-    };
-    for j in 0..v_blocks.len() {
-        if !l.point_free[j] || by_point[j].is_empty() {
+    let mut rhs = -ne.g_c.clone();
+    let mut v_inv = vec![Matrix3::zeros(); ne.v.len()];
+    for (j, slot) in v_inv.iter_mut().enumerate() {
+        if !point_is_free(l, by_point, j) {
             continue;
         }
-        let mut v = v_blocks[j];
+        let mut v = ne.v[j];
         for d in 0..3 {
             v[(d, d)] += lambda * v[(d, d)].max(1e-9);
         }
         let vi = v.try_inverse()?;
-        v_inv[j] = vi;
-        let rows = coupling(j);
-        let vg = vi * g_p[j];
+        *slot = vi;
+        let rows = coupling(l, p, ne, j);
+        let vg = vi * ne.g_p[j];
         for (a, wa) in &rows {
             rhs[*a] += wa.dot(&vg);
             let wv = vi * wa;
@@ -422,24 +456,63 @@ fn solve_damped(
             }
         }
     }
-    let dc = if n > 0 {
-        s.cholesky()?.solve(&rhs)
+    Some(Reduced { s, rhs, v_inv })
+}
+
+/// Solves the damped system by the Schur complement on the points.
+fn solve_damped(
+    l: &Layout,
+    ne: &Normal,
+    by_point: &[Vec<usize>],
+    p: &Problem,
+    lambda: f64,
+) -> Option<(DVector<f64>, Vec<Vector3<f64>>)> {
+    let r = reduce(l, ne, by_point, p, lambda)?;
+    let dc = if l.size > 0 {
+        r.s.cholesky()?.solve(&r.rhs)
     } else {
         DVector::zeros(0)
     };
-    let dp = (0..v_blocks.len())
+    let dp = (0..ne.v.len())
         .map(|j| {
-            if !l.point_free[j] || by_point[j].is_empty() {
+            if !point_is_free(l, by_point, j) {
                 return Vector3::zeros();
             }
-            let mut b = -g_p[j];
-            for (a, wa) in coupling(j) {
+            let mut b = -ne.g_p[j];
+            for (a, wa) in coupling(l, p, ne, j) {
                 b -= wa * dc[a];
             }
-            v_inv[j] * b
+            r.v_inv[j] * b
         })
         .collect();
     Some((dc, dp))
+}
+
+/// Standard deviations of each camera's (focal, k, cx, cy) at the solution, from the inverse of
+/// the reduced camera system scaled by the residual variance (`None` for parameters held
+/// fixed).
+fn camera_sigmas(
+    p: &Problem,
+    l: &Layout,
+    by_point: &[Vec<usize>],
+    loss: Loss,
+) -> Vec<[Option<f64>; 4]> {
+    let lin: Vec<Option<Linearised>> = p.observations.par_iter().map(|o| linearise(p, o)).collect();
+    let ne = normal_equations(p, l, &lin, by_point, loss);
+    let free_points = (0..p.points.len())
+        .filter(|&j| point_is_free(l, by_point, j))
+        .count();
+    let dof = (2 * p.observations.len())
+        .saturating_sub(l.size + 3 * free_points)
+        .max(1);
+    let variance = squared_errors(p, 1e6).iter().sum::<f64>() / dof as f64;
+    let inverse = reduce(l, &ne, by_point, p, 0.0)
+        .and_then(|r| r.s.cholesky())
+        .map(|c| c.inverse());
+    l.camera
+        .iter()
+        .map(|idx| idx.map(|i| Some((inverse.as_ref()?[(i?, i?)] * variance).sqrt())))
+        .collect()
 }
 
 fn apply(p: &mut Problem, l: &Layout, dc: &DVector<f64>, dp: &[Vector3<f64>]) {
@@ -452,6 +525,8 @@ fn apply(p: &mut Problem, l: &Layout, dc: &DVector<f64>, dp: &[Vector3<f64>]) {
     for (cam, idx) in p.cameras.iter_mut().zip(&l.camera) {
         cam.focal += get(idx[0]);
         cam.k += get(idx[1]);
+        cam.cx += get(idx[2]);
+        cam.cy += get(idx[3]);
     }
     for (x, d) in p.points.iter_mut().zip(dp) {
         *x += d;

@@ -71,7 +71,7 @@ pub trait Observer: Sync {
 pub struct Silent;
 impl Observer for Silent {}
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageReport {
     pub name: String,
     pub width: u32,
@@ -82,13 +82,13 @@ pub struct ImageReport {
     pub features: usize,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SkippedFile {
     pub name: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PairReport {
     pub image1: String,
     pub image2: String,
@@ -100,7 +100,7 @@ pub struct PairReport {
     pub h_inliers: usize,
 }
 
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     pub extract: StepTime,
     pub matching: StepTime,
@@ -109,7 +109,7 @@ pub struct Timings {
 }
 
 /// `match-report.json`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MatchReport {
     pub images: Vec<ImageReport>,
     pub skipped: Vec<SkippedFile>,

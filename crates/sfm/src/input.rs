@@ -13,7 +13,7 @@ const FULL_FRAME_DIAGONAL_MM: f64 = 43.266_615;
 pub const DEFAULT_FOCAL_FACTOR: f64 = 1.2;
 
 /// Where a focal length prior comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FocalSource {
     /// EXIF's 35 mm-equivalent focal length.

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepTime {
     pub wall_s: f64,
     pub cpu_s: f64,

@@ -8,7 +8,7 @@ use super::{essential, fundamental, homography, pose, sampson_sq};
 use nalgebra::{Matrix3, UnitQuaternion, Vector2, Vector3};
 
 /// COLMAP's `TwoViewGeometry::ConfigurationType` values, as stored in the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Config {
     Undefined = 0,

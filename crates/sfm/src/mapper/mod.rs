@@ -34,7 +34,40 @@ pub struct MapperOptions {
     /// Images (besides the new one) in each local bundle adjustment.
     pub local_ba_images: usize,
     pub refine_distortion: bool,
+    /// Whether the final bundle adjustments refine the principal point (only ever for cameras
+    /// shared by at least `MIN_IMAGES_FOR_PRINCIPAL_POINT` registered images).
+    pub principal_point: PrincipalPoint,
     pub seed: u64,
+}
+
+/// A principal point is refined only for cameras with this many registered images.
+pub const MIN_IMAGES_FOR_PRINCIPAL_POINT: usize = 5;
+
+/// Principal point handling in the final bundle adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalPoint {
+    /// Held at the image centre (COLMAP's default).
+    Fixed,
+    /// Refined, and kept only where the data determine it: the shift is significant (over
+    /// three standard deviations) and the standard deviation is under 0.1 % of the image's
+    /// longest side; otherwise the centre is kept.
+    Auto,
+    /// Always refined.
+    Refine,
+}
+
+/// The `Auto` rule for one camera: shift and standard deviations in pixels.
+pub fn principal_point_is_determined(
+    shift: (f64, f64),
+    sigma: (Option<f64>, Option<f64>),
+    longest_side: f64,
+) -> bool {
+    let (Some(sx), Some(sy)) = sigma else {
+        return false;
+    };
+    let precise = sx.max(sy) <= 1e-3 * longest_side;
+    let significant = shift.0.abs() > 3.0 * sx || shift.1.abs() > 3.0 * sy;
+    precise && significant
 }
 
 impl Default for MapperOptions {
@@ -47,6 +80,7 @@ impl Default for MapperOptions {
             global_ba_growth: 0.1,
             local_ba_images: 6,
             refine_distortion: true,
+            principal_point: PrincipalPoint::Auto,
             seed: 0,
         }
     }
@@ -144,6 +178,8 @@ pub struct Mapper {
     opts: MapperOptions,
     pub model: Model,
     tracks: Vec<Vec<Element>>,
+    /// Set for the final refinement (principal points may move then).
+    final_stage: bool,
     track_of: Vec<Vec<Option<usize>>>,
     track_point: Vec<Option<usize>>,
     /// Verified pairs: (image a, image b, inlier matches).
@@ -216,6 +252,7 @@ impl Mapper {
                 points: Vec::new(),
             },
             tracks,
+            final_stage: false,
             track_of,
             track_point,
             pairs,
@@ -259,7 +296,15 @@ impl Mapper {
                 }
             }
         }
-        self.global_adjustment();
+        // Final refinement: adjust, filter and retriangulate until the model stops changing.
+        self.final_stage = true;
+        for _ in 0..3 {
+            let before = self.observation_count();
+            self.global_adjustment();
+            if self.observation_count().abs_diff(before) * 1000 <= before {
+                break;
+            }
+        }
         for (i, im) in self.model.images.iter().enumerate() {
             if im.pose.is_none() && failed[i] < 2 {
                 self.stats
@@ -268,6 +313,15 @@ impl Mapper {
             }
         }
         true
+    }
+
+    fn observation_count(&self) -> usize {
+        self.model
+            .points
+            .iter()
+            .flatten()
+            .map(|p| p.observations.len())
+            .sum()
     }
 
     /// The unregistered image that sees the most reconstructed points (at most two tries each).
@@ -643,6 +697,19 @@ impl Mapper {
             loss: Loss::SoftL1(1.0),
             refine_focal: n >= 3,
             refine_distortion: self.opts.refine_distortion && n >= 3,
+            refine_principal_point: self.final_stage
+                && self.opts.principal_point != PrincipalPoint::Fixed
+                && {
+                    let per_camera = |c: usize| {
+                        images
+                            .iter()
+                            .filter(|&&i| self.model.images[i].camera == c)
+                            .count()
+                    };
+                    (0..self.model.cameras.len()).all(|c| {
+                        per_camera(c) == 0 || per_camera(c) >= MIN_IMAGES_FOR_PRINCIPAL_POINT
+                    })
+                },
             fixed_poses: fixed
                 .iter()
                 .filter_map(|i| pose_index.get(i).copied())
@@ -650,7 +717,38 @@ impl Mapper {
             fix_gauge: fixed.is_empty(),
             ..bundle::Options::default()
         };
-        bundle::solve(&mut problem, &opts);
+        let start = problem.clone();
+        let opts = bundle::Options {
+            compute_covariance: opts.refine_principal_point,
+            ..opts
+        };
+        let report = bundle::solve(&mut problem, &opts);
+        if opts.refine_principal_point && self.opts.principal_point == PrincipalPoint::Auto {
+            let accepted = start
+                .cameras
+                .iter()
+                .zip(&problem.cameras)
+                .zip(&report.camera_sigmas)
+                .all(|((before, after), sigma)| {
+                    let longest = 2.0 * before.cx.max(before.cy);
+                    principal_point_is_determined(
+                        (after.cx - before.cx, after.cy - before.cy),
+                        (sigma[2], sigma[3]),
+                        longest,
+                    )
+                });
+            if !accepted {
+                problem = start;
+                bundle::solve(
+                    &mut problem,
+                    &bundle::Options {
+                        refine_principal_point: false,
+                        compute_covariance: false,
+                        ..opts
+                    },
+                );
+            }
+        }
         for (k, &i) in images.iter().enumerate() {
             let pose = &problem.poses[k];
             self.model.images[i].pose = Some((pose.rotation, pose.translation));
