@@ -1,0 +1,88 @@
+//! `splat sfm` and `splat sfm-eval` end to end on the built-in scene, and the failure of a set
+//! of photos that share nothing.
+
+mod common;
+
+use common::{built_in, splat};
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 48 views around the scene (7.5° apart); the exact cameras are in ws/sparse/0.
+    let ws = built_in(tmp.path(), 48, 480, 360, 1000);
+    let out = tmp.path().join("sfm");
+    let (ws_s, out_s) = (ws.to_str().unwrap(), out.to_str().unwrap());
+    let images = ws.join("images");
+    let o = splat(&[
+        "sfm",
+        images.to_str().unwrap(),
+        "-o",
+        out_s,
+        "--matcher",
+        "sequential",
+        "--overlap",
+        "4",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("model 0: 48 of 48 images registered"), "{t}");
+    // The undistorted workspace is ready for training: PINHOLE cameras and images.
+    let rec = scene::colmap::read_model(&out.join("sparse/0")).unwrap();
+    assert!(
+        rec.cameras
+            .values()
+            .all(|c| c.model == scene::CameraModel::Pinhole)
+    );
+    assert_eq!(std::fs::read_dir(out.join("images")).unwrap().count(), 48);
+    assert!(rec.points3d.len() > 500);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sfm-report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["models"][0]["registered"], 48);
+    assert!(report["peak_memory_bytes"].as_u64().unwrap() > 0);
+
+    let o = splat(&["sfm-eval", out_s, ws_s, "--json"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let e: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    eprintln!("{e}");
+    assert_eq!(e["compared_images"], 48);
+    assert!(e["rre_deg"]["median"].as_f64().unwrap() < 0.2, "{e}");
+    assert!(
+        e["center_error_pct"]["median"].as_f64().unwrap() < 0.5,
+        "{e}"
+    );
+}
+
+#[test]
+fn photos_that_share_nothing_fail_with_a_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    for seed in 0..3u32 {
+        let img = image::RgbImage::from_fn(160, 120, |x, y| {
+            let v = (x
+                .wrapping_mul(2654435761)
+                .wrapping_add(y.wrapping_mul(40503))
+                .wrapping_add(seed * 97)
+                >> 3) as u8;
+            image::Rgb([v, v.rotate_left(3), v ^ 0x5a])
+        });
+        img.save(images.join(format!("noise_{seed}.png"))).unwrap();
+    }
+    let out = tmp.path().join("out");
+    let o = splat(&["sfm", images.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("no model"), "{t}");
+    // The report is written all the same.
+    assert!(out.join("sfm-report.json").is_file());
+}
