@@ -13,6 +13,22 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
+/// The `colmap` executable (`SPLAT_COLMAP` or on the PATH); a missing one fails the test unless
+/// `SPLAT_SKIP_COLMAP=1`.
+fn colmap() -> Option<String> {
+    let exe = std::env::var("SPLAT_COLMAP").unwrap_or_else(|_| "colmap".into());
+    match std::process::Command::new(&exe).arg("help").output() {
+        Ok(o) if o.status.success() => Some(exe),
+        _ if std::env::var("SPLAT_SKIP_COLMAP").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED (SPLAT_SKIP_COLMAP=1): COLMAP is not installed");
+            None
+        }
+        _ => panic!(
+            "COLMAP 3.8 is needed: `apt-get install colmap`, SPLAT_COLMAP=/path/to/colmap, or SPLAT_SKIP_COLMAP=1"
+        ),
+    }
+}
+
 #[test]
 fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -48,6 +64,20 @@ fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
             .unwrap();
     assert_eq!(report["models"][0]["registered"], 48);
     assert!(report["peak_memory_bytes"].as_u64().unwrap() > 0);
+
+    // COLMAP 3.8 reads the model we write.
+    if let Some(colmap) = colmap() {
+        let o = std::process::Command::new(colmap)
+            .args(["model_analyzer", "--path"])
+            .arg(out.join("distorted/sparse/0"))
+            .output()
+            .unwrap();
+        let t = text(&o);
+        assert!(
+            o.status.success() && t.contains("Registered images: 48"),
+            "{t}"
+        );
+    }
 
     let o = splat(&["sfm-eval", out_s, ws_s, "--json"]);
     let t = text(&o);

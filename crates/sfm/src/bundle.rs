@@ -306,7 +306,7 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
         let ne = normal_equations(p, &l, &lin, &by_point, opts.loss);
         let mut accepted = false;
         for _ in 0..12 {
-            let Some((dc, dp)) = solve_damped(&l, &ne, &by_point, p, lambda) else {
+            let Some((dc, dp)) = solve_damped(&l, &ne, &by_point, lambda) else {
                 lambda *= 10.0;
                 continue;
             };
@@ -342,18 +342,18 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
     }
 }
 
-/// Per point: (observation, its 10 camera-side rows × 3 point columns of JᵀWJ).
-type Coupling = Vec<Vec<(usize, SMatrix<f64, 10, 3>)>>;
-
-/// JᵀWJ and JᵀW·r split into the camera block U, the point blocks V (3×3 each) and the
-/// coupling W.
+/// JᵀWJ and JᵀW·r split into the camera block U, the point blocks V (3×3 each) and, per point,
+/// the coupling W as (camera-side column, 3-vector) rows with one row per column.
 struct Normal {
     u: DMatrix<f64>,
     g_c: DVector<f64>,
     v: Vec<Matrix3<f64>>,
-    w: Coupling,
+    w: Vec<Vec<(usize, Vector3<f64>)>>,
     g_p: Vec<Vector3<f64>>,
 }
+
+/// One point's V block, gradient and merged coupling rows.
+type PointBlock = (Matrix3<f64>, Vector3<f64>, Vec<(usize, Vector3<f64>)>);
 
 fn normal_equations(
     p: &Problem,
@@ -363,34 +363,76 @@ fn normal_equations(
     loss: Loss,
 ) -> Normal {
     let n = l.size;
+    // Chunks of points in parallel, each with its own U and g_c, added in chunk order.
+    let chunks: Vec<(DMatrix<f64>, DVector<f64>, Vec<PointBlock>)> =
+        (0..by_point.len().div_ceil(REDUCE_CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (mut u, mut g_c) = (DMatrix::<f64>::zeros(n, n), DVector::<f64>::zeros(n));
+                let mut blocks = Vec::with_capacity(REDUCE_CHUNK);
+                let mut rows: Vec<(usize, Vector3<f64>)> = Vec::new();
+                for (j, obs) in by_point
+                    .iter()
+                    .enumerate()
+                    .skip(c * REDUCE_CHUNK)
+                    .take(REDUCE_CHUNK)
+                {
+                    let (mut v, mut g) = (Matrix3::zeros(), Vector3::zeros());
+                    rows.clear();
+                    for &k in obs {
+                        let Some(li) = &lin[k] else { continue };
+                        let wt = loss.weight(li.residual.norm_squared());
+                        let idx = slots(l, p, &p.observations[k]);
+                        let jtj = li.jc.transpose() * li.jc * wt;
+                        let jtr = li.jc.transpose() * li.residual * wt;
+                        for (a, ia) in idx.iter().enumerate() {
+                            let Some(ia) = *ia else { continue };
+                            g_c[ia] += jtr[a];
+                            for (b, ib) in idx.iter().enumerate() {
+                                if let Some(ib) = *ib {
+                                    u[(ia, ib)] += jtj[(a, b)];
+                                }
+                            }
+                        }
+                        if l.point_free[j] {
+                            v += li.jp.transpose() * li.jp * wt;
+                            g += li.jp.transpose() * li.residual * wt;
+                            let block = li.jc.transpose() * li.jp * wt;
+                            for (slot, col) in idx.iter().enumerate() {
+                                if let Some(col) = *col {
+                                    rows.push((col, block.row(slot).transpose()));
+                                }
+                            }
+                        }
+                    }
+                    // One row per camera-side column (the intrinsics repeat across observations).
+                    rows.sort_unstable_by_key(|r| r.0);
+                    let mut merged: Vec<(usize, Vector3<f64>)> = Vec::with_capacity(rows.len());
+                    for &(col, r) in &rows {
+                        match merged.last_mut() {
+                            Some(last) if last.0 == col => last.1 += r,
+                            _ => merged.push((col, r)),
+                        }
+                    }
+                    blocks.push((v, g, merged));
+                }
+                (u, g_c, blocks)
+            })
+            .collect();
     let mut ne = Normal {
         u: DMatrix::zeros(n, n),
         g_c: DVector::zeros(n),
-        v: vec![Matrix3::zeros(); p.points.len()],
-        w: vec![Vec::new(); p.points.len()],
-        g_p: vec![Vector3::zeros(); p.points.len()],
+        v: Vec::with_capacity(by_point.len()),
+        w: Vec::with_capacity(by_point.len()),
+        g_p: Vec::with_capacity(by_point.len()),
     };
-    for (j, obs) in by_point.iter().enumerate() {
-        for &k in obs {
-            let Some(li) = &lin[k] else { continue };
-            let wt = loss.weight(li.residual.norm_squared());
-            let idx = slots(l, p, &p.observations[k]);
-            let jtj = li.jc.transpose() * li.jc * wt;
-            let jtr = li.jc.transpose() * li.residual * wt;
-            for (a, ia) in idx.iter().enumerate() {
-                let Some(ia) = *ia else { continue };
-                ne.g_c[ia] += jtr[a];
-                for (b, ib) in idx.iter().enumerate() {
-                    if let Some(ib) = *ib {
-                        ne.u[(ia, ib)] += jtj[(a, b)];
-                    }
-                }
-            }
-            if l.point_free[j] {
-                ne.v[j] += li.jp.transpose() * li.jp * wt;
-                ne.g_p[j] += li.jp.transpose() * li.residual * wt;
-                ne.w[j].push((k, li.jc.transpose() * li.jp * wt));
-            }
+    for (u, g_c, blocks) in chunks {
+        ne.u += u;
+        ne.g_c += g_c;
+        for (v, g, rows) in blocks {
+            ne.v.push(v);
+            ne.g_p.push(g);
+            ne.w.push(rows);
         }
     }
     ne
@@ -404,57 +446,67 @@ struct Reduced {
     v_inv: Vec<Matrix3<f64>>,
 }
 
-/// The rows of point `j`'s coupling, expanded to (camera-side column, 3-vector) pairs.
-fn coupling(l: &Layout, p: &Problem, ne: &Normal, j: usize) -> Vec<(usize, Vector3<f64>)> {
-    let mut rows = Vec::new();
-    for &(k, block) in &ne.w[j] {
-        let idx = slots(l, p, &p.observations[k]);
-        for (slot, col) in idx.iter().enumerate() {
-            if let Some(col) = *col {
-                rows.push((col, block.row(slot).transpose()));
-            }
-        }
-    }
-    rows
-}
-
 fn point_is_free(l: &Layout, by_point: &[Vec<usize>], j: usize) -> bool {
     l.point_free[j] && !by_point[j].is_empty()
 }
 
-fn reduce(
-    l: &Layout,
-    ne: &Normal,
-    by_point: &[Vec<usize>],
-    p: &Problem,
-    lambda: f64,
-) -> Option<Reduced> {
+/// Points per parallel chunk of the Schur complement (each chunk accumulates its own S).
+const REDUCE_CHUNK: usize = 2048;
+
+fn reduce(l: &Layout, ne: &Normal, by_point: &[Vec<usize>], lambda: f64) -> Option<Reduced> {
     let n = l.size;
+    let damp = |v: &Matrix3<f64>| {
+        let mut v = *v;
+        for d in 0..3 {
+            v[(d, d)] += lambda * v[(d, d)].max(1e-9);
+        }
+        v
+    };
+    let v_inv: Vec<Matrix3<f64>> = (0..ne.v.len())
+        .map(|j| {
+            if point_is_free(l, by_point, j) {
+                damp(&ne.v[j]).try_inverse()
+            } else {
+                Some(Matrix3::zeros())
+            }
+        })
+        .collect::<Option<_>>()?;
+    // S = U − Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ and rhs = −g_c + Σⱼ Wⱼ·Vⱼ⁻¹·g_pⱼ, summed over chunks of points in
+    // parallel; the chunks are added in order, so the result does not depend on the threads.
+    let partial: Vec<(DMatrix<f64>, DVector<f64>)> = (0..ne.v.len().div_ceil(REDUCE_CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let (mut s, mut rhs) = (DMatrix::<f64>::zeros(n, n), DVector::<f64>::zeros(n));
+            for (j, vi) in v_inv
+                .iter()
+                .enumerate()
+                .skip(c * REDUCE_CHUNK)
+                .take(REDUCE_CHUNK)
+            {
+                if !point_is_free(l, by_point, j) {
+                    continue;
+                }
+                let vg = vi * ne.g_p[j];
+                let rows = &ne.w[j];
+                for (a, wa) in rows {
+                    rhs[*a] += wa.dot(&vg);
+                    let wv = vi * wa;
+                    for (b, wb) in rows {
+                        s[(*a, *b)] += wb.dot(&wv);
+                    }
+                }
+            }
+            (s, rhs)
+        })
+        .collect();
     let mut s = ne.u.clone();
     for i in 0..n {
         s[(i, i)] += lambda * ne.u[(i, i)].max(1e-9);
     }
     let mut rhs = -ne.g_c.clone();
-    let mut v_inv = vec![Matrix3::zeros(); ne.v.len()];
-    for (j, slot) in v_inv.iter_mut().enumerate() {
-        if !point_is_free(l, by_point, j) {
-            continue;
-        }
-        let mut v = ne.v[j];
-        for d in 0..3 {
-            v[(d, d)] += lambda * v[(d, d)].max(1e-9);
-        }
-        let vi = v.try_inverse()?;
-        *slot = vi;
-        let rows = coupling(l, p, ne, j);
-        let vg = vi * ne.g_p[j];
-        for (a, wa) in &rows {
-            rhs[*a] += wa.dot(&vg);
-            let wv = vi * wa;
-            for (b, wb) in &rows {
-                s[(*a, *b)] -= wb.dot(&wv);
-            }
-        }
+    for (ps, pr) in partial {
+        s -= ps;
+        rhs += pr;
     }
     Some(Reduced { s, rhs, v_inv })
 }
@@ -464,10 +516,9 @@ fn solve_damped(
     l: &Layout,
     ne: &Normal,
     by_point: &[Vec<usize>],
-    p: &Problem,
     lambda: f64,
 ) -> Option<(DVector<f64>, Vec<Vector3<f64>>)> {
-    let r = reduce(l, ne, by_point, p, lambda)?;
+    let r = reduce(l, ne, by_point, lambda)?;
     let dc = if l.size > 0 {
         r.s.cholesky()?.solve(&r.rhs)
     } else {
@@ -479,8 +530,8 @@ fn solve_damped(
                 return Vector3::zeros();
             }
             let mut b = -ne.g_p[j];
-            for (a, wa) in coupling(l, p, ne, j) {
-                b -= wa * dc[a];
+            for (a, wa) in &ne.w[j] {
+                b -= wa * dc[*a];
             }
             r.v_inv[j] * b
         })
@@ -506,7 +557,7 @@ fn camera_sigmas(
         .saturating_sub(l.size + 3 * free_points)
         .max(1);
     let variance = squared_errors(p, 1e6).iter().sum::<f64>() / dof as f64;
-    let inverse = reduce(l, &ne, by_point, p, 0.0)
+    let inverse = reduce(l, &ne, by_point, 0.0)
         .and_then(|r| r.s.cholesky())
         .map(|c| c.inverse());
     l.camera

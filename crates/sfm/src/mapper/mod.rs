@@ -694,6 +694,8 @@ impl Mapper {
         let n = free_images.len() + fixed.len();
         let opts = bundle::Options {
             max_iterations: if fixed.is_empty() { 50 } else { 25 },
+            // Intermediate adjustments need not converge fully: the final ones do.
+            function_tolerance: if self.final_stage { 1e-9 } else { 1e-6 },
             loss: Loss::SoftL1(1.0),
             refine_focal: n >= 3,
             refine_distortion: self.opts.refine_distortion && n >= 3,
