@@ -1,6 +1,8 @@
 //! The SfM front end's costs: SIFT extraction per image (a 1024×768 built-in view, reported per
 //! megapixel as throughput), descriptor matching per image pair (8192 × 8192 descriptors, the
 //! default feature cap), and geometric verification per pair (1000 matches, 30 % outliers).
+//! `bundle_*` times five Levenberg–Marquardt iterations of a 200-image, 20,000-point bundle
+//! adjustment with the dense and the iterative reduced-system solvers.
 //! Times are wall clock on all cores rayon finds; run with RAYON_NUM_THREADS=1 for CPU time per
 //! item. The side-by-side comparison with COLMAP on real photos is `benches/sfm_vs_colmap.sh`.
 //!
@@ -8,6 +10,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::Vector2;
+use sfm::bundle;
 use sfm::features::{DESCRIPTOR_LEN, SiftOptions, extract};
 use sfm::geometry::two_view::{Intrinsics, TwoViewOptions, verify};
 use sfm::gray::GrayImage;
@@ -40,6 +43,17 @@ fn bench_extract(c: &mut Criterion) {
     );
     group.bench_function("extract_1024x768", |b| b.iter(|| extract(&img, &opts)));
     group.finish();
+}
+
+/// A deterministic uniform [0, 1) generator (an LCG), so the benches need no RNG state.
+fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed;
+    move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// Unit-norm byte descriptors, like RootSIFT's, from a small deterministic generator.
@@ -82,13 +96,7 @@ fn bench_verify(c: &mut Criterion) {
     };
     let r = nalgebra::Rotation3::from_euler_angles(0.05, 0.2, 0.02);
     let t = nalgebra::Vector3::new(1.0, 0.1, 0.05);
-    let mut s = 12345u64;
-    let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut next = uniform(12345);
     let (mut p1, mut p2) = (Vec::new(), Vec::new());
     for i in 0..1000 {
         let x =
@@ -116,5 +124,91 @@ fn bench_verify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_extract, bench_match, bench_verify);
+/// 200 cameras on a circle looking inwards, 20,000 points near the centre, each seen by the 8
+/// cameras nearest its azimuth; 0.5 px noise, poses and points slightly moved.
+fn bundle_problem() -> bundle::Problem {
+    let mut next = uniform(99);
+    let cam = bundle::CameraParams {
+        focal: 1000.0,
+        cx: 640.0,
+        cy: 480.0,
+        k: 0.0,
+    };
+    let n_cams = 200;
+    let poses: Vec<bundle::Pose> = (0..n_cams)
+        .map(|i| {
+            let a = std::f64::consts::TAU * i as f64 / n_cams as f64;
+            let c = nalgebra::Vector3::new(10.0 * a.cos(), 10.0 * a.sin(), 0.5);
+            let forward = (-c).normalize();
+            let right = forward.cross(&nalgebra::Vector3::z()).normalize();
+            let down = forward.cross(&right);
+            let r = nalgebra::Matrix3::from_rows(&[
+                right.transpose(),
+                down.transpose(),
+                forward.transpose(),
+            ]);
+            bundle::Pose {
+                rotation: r,
+                translation: -(r * c),
+                camera: 0,
+            }
+        })
+        .collect();
+    let mut points = Vec::new();
+    let mut observations = Vec::new();
+    for j in 0..20_000 {
+        let x = nalgebra::Vector3::new(4.0 * next() - 2.0, 4.0 * next() - 2.0, 2.0 * next() - 1.0);
+        let az = x.y.atan2(x.x).rem_euclid(std::f64::consts::TAU);
+        let nearest = (az / std::f64::consts::TAU * n_cams as f64) as usize;
+        for d in 0..8 {
+            let i = (nearest + n_cams - 4 + d) % n_cams;
+            let pose = &poses[i];
+            if let Some(px) = cam.project(&(pose.rotation * x + pose.translation)) {
+                observations.push(bundle::Observation {
+                    pose: i,
+                    point: j,
+                    xy: px + Vector2::new(next() - 0.5, next() - 0.5),
+                });
+            }
+        }
+        points.push(x + nalgebra::Vector3::new(next() - 0.5, next() - 0.5, next() - 0.5) * 0.02);
+    }
+    bundle::Problem {
+        cameras: vec![cam],
+        poses,
+        points,
+        observations,
+    }
+}
+
+fn bench_bundle(c: &mut Criterion) {
+    let problem = bundle_problem();
+    let mut group = c.benchmark_group("sfm");
+    group.sample_size(10);
+    for (name, solver) in [
+        ("bundle_200_images_dense", bundle::Solver::Dense),
+        ("bundle_200_images_iterative", bundle::Solver::Iterative),
+    ] {
+        let opts = bundle::Options {
+            max_iterations: 5,
+            solver,
+            ..bundle::Options::default()
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut p = problem.clone();
+                bundle::solve(&mut p, &opts)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_extract,
+    bench_match,
+    bench_verify,
+    bench_bundle
+);
 criterion_main!(benches);

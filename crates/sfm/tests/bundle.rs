@@ -5,7 +5,7 @@
 use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use sfm::bundle::{CameraParams, Loss, Observation, Options, Pose, Problem, solve};
+use sfm::bundle::{CameraParams, Loss, Observation, Options, Pose, Problem, Solver, solve};
 
 fn gaussian(rng: &mut Pcg64) -> f64 {
     let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
@@ -201,4 +201,39 @@ fn fixed_points_and_poses_stay_put() {
     assert_eq!(p.points[7], before.points[7]);
     assert_eq!(p.cameras[0].k, 0.0);
     assert_ne!(p.poses[3], before.poses[3]);
+}
+
+#[test]
+fn the_iterative_solver_reaches_the_dense_optimum() {
+    let mut rng = Pcg64::seed_from_u64(4);
+    let t = truth(&mut rng, 0.5, 0.02);
+    let start = perturbed(&mut rng, &t);
+    let run = |solver| {
+        let mut p = start.clone();
+        let report = solve(
+            &mut p,
+            &Options {
+                loss: Loss::Cauchy(2.0),
+                solver,
+                ..Options::default()
+            },
+        );
+        (p, report)
+    };
+    let (dense, rd) = run(Solver::Dense);
+    let (iterative, ri) = run(Solver::Iterative);
+    eprintln!(
+        "dense: {} iterations, RMS {:.4}; iterative: {} iterations, RMS {:.4}",
+        rd.iterations, rd.final_rms, ri.iterations, ri.final_rms
+    );
+    assert!(ri.costs.windows(2).all(|w| w[1] < w[0]));
+    assert!(worst_relative_rotation(&dense, &iterative) < 1e-3);
+    assert!((dense.cameras[0].focal - iterative.cameras[0].focal).abs() < 0.01);
+    let worst_point = dense
+        .points
+        .iter()
+        .zip(&iterative.points)
+        .map(|(a, b)| (a - b).norm())
+        .fold(0.0, f64::max);
+    assert!(worst_point < 1e-3, "{worst_point}");
 }

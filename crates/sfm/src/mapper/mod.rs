@@ -726,19 +726,20 @@ impl Mapper {
         };
         let report = bundle::solve(&mut problem, &opts);
         if opts.refine_principal_point && self.opts.principal_point == PrincipalPoint::Auto {
-            let accepted = start
-                .cameras
-                .iter()
-                .zip(&problem.cameras)
-                .zip(&report.camera_sigmas)
-                .all(|((before, after), sigma)| {
-                    let longest = 2.0 * before.cx.max(before.cy);
-                    principal_point_is_determined(
-                        (after.cx - before.cx, after.cy - before.cy),
-                        (sigma[2], sigma[3]),
-                        longest,
-                    )
-                });
+            let accepted = report.camera_sigmas.len() == problem.cameras.len()
+                && start
+                    .cameras
+                    .iter()
+                    .zip(&problem.cameras)
+                    .zip(&report.camera_sigmas)
+                    .all(|((before, after), sigma)| {
+                        let longest = 2.0 * before.cx.max(before.cy);
+                        principal_point_is_determined(
+                            (after.cx - before.cx, after.cy - before.cy),
+                            (sigma[2], sigma[3]),
+                            longest,
+                        )
+                    });
             if !accepted {
                 problem = start;
                 bundle::solve(
