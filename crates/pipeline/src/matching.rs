@@ -42,7 +42,8 @@ pub struct FrontEndArgs {
     /// Longest side of the images features are extracted from (keypoints stay in original pixels).
     #[arg(long, default_value_t = 1600)]
     max_image_size: u32,
-    /// Most features kept per image (strongest first).
+    /// Most keypoint locations kept per image, strongest first; each may carry two orientations,
+    /// so an image can hold up to twice as many features (COLMAP counts the same way).
     #[arg(long, default_value_t = 8192)]
     max_features: usize,
     #[arg(long, value_enum, default_value = "exhaustive")]
