@@ -13,22 +13,6 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
-/// The `colmap` executable (`SPLAT_COLMAP` or on the PATH); a missing one fails the test unless
-/// `SPLAT_SKIP_COLMAP=1`.
-fn colmap() -> Option<String> {
-    let exe = std::env::var("SPLAT_COLMAP").unwrap_or_else(|_| "colmap".into());
-    match std::process::Command::new(&exe).arg("help").output() {
-        Ok(o) if o.status.success() => Some(exe),
-        _ if std::env::var("SPLAT_SKIP_COLMAP").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED (SPLAT_SKIP_COLMAP=1): COLMAP is not installed");
-            None
-        }
-        _ => panic!(
-            "COLMAP 3.8 is needed: `apt-get install colmap`, SPLAT_COLMAP=/path/to/colmap, or SPLAT_SKIP_COLMAP=1"
-        ),
-    }
-}
-
 #[test]
 fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -66,7 +50,7 @@ fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
     assert!(report["peak_memory_bytes"].as_u64().unwrap() > 0);
 
     // COLMAP 3.8 reads the model we write.
-    if let Some(colmap) = colmap() {
+    if let Some(colmap) = sfm::colmap_for_tests() {
         let o = std::process::Command::new(colmap)
             .args(["model_analyzer", "--path"])
             .arg(out.join("distorted/sparse/0"))

@@ -335,18 +335,20 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
                 lambda *= 10.0;
                 continue;
             };
-            let mut trial = p.clone();
-            apply(&mut trial, &l, &dc, &dp);
-            let c = cost(&trial, opts.loss);
+            // Step in place; the observations never change, so only the parameters are kept
+            // to undo a rejected step.
+            let kept = (p.cameras.clone(), p.poses.clone(), p.points.clone());
+            apply(p, &l, &dc, &dp);
+            let c = cost(p, opts.loss);
             if c.is_finite() && c < current {
                 let improvement = (current - c) / current.max(f64::MIN_POSITIVE);
-                *p = trial;
                 current = c;
                 costs.push(c);
                 lambda = (lambda / 3.0).max(1e-12);
                 accepted = improvement > opts.function_tolerance;
                 break;
             }
+            (p.cameras, p.poses, p.points) = kept;
             lambda *= 10.0;
         }
         if !accepted {

@@ -447,7 +447,7 @@ pub fn run(
     let camera_of = assign_cameras(&metas, opts.camera_mode);
     let results = match_and_verify(&mut images, &camera_of, opts, obs, &mut time);
     let (written, t) = timed(|| write_database(database, &images, &camera_of, &results));
-    let image_ids = written?;
+    written?;
     time.database = t;
     let reports = images
         .iter()
@@ -462,7 +462,6 @@ pub fn run(
             features: f.features.len(),
         })
         .collect();
-    let _ = image_ids;
     let pairs: Vec<PairReport> = results
         .iter()
         .map(|((i, j), m, g)| PairReport {
@@ -491,13 +490,13 @@ pub fn run(
 }
 
 /// Writes cameras (SIMPLE_RADIAL with the focal prior, k = 0), images, features, matches and
-/// geometries; returns the database id of each image.
+/// geometries.
 fn write_database(
     path: &Path,
     images: &[ImageFeatures],
     camera_of: &[usize],
     results: &[PairResult],
-) -> Result<Vec<u32>> {
+) -> Result<()> {
     let db = DatabaseWriter::create(path)?;
     let mut camera_ids: Vec<Option<u32>> = vec![None; images.len()];
     let mut image_ids = Vec::with_capacity(images.len());
@@ -527,6 +526,5 @@ fn write_database(
         db.add_matches(a, b, m)?;
         db.add_two_view_geometry(a, b, g, m)?;
     }
-    db.finish()?;
-    Ok(image_ids)
+    db.finish()
 }

@@ -113,14 +113,14 @@ pub fn load(
         None => (DEFAULT_FOCAL_FACTOR * longest, FocalSource::Default),
     };
     let camera_name = info.as_ref().and_then(camera_name);
-    let rgb = img.to_rgb8();
     let (gray, scale) = if width.max(height) > max_image_size {
+        // The project's area filter (scene::images), as for training photos: no aliasing.
         let (w, h) = scene::images::fit_longest(width, height, max_image_size);
-        let small = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+        let small = scene::images::resize_area(&img.to_rgb32f(), w, h);
         let scale = (width as f32 / w as f32, height as f32 / h as f32);
-        (GrayImage::from_rgb8(&small), scale)
+        (GrayImage::from_rgb32f(&small), scale)
     } else {
-        (GrayImage::from_rgb8(&rgb), (1.0, 1.0))
+        (GrayImage::from_rgb8(&img.to_rgb8()), (1.0, 1.0))
     };
     Ok(InputImage {
         name: image_name(root, path),

@@ -4,28 +4,17 @@
 
 use nalgebra::{Matrix3, Vector2};
 use sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
+use sfm::geometry::skew;
 use sfm::input::FocalSource;
-use splat_datasets::{SceneSpec, build, render_view};
+mod support;
 use std::path::Path;
 use std::process::Command;
 
 /// Renders the first `count` views of the 48-view orbit (7.5° apart, alternating heights) and
 /// returns the scene.
 fn render(dir: &Path, count: usize) -> splat_datasets::GeneratedScene {
-    let spec = SceneSpec {
-        views: 48,
-        width: 480,
-        height: 360,
-        samples: 2,
-        ..SceneSpec::default()
-    };
-    let scene = build(&spec).expect("scene");
-    let cam = &scene.reconstruction.cameras[&1];
-    for im in scene.reconstruction.images.values().take(count) {
-        render_view(&scene.world, cam, im, spec.samples)
-            .save(dir.join(&im.name))
-            .unwrap();
-    }
+    let scene = support::orbit(480, 360);
+    support::render_views(&scene, dir, count);
     scene
 }
 
@@ -56,10 +45,6 @@ fn true_image<'a>(scene: &'a splat_datasets::GeneratedScene, name: &str) -> &'a 
         .values()
         .find(|i| i.name == name)
         .unwrap()
-}
-
-fn skew(t: &nalgebra::Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
 }
 
 #[test]
@@ -136,28 +121,11 @@ fn verified_inliers_lie_on_the_exact_epipolar_lines() {
     assert!(under_1px > 0.8);
 }
 
-/// The `colmap` executable: `SPLAT_COLMAP`, or `colmap` on the PATH.
-fn colmap() -> Option<String> {
-    let exe = std::env::var("SPLAT_COLMAP").unwrap_or_else(|_| "colmap".into());
-    let found = Command::new(&exe)
-        .arg("help")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match found {
-        true => Some(exe),
-        false if std::env::var("SPLAT_SKIP_COLMAP").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED (SPLAT_SKIP_COLMAP=1): COLMAP is not installed");
-            None
-        }
-        false => panic!(
-            "COLMAP 3.8 is needed for this test: `apt-get install colmap` (Debian 12), SPLAT_COLMAP=/path/to/colmap, or SPLAT_SKIP_COLMAP=1 to skip"
-        ),
-    }
-}
-
 #[test]
 fn colmap_mapper_reconstructs_from_our_database() {
-    let Some(exe) = colmap() else { return };
+    let Some(exe) = sfm::colmap_for_tests() else {
+        return;
+    };
     let (tmp, scene, _) = front_end_on_ten_views();
     let (images, db) = (tmp.path().join("images"), tmp.path().join("database.db"));
     let sparse = tmp.path().join("sparse");

@@ -6,17 +6,12 @@ use nalgebra::{Matrix2, Vector2};
 use sfm::features::{SiftOptions, extract};
 use sfm::gray::GrayImage;
 use sfm::matching::{DescriptorMatrix, MatchOptions, match_descriptors};
-use splat_datasets::{SceneSpec, build, render_view};
+use splat_datasets::render_view;
+
+mod support;
 
 fn view() -> GrayImage {
-    let spec = SceneSpec {
-        views: 48,
-        width: 640,
-        height: 480,
-        samples: 2,
-        ..SceneSpec::default()
-    };
-    let scene = build(&spec).unwrap();
+    let scene = support::orbit(640, 480);
     let im = scene.reconstruction.images.values().next().unwrap();
     GrayImage::from_rgb8(&render_view(
         &scene.world,

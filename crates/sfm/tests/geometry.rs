@@ -4,7 +4,7 @@
 use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use sfm::geometry::ransac::{RansacOptions, lo_ransac};
+use sfm::geometry::skew;
 use sfm::geometry::two_view::{self, Config, Intrinsics, TwoViewOptions};
 use sfm::geometry::{essential, fundamental, homography, pose, sampson_sq};
 
@@ -14,10 +14,6 @@ struct Pair {
     /// Normalised coordinates in both views.
     n1: Vec<Vector2<f64>>,
     n2: Vec<Vector2<f64>>,
-}
-
-fn skew(t: &Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
 }
 
 /// Two cameras looking at points 4–8 units in front of the first; `planar` puts every point on
@@ -261,24 +257,4 @@ fn ransac_is_repeatable_for_a_seed() {
     let a = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 11);
     let b = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 11);
     assert_eq!(a, b);
-    let _ = (RansacOptions::default(), lo_ransac::<DummyEstimator>);
-}
-
-/// Only here to name `lo_ransac` generically above.
-struct DummyEstimator;
-impl sfm::geometry::ransac::Estimator for DummyEstimator {
-    type Model = ();
-    const SAMPLE_SIZE: usize = 1;
-    fn len(&self) -> usize {
-        0
-    }
-    fn minimal(&self, _: &[usize]) -> Vec<()> {
-        Vec::new()
-    }
-    fn refine(&self, _: &[usize], _: &()) -> Option<()> {
-        None
-    }
-    fn residual_sq(&self, _: &(), _: usize) -> f64 {
-        0.0
-    }
 }

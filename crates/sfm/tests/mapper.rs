@@ -4,7 +4,7 @@
 use sfm::evaluate::{CameraPose, compare};
 use sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
 use sfm::mapper::{MapperOptions, export, reconstruct};
-use splat_datasets::{SceneSpec, build, render_view};
+mod support;
 
 #[test]
 fn builtin_scene_registers_every_image_with_exact_poses() {
@@ -12,21 +12,10 @@ fn builtin_scene_registers_every_image_with_exact_poses() {
     let images = tmp.path().join("images");
     std::fs::create_dir(&images).unwrap();
     // The whole 48-view orbit (7.5° apart, two heights) at 640×480, matched exhaustively.
-    let spec = SceneSpec {
-        views: 48,
-        width: 640,
-        height: 480,
-        samples: 2,
-        ..SceneSpec::default()
-    };
-    let scene = build(&spec).unwrap();
+    let scene = support::orbit(640, 480);
     let cam = &scene.reconstruction.cameras[&1];
     let count = 48;
-    for im in scene.reconstruction.images.values().take(count) {
-        render_view(&scene.world, cam, im, spec.samples)
-            .save(images.join(&im.name))
-            .unwrap();
-    }
+    support::render_views(&scene, &images, count);
     let db_path = tmp.path().join("database.db");
     let opts = FrontEndOptions {
         matcher: Matcher::Exhaustive,

@@ -8,6 +8,7 @@
 use nalgebra::{Matrix3, Vector2, Vector3};
 use sfm::evaluate;
 use sfm::front_end::{self, FrontEndOptions, Silent};
+use sfm::geometry::skew;
 use sfm::geometry::two_view::{self, Intrinsics, TwoViewOptions};
 use sfm::mapper::{MapperOptions, export, reconstruct};
 use std::path::{Path, PathBuf};
@@ -40,10 +41,6 @@ fn strecha(path: &Path) -> (Matrix3<f64>, Matrix3<f64>, Vector3<f64>) {
     let r_cam_to_world = Matrix3::from_row_slice(&v[12..21]);
     let r = *nalgebra::Rotation3::from_matrix(&r_cam_to_world.transpose()).matrix();
     (k, r, Vector3::new(v[21], v[22], v[23]))
-}
-
-fn skew(t: &Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
 }
 
 fn angle_deg(r: &Matrix3<f64>) -> f64 {

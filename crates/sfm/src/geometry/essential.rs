@@ -174,15 +174,12 @@ pub fn five_point(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Vec<Matrix3<f64>>
 pub fn project_to_essential(m: &Matrix3<f64>) -> Option<Matrix3<f64>> {
     let svd = m.svd(true, true);
     let (u, vt) = (svd.u?, svd.v_t?);
-    let mut s: Vec<f64> = svd.singular_values.iter().copied().collect();
-    s.sort_by(|a, b| b.total_cmp(a));
-    let mut order: Vec<usize> = (0..3).collect();
-    order.sort_by(|&a, &b| svd.singular_values[b].total_cmp(&svd.singular_values[a]));
-    let sigma = 0.5 * (s[0] + s[1]);
-    let mut d = Matrix3::zeros();
-    d[(order[0], order[0])] = sigma;
-    d[(order[1], order[1])] = sigma;
-    let e = u * d * vt;
+    // Replace the two largest singular values by their mean and the smallest by zero.
+    let (smallest, _) = svd.singular_values.argmin();
+    let sigma = 0.5 * (svd.singular_values.sum() - svd.singular_values[smallest]);
+    let mut d = nalgebra::Vector3::repeat(sigma);
+    d[smallest] = 0.0;
+    let e = u * Matrix3::from_diagonal(&d) * vt;
     let n = e.norm();
     (n > 0.0).then(|| e / n)
 }

@@ -13,18 +13,26 @@ pub mod two_view;
 
 use nalgebra::{Matrix3, SMatrix, Vector2, Vector3};
 
-/// Squared Sampson distance of a correspondence to the epipolar geometry `m` (E or F).
-pub fn sampson_sq(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> f64 {
+/// The cross-product matrix [t]ₓ (so [t]ₓ·v = t × v).
+pub fn skew(t: &Vector3<f64>) -> Matrix3<f64> {
+    Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
+}
+
+/// Signed Sampson distance of a correspondence to the epipolar geometry `m` (E or F): the
+/// epipolar residual divided by its first-order standard deviation (`None` where both epipolar
+/// lines vanish).
+pub fn sampson(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> Option<f64> {
     let x1 = p1.push(1.0);
     let x2 = p2.push(1.0);
     let fx1 = m * x1;
     let ftx2 = m.transpose() * x2;
-    let e = x2.dot(&fx1);
     let denom = fx1.x * fx1.x + fx1.y * fx1.y + ftx2.x * ftx2.x + ftx2.y * ftx2.y;
-    if denom <= f64::MIN_POSITIVE {
-        return f64::MAX;
-    }
-    e * e / denom
+    (denom > f64::MIN_POSITIVE).then(|| x2.dot(&fx1) / denom.sqrt())
+}
+
+/// Squared Sampson distance of a correspondence to the epipolar geometry `m` (E or F).
+pub fn sampson_sq(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> f64 {
+    sampson(m, p1, p2).map_or(f64::MAX, |r| r * r)
 }
 
 /// Similarity that moves points to zero mean and mean distance √2 (Hartley's normalisation).

@@ -1,6 +1,7 @@
 //! Relative pose from an essential matrix: the four (R, t) decompositions, the one that puts
 //! the most triangulated correspondences in front of both cameras.
 
+use super::skew;
 use nalgebra::{Matrix3, Matrix4, Vector2, Vector3};
 
 /// Camera 2's pose relative to camera 1 (x₂ = R·x₁ + t, |t| = 1) and how many of the
@@ -92,10 +93,6 @@ pub fn triangulate(
     Some(Vector3::new(x[0] / x[3], x[1] / x[3], x[2] / x[3]))
 }
 
-fn skew(t: &Vector3<f64>) -> Matrix3<f64> {
-    Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
-}
-
 /// Two unit vectors orthogonal to `t` and to each other.
 fn tangent_basis(t: &Vector3<f64>) -> (Vector3<f64>, Vector3<f64>) {
     let helper = if t.x.abs() < 0.9 {
@@ -130,14 +127,11 @@ pub fn refine(
     let residuals = |r: &Matrix3<f64>, t: &Vector3<f64>, out: &mut Vec<f64>| {
         let e = skew(t) * r;
         out.clear();
-        out.extend(p1.iter().zip(p2).map(|(a, b)| {
-            let x1 = a.push(1.0);
-            let x2 = b.push(1.0);
-            let fx1 = e * x1;
-            let ftx2 = e.transpose() * x2;
-            let d = (fx1.x * fx1.x + fx1.y * fx1.y + ftx2.x * ftx2.x + ftx2.y * ftx2.y).sqrt();
-            if d > 0.0 { x2.dot(&fx1) / d } else { 0.0 }
-        }));
+        out.extend(
+            p1.iter()
+                .zip(p2)
+                .map(|(a, b)| super::sampson(&e, a, b).unwrap_or(0.0)),
+        );
     };
     let apply = |r: &Matrix3<f64>, t: &Vector3<f64>, d: &[f64; 5]| {
         let (b1, b2) = tangent_basis(t);

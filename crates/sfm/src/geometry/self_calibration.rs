@@ -87,11 +87,8 @@ pub fn estimate_focal(pairs: &[PairObservation], lo: f64, hi: f64) -> Option<f64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::skew;
     use nalgebra::{Rotation3, Vector3};
-
-    fn skew(t: &Vector3<f64>) -> Matrix3<f64> {
-        Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
-    }
 
     #[test]
     fn recovers_the_focal_of_exact_fundamental_matrices() {

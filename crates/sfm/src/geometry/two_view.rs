@@ -278,36 +278,28 @@ pub fn verify(
         &e,
         ne >= min && (prefer_e || ratio(ne, nf) >= opts.min_e_f_inlier_ratio),
     ) {
-        out.e = er.model;
-        // F in pixels from E: F = K₂⁻ᵀ·E·K₁⁻¹.
-        if let (Some(k1i), Some(k2i)) = (k1.try_inverse(), k2.try_inverse())
-            && (nf <= ne || f.is_none())
-        {
-            out.f = k2i.transpose() * er.model * k1i;
-        }
-        out.inliers = if nf > ne && !prefer_e {
-            f.as_ref().map_or_else(Vec::new, |f| f.inliers.clone())
-        } else {
-            er.inliers.clone()
+        // COLMAP keeps whichever of E and F has more inliers (unless GRIC preferred E).
+        let keep_f_inliers = nf > ne && !prefer_e;
+        out.inliers = match (&f, keep_f_inliers) {
+            (Some(fr), true) => fr.inliers.clone(),
+            _ => er.inliers.clone(),
         };
         out.config = if ratio(nh, ne) > opts.max_h_inlier_ratio {
             Config::PlanarOrPanoramic
         } else {
             Config::Calibrated
         };
+        out.e = er.model;
         let (a, b): (Vec<_>, Vec<_>) = er.inliers.iter().map(|&i| (n1[i], n2[i])).unzip();
         if let Some(rel) = pose::relative_pose(&er.model, &a, &b) {
             let rel = pose::refine(&rel, &a, &b, e_error / opts.max_error);
             out.e = pose::essential_of(&rel.rotation, &rel.translation);
-            if let (Some(k1i), Some(k2i), true) = (
-                k1.try_inverse(),
-                k2.try_inverse(),
-                prefer_e || nf <= ne || f.is_none(),
-            ) {
-                out.f = k2i.transpose() * out.e * k1i;
-            }
             out.rotation = Some(UnitQuaternion::from_matrix(&rel.rotation));
             out.translation = Some(rel.translation);
+        }
+        // F in pixels from E (F = K₂⁻ᵀ·E·K₁⁻¹), unless F's own inliers are the ones kept.
+        if !keep_f_inliers && let (Some(k1i), Some(k2i)) = (k1.try_inverse(), k2.try_inverse()) {
+            out.f = k2i.transpose() * out.e * k1i;
         }
     } else if let (Some(fr), true) = (&f, nf >= min) {
         out.e = k2.transpose() * fr.model * k1;

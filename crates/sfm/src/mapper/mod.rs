@@ -640,22 +640,17 @@ impl Mapper {
 
     /// Bundle adjustment of the points seen by `images` (free or fixed poses as given).
     fn adjust(&mut self, images: &[usize], fixed: &[usize]) {
-        let free_images: Vec<usize> = images
-            .iter()
-            .copied()
-            .filter(|i| !fixed.contains(i))
-            .collect();
-        let mut point_ids: Vec<usize> = Vec::new();
-        for (p, point) in self.model.points.iter().enumerate() {
-            if let Some(point) = point
-                && point
-                    .observations
-                    .iter()
-                    .any(|e| free_images.contains(&e.image))
-            {
-                point_ids.push(p);
-            }
+        let mut free = vec![false; self.model.images.len()];
+        for &i in images.iter().filter(|i| !fixed.contains(i)) {
+            free[i] = true;
         }
+        let point_ids: Vec<usize> = (0..self.model.points.len())
+            .filter(|&p| {
+                self.model.points[p]
+                    .as_ref()
+                    .is_some_and(|pt| pt.observations.iter().any(|e| free[e.image]))
+            })
+            .collect();
         let pose_index: std::collections::HashMap<usize, usize> =
             images.iter().enumerate().map(|(k, &i)| (i, k)).collect();
         let mut problem = bundle::Problem {
@@ -691,7 +686,7 @@ impl Mapper {
                 }
             }
         }
-        let n = free_images.len() + fixed.len();
+        let n = images.len();
         let opts = bundle::Options {
             max_iterations: if fixed.is_empty() { 50 } else { 25 },
             // Intermediate adjustments need not converge fully: the final ones do.
