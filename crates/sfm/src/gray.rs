@@ -34,20 +34,6 @@ impl GrayImage {
         }
     }
 
-    /// Luminance (Rec. 601 weights) of a float RGB image in [0, 1].
-    pub fn from_rgb32f(img: &image::Rgb32FImage) -> Self {
-        let (w, h) = img.dimensions();
-        let data = img
-            .pixels()
-            .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
-            .collect();
-        Self {
-            width: w as usize,
-            height: h as usize,
-            data,
-        }
-    }
-
     #[inline]
     pub fn at(&self, x: usize, y: usize) -> f32 {
         self.data[y * self.width + x]
