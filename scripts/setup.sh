@@ -17,3 +17,23 @@ else
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+
+# The SOG interoperability tests run PlayCanvas's splat-transform (a pinned version, installed
+# into .tools/ of this checkout; Node.js ≥ 18 and npm are needed).
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+ST_VERSION=3.7.0
+ST="$ROOT/.tools/splat-transform"
+if [ -x "$ST/node_modules/.bin/splat-transform" ] && grep -q "\"version\": \"$ST_VERSION\"" "$ST/node_modules/@playcanvas/splat-transform/package.json" 2>/dev/null; then
+    echo "setup: splat-transform $ST_VERSION is installed"
+else
+    if ! command -v npm >/dev/null; then
+        SUDO=""
+        if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+        echo "setup: installing Node.js and npm (for splat-transform)"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    echo "setup: installing @playcanvas/splat-transform@$ST_VERSION into $ST"
+    mkdir -p "$ST"
+    npm install --prefix "$ST" --no-audit --no-fund --loglevel=error "@playcanvas/splat-transform@$ST_VERSION" >/dev/null
+fi

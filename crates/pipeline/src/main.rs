@@ -1,6 +1,7 @@
 //! `splat`: photos in, a compact 3D Gaussian Splatting scene out. This binary is the command
 //! line over the stage crates; each subcommand lives in its own module.
 
+mod compress;
 mod eval;
 mod generate;
 mod info;
@@ -44,6 +45,10 @@ enum Command {
     SfmEval(sfm_eval::SfmEvalArgs),
     /// Train a 3DGS model (adaptive density control, checkpoints, --resume).
     Train(train::TrainArgs),
+    /// Compress a 3DGS PLY into a PlayCanvas SOG (v2: .sog bundle or unbundled folder).
+    Compress(compress::CompressArgs),
+    /// Decode a SOG (v1 or v2, bundled or not) back into a 3DGS PLY.
+    Decompress(compress::DecompressArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
     Undistort(undistort::UndistortArgs),
 }
@@ -60,6 +65,8 @@ fn main() {
         Command::Match(a) => matching::run(a),
         Command::Sfm(a) => sfm::run(a),
         Command::SfmEval(a) => sfm_eval::run(a),
+        Command::Compress(a) => compress::run_compress(a),
+        Command::Decompress(a) => compress::run_decompress(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -59,8 +59,18 @@ impl Progress {
     /// One more item done.
     pub fn inc(&self) {
         let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.show(done);
+    }
+
+    /// `done` items done in all.
+    pub fn set(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+        self.show(done);
+    }
+
+    fn show(&self, done: u64) {
         match &self.bar {
-            Some(b) => b.inc(1),
+            Some(b) => b.set_position(done),
             None => {
                 let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
                 if done == self.total || last.elapsed() >= Duration::from_secs(1) {

@@ -1,0 +1,183 @@
+//! `splat compress` and `splat decompress`: a 3DGS PLY to a PlayCanvas SOG (v2, PLAS-sorted)
+//! and back, with progress bars and a summary of sizes per image, the ratio and time per step.
+
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use sogs::{CompressOptions, Ordering, PlasOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct CompressArgs {
+    /// The model: a 3DGS PLY.
+    model: PathBuf,
+    /// Output: a bundled `.sog`, or a folder / `…/meta.json` for the unbundled form.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// SH bands to keep (0-3; default: all the model has).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=3))]
+    sh_bands: Option<u32>,
+    /// k-means iterations for the SH palette.
+    #[arg(short, long, default_value_t = 10)]
+    iterations: usize,
+    /// Texel order: plas (Morton, then the self-organizing sort), morton, or input.
+    #[arg(long, default_value = "plas", value_parser = parse_ordering)]
+    order: Ordering,
+    /// Seed of the sort and the palette (the same seed gives the same file).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Lossless WebP effort 0-9 (libwebp's presets); default: libwebp's default lossless settings.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    webp_effort: Option<u8>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn parse_ordering(s: &str) -> Result<Ordering, String> {
+    match s {
+        "plas" => Ok(Ordering::Plas),
+        "morton" => Ok(Ordering::Morton),
+        "input" => Ok(Ordering::Input),
+        _ => Err(format!("unknown order '{s}' (plas, morton or input)")),
+    }
+}
+
+#[derive(clap::Args)]
+pub struct DecompressArgs {
+    /// A `.sog` bundle, an unbundled folder or its `meta.json` (SOG v1 or v2).
+    input: PathBuf,
+    /// The 3DGS PLY to write.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+/// Shows sogs' steps as progress bars (or JSON lines when stderr is not a terminal).
+#[derive(Default)]
+struct Bars {
+    current: Mutex<Option<Progress>>,
+}
+
+impl sogs::Progress for Bars {
+    fn begin(&self, step: &str, total: u64) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cur.take() {
+            p.finish();
+        }
+        *cur = Some(Progress::new(step, total));
+    }
+
+    fn advance(&self, done: u64) {
+        if let Some(p) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            p.set(done);
+        }
+    }
+}
+
+impl Bars {
+    fn finish(&self) {
+        if let Some(p) = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            p.finish();
+        }
+    }
+}
+
+pub fn run_compress(a: CompressArgs) -> Result<()> {
+    if a.model == a.output {
+        bail!(
+            "{}: the output would overwrite the input",
+            a.output.display()
+        );
+    }
+    let opts = CompressOptions {
+        sh_bands: a.sh_bands,
+        iterations: a.iterations,
+        ordering: a.order,
+        plas: PlasOptions {
+            seed: a.seed,
+            ..PlasOptions::default()
+        },
+        seed: a.seed,
+        effort: a.webp_effort,
+        ..CompressOptions::default()
+    };
+    let bars = Bars::default();
+    let t = Instant::now();
+    let report = sogs::compress_file(&a.model, &a.output, &opts, &bars);
+    bars.finish();
+    let report = report?;
+    let ply_bytes = std::fs::metadata(&a.model).map(|m| m.len()).unwrap_or(0);
+    print_summary(&report, ply_bytes, &a.output, t.elapsed().as_secs_f64());
+    if let Some(path) = &a.report {
+        let mut json = serde_json::to_value(&report)?;
+        json["ply_bytes"] = ply_bytes.into();
+        json["ratio"] = (ply_bytes as f64 / report.total_bytes.max(1) as f64).into();
+        scene::write_atomic_bytes(path, &serde_json::to_vec_pretty(&json)?)?;
+    }
+    Ok(())
+}
+
+fn print_summary(r: &sogs::CompressReport, ply_bytes: u64, output: &Path, seconds: f64) {
+    println!(
+        "{} Gaussians → {} ({}×{} images, SH bands {}, palette {})",
+        r.count,
+        output.display(),
+        r.width,
+        r.height,
+        r.sh_bands,
+        r.palette_size
+    );
+    for (name, size) in &r.files {
+        println!("  {name:<20} {:>10} bytes", size);
+    }
+    println!(
+        "  {:<20} {:>10} bytes ({:.1}× smaller than the {:.2} MB PLY)",
+        "total",
+        r.total_bytes,
+        ply_bytes as f64 / r.total_bytes.max(1) as f64,
+        ply_bytes as f64 / 1e6
+    );
+    println!(
+        "  neighbour distance: input order {:.4}, Morton {:.4}, written {:.4}",
+        r.order.neighbour_distance_input,
+        r.order.neighbour_distance_morton,
+        r.order.neighbour_distance
+    );
+    let steps: Vec<String> = r
+        .seconds
+        .iter()
+        .map(|(s, t)| format!("{s} {t:.2} s"))
+        .collect();
+    println!("  time: {} (total {seconds:.2} s)", steps.join(", "));
+}
+
+pub fn run_decompress(a: DecompressArgs) -> Result<()> {
+    let t = Instant::now();
+    let cloud = sogs::read_sog(&a.input)?;
+    cloud.validate(&a.input).with_context(|| {
+        format!(
+            "{}: decoded values are not a valid model",
+            a.input.display()
+        )
+    })?;
+    scene::ply::write_ply(&a.output, &cloud)?;
+    println!(
+        "{} Gaussians (SH degree {}) → {} in {:.2} s",
+        cloud.len(),
+        cloud.sh_degree,
+        a.output.display(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,231 @@
+//! The compressor and decompressor end to end: cloud → order → palette → images → file, and
+//! file → cloud, with a report of sizes, quality of the sort and time per step.
+
+use crate::container::{self, Effort};
+use crate::error::{Result, SogsError};
+use crate::kmeans;
+use crate::layout::GridLayout;
+use crate::meta::Meta;
+use crate::order::{self, KeyWeights, OrderReport, Ordering};
+use crate::planes::{self, Image, Sog};
+use crate::plas::PlasOptions;
+use scene::GaussianCloud;
+use scene::ply::sh_rest_per_channel;
+use std::path::Path;
+use std::time::Instant;
+
+/// Told about long steps: `begin` names a step and its item count, `advance` reports items done.
+pub trait Progress: Sync {
+    fn begin(&self, _step: &str, _total: u64) {}
+    fn advance(&self, _done: u64) {}
+}
+
+/// No progress output.
+impl Progress for () {}
+
+#[derive(Debug, Clone)]
+pub struct CompressOptions {
+    /// SH bands to keep (at most the model's degree); `None` keeps them all.
+    pub sh_bands: Option<u32>,
+    /// k-means iterations for the SH palette.
+    pub iterations: usize,
+    pub ordering: Ordering,
+    pub weights: KeyWeights,
+    pub plas: PlasOptions,
+    /// Seeds the palette's k-means (the sort has its own seed in `plas`).
+    pub seed: u64,
+    pub effort: Effort,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions {
+            sh_bands: None,
+            iterations: 10,
+            ordering: Ordering::Plas,
+            weights: KeyWeights::default(),
+            plas: PlasOptions::default(),
+            seed: 1,
+            effort: None,
+        }
+    }
+}
+
+/// What `compress` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompressReport {
+    pub count: usize,
+    pub width: usize,
+    pub height: usize,
+    pub sh_bands: u32,
+    pub palette_size: usize,
+    /// Mean squared error per SH coefficient of the palette (before its 8-bit codebook).
+    pub palette_mse: f64,
+    pub order: OrderReport,
+    /// Encoded bytes per file, `meta.json` included.
+    pub files: Vec<(String, usize)>,
+    pub total_bytes: usize,
+    /// Seconds per step.
+    pub seconds: Vec<(String, f64)>,
+    /// Texel `i` holds input Gaussian `order[i]` (the decoded file is in this order).
+    #[serde(skip)]
+    pub texel_order: Vec<u32>,
+}
+
+/// Encoded files by name, in writing order.
+pub type EncodedFiles = Vec<container::EncodedFile>;
+
+/// Compresses `cloud` into encoded files (ready for [`container::write`]).
+pub fn compress(
+    cloud: &GaussianCloud,
+    opts: &CompressOptions,
+    progress: &dyn Progress,
+) -> Result<(EncodedFiles, CompressReport)> {
+    let n = cloud.len();
+    if n == 0 {
+        return Err(SogsError::Input(
+            "the model has no Gaussians to compress".into(),
+        ));
+    }
+    if n > 1 << 26 {
+        return Err(SogsError::Input(format!(
+            "{n} Gaussians: SOG images are limited to 16383² texels"
+        )));
+    }
+    let bands = opts
+        .sh_bands
+        .map_or(cloud.sh_degree, |b| b.min(cloud.sh_degree));
+    let layout = GridLayout::for_count(n);
+    let mut seconds = Vec::new();
+
+    let t = Instant::now();
+    let radii =
+        crate::plas::radius_schedule(layout.width, layout.full_rows(), opts.plas.min_radius).len();
+    progress.begin("sort", radii as u64);
+    let (order, order_report) = order::texel_order(
+        cloud,
+        &layout,
+        opts.ordering,
+        &opts.weights,
+        &opts.plas,
+        &|done, _| progress.advance(done as u64),
+    );
+    seconds.push(("sort".to_string(), t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let palette = if bands > 0 {
+        let data = truncated_sh(cloud, bands);
+        let dim = 3 * sh_rest_per_channel(bands);
+        progress.begin("sh palette", opts.iterations as u64);
+        let count = kmeans::palette_size(n);
+        let p = kmeans::fit(&data, dim, count, opts.iterations, opts.seed, &|i| {
+            progress.advance(i as u64)
+        });
+        let mse = p.mse(&data);
+        Some((p, mse))
+    } else {
+        None
+    };
+    seconds.push(("sh palette".to_string(), t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    let generator = format!("splat v{}", env!("CARGO_PKG_VERSION"));
+    let sog = planes::encode(
+        cloud,
+        &order,
+        layout.width,
+        layout.height,
+        palette.as_ref().map(|(p, _)| (bands, p)),
+        &generator,
+    );
+    seconds.push(("quantize".to_string(), t.elapsed().as_secs_f64()));
+
+    let t = Instant::now();
+    progress.begin("webp", sog.images.len() as u64);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let files = container::encode_files(&sog, opts.effort, &|_| {
+        progress.advance(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+    })?;
+    seconds.push(("webp".to_string(), t.elapsed().as_secs_f64()));
+
+    let sizes: Vec<(String, usize)> = files.iter().map(|(n, b)| (n.clone(), b.len())).collect();
+    let report = CompressReport {
+        count: n,
+        width: layout.width,
+        height: layout.height,
+        sh_bands: bands,
+        palette_size: palette.as_ref().map_or(0, |(p, _)| p.count()),
+        palette_mse: palette.as_ref().map_or(0.0, |(_, m)| *m),
+        order: order_report,
+        total_bytes: sizes.iter().map(|(_, s)| s).sum(),
+        files: sizes,
+        seconds,
+        texel_order: order,
+    };
+    Ok((files, report))
+}
+
+/// The first `bands` bands of each Gaussian's `f_rest`, channel-major.
+fn truncated_sh(cloud: &GaussianCloud, bands: u32) -> Vec<f32> {
+    let k_all = sh_rest_per_channel(cloud.sh_degree);
+    let k = sh_rest_per_channel(bands);
+    let mut out = Vec::with_capacity(cloud.len() * 3 * k);
+    for g in cloud.sh_rest.chunks_exact(3 * k_all) {
+        for ch in 0..3 {
+            out.extend_from_slice(&g[ch * k_all..ch * k_all + k]);
+        }
+    }
+    out
+}
+
+/// Compresses the PLY model at `input` into `output` (bundled `.sog`, or a folder / `meta.json`
+/// for the unbundled form).
+pub fn compress_file(
+    input: &Path,
+    output: &Path,
+    opts: &CompressOptions,
+    progress: &dyn Progress,
+) -> Result<CompressReport> {
+    let t = Instant::now();
+    let cloud = scene::ply::read_ply(input)?;
+    cloud.validate(input)?;
+    let read = t.elapsed().as_secs_f64();
+    let (files, mut report) = compress(&cloud, opts, progress)?;
+    let t = Instant::now();
+    container::write(output, &files)?;
+    report.seconds.insert(0, ("read ply".to_string(), read));
+    report
+        .seconds
+        .push(("write".to_string(), t.elapsed().as_secs_f64()));
+    Ok(report)
+}
+
+/// Reads a `.sog` bundle, an unbundled folder or its `meta.json` (v1 or v2) into a cloud.
+pub fn read_sog(path: &Path) -> Result<GaussianCloud> {
+    let raw = container::read_raw(path)?;
+    let images = decode_images(&raw.files, path)?;
+    match &raw.meta {
+        Meta::V2(m) => planes::decode_v2(m, &images, path),
+        Meta::V1(m) => planes::decode_v1(m, &images, path),
+    }
+}
+
+/// Reads a scene's images without decoding the Gaussians (for inspection and tests).
+pub fn read_sog_images(path: &Path) -> Result<(Meta, Vec<(String, Image)>)> {
+    let raw = container::read_raw(path)?;
+    let images = decode_images(&raw.files, path)?;
+    Ok((raw.meta, images))
+}
+
+fn decode_images(files: &[(String, Vec<u8>)], path: &Path) -> Result<Vec<(String, Image)>> {
+    use rayon::prelude::*;
+    files
+        .par_iter()
+        .map(|(name, bytes)| Ok((name.clone(), container::decode_webp(bytes, name, path)?)))
+        .collect()
+}
+
+/// Decodes an in-memory scene (no files involved).
+pub fn decode(sog: &Sog) -> Result<GaussianCloud> {
+    planes::decode_v2(&sog.meta, &sog.images, Path::new("<memory>"))
+}

@@ -1,0 +1,24 @@
+//! SOGS compression: Gaussians sorted into a smooth 2-D grid by PLAS, quantized exactly as
+//! PlayCanvas SOG v2 lays them out (16-bit log positions, smallest-three quaternions, 256-entry
+//! codebooks, a k-means SH palette), stored as lossless WebP in a `.sog` bundle or a folder; and
+//! the reader for v1 and v2 files written by any tool.
+
+pub mod codebook;
+mod compress;
+pub mod container;
+mod error;
+pub mod kmeans;
+pub mod layout;
+pub mod meta;
+pub mod order;
+pub mod planes;
+pub mod plas;
+
+pub use compress::{
+    CompressOptions, CompressReport, Progress, compress, compress_file, decode, read_sog,
+    read_sog_images,
+};
+pub use error::{Result, SogsError};
+pub use order::{KeyWeights, Ordering};
+pub use planes::{Image, Sog};
+pub use plas::PlasOptions;

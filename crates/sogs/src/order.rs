@@ -1,0 +1,202 @@
+//! The texel order of a compressed scene: the sort key built from the attributes SOG stores, a
+//! Morton order as the starting point, and the self-organizing sort on top.
+
+use crate::layout::GridLayout;
+use crate::plas::{self, Grid, KEY_MAX, PlasOptions, PlasStats};
+use scene::GaussianCloud;
+
+/// How much each stored attribute counts in the sort key (after each is standardised).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct KeyWeights {
+    /// Log-space position (stored in 16 bits over two images: the dominant cost).
+    pub position: f32,
+    pub colour: f32,
+    pub log_scale: f32,
+    pub opacity: f32,
+}
+
+impl Default for KeyWeights {
+    fn default() -> Self {
+        KeyWeights {
+            position: 3.0,
+            colour: 1.0,
+            log_scale: 1.0,
+            opacity: 0.5,
+        }
+    }
+}
+
+pub const KEY_CHANNELS: usize = 10;
+
+/// `sign(v)·ln(1 + |v|)`, the log space SOG stores positions in.
+pub fn log_transform(v: f32) -> f32 {
+    v.signum() * (v.abs()).ln_1p()
+}
+
+/// 10-bit keys, `KEY_CHANNELS` per Gaussian: log-position, DC colour, log-scales, linear opacity,
+/// each attribute standardised with one mean and standard deviation (so its channels keep their
+/// relative spread), clipped at ±4σ, weighted, and all mapped to `0..=KEY_MAX` by one affine map
+/// (so the weights survive quantisation).
+pub fn sort_keys(cloud: &GaussianCloud, weights: &KeyWeights) -> Vec<u16> {
+    let n = cloud.len();
+    let mut z = vec![0f32; n * KEY_CHANNELS];
+    let mut fill =
+        |offset: usize, dims: usize, weight: f32, value: &dyn Fn(usize, usize) -> f32| {
+            let count = (n * dims).max(1) as f64;
+            let mean = (0..n)
+                .flat_map(|i| (0..dims).map(move |d| (i, d)))
+                .map(|(i, d)| value(i, d) as f64)
+                .sum::<f64>()
+                / count;
+            let var = (0..n)
+                .flat_map(|i| (0..dims).map(move |d| (i, d)))
+                .map(|(i, d)| (value(i, d) as f64 - mean).powi(2))
+                .sum::<f64>()
+                / count;
+            let std = var.sqrt().max(1e-12);
+            for i in 0..n {
+                for d in 0..dims {
+                    let s = ((value(i, d) as f64 - mean) / std).clamp(-4.0, 4.0) as f32;
+                    z[i * KEY_CHANNELS + offset + d] = s * weight;
+                }
+            }
+        };
+    fill(0, 3, weights.position, &|i, d| {
+        log_transform(cloud.means[i][d])
+    });
+    fill(3, 3, weights.colour, &|i, d| cloud.sh_dc[i][d]);
+    fill(6, 3, weights.log_scale, &|i, d| cloud.log_scales[i][d]);
+    fill(9, 1, weights.opacity, &|i, _| sigmoid(cloud.opacity[i]));
+    let (lo, hi) = z
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let scale = if hi > lo {
+        KEY_MAX as f32 / (hi - lo)
+    } else {
+        0.0
+    };
+    z.iter()
+        .map(|&v| ((v - lo) * scale).round() as u16)
+        .collect()
+}
+
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Gaussian ids in Morton (Z-curve) order of their positions: 10 bits per axis over the bounding
+/// box, ties kept in id order.
+pub fn morton_order(means: &[[f32; 3]]) -> Vec<u32> {
+    let mut lo = [f32::MAX; 3];
+    let mut hi = [f32::MIN; 3];
+    for m in means {
+        for a in 0..3 {
+            lo[a] = lo[a].min(m[a]);
+            hi[a] = hi[a].max(m[a]);
+        }
+    }
+    let spread = |v: u32| -> u64 {
+        let mut x = v as u64 & 0x3ff;
+        x = (x | (x << 16)) & 0x0300_00ff;
+        x = (x | (x << 8)) & 0x0300_f00f;
+        x = (x | (x << 4)) & 0x030c_30c3;
+        (x | (x << 2)) & 0x0924_9249
+    };
+    let mut coded: Vec<(u64, u32)> = means
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let q: [u32; 3] = std::array::from_fn(|a| {
+                let span = hi[a] - lo[a];
+                if span > 0.0 {
+                    (((m[a] - lo[a]) / span) * 1023.0).round() as u32
+                } else {
+                    0
+                }
+            });
+            (
+                spread(q[2]) << 2 | spread(q[1]) << 1 | spread(q[0]),
+                i as u32,
+            )
+        })
+        .collect();
+    coded.sort_unstable();
+    coded.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Which sort to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Ordering {
+    /// The order of the input file.
+    Input,
+    /// Morton order of the positions (what splat-transform does).
+    Morton,
+    /// Morton order refined by PLAS on the full key (the default).
+    Plas,
+}
+
+/// The texel order and how good it is.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrderReport {
+    /// Mean neighbour key distance in the input order, the Morton order and the result.
+    pub neighbour_distance_input: f64,
+    pub neighbour_distance_morton: f64,
+    pub neighbour_distance: f64,
+    pub plas: Option<PlasStats>,
+}
+
+/// Texel `i` holds Gaussian `order[i]`. The Gaussians beyond the full rows (fewer than one row)
+/// are the least opaque ones and go last, in Morton order.
+pub fn texel_order(
+    cloud: &GaussianCloud,
+    layout: &GridLayout,
+    ordering: Ordering,
+    weights: &KeyWeights,
+    opts: &PlasOptions,
+    progress: &dyn Fn(usize, usize),
+) -> (Vec<u32>, OrderReport) {
+    let n = cloud.len();
+    let keys = sort_keys(cloud, weights);
+    let (w, rows) = (layout.width, layout.full_rows());
+    let in_grid = w * rows;
+    let input: Vec<u32> = (0..n as u32).collect();
+    let morton = morton_order(&cloud.means);
+    let measure =
+        |ids: &[u32]| Grid::new(w, rows, KEY_CHANNELS, &keys, &ids[..in_grid]).neighbour_distance();
+    let neighbour_distance_input = measure(&input);
+    let neighbour_distance_morton = measure(&morton);
+    let (order, nd, plas) = match ordering {
+        Ordering::Input => (input, neighbour_distance_input, None),
+        Ordering::Morton => (morton, neighbour_distance_morton, None),
+        Ordering::Plas => {
+            // The leftover partial row takes the least opaque Gaussians.
+            let mut by_opacity: Vec<u32> = input.clone();
+            by_opacity.sort_by(|&a, &b| {
+                cloud.opacity[a as usize]
+                    .total_cmp(&cloud.opacity[b as usize])
+                    .then(a.cmp(&b))
+            });
+            let mut leftover = vec![false; n];
+            for &i in &by_opacity[..n - in_grid] {
+                leftover[i as usize] = true;
+            }
+            let (gridded, rest): (Vec<u32>, Vec<u32>) =
+                morton.iter().partition(|&&i| !leftover[i as usize]);
+            let mut grid = Grid::new(w, rows, KEY_CHANNELS, &keys, &gridded);
+            let stats = plas::sort(&mut grid, opts, progress);
+            let nd = grid.neighbour_distance();
+            let mut order = grid.ids;
+            order.extend(rest);
+            (order, nd, Some(stats))
+        }
+    };
+    (
+        order,
+        OrderReport {
+            neighbour_distance_input,
+            neighbour_distance_morton,
+            neighbour_distance: nd,
+            plas,
+        },
+    )
+}
