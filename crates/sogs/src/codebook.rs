@@ -231,17 +231,19 @@ fn layer(
     }
     next[mid] = best.0;
     arg[mid] = best.1 as u32;
-    // No allowed split for `mid`: then none for larger end points either (fewer values are never
-    // harder to cover), and smaller ones may split anywhere.
-    let (left_hi, right_lo) = if best.0.is_finite() {
-        (best.1, best.1)
-    } else {
-        (opt_hi, opt_lo)
-    };
-    if mid > lo {
-        layer(prev, next, arg, lo, mid - 1, opt_lo, left_hi, cost);
+    if !best.0.is_finite() {
+        // No allowed split for `mid`: none for larger end points either (more values are never
+        // easier to cover), and smaller ones may split anywhere.
+        next[mid + 1..=hi].fill(f64::INFINITY);
+        if mid > lo {
+            layer(prev, next, arg, lo, mid - 1, opt_lo, opt_hi, cost);
+        }
+        return;
     }
-    layer(prev, next, arg, mid + 1, hi, right_lo, opt_hi, cost);
+    if mid > lo {
+        layer(prev, next, arg, lo, mid - 1, opt_lo, best.1, cost);
+    }
+    layer(prev, next, arg, mid + 1, hi, best.1, opt_hi, cost);
 }
 
 #[cfg(test)]

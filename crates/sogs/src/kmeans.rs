@@ -3,10 +3,12 @@
 //!
 //! The palette is large (up to 65 536 centroids for ~1 point in 1.5), so a brute-force
 //! assignment costs `N·k·3K` per iteration — splat-transform's CPU path needs minutes to hours.
-//! Here each assignment searches an inverted file: the centroids are grouped into ~√k cells by a
-//! small k-means of their own, a point visits its `PROBES` nearest cells, and its current centroid
-//! is always a candidate, so no iteration makes the objective worse (test below). Up to 1024
-//! centroids there is one cell, which makes the search exact. Seeded: the same input and seed
+//! Here each assignment searches an inverted file: ~√k coarse centres (a small k-means of the
+//! initial centroids) split the centroids into cells, a point visits its `PROBES` nearest cells,
+//! and its current centroid is always a candidate, so no iteration makes the objective worse
+//! (test below). Distances come from matrix products (`|x|² + |c|² − 2x·c`, batched per cell over
+//! a chunk of points); the final choice between the new and the current centroid is made on
+//! exact distances. Up to 1024 centroids there is one cell, which makes the search exhaustive. Seeded: the same input and seed
 //! give the same palette on any thread count.
 
 use rand::SeedableRng;
@@ -95,15 +97,16 @@ pub fn fit(
     for i in rand::seq::index::sample(&mut rng, n, k) {
         centroids.extend_from_slice(&data[i * dim..(i + 1) * dim]);
     }
+    let mut cells = Cells::new(&centroids, dim);
     let mut palette = Palette {
         dim,
         centroids,
         labels: vec![u32::MAX; n],
     };
-    assign(data, &mut palette);
+    assign(data, &mut palette, &mut cells);
     for it in 0..iterations {
         update(data, &mut palette);
-        assign(data, &mut palette);
+        assign(data, &mut palette, &mut cells);
         progress(it + 1);
     }
     palette
@@ -154,85 +157,188 @@ fn update(data: &[f32], p: &mut Palette) {
     }
 }
 
-/// The inverted file over the centroids: coarse centres and the centroids in each cell.
+/// Points handled together: one coarse product and one product per probed cell.
+const CHUNK: usize = 2048;
+
+/// `out[r·cols + j] = a_r · b_j` for row-major `a` (`rows × dim`) and `b` (`cols × dim`).
+fn dot_products(a: &[f32], rows: usize, b: &[f32], cols: usize, dim: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(rows * cols, 0.0);
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    // SAFETY: the strides describe `a` (rows × dim), `b` read as dim × cols (its transpose) and
+    // `out` (rows × cols), all within the slices' lengths checked above.
+    unsafe {
+        matrixmultiply::sgemm(
+            rows,
+            dim,
+            cols,
+            1.0,
+            a.as_ptr(),
+            dim as isize,
+            1,
+            b.as_ptr(),
+            1,
+            dim as isize,
+            0.0,
+            out.as_mut_ptr(),
+            cols as isize,
+            1,
+        );
+    }
+}
+
+fn norms(rows: &[f32], dim: usize) -> Vec<f32> {
+    rows.chunks_exact(dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect()
+}
+
+/// The inverted file over the centroids: coarse centres, fixed for a whole fit, and the
+/// centroids nearest each, regathered as the centroids move.
 struct Cells {
+    dim: usize,
     centres: Vec<f32>,
-    members: Vec<Vec<u32>>,
+    centre_norms: Vec<f32>,
+    /// Per cell: centroid ids, their coordinates (row-major) and squared norms.
+    members: Vec<(Vec<u32>, Vec<f32>, Vec<f32>)>,
 }
 
 impl Cells {
-    fn build(centroids: &[f32], dim: usize) -> Cells {
+    fn new(centroids: &[f32], dim: usize) -> Cells {
         let k = centroids.len() / dim;
-        if k <= EXACT_LIMIT {
-            let mut centre = vec![0.0f32; dim];
-            for c in centroids.chunks_exact(dim) {
-                centre
-                    .iter_mut()
-                    .zip(c)
-                    .for_each(|(a, &b)| *a += b / k as f32);
-            }
-            return Cells {
-                centres: centre,
-                members: vec![(0..k as u32).collect()],
-            };
-        }
-        let m = ((k as f64).sqrt().round() as usize).max(1);
-        let coarse = fit(centroids, dim, m, 4, 0x5eed, &|_| {});
-        let mut members = vec![Vec::new(); m];
-        for (i, &l) in coarse.labels.iter().enumerate() {
-            members[l as usize].push(i as u32);
-        }
+        let centres = if k <= EXACT_LIMIT {
+            centroids[..dim].to_vec()
+        } else {
+            let m = ((k as f64).sqrt().round() as usize).max(1);
+            fit(centroids, dim, m, 4, 0x5eed, &|_| {}).centroids
+        };
         Cells {
-            centres: coarse.centroids,
-            members,
+            dim,
+            centre_norms: norms(&centres, dim),
+            centres,
+            members: Vec::new(),
         }
     }
 
-    /// The nearest centroid to `x` among the probed cells and the current label.
-    fn nearest(&self, x: &[f32], centroids: &[f32], dim: usize, current: u32) -> u32 {
-        let m = self.members.len();
-        let mut best = (f32::INFINITY, u32::MAX);
-        if current != u32::MAX {
-            let c = current as usize;
-            best = (dist2(x, &centroids[c * dim..(c + 1) * dim]), current);
+    fn count(&self) -> usize {
+        self.centres.len() / self.dim
+    }
+
+    /// Puts every centroid in the cell of its nearest coarse centre.
+    fn regather(&mut self, centroids: &[f32]) {
+        let (dim, m) = (self.dim, self.count());
+        let labels = self.nearest_centres(centroids, 1);
+        let mut members: Vec<(Vec<u32>, Vec<f32>, Vec<f32>)> =
+            vec![(Vec::new(), Vec::new(), Vec::new()); m];
+        for (c, cells) in labels.chunks_exact(1).enumerate() {
+            let cell = &mut members[cells[0] as usize];
+            let row = &centroids[c * dim..(c + 1) * dim];
+            cell.0.push(c as u32);
+            cell.1.extend_from_slice(row);
+            cell.2.push(row.iter().map(|v| v * v).sum());
         }
-        let mut probe = [(f32::INFINITY, 0usize); PROBES];
-        for (cell, centre) in self.centres.chunks_exact(dim).enumerate() {
-            let d = dist2(x, centre);
-            if d < probe[PROBES - 1].0 {
-                let mut j = PROBES - 1;
-                while j > 0 && probe[j - 1].0 > d {
-                    probe[j] = probe[j - 1];
-                    j -= 1;
+        self.members = members;
+    }
+
+    /// The `probes` nearest coarse cells of every row of `points`, nearest first.
+    fn nearest_centres(&self, points: &[f32], probes: usize) -> Vec<u32> {
+        let (dim, m) = (self.dim, self.count());
+        let probes = probes.min(m);
+        let mut out = vec![0u32; points.len() / dim * probes];
+        out.par_chunks_mut(CHUNK * probes)
+            .zip(points.par_chunks(CHUNK * dim))
+            .for_each(|(out, pts)| {
+                let rows = pts.len() / dim;
+                let mut dots = Vec::new();
+                dot_products(pts, rows, &self.centres, m, dim, &mut dots);
+                for r in 0..rows {
+                    let mut best = vec![(f32::INFINITY, 0u32); probes];
+                    for (j, (&d, &n)) in dots[r * m..(r + 1) * m]
+                        .iter()
+                        .zip(&self.centre_norms)
+                        .enumerate()
+                    {
+                        let dist = n - 2.0 * d;
+                        if dist < best[probes - 1].0 {
+                            let mut i = probes - 1;
+                            while i > 0 && best[i - 1].0 > dist {
+                                best[i] = best[i - 1];
+                                i -= 1;
+                            }
+                            best[i] = (dist, j as u32);
+                        }
+                    }
+                    for (o, b) in out[r * probes..(r + 1) * probes].iter_mut().zip(best) {
+                        *o = b.1;
+                    }
                 }
-                probe[j] = (d, cell);
-            }
-        }
-        for &(d, cell) in probe.iter().take(m.min(PROBES)) {
-            if !d.is_finite() {
-                continue;
-            }
-            for &c in &self.members[cell] {
-                let cu = c as usize;
-                let dc = dist2(x, &centroids[cu * dim..(cu + 1) * dim]);
-                if dc < best.0 || (dc == best.0 && c < best.1) {
-                    best = (dc, c);
-                }
-            }
-        }
-        best.1
+            });
+        out
     }
 }
 
-/// Gives every point its nearest centroid (see the module comment for the search).
-fn assign(data: &[f32], p: &mut Palette) {
+/// Gives every point its nearest centroid among the probed cells, keeping its current one when
+/// that is as near (compared exactly, so the objective never grows).
+fn assign(data: &[f32], p: &mut Palette, cells: &mut Cells) {
     let dim = p.dim;
-    let cells = Cells::build(&p.centroids, dim);
+    cells.regather(&p.centroids);
+    let probes = if cells.count() == 1 { 1 } else { PROBES };
+    let probed = cells.nearest_centres(data, probes);
     let centroids = &p.centroids;
+    let cells = &*cells;
     p.labels
-        .par_iter_mut()
-        .zip(data.par_chunks(dim))
-        .for_each(|(l, x)| *l = cells.nearest(x, centroids, dim, *l));
+        .par_chunks_mut(CHUNK)
+        .zip(data.par_chunks(CHUNK * dim))
+        .zip(probed.par_chunks(CHUNK * probes))
+        .for_each(|((labels, pts), probed)| {
+            let rows = pts.len() / dim;
+            let mut best = vec![(f32::INFINITY, u32::MAX); rows];
+            // Invert: the points of this chunk that probe each cell.
+            let mut visitors: Vec<Vec<u32>> = vec![Vec::new(); cells.count()];
+            for (r, cs) in probed.chunks_exact(probes).enumerate() {
+                for &c in cs {
+                    visitors[c as usize].push(r as u32);
+                }
+            }
+            let mut gathered = Vec::new();
+            let mut dots = Vec::new();
+            for (cell, rows_in) in visitors.iter().enumerate() {
+                let (ids, coords, cnorms) = &cells.members[cell];
+                if rows_in.is_empty() || ids.is_empty() {
+                    continue;
+                }
+                gathered.clear();
+                for &r in rows_in {
+                    gathered.extend_from_slice(&pts[r as usize * dim..(r as usize + 1) * dim]);
+                }
+                dot_products(&gathered, rows_in.len(), coords, ids.len(), dim, &mut dots);
+                for (i, &r) in rows_in.iter().enumerate() {
+                    let b = &mut best[r as usize];
+                    for ((&d, &n), &id) in dots[i * ids.len()..(i + 1) * ids.len()]
+                        .iter()
+                        .zip(cnorms)
+                        .zip(ids)
+                    {
+                        let dist = n - 2.0 * d;
+                        if dist < b.0 || (dist == b.0 && id < b.1) {
+                            *b = (dist, id);
+                        }
+                    }
+                }
+            }
+            for (r, (l, b)) in labels.iter_mut().zip(best).enumerate() {
+                let x = &pts[r * dim..(r + 1) * dim];
+                let at = |c: u32| dist2(x, &centroids[c as usize * dim..(c as usize + 1) * dim]);
+                *l = match (*l, b.1) {
+                    (cur, u32::MAX) => cur,
+                    (u32::MAX, cand) => cand,
+                    (cur, cand) if at(cand) < at(cur) => cand,
+                    (cur, _) => cur,
+                };
+            }
+        });
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod meta;
 pub mod order;
 pub mod planes;
 pub mod plas;
+pub mod testing;
 
 pub use compress::{
     CompressOptions, CompressReport, Progress, compress, compress_file, decode, read_sog,

@@ -1,11 +1,9 @@
 //! Damaged and unusual SOG files: every problem is an error naming the file and what is wrong;
 //! DEFLATE bundles and the unbundled folder read like STORE bundles.
 
-mod common;
-
-use common::synthetic_cloud;
 use sogs::CompressOptions;
 use sogs::container::{EncodedFile, zip_bytes};
+use sogs::testing::synthetic_cloud;
 use std::io::Write;
 use std::path::Path;
 

@@ -3,11 +3,9 @@
 //! splat-transform writes reads the same in our reader as in its own; (c) our round trip stays
 //! inside the format's error bounds per attribute.
 
-mod common;
-
-use common::{diff, run_splat_transform, synthetic_cloud};
 use scene::GaussianCloud;
 use sogs::CompressOptions;
+use sogs::testing::{diff, run_splat_transform, synthetic_cloud};
 use std::path::Path;
 
 /// Writes `cloud` to `path`; returns the texel order (texel i holds Gaussian order[i]).

@@ -1,6 +1,6 @@
-//! Shared by the integration tests: a synthetic model with the value distributions of a trained
-//! one, splat-transform's location, and attribute-wise comparisons.
-#![allow(dead_code)]
+//! For tests and benchmarks: a synthetic model with the value distributions of a trained one,
+//! the splat-transform CLI (the peer the interoperability tests run), and attribute-wise
+//! comparisons of two models.
 
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
