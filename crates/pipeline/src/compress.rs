@@ -30,9 +30,27 @@ pub struct CompressArgs {
     /// Lossless WebP effort 0-9 (libwebp's presets); default: libwebp's default lossless settings.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
     webp_effort: Option<u8>,
+    /// Where the sort runs: `gpu` (the WGSL kernel on the adapter `splat info` picks), `cpu`
+    /// (rayon), or `auto`: a real GPU when there is one, else the CPU (a CPU Vulkan device such
+    /// as lavapipe is slower than rayon). Both give the same file.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "gpu", "cpu"])]
+    device: String,
     /// Also write the report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+}
+
+/// The GPU to sort on, per `--device`.
+fn sort_device(choice: &str) -> Result<Option<gpu::GpuContext>> {
+    match choice {
+        "cpu" => Ok(None),
+        "gpu" => Ok(Some(
+            gpu::GpuContext::new().context("--device gpu: no GPU adapter")?,
+        )),
+        _ => Ok(gpu::GpuContext::new()
+            .ok()
+            .filter(|c| c.info.device_type != gpu::wgpu::DeviceType::Cpu)),
+    }
 }
 
 fn parse_ordering(s: &str) -> Result<Ordering, String> {
@@ -112,9 +130,10 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
         effort: a.webp_effort,
         ..CompressOptions::default()
     };
+    let device = sort_device(&a.device)?;
     let bars = Bars::default();
     let t = Instant::now();
-    let report = sogs::compress_file(&a.model, &a.output, &opts, &bars);
+    let report = sogs::compress_file(&a.model, &a.output, &opts, device.as_ref(), &bars);
     bars.finish();
     let report = report?;
     let ply_bytes = std::fs::metadata(&a.model).map(|m| m.len()).unwrap_or(0);
@@ -122,7 +141,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     if let Some(path) = &a.report {
         let mut json = serde_json::to_value(&report)?;
         json["ply_bytes"] = ply_bytes.into();
-        json["ratio"] = (ply_bytes as f64 / report.total_bytes.max(1) as f64).into();
+        json["ratio"] = (ply_bytes as f64 / report.written_bytes.max(1) as f64).into();
         scene::write_atomic_bytes(path, &serde_json::to_vec_pretty(&json)?)?;
     }
     Ok(())
@@ -144,15 +163,16 @@ fn print_summary(r: &sogs::CompressReport, ply_bytes: u64, output: &Path, second
     println!(
         "  {:<20} {:>10} bytes ({:.1}× smaller than the {:.2} MB PLY)",
         "total",
-        r.total_bytes,
-        ply_bytes as f64 / r.total_bytes.max(1) as f64,
+        r.written_bytes,
+        ply_bytes as f64 / r.written_bytes.max(1) as f64,
         ply_bytes as f64 / 1e6
     );
     println!(
-        "  neighbour distance: input order {:.4}, Morton {:.4}, written {:.4}",
+        "  neighbour distance: input order {:.4}, Morton {:.4}, written {:.4} (sorted on {})",
         r.order.neighbour_distance_input,
         r.order.neighbour_distance_morton,
-        r.order.neighbour_distance
+        r.order.neighbour_distance,
+        r.sort_device
     );
     let steps: Vec<String> = r
         .seconds

@@ -108,18 +108,21 @@ pub fn zip_bytes(files: &[EncodedFile]) -> Result<Vec<u8>> {
 
 /// Writes the scene to `path`: a bundled `.sog` unless `path` ends in `meta.json` or is an
 /// existing folder, when the unbundled form is written there. Every file is written to a
-/// temporary name and renamed into place (`meta.json` last). Returns the files' sizes.
-pub fn write(path: &Path, files: &[EncodedFile]) -> Result<Vec<(String, usize)>> {
-    let sizes = files.iter().map(|(n, b)| (n.clone(), b.len())).collect();
+/// temporary name and renamed into place (`meta.json` last). Returns the bytes written.
+pub fn write(path: &Path, files: &[EncodedFile]) -> Result<usize> {
     match unbundled_dir(path) {
         Some(dir) => {
             for (name, bytes) in files {
                 scene::write_atomic_bytes(&dir.join(name), bytes)?;
             }
+            Ok(files.iter().map(|(_, b)| b.len()).sum())
         }
-        None => scene::write_atomic_bytes(path, &zip_bytes(files)?)?,
+        None => {
+            let zip = zip_bytes(files)?;
+            scene::write_atomic_bytes(path, &zip)?;
+            Ok(zip.len())
+        }
     }
-    Ok(sizes)
 }
 
 fn unbundled_dir(path: &Path) -> Option<PathBuf> {

@@ -19,6 +19,8 @@ pub enum SogsError {
     Input(String),
     #[error(transparent)]
     Scene(#[from] scene::SceneError),
+    #[error(transparent)]
+    Gpu(#[from] gpu::GpuError),
 }
 
 impl SogsError {

@@ -13,11 +13,12 @@ pub mod meta;
 pub mod order;
 pub mod planes;
 pub mod plas;
+pub mod plas_gpu;
 pub mod testing;
 
 pub use compress::{
-    CompressOptions, CompressReport, Progress, compress, compress_file, decode, read_sog,
-    read_sog_images,
+    CompressOptions, CompressReport, Progress, compress, compress_file, compress_on, decode,
+    read_sog, read_sog_images,
 };
 pub use error::{Result, SogsError};
 pub use order::{KeyWeights, Ordering};

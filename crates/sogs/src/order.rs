@@ -146,15 +146,17 @@ pub struct OrderReport {
 }
 
 /// Texel `i` holds Gaussian `order[i]`. The Gaussians beyond the full rows (fewer than one row)
-/// are the least opaque ones and go last, in Morton order.
+/// are the least opaque ones and go last, in Morton order. PLAS runs on `gpu` when given (the
+/// same result as on the CPU).
 pub fn texel_order(
     cloud: &GaussianCloud,
     layout: &GridLayout,
     ordering: Ordering,
     weights: &KeyWeights,
     opts: &PlasOptions,
+    gpu: Option<&gpu::GpuContext>,
     progress: &dyn Fn(usize, usize),
-) -> (Vec<u32>, OrderReport) {
+) -> Result<(Vec<u32>, OrderReport), gpu::GpuError> {
     let n = cloud.len();
     let keys = sort_keys(cloud, weights);
     let (w, rows) = (layout.width, layout.full_rows());
@@ -183,14 +185,17 @@ pub fn texel_order(
             let (gridded, rest): (Vec<u32>, Vec<u32>) =
                 morton.iter().partition(|&&i| !leftover[i as usize]);
             let mut grid = Grid::new(w, rows, KEY_CHANNELS, &keys, &gridded);
-            let stats = plas::sort(&mut grid, opts, progress);
+            let stats = match gpu {
+                Some(ctx) => crate::plas_gpu::sort(ctx, &mut grid, opts, progress)?,
+                None => plas::sort(&mut grid, opts, progress),
+            };
             let nd = grid.neighbour_distance();
             let mut order = grid.ids;
             order.extend(rest);
             (order, nd, Some(stats))
         }
     };
-    (
+    Ok((
         order,
         OrderReport {
             neighbour_distance_input,
@@ -198,5 +203,5 @@ pub fn texel_order(
             neighbour_distance: nd,
             plas,
         },
-    )
+    ))
 }

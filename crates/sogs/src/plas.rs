@@ -127,7 +127,7 @@ pub fn radius_schedule(width: usize, height: usize, min_radius: usize) -> Vec<us
 }
 
 /// The 24 permutations of four, identity first (ties keep the cells as they are).
-fn permutations4() -> [[u8; 4]; 24] {
+pub fn permutations4() -> [[u8; 4]; 24] {
     let mut out = [[0u8; 4]; 24];
     let mut n = 0;
     for a in 0..4u8 {
@@ -145,19 +145,49 @@ fn permutations4() -> [[u8; 4]; 24] {
     out
 }
 
-/// Sorts `grid` in place. `progress(done, total)` is told after each radius.
+/// One device's half of the sort: the blurred target and the swap iterations. The schedule,
+/// the random choices and the stopping rule live in [`run`], shared by every backend, so a
+/// backend that performs the same integer steps gives the same grid.
+pub trait Swapper {
+    type Error;
+    /// Computes the target from the current keys (box widths `fx` along x, `fy` along y).
+    fn blur(&mut self, fx: usize, fy: usize) -> Result<(), Self::Error>;
+    /// One swap iteration over `tiling` with the group order `order`; returns the tiled cost
+    /// before and after it.
+    fn step(&mut self, tiling: &Tiling, order: &[u32]) -> Result<(u64, u64), Self::Error>;
+}
+
+/// Sorts `grid` in place on the CPU (rayon). `progress(done, total)` is told after each radius.
 pub fn sort(grid: &mut Grid, opts: &PlasOptions, progress: &dyn Fn(usize, usize)) -> PlasStats {
     let (w, h) = (grid.width, grid.height);
+    let mut cpu = CpuSwapper {
+        grid,
+        target: Vec::new(),
+        perms: permutations4(),
+    };
+    match run(&mut cpu, w, h, opts, progress) {
+        Ok(stats) => stats,
+        Err(never) => match never {},
+    }
+}
+
+/// The PLAS schedule over any backend.
+pub fn run<S: Swapper>(
+    swapper: &mut S,
+    w: usize,
+    h: usize,
+    opts: &PlasOptions,
+    progress: &dyn Fn(usize, usize),
+) -> Result<PlasStats, S::Error> {
     let mut stats = PlasStats::default();
     if w.min(h) < 2 {
-        return stats;
+        return Ok(stats);
     }
-    let perms = permutations4();
     let mut rng = rand_pcg::Pcg64::seed_from_u64(opts.seed);
     let radii = radius_schedule(w, h, opts.min_radius);
     for (ri, &r) in radii.iter().enumerate() {
         let fs = (2 * r + 1).min(w.max(h) - 1).max(1);
-        let target = blur(grid, odd_at_most(fs, w - 1), odd_at_most(fs, h - 1));
+        swapper.blur(odd_at_most(fs, w - 1), odd_at_most(fs, h - 1))?;
         let block = block_size(fs, w, h, opts.min_block);
         let (nbx, nby) = (w / block, h / block);
         let mut config = 0usize;
@@ -171,20 +201,23 @@ pub fn sort(grid: &mut Grid, opts: &PlasOptions, progress: &dyn Fn(usize, usize)
                 nby,
                 shift,
             };
-            let mut prev = tiled_cost(grid, &target, &tiling);
-            let start = prev;
             let mut order: Vec<u32> = (0..(block * block) as u32).collect();
+            let mut start = None;
+            let mut prev;
             loop {
                 order.shuffle(&mut rng);
-                let cur = swap_step(grid, &target, &tiling, &order, &perms);
+                // `before` is the previous iteration's `cur` (nothing moves in between).
+                let (before, cur) = swapper.step(&tiling, &order)?;
+                start.get_or_insert(before);
                 stats.iterations += 1;
                 let improved =
-                    prev > 0 && (1.0 - cur as f64 / prev as f64) >= opts.improvement_break;
+                    before > 0 && (1.0 - cur as f64 / before as f64) >= opts.improvement_break;
                 prev = cur;
                 if !improved {
                     break;
                 }
             }
+            let start = start.unwrap_or(0);
             stats.block_configs += 1;
             config += 1;
             let config_improved =
@@ -196,7 +229,33 @@ pub fn sort(grid: &mut Grid, opts: &PlasOptions, progress: &dyn Fn(usize, usize)
         stats.radii += 1;
         progress(ri + 1, radii.len());
     }
-    stats
+    Ok(stats)
+}
+
+/// The rayon backend.
+struct CpuSwapper<'a> {
+    grid: &'a mut Grid,
+    target: Vec<u16>,
+    perms: [[u8; 4]; 24],
+}
+
+impl Swapper for CpuSwapper<'_> {
+    type Error = std::convert::Infallible;
+
+    fn blur(&mut self, fx: usize, fy: usize) -> Result<(), Self::Error> {
+        self.target = blur(self.grid, fx, fy);
+        Ok(())
+    }
+
+    fn step(&mut self, tiling: &Tiling, order: &[u32]) -> Result<(u64, u64), Self::Error> {
+        Ok(swap_step(
+            self.grid,
+            &self.target,
+            tiling,
+            order,
+            &self.perms,
+        ))
+    }
 }
 
 fn odd_at_most(fs: usize, limit: usize) -> usize {
@@ -214,13 +273,13 @@ fn block_size(fs: usize, w: usize, h: usize, min_block: usize) -> usize {
 /// The shifted block tiling of one configuration: block `(bx, by)` covers tile cells
 /// `[bx·B, bx·B + B) × [by·B, by·B + B)`, and tile cell `(x, y)` is grid cell
 /// `((x + sx) mod W, (y + sy) mod H)`.
-struct Tiling {
-    w: usize,
-    h: usize,
-    block: usize,
-    nbx: usize,
-    nby: usize,
-    shift: (usize, usize),
+pub struct Tiling {
+    pub w: usize,
+    pub h: usize,
+    pub block: usize,
+    pub nbx: usize,
+    pub nby: usize,
+    pub shift: (usize, usize),
 }
 
 impl Tiling {
@@ -232,7 +291,7 @@ impl Tiling {
         y * self.w + x
     }
 
-    fn blocks(&self) -> usize {
+    pub fn blocks(&self) -> usize {
         self.nbx * self.nby
     }
 }
@@ -247,33 +306,18 @@ fn sq_dist(a: &[u16], b: &[u16]) -> u32 {
         .sum()
 }
 
-/// Σ‖key − target‖² over the tiled cells.
-fn tiled_cost(grid: &Grid, target: &[u16], t: &Tiling) -> u64 {
-    let c = grid.channels;
-    (0..t.blocks())
-        .into_par_iter()
-        .map(|b| {
-            (0..(t.block * t.block) as u32)
-                .map(|p| {
-                    let cell = t.cell(b, p);
-                    sq_dist(grid.key(cell), &target[cell * c..(cell + 1) * c]) as u64
-                })
-                .sum::<u64>()
-        })
-        .sum()
-}
-
-/// One swap iteration: every group of four picks its best permutation; returns the new tiled cost.
+/// One swap iteration: every group of four picks its best permutation; returns the tiled cost
+/// before and after.
 fn swap_step(
     grid: &mut Grid,
     target: &[u16],
     t: &Tiling,
     order: &[u32],
     perms: &[[u8; 4]; 24],
-) -> u64 {
+) -> (u64, u64) {
     let c = grid.channels;
     let groups_per_block = order.len() / 4;
-    let choices: Vec<(u8, u32)> = (0..t.blocks() * groups_per_block)
+    let choices: Vec<(u8, u32, u32)> = (0..t.blocks() * groups_per_block)
         .into_par_iter()
         .map(|g| {
             let (b, q) = (g / groups_per_block, g % groups_per_block);
@@ -294,13 +338,15 @@ fn swap_step(
                     best = (s, pi as u8);
                 }
             }
-            (best.1, best.0)
+            let identity = cost[0][0] + cost[1][1] + cost[2][2] + cost[3][3];
+            (best.1, identity, best.0)
         })
         .collect();
-    let mut total = 0u64;
+    let (mut before, mut after) = (0u64, 0u64);
     let mut tmp_keys = vec![0u16; 4 * c];
-    for (g, &(pi, cost)) in choices.iter().enumerate() {
-        total += cost as u64;
+    for (g, &(pi, identity, cost)) in choices.iter().enumerate() {
+        before += identity as u64;
+        after += cost as u64;
         if pi == 0 {
             continue;
         }
@@ -317,7 +363,7 @@ fn swap_step(
             grid.ids[cell] = ids[i];
         }
     }
-    total
+    (before, after)
 }
 
 /// The target: a box blur of width `fx` along x (circular border) then `fy` along y (reflected

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `splat compress` side by side with PlayCanvas's splat-transform 3.7.0 (run on the CPU, `-g cpu`,
+# its defaults: Morton order, 10 k-means iterations, libwebp's default lossless settings).
+#
+#   bash benches/sogs_vs_splat_transform.sh quality MODEL.ply DATA
+#       file size, ratio against the PLY, and held-out PSNR/SSIM (`splat eval MODEL DATA`) of the
+#       original, of splat's .sog (PLAS order and Morton order) and of splat-transform's .sog,
+#       each decoded back to a PLY by its own tool.
+#   bash benches/sogs_vs_splat_transform.sh timing N [ST_ITERATIONS]
+#       wall/CPU seconds and peak memory to compress and decompress a stand-in model of N
+#       Gaussians (`splat generate --cloud N`, SH degree 3) with both tools. splat-transform runs
+#       ST_ITERATIONS k-means iterations (default 10; fewer where its CPU k-means would take
+#       hours, and the script says so).
+#
+# Needs scripts/setup.sh (installs splat-transform into .tools/) and builds splat in release.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:?quality or timing}
+out=$(mktemp -d)
+cargo build --release -q -p pipeline --manifest-path "$root/Cargo.toml"
+splat="$root/target/release/splat"
+st="${SPLAT_TRANSFORM:-$root/.tools/splat-transform/node_modules/.bin/splat-transform}"
+[ -x "$st" ] || { echo "splat-transform not found at $st: run bash scripts/setup.sh" >&2; exit 1; }
+measure() { # label command... → "label wall cpu peak_MB"
+    local label=$1; shift
+    /usr/bin/time -f "%e %U %S %M" -o "$out/t" "$@" > "$out/log" 2>&1 || { cat "$out/log"; exit 1; }
+    awk -v l="$label" '{printf "%-34s %8.2f s wall %8.2f s CPU %8.0f MB peak\n", l, $1, $2 + $3, $4 / 1024}' "$out/t"
+}
+size() { stat -c %s "$1"; }
+
+case "$mode" in
+quality)
+    model=$(realpath "$2"); data=$(realpath "$3")
+    echo "model: $model ($(size "$model") bytes), views: $data, $(nproc) cores"
+    measure "splat compress (plas)" "$splat" compress "$model" -o "$out/plas.sog"
+    measure "splat compress (morton)" "$splat" compress "$model" -o "$out/morton.sog" --order morton
+    measure "splat-transform compress" "$st" -g cpu -w -q "$model" "$out/st.sog"
+    "$splat" decompress "$out/plas.sog" -o "$out/plas.ply" > /dev/null
+    "$splat" decompress "$out/morton.sog" -o "$out/morton.ply" > /dev/null
+    "$st" -g cpu -w -q "$out/st.sog" "$out/st.ply"
+    printf "%-24s %12s %8s %10s %8s %10s\n" "model" "bytes" "ratio" "PSNR dB" "SSIM" "drop dB"
+    base=""
+    for row in "original:$model:$model" "splat plas:$out/plas.sog:$out/plas.ply" \
+               "splat morton:$out/morton.sog:$out/morton.ply" "splat-transform:$out/st.sog:$out/st.ply"; do
+        IFS=: read -r name file ply <<< "$row"
+        read -r psnr ssim < <("$splat" eval "$ply" "$data" --json 2>/dev/null |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["test_psnr"], d["test_ssim"])')
+        base=${base:-$psnr}
+        awk -v n="$name" -v b="$(size "$file")" -v m="$(size "$model")" -v p="$psnr" -v s="$ssim" -v o="$base" \
+            'BEGIN {printf "%-24s %12d %8.2f %10.3f %8.4f %10.3f\n", n, b, m / b, p, s, o - p}'
+    done
+    ;;
+timing)
+    n=${2:?N}; iters=${3:-10}
+    "$splat" generate -o "$out/scene" --views 4 --width 32 --height 24 --cloud "$n" > /dev/null 2>&1
+    model="$out/scene/surface.ply"
+    echo "stand-in model: $n Gaussians, SH degree 3, $(size "$model") bytes; $(nproc) cores"
+    measure "splat compress" "$splat" compress "$model" -o "$out/splat.sog"
+    measure "splat decompress" "$splat" decompress "$out/splat.sog" -o "$out/splat.ply"
+    measure "splat-transform compress (-i $iters)" "$st" -g cpu -w -q -i "$iters" "$model" "$out/st.sog"
+    measure "splat-transform decompress" "$st" -g cpu -w -q "$out/st.sog" "$out/st.ply"
+    echo "sizes: splat $(size "$out/splat.sog") bytes, splat-transform $(size "$out/st.sog") bytes"
+    ;;
+*) echo "unknown mode $mode (quality or timing)" >&2; exit 1 ;;
+esac
+rm -rf "$out"

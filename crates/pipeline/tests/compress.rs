@@ -1,0 +1,120 @@
+//! `splat compress` / `splat decompress` end to end: a model through a `.sog` and back, the same
+//! file from the CPU and GPU sorts, the report, and errors for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn splat(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("running splat")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn compress_then_decompress_gives_the_model_back_and_devices_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = sogs::testing::synthetic_cloud(3000, 2, 5);
+    let ply = dir.path().join("model.ply");
+    scene::ply::write_ply(&ply, &cloud).unwrap();
+
+    let cpu = dir.path().join("cpu.sog");
+    let report = dir.path().join("report.json");
+    let o = splat(&[
+        "compress",
+        s(&ply),
+        "-o",
+        s(&cpu),
+        "--device",
+        "cpu",
+        "--report",
+        s(&report),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("3000 Gaussians")
+            && t.contains("shN_centroids.webp")
+            && t.contains("smaller than"),
+        "{t}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["count"], 3000);
+    assert_eq!(r["sh_bands"], 2);
+    assert!(
+        r["order"]["neighbour_distance"].as_f64().unwrap()
+            < r["order"]["neighbour_distance_morton"].as_f64().unwrap()
+    );
+    assert_eq!(
+        r["written_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&cpu).unwrap().len()
+    );
+
+    // The sort on the GPU (lavapipe here) writes the same file.
+    let gpu = dir.path().join("gpu.sog");
+    let o = splat(&["compress", s(&ply), "-o", s(&gpu), "--device", "gpu"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (meta_cpu, images_cpu) = sogs::read_sog_images(&cpu).unwrap();
+    let (meta_gpu, images_gpu) = sogs::read_sog_images(&gpu).unwrap();
+    assert_eq!(meta_cpu, meta_gpu);
+    assert_eq!(images_cpu, images_gpu);
+
+    let back = dir.path().join("back.ply");
+    let o = splat(&["decompress", s(&cpu), "-o", s(&back)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let decoded = scene::ply::read_ply(&back).unwrap();
+    assert_eq!(decoded.len(), 3000);
+    assert_eq!(decoded.sh_degree, 2);
+
+    // Fewer bands on request; the unbundled form into a folder.
+    let folder = dir.path().join("unbundled");
+    std::fs::create_dir_all(&folder).unwrap();
+    let o = splat(&[
+        "compress",
+        s(&ply),
+        "-o",
+        s(&folder),
+        "--sh-bands",
+        "0",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(folder.join("meta.json").exists() && !folder.join("shN_labels.webp").exists());
+    assert_eq!(sogs::read_sog(&folder).unwrap().sh_degree, 0);
+}
+
+#[test]
+fn bad_inputs_fail_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.ply");
+    std::fs::write(
+        &junk,
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 5\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.sog");
+    let o = splat(&["compress", s(&junk), "-o", s(&out), "--device", "cpu"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("junk.ply"), "{}", text(&o));
+    assert!(!out.exists(), "a failed run left an output");
+
+    let bad = dir.path().join("bad.sog");
+    std::fs::write(&bad, b"PK\x03\x04 not really a zip").unwrap();
+    let o = splat(&["decompress", s(&bad), "-o", s(&dir.path().join("x.ply"))]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("bad.sog"), "{}", text(&o));
+}
