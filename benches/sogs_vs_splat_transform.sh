@@ -44,7 +44,7 @@ quality)
                "splat morton:$out/morton.sog:$out/morton.ply" "splat-transform:$out/st.sog:$out/st.ply"; do
         IFS=: read -r name file ply <<< "$row"
         read -r psnr ssim < <("$splat" eval "$ply" "$data" --json 2>/dev/null |
-            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["test_psnr"], d["test_ssim"])')
+            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["psnr"], d["ssim"])')
         base=${base:-$psnr}
         awk -v n="$name" -v b="$(size "$file")" -v m="$(size "$model")" -v p="$psnr" -v s="$ssim" -v o="$base" \
             'BEGIN {printf "%-24s %12d %8.2f %10.3f %8.4f %10.3f\n", n, b, m / b, p, s, o - p}'
