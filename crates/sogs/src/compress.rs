@@ -113,9 +113,11 @@ pub fn compress_on(
     let mut seconds = Vec::new();
 
     let t = Instant::now();
-    let radii =
-        crate::plas::radius_schedule(layout.width, layout.full_rows(), opts.plas.min_radius).len();
-    progress.begin("sort", radii as u64);
+    if opts.ordering == Ordering::Plas {
+        let radii =
+            crate::plas::radius_schedule(layout.width, layout.full_rows(), opts.plas.min_radius);
+        progress.begin("sort", radii.len() as u64);
+    }
     let (order, order_report) = order::texel_order(
         cloud,
         &layout,

@@ -232,8 +232,8 @@ impl Cells {
         let labels = self.nearest_centres(centroids, 1);
         let mut members: Vec<(Vec<u32>, Vec<f32>, Vec<f32>)> =
             vec![(Vec::new(), Vec::new(), Vec::new()); m];
-        for (c, cells) in labels.chunks_exact(1).enumerate() {
-            let cell = &mut members[cells[0] as usize];
+        for (c, &label) in labels.iter().enumerate() {
+            let cell = &mut members[label as usize];
             let row = &centroids[c * dim..(c + 1) * dim];
             cell.0.push(c as u32);
             cell.1.extend_from_slice(row);

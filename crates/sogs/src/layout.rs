@@ -34,14 +34,6 @@ impl GridLayout {
     }
 }
 
-/// The image size splat-transform uses (`W = ⌈√N / 4⌉·4`, `H = ⌈N / W / 4⌉·4`), for comparison.
-pub fn splat_transform_size(count: usize) -> (usize, usize) {
-    let w = ((count as f64).sqrt() / 4.0).ceil() as usize * 4;
-    let w = w.max(4);
-    let h = (count as f64 / w as f64 / 4.0).ceil() as usize * 4;
-    (w, h.max(4))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,10 +46,5 @@ mod tests {
             assert!(l.texels() - n < l.width, "{n}: {l:?}");
             assert!(l.full_rows() * l.width <= n);
         }
-    }
-
-    #[test]
-    fn splat_transform_size_matches_the_format_notes() {
-        assert_eq!(splat_transform_size(100_000), (320, 316));
     }
 }
