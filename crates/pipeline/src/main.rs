@@ -2,6 +2,8 @@
 //! line over the stage crates; each subcommand lives in its own module.
 
 mod compress;
+mod demo;
+mod done;
 mod eval;
 mod generate;
 mod info;
@@ -9,8 +11,11 @@ mod matching;
 mod progress;
 mod render;
 mod report;
+mod run;
+mod sagemaker;
 mod sfm;
 mod sfm_eval;
+mod stage_options;
 mod train;
 mod undistort;
 
@@ -29,6 +34,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The built-in scene through every stage, with the figures that show it worked (README's first command).
+    Demo(demo::DemoArgs),
+    /// The container's entry point for SageMaker training (train) and processing (sfm, compress, run) jobs.
+    Sagemaker(sagemaker::SagemakerArgs),
+    /// Photos → SfM → training → compression in one workspace; reruns reuse finished stages.
+    Run(run::RunArgs),
     /// List the GPU adapters, their limits, and which one splat would use.
     Info(info::InfoArgs),
     /// Generate the built-in scene (exact cameras) as a COLMAP workspace and transforms.json.
@@ -54,8 +65,27 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let (argv, stages) = match stage_options::split(std::env::args_os().collect()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(argv);
     let result = match cli.command {
+        Command::Demo(mut a) => {
+            a.stages = stages;
+            demo::run(a)
+        }
+        Command::Sagemaker(mut a) => {
+            a.stages = stages;
+            sagemaker::run(a)
+        }
+        Command::Run(mut a) => {
+            a.stages = stages;
+            run::run(a)
+        }
         Command::Info(a) => info::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Undistort(a) => undistort::run(a),

@@ -3,15 +3,7 @@
 
 mod common;
 
-use common::{built_in, splat};
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{built_in, splat, text};
 
 #[test]
 fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {

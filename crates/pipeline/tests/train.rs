@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{built_in, splat};
+use common::{built_in, kill_when_written, splat};
 use std::path::Path;
 
 #[test]
@@ -181,27 +181,7 @@ fn a_run_killed_and_resumed_writes_the_same_model_bit_for_bit() {
     // opacity reset) is on disk, then resume.
     let killed = dir.path().join("killed");
     let args = resumable_run(&ws, &killed);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_splat"))
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let ckpt = killed.join("checkpoints/step_000080.ckpt");
-    let t0 = std::time::Instant::now();
-    while !ckpt.exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "run ended before step 80"
-        );
-        assert!(
-            t0.elapsed().as_secs() < 600,
-            "no checkpoint after 10 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    kill_when_written(&args, &[], &killed.join("checkpoints/step_000080.ckpt"));
     assert!(
         !killed.join("point_cloud.ply").exists(),
         "the run finished before it was killed"

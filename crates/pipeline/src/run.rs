@@ -1,0 +1,423 @@
+//! `splat run IMAGES -o W`: sfm → train → compress in one workspace. Each stage is reused when
+//! its record (`W/<stage>.done.json`, see `done`) matches today's inputs and options and its
+//! outputs are unchanged; a changed input or option reruns that stage, and the stages after it
+//! rerun because their inputs (the earlier stage's outputs) changed. An interrupted stage resumes:
+//! SfM from its finished matches, training from its newest checkpoint. `W/report.json` gathers
+//! every stage's figures, time and peak memory.
+
+use crate::done::{self, DoneRecord};
+use crate::stage_options::{self, StageOptions};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const AFTER_HELP: &str = "\
+Stage options: --sfm.X, --train.X and --compress.X pass --X to that stage, with the meaning, \
+default and checks it has in `splat sfm`, `splat train` and `splat compress` (see their --help), \
+e.g. `--sfm.matcher sequential --train.steps 7000 --train.resolution 800 --compress.sh-bands 2`. \
+Output folders, --resume and the compress report are set by `splat run`.
+
+W holds: database.db, sparse/0 and images/ (PINHOLE, undistorted), sfm-report.json; \
+point_cloud.ply, eval.json, metrics.jsonl, curves.png, test_views.png, checkpoints/; scene.sog, \
+compress-report.json; <stage>.done.json per finished stage and report.json.";
+
+#[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct RunArgs {
+    /// Folder of photos (searched recursively).
+    images: PathBuf,
+    /// Workspace folder for every stage's outputs.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Run every stage again even when its record says it is complete.
+    #[arg(long)]
+    force: bool,
+    /// The stage options (`--sfm.X`, `--train.X`, `--compress.X`), taken out before clap parses.
+    #[arg(skip)]
+    pub stages: StageOptions,
+}
+
+/// What one stage consumes and produces, relative to its roots.
+struct StageSpec {
+    name: &'static str,
+    /// Folder the input paths are relative to.
+    input_root: PathBuf,
+    inputs: &'static [&'static str],
+    /// Outputs, relative to the workspace.
+    outputs: &'static [&'static str],
+}
+
+fn specs(images: &Path, w: &Path) -> [StageSpec; 3] {
+    [
+        StageSpec {
+            name: "sfm",
+            input_root: images.to_path_buf(),
+            inputs: &[""],
+            outputs: &[
+                "database.db",
+                "match-report.json",
+                "distorted",
+                "sparse",
+                "images",
+                "sfm-report.json",
+            ],
+        },
+        StageSpec {
+            name: "train",
+            input_root: w.to_path_buf(),
+            inputs: &["sparse/0", "images"],
+            outputs: &[
+                "point_cloud.ply",
+                "eval.json",
+                "metrics.jsonl",
+                "curves.png",
+                "test_views.png",
+            ],
+        },
+        StageSpec {
+            name: "compress",
+            input_root: w.to_path_buf(),
+            inputs: &["point_cloud.ply"],
+            outputs: &["scene.sog", "compress-report.json"],
+        },
+    ]
+}
+
+/// How a stage went in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ran,
+    Resumed,
+    Reused,
+}
+
+/// One stage's line of the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageReport {
+    pub stage: String,
+    pub status: Status,
+    /// Time and peak resident memory of the run that made the outputs (an earlier one when reused).
+    pub seconds: f64,
+    pub peak_memory_bytes: u64,
+    pub finished_unix_s: u64,
+    pub figures: Value,
+}
+
+/// `W/report.json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub splat_version: String,
+    pub images: String,
+    pub workspace: String,
+    pub seconds: f64,
+    pub stages: Vec<StageReport>,
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let report = run_pipeline(&a.images, &a.output, &a.stages, a.force)?;
+    print_summary(&report, &a.output);
+    Ok(())
+}
+
+/// Runs (or reuses) every stage and writes `W/report.json`.
+pub fn run_pipeline(
+    images: &Path,
+    w: &Path,
+    opts: &StageOptions,
+    force: bool,
+) -> Result<RunReport> {
+    if !images.is_dir() {
+        bail!("{}: not a folder of photos", images.display());
+    }
+    std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
+    if let (Ok(a), Ok(b)) = (images.canonicalize(), w.join("images").canonicalize())
+        && a == b
+    {
+        bail!(
+            "{}: the photos may not be the workspace's own images/ folder (sfm writes there)",
+            images.display()
+        );
+    }
+    check_options(images, w, opts)?;
+    let start = Instant::now();
+    let mut stages = Vec::new();
+    for spec in specs(images, w) {
+        let r = run_stage(&spec, images, w, opts, force)
+            .with_context(|| format!("stage {} of `splat run`", spec.name))?;
+        stages.push(r);
+    }
+    let report = RunReport {
+        splat_version: env!("CARGO_PKG_VERSION").into(),
+        images: images.display().to_string(),
+        workspace: w.display().to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+        stages,
+    };
+    scene::write_atomic_bytes(&w.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+    Ok(report)
+}
+
+fn run_stage(
+    spec: &StageSpec,
+    images: &Path,
+    w: &Path,
+    opts: &StageOptions,
+    force: bool,
+) -> Result<StageReport> {
+    let options = stage_options::words(opts.of(spec.name));
+    let inputs = done::digest_paths(&spec.input_root, spec.inputs)?;
+    if inputs.is_empty() {
+        bail!(
+            "no input: nothing under {} ({})",
+            spec.input_root.display(),
+            spec.inputs.join(", ")
+        );
+    }
+    let key = done::key(spec.name, &options, &inputs);
+    if !force {
+        match done::complete(w, spec.name, &key) {
+            Ok(rec) => {
+                eprintln!(
+                    "{}: complete, reused (inputs, options and outputs unchanged since it finished)",
+                    spec.name
+                );
+                return Ok(StageReport {
+                    stage: spec.name.into(),
+                    status: Status::Reused,
+                    seconds: rec.seconds,
+                    peak_memory_bytes: rec.peak_memory_bytes,
+                    finished_unix_s: rec.finished_unix_s,
+                    figures: figures(spec.name, w)?,
+                });
+            }
+            Err(why) => eprintln!("{}: running ({why})", spec.name),
+        }
+    }
+    let resumable = done::start(w, spec.name, &key)? && !force;
+    let resume = resumable && can_resume(spec.name, w);
+    if !resume {
+        clear(spec, w)?;
+    }
+    let mut args = base_args(spec.name, images, w, resume);
+    args.extend(options.iter().cloned());
+    peak_rss::reset();
+    let t = Instant::now();
+    match spec.name {
+        "sfm" => crate::sfm::run(stage_options::parse("sfm", &args)?)?,
+        "train" => crate::train::run(stage_options::parse("train", &args)?)?,
+        _ => crate::compress::run_compress(stage_options::parse("compress", &args)?)?,
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    let rec = DoneRecord {
+        stage: spec.name.into(),
+        key,
+        splat_version: env!("CARGO_PKG_VERSION").into(),
+        options,
+        inputs,
+        outputs: done::digest_paths(w, spec.outputs)?,
+        finished_unix_s: done::now_unix_s(),
+        seconds,
+        peak_memory_bytes: peak_rss::read(),
+    };
+    done::finish(w, &rec)?;
+    Ok(StageReport {
+        stage: spec.name.into(),
+        status: if resume { Status::Resumed } else { Status::Ran },
+        seconds,
+        peak_memory_bytes: rec.peak_memory_bytes,
+        finished_unix_s: rec.finished_unix_s,
+        figures: figures(spec.name, w)?,
+    })
+}
+
+/// Parses every stage's options before anything runs, so that a bad value in a late stage's
+/// options fails at once rather than after hours of the earlier stages.
+fn check_options(images: &Path, w: &Path, opts: &StageOptions) -> Result<()> {
+    for stage in stage_options::STAGES {
+        let mut args = base_args(stage, images, w, false);
+        args.extend(stage_options::words(opts.of(stage)));
+        match stage {
+            "sfm" => stage_options::parse::<crate::sfm::SfmArgs>(stage, &args).map(drop)?,
+            "train" => stage_options::parse::<crate::train::TrainArgs>(stage, &args).map(drop)?,
+            _ => stage_options::parse::<crate::compress::CompressArgs>(stage, &args).map(drop)?,
+        }
+    }
+    Ok(())
+}
+
+/// Whether an interrupted stage left work it can continue from.
+fn can_resume(stage: &str, w: &Path) -> bool {
+    match stage {
+        "sfm" => w.join("match-report.json").is_file() && w.join("database.db").is_file(),
+        "train" => w.join("checkpoints").is_dir(),
+        _ => false,
+    }
+}
+
+/// Removes a stage's old outputs (and training's checkpoints) before a fresh start, so that
+/// nothing of a run with other inputs or options survives into the new one.
+fn clear(spec: &StageSpec, w: &Path) -> Result<()> {
+    let extra: &[&str] = if spec.name == "train" {
+        &["checkpoints"]
+    } else {
+        &[]
+    };
+    for rel in spec.outputs.iter().chain(extra) {
+        let p = w.join(rel);
+        let r = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else if p.exists() {
+            std::fs::remove_file(&p)
+        } else {
+            Ok(())
+        };
+        r.with_context(|| format!("removing the stale {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The arguments `splat run` itself gives a stage.
+fn base_args(stage: &str, images: &Path, w: &Path, resume: bool) -> Vec<String> {
+    let s = |p: &Path| p.display().to_string();
+    let mut args = match stage {
+        "sfm" => vec![s(images), "-o".into(), s(w)],
+        "train" => vec![s(w), "-o".into(), s(w)],
+        _ => vec![
+            s(&w.join("point_cloud.ply")),
+            "-o".into(),
+            s(&w.join("scene.sog")),
+            "--report".into(),
+            s(&w.join("compress-report.json")),
+        ],
+    };
+    if resume {
+        args.push(
+            if stage == "sfm" {
+                "--reuse-matches"
+            } else {
+                "--resume"
+            }
+            .into(),
+        );
+    }
+    args
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// A stage's headline figures, from the reports it wrote.
+fn figures(stage: &str, w: &Path) -> Result<Value> {
+    Ok(match stage {
+        "sfm" => {
+            let r = read_json(&w.join("sfm-report.json"))?;
+            let m = &r["models"][0];
+            json!({
+                "images": r["images"],
+                "registered": m["registered"],
+                "points": m["points"],
+                "mean_track_length": m["mean_track_length"],
+                "mean_reprojection_error_px": m["mean_reprojection_error_px"],
+                "models": r["models"].as_array().map_or(0, Vec::len),
+            })
+        }
+        "train" => {
+            let r = read_json(&w.join("eval.json"))?;
+            json!({
+                "steps": r["steps"],
+                "test_psnr": r["test_psnr"],
+                "test_ssim": r["test_ssim"],
+                "gaussians": r["gaussians"],
+                "steps_per_second": r["steps_per_second"],
+                "device": r["device"],
+            })
+        }
+        _ => {
+            let r = read_json(&w.join("compress-report.json"))?;
+            json!({
+                "bytes": r["written_bytes"],
+                "ply_bytes": r["ply_bytes"],
+                "ratio": r["ratio"],
+                "gaussians": r["count"],
+                "sort_device": r["sort_device"],
+            })
+        }
+    })
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
+/// The one-screen summary.
+pub fn print_summary(r: &RunReport, w: &Path) {
+    println!();
+    println!(
+        "splat run: {} → {} in {:.1} s",
+        r.images, r.workspace, r.seconds
+    );
+    for s in &r.stages {
+        let f = &s.figures;
+        let what = match s.stage.as_str() {
+            "sfm" => format!(
+                "{}/{} images registered, {} points, reprojection error {:.3} px",
+                f["registered"],
+                f["images"],
+                f["points"],
+                f["mean_reprojection_error_px"].as_f64().unwrap_or(f64::NAN)
+            ),
+            "train" => format!(
+                "{} steps, test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians",
+                f["steps"],
+                f["test_psnr"].as_f64().unwrap_or(f64::NAN),
+                f["test_ssim"].as_f64().unwrap_or(f64::NAN),
+                f["gaussians"]
+            ),
+            _ => format!(
+                "{} bytes, {:.1}× smaller than the PLY",
+                f["bytes"],
+                f["ratio"].as_f64().unwrap_or(f64::NAN)
+            ),
+        };
+        println!(
+            "  {:<9} {:<8} {:>8.1} s {:>7.0} MiB  {what}",
+            s.stage,
+            format!("{:?}", s.status).to_lowercase(),
+            s.seconds,
+            mib(s.peak_memory_bytes)
+        );
+    }
+    println!(
+        "  wrote {}/sparse/0 (cameras), {}/point_cloud.ply (model), {}/scene.sog (compressed), {}/report.json",
+        w.display(),
+        w.display(),
+        w.display(),
+        w.display()
+    );
+}
+
+/// Peak resident memory of a stage: the kernel's high-water mark, reset before the stage.
+mod peak_rss {
+    /// Resets the high-water mark (Linux: `5` to `/proc/self/clear_refs`; elsewhere nothing).
+    pub fn reset() {
+        #[cfg(target_os = "linux")]
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+
+    /// The high-water mark since the last reset, bytes (0 where unknown).
+    pub fn read() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+}

@@ -1,0 +1,283 @@
+//! `splat sagemaker STAGE`: the container's entry point, honouring SageMaker's contract under
+//! a root that is `/opt/ml` in a job and `SPLAT_SAGEMAKER_ROOT` in tests.
+//!
+//! - Training job (`train`; SageMaker starts the image with the argument `train`):
+//!   hyperparameters from `input/config/hyperparameters.json` (every value a JSON string; each key
+//!   is a `splat train` option, `-` or `_` alike; switches take "true"/"false"; unknown keys are
+//!   an error naming them; keys starting with `sagemaker_` are SageMaker's own and ignored), the
+//!   data from the `training` channel (or the only one: `input/config/inputdataconfig.json`,
+//!   `SM_CHANNEL_<NAME>` when set), the model to `model/`, checkpoints in `checkpoints/` (resumed
+//!   after a managed-spot restart), `step=… loss=… psnr=…` lines for metric definitions, and on
+//!   failure the reason in `output/failure` with a non-zero exit.
+//! - Processing jobs (`sfm`, `compress`, `run`): input under `processing/input/…`, output under
+//!   `processing/output/…` (flags override both), stage options as container arguments
+//!   (`--sfm.X`, `--compress.X`, `--train.X`), and on failure the reason in `output/message`.
+
+use crate::stage_options::{self, StageOption, StageOptions};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// Processing job: photos → COLMAP workspace.
+    Sfm,
+    /// Training job: COLMAP workspace (or transforms folder) → model.
+    Train,
+    /// Processing job: model (PLY, or SageMaker's model.tar.gz) → scene.sog.
+    Compress,
+    /// Processing job: photos → every stage (`splat run`).
+    Run,
+}
+
+#[derive(clap::Args)]
+pub struct SagemakerArgs {
+    #[arg(value_enum)]
+    stage: Stage,
+    /// Processing input (default: ROOT/processing/input/images for sfm and run,
+    /// ROOT/processing/input/model for compress).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Processing output (default: ROOT/processing/output/<stage>).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[arg(skip)]
+    pub stages: StageOptions,
+}
+
+/// `/opt/ml`, or `SPLAT_SAGEMAKER_ROOT`.
+fn root() -> PathBuf {
+    std::env::var_os("SPLAT_SAGEMAKER_ROOT").map_or_else(|| PathBuf::from("/opt/ml"), PathBuf::from)
+}
+
+pub fn run(a: SagemakerArgs) -> Result<()> {
+    let root = root();
+    let result = match a.stage {
+        Stage::Train => train(&root),
+        _ => process(&a, &root),
+    };
+    if let Err(e) = &result {
+        // Training jobs report `output/failure`, processing jobs `output/message` (first 1 KB shown).
+        let name = if a.stage == Stage::Train {
+            "failure"
+        } else {
+            "message"
+        };
+        let path = root.join("output").join(name);
+        let text = format!("{e:#}\n");
+        let written = std::fs::create_dir_all(root.join("output"))
+            .and_then(|()| std::fs::write(&path, text.as_bytes()));
+        if let Err(w) = written {
+            eprintln!("could not write {}: {w}", path.display());
+        }
+    }
+    result
+}
+
+fn train(root: &Path) -> Result<()> {
+    let options = hyperparameters(&root.join("input/config/hyperparameters.json"))?;
+    let data = channel(root)?;
+    let mut args = vec![
+        data.display().to_string(),
+        "-o".into(),
+        root.join("model").display().to_string(),
+        "--checkpoint-dir".into(),
+        root.join("checkpoints").display().to_string(),
+        "--resume".into(),
+    ];
+    args.extend(stage_options::words(&options));
+    let train_args = stage_options::parse("train", &args)
+        .context("input/config/hyperparameters.json: a value is not valid for `splat train`")?;
+    eprintln!(
+        "sagemaker train: data {}, model → {}, checkpoints in {}",
+        data.display(),
+        root.join("model").display(),
+        root.join("checkpoints").display()
+    );
+    crate::train::run(train_args)
+}
+
+/// The train options of a hyperparameters file (absent: none).
+fn hyperparameters(path: &Path) -> Result<Vec<StageOption>> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let Some(map) = json.as_object() else {
+        bail!("{}: not a JSON object", path.display());
+    };
+    let mut pairs = Vec::new();
+    for (key, value) in map {
+        if key.starts_with("sagemaker_") {
+            continue;
+        }
+        let Some(v) = value.as_str() else {
+            bail!(
+                "{}: the value of '{key}' is {value}, not a string (SageMaker passes every hyperparameter as a string)",
+                path.display()
+            );
+        };
+        pairs.push((key.clone(), v.to_string()));
+    }
+    stage_options::from_pairs("train", &pairs).with_context(|| path.display().to_string())
+}
+
+/// The training data folder: the `training` channel, or the only channel there is.
+fn channel(root: &Path) -> Result<PathBuf> {
+    let config = root.join("input/config/inputdataconfig.json");
+    let names: Vec<String> = match std::fs::read_to_string(&config) {
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not JSON", config.display()))?;
+            v.as_object()
+                .with_context(|| format!("{}: not a JSON object", config.display()))?
+                .keys()
+                .cloned()
+                .collect()
+        }
+        Err(_) => vec!["training".into()],
+    };
+    let name = if names.iter().any(|n| n == "training") {
+        "training".to_string()
+    } else if let [only] = names.as_slice() {
+        only.clone()
+    } else {
+        bail!(
+            "{}: no 'training' channel among {:?}; name the data channel 'training'",
+            config.display(),
+            names
+        );
+    };
+    let env = format!("SM_CHANNEL_{}", name.to_uppercase().replace('-', "_"));
+    let dir =
+        std::env::var_os(&env).map_or_else(|| root.join("input/data").join(&name), PathBuf::from);
+    let empty = std::fs::read_dir(&dir)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true);
+    if empty {
+        bail!(
+            "channel '{name}' ({}) is empty or missing: it must hold a COLMAP workspace (images/ + sparse/0, e.g. the sfm job's output) or a transforms_*.json folder",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
+    let (name, input_default) = match a.stage {
+        Stage::Sfm => ("sfm", "images"),
+        Stage::Compress => ("compress", "model"),
+        _ => ("run", "images"),
+    };
+    let input = a
+        .input
+        .clone()
+        .unwrap_or_else(|| root.join("processing/input").join(input_default));
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| root.join("processing/output").join(name));
+    std::fs::create_dir_all(&output).with_context(|| format!("creating {}", output.display()))?;
+    eprintln!(
+        "sagemaker {name}: input {}, output {}",
+        input.display(),
+        output.display()
+    );
+    match a.stage {
+        Stage::Sfm => {
+            let mut args = vec![
+                input.display().to_string(),
+                "-o".into(),
+                output.display().to_string(),
+            ];
+            args.extend(stage_options::words(a.stages.of("sfm")));
+            crate::sfm::run(stage_options::parse("sfm", &args)?)
+        }
+        Stage::Compress => {
+            let (model, temporary) = find_model(&input)?;
+            let mut args = vec![
+                model.display().to_string(),
+                "-o".into(),
+                output.join("scene.sog").display().to_string(),
+                "--report".into(),
+                output.join("compress-report.json").display().to_string(),
+            ];
+            args.extend(stage_options::words(a.stages.of("compress")));
+            let r = stage_options::parse("compress", &args).and_then(crate::compress::run_compress);
+            if temporary {
+                let _ = std::fs::remove_file(&model);
+            }
+            r
+        }
+        _ => {
+            let report = crate::run::run_pipeline(&input, &output, &a.stages, false)?;
+            crate::run::print_summary(&report, &output);
+            Ok(())
+        }
+    }
+}
+
+/// The PLY in a processing input: the file itself, `point_cloud.ply` (or the only PLY) in the
+/// folder, or `point_cloud.ply` inside a `model.tar.gz` (a training job's model artefact),
+/// extracted to a temporary file (`true`: delete it afterwards).
+fn find_model(input: &Path) -> Result<(PathBuf, bool)> {
+    if input.is_file() && input.extension().is_some_and(|e| e == "ply") {
+        return Ok((input.to_path_buf(), false));
+    }
+    if input.is_file() {
+        return Ok((extract_ply(input)?, true));
+    }
+    let entries: Vec<PathBuf> = std::fs::read_dir(input)
+        .with_context(|| format!("{}: no model input", input.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let named = |n: &str| {
+        entries
+            .iter()
+            .find(|p| p.file_name().is_some_and(|f| f == n))
+    };
+    if let Some(p) = named("point_cloud.ply") {
+        return Ok((p.clone(), false));
+    }
+    let plys: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "ply"))
+        .collect();
+    if let [only] = plys.as_slice() {
+        return Ok(((*only).clone(), false));
+    }
+    if let Some(p) = named("model.tar.gz") {
+        return Ok((extract_ply(p)?, true));
+    }
+    bail!(
+        "{}: no point_cloud.ply, single .ply or model.tar.gz in it",
+        input.display()
+    )
+}
+
+/// Extracts `point_cloud.ply` from a gzipped tar to a temporary file.
+fn extract_ply(archive: &Path) -> Result<PathBuf> {
+    let file =
+        std::fs::File::open(archive).with_context(|| format!("reading {}", archive.display()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = tar
+        .entries()
+        .with_context(|| format!("{}: not a .tar.gz", archive.display()))?;
+    for entry in entries {
+        let mut entry = entry.with_context(|| format!("{}: damaged archive", archive.display()))?;
+        let path = entry.path()?.into_owned();
+        if path.file_name().is_some_and(|f| f == "point_cloud.ply") {
+            let out = std::env::temp_dir().join(format!(
+                "splat-model-{}-{}.ply",
+                std::process::id(),
+                crate::done::now_unix_s()
+            ));
+            entry.unpack(&out).with_context(|| {
+                format!("extracting point_cloud.ply from {}", archive.display())
+            })?;
+            return Ok(out);
+        }
+    }
+    bail!("{}: has no point_cloud.ply", archive.display())
+}

@@ -1,0 +1,185 @@
+//! `splat run` end to end on a small built-in scene: every stage runs once; a rerun reuses
+//! them all (done records and outputs untouched); a changed training option reruns training and
+//! compression only; a run killed during training resumes from its checkpoint.
+
+mod common;
+
+use common::{built_in, kill_when_written, splat, text};
+use std::path::Path;
+use std::time::SystemTime;
+
+fn run_args(images: &Path, w: &Path, steps: &str, checkpoint_every: &str) -> Vec<String> {
+    [
+        "run",
+        images.to_str().unwrap(),
+        "-o",
+        w.to_str().unwrap(),
+        "--sfm.matcher",
+        "sequential",
+        "--sfm.overlap",
+        "4",
+        "--train.resolution",
+        "40",
+        "--train.steps",
+        steps,
+        "--train.eval-every",
+        "0",
+        "--train.checkpoint-every",
+        checkpoint_every,
+        "--compress.iterations",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    splat(&args)
+}
+
+/// Each stage's status in `W/report.json`.
+fn statuses(w: &Path) -> Vec<(String, String)> {
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("report.json")).unwrap()).unwrap();
+    r["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn expect(w: &Path, want: [&str; 3]) {
+    let got = statuses(w);
+    let want: Vec<(String, String)> = ["sfm", "train", "compress"]
+        .iter()
+        .zip(want)
+        .map(|(s, st)| (s.to_string(), st.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// Done records (bytes) and the modification times of the stages' main outputs.
+fn snapshot(w: &Path) -> Vec<(String, Vec<u8>, SystemTime)> {
+    [
+        ("sfm.done.json", "sparse/0/images.bin"),
+        ("train.done.json", "point_cloud.ply"),
+        ("compress.done.json", "scene.sog"),
+    ]
+    .iter()
+    .map(|(done, out)| {
+        (
+            done.to_string(),
+            std::fs::read(w.join(done)).unwrap(),
+            std::fs::metadata(w.join(out)).unwrap().modified().unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn reruns_reuse_finished_stages_and_a_changed_training_option_reruns_training_and_compression() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 48, 480, 360, 300);
+    let images = ws.join("images");
+    let w = dir.path().join("w");
+
+    let o = run(&run_args(&images, &w, "20", "0"));
+    assert!(o.status.success(), "{}", text(&o));
+    expect(&w, ["ran", "ran", "ran"]);
+    let t = text(&o);
+    assert!(t.contains("splat run:") && t.contains("test PSNR"), "{t}");
+    for f in [
+        "sparse/0/cameras.bin",
+        "images",
+        "sfm-report.json",
+        "point_cloud.ply",
+        "eval.json",
+        "scene.sog",
+        "compress-report.json",
+    ] {
+        assert!(w.join(f).exists(), "{f} missing");
+    }
+    let first = snapshot(&w);
+    let sog = sogs::read_sog(&w.join("scene.sog")).unwrap();
+    let ply = scene::ply::read_ply(&w.join("point_cloud.ply")).unwrap();
+    assert_eq!(sog.len(), ply.len());
+
+    // Nothing changed: every stage is reused; no record or output is rewritten.
+    let o = run(&run_args(&images, &w, "20", "0"));
+    assert!(o.status.success(), "{}", text(&o));
+    expect(&w, ["reused", "reused", "reused"]);
+    assert_eq!(snapshot(&w), first);
+
+    // A training option changed: sfm is reused, training and compression run again.
+    let o = run(&run_args(&images, &w, "30", "0"));
+    assert!(o.status.success(), "{}", text(&o));
+    expect(&w, ["reused", "ran", "ran"]);
+    let second = snapshot(&w);
+    assert_eq!(second[0], first[0], "sfm must not be redone");
+    for k in [1, 2] {
+        assert_ne!(second[k].1, first[k].1, "{} not rewritten", second[k].0);
+        assert!(
+            second[k].2 > first[k].2,
+            "{} output not rewritten",
+            second[k].0
+        );
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["steps"], 30);
+
+    // Killed during training (SIGKILL once a checkpoint is written): the rerun reuses sfm and
+    // resumes training from the checkpoint.
+    let args = run_args(&images, &w, "120", "20");
+    kill_when_written(&args, &[], &w.join("checkpoints/step_000020.ckpt"));
+    assert!(!w.join("train.done.json").exists());
+    let o = run(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("resuming from"), "{t}");
+    expect(&w, ["reused", "resumed", "ran"]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["steps"], 120);
+    assert!(eval["resumed_from_step"].as_u64().unwrap() >= 20, "{eval}");
+}
+
+#[test]
+fn bad_stage_options_and_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("w");
+    let o = splat(&[
+        "run",
+        "nowhere",
+        "-o",
+        w.to_str().unwrap(),
+        "--train.stepz",
+        "3",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--train.stepz"), "{}", text(&o));
+    let o = splat(&["run", "nowhere", "-o", w.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("nowhere: not a folder of photos"),
+        "{}",
+        text(&o)
+    );
+    let o = splat(&[
+        "run",
+        dir.path().to_str().unwrap(),
+        "-o",
+        w.to_str().unwrap(),
+        "--train.steps",
+        "lots",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("lots"), "{}", text(&o));
+}
