@@ -183,3 +183,66 @@ fn bad_stage_options_and_inputs_are_clear_errors() {
     assert!(!o.status.success());
     assert!(text(&o).contains("lots"), "{}", text(&o));
 }
+
+#[test]
+fn demo_prints_pose_error_psnr_and_size_and_a_rerun_reuses_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("demo");
+    // The demo's scene and SfM as they are; training shortened for the test.
+    let args = [
+        "demo",
+        "-o",
+        w.to_str().unwrap(),
+        "--train.steps",
+        "20",
+        "--train.eval-every",
+        "0",
+        "--compress.iterations",
+        "2",
+    ];
+    let o = splat(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    for line in [
+        "camera poses vs the exact cameras: rotation error median",
+        "held-out views: PSNR",
+        "compressed:",
+    ] {
+        assert!(t.contains(line), "no '{line}' in {t}");
+    }
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("demo.json")).unwrap()).unwrap();
+    assert_eq!(d["pose"]["compared_images"], 48, "{d}");
+    assert!(
+        d["pose"]["rre_deg"]["median"].as_f64().unwrap() < 0.2,
+        "{d}"
+    );
+    assert!(d["test_psnr"].as_f64().unwrap() > 10.0, "{d}");
+    let sog = std::fs::metadata(w.join("scene.sog")).unwrap().len();
+    assert_eq!(d["sog_bytes"].as_u64(), Some(sog));
+    // The demo's training defaults apply where not overridden; the given ones replace theirs.
+    let done: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("train.done.json")).unwrap()).unwrap();
+    let options: Vec<&str> = done["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let value = |name: &str| {
+        let all: Vec<&str> = options
+            .windows(2)
+            .filter(|w| w[0] == name)
+            .map(|w| w[1])
+            .collect();
+        all
+    };
+    assert_eq!(value("--resolution"), ["64"], "{options:?}");
+    assert_eq!(value("--steps"), ["20"], "{options:?}");
+
+    let o = splat(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("generate: complete, reused"), "{t}");
+    expect(&w, ["reused", "reused", "reused"]);
+}

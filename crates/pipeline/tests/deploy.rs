@@ -1,0 +1,416 @@
+//! `deploy/state-machine.asl.json`, the Step Functions definition that chains the SageMaker
+//! jobs: valid Amazon States Language (each state's required fields, every transition to a
+//! state that exists, every state reachable, a way to the end), the SageMaker requests' required
+//! fields, `.sync` integrations, retries on capacity errors, a catch that records failure, and
+//! data flow: every JSON path a state reads is produced before it on every way there, the S3
+//! locations chain sfm → train → compress, and the container paths are the ones
+//! `splat sagemaker` uses.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+fn definition() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/state-machine.asl.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The fields of the execution input (documented in deploy/README.md).
+const EXECUTION_INPUT: [&str; 5] = [
+    "$.job_id",
+    "$.images_s3_uri",
+    "$.output_bucket",
+    "$.output_prefix",
+    "$.hyperparameters",
+];
+
+fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+fn require(state: &str, v: &Value, fields: &[&str]) {
+    for f in fields {
+        let direct = get(v, f);
+        // A field may also be given as a path (`Name.$`).
+        let (parent, last) = f.rsplit_once('.').map_or(("", *f), |(p, l)| (p, l));
+        let by_path = if parent.is_empty() {
+            &v[format!("{last}.$")]
+        } else {
+            &get(v, parent)[format!("{last}.$")]
+        };
+        assert!(
+            !direct.is_null() || !by_path.is_null(),
+            "{state}: required field {f} missing"
+        );
+    }
+}
+
+/// Next states of a state: (target, produced by taking that edge instead of the state's own
+/// output — a catch gives only its error).
+fn edges(s: &Value) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for k in ["Next", "Default"] {
+        if let Some(n) = s[k].as_str() {
+            out.push((n.to_string(), None));
+        }
+    }
+    for c in s["Choices"].as_array().into_iter().flatten() {
+        out.push((c["Next"].as_str().unwrap().to_string(), None));
+    }
+    for c in s["Catch"].as_array().into_iter().flatten() {
+        out.push((
+            c["Next"].as_str().unwrap().to_string(),
+            c["ResultPath"].as_str().map(String::from),
+        ));
+    }
+    out
+}
+
+/// JSON paths a state writes into its output when it succeeds.
+fn produced(s: &Value) -> Vec<String> {
+    let Some(result) = s["ResultPath"].as_str() else {
+        return Vec::new(); // null: the input passes through; absent: only on Fail/Succeed here
+    };
+    let mut out = vec![result.to_string()];
+    if let Some(params) = s["Parameters"].as_object().filter(|_| s["Type"] == "Pass") {
+        for k in params.keys() {
+            out.push(format!("{result}.{}", k.trim_end_matches(".$")));
+        }
+    }
+    if let Some(r) = s["Result"].as_object() {
+        for k in r.keys() {
+            out.push(format!("{result}.{k}"));
+        }
+    }
+    match s["Resource"].as_str() {
+        Some("arn:aws:states:::sagemaker:createTrainingJob.sync") => {
+            out.push(format!("{result}.ModelArtifacts.S3ModelArtifacts"));
+            out.push(format!("{result}.TrainingJobName"));
+        }
+        Some("arn:aws:states:::sagemaker:createProcessingJob.sync") => {
+            out.push(format!("{result}.ProcessingJobName"));
+            out.push(format!("{result}.ProcessingOutputConfig"));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Every JSON path (`$.a.b`) a state reads: values of `…​.$` fields and Choice variables.
+fn references(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let (true, Some(s)) = (k.ends_with(".$") || k == "Variable", x.as_str()) {
+                    out.extend(paths_in(s));
+                }
+                references(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| references(x, out)),
+        _ => {}
+    }
+}
+
+fn paths_in(s: &str) -> Vec<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        let context_object = i > 0 && b[i - 1] == b'$';
+        if b[i] == b'$' && b[i + 1] == b'.' && !context_object {
+            let end = (i + 2..b.len())
+                .find(|&j| !(b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'.'))
+                .unwrap_or(b.len());
+            out.push(s[i..end].trim_end_matches('.').to_string());
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn satisfied(reference: &str, available: &BTreeSet<String>) -> bool {
+    available.iter().any(|p| {
+        reference == p
+            || reference.starts_with(&format!("{p}."))
+            || p.starts_with(&format!("{reference}."))
+    })
+}
+
+#[test]
+fn the_state_machine_is_valid_and_every_path_it_reads_is_produced_before() {
+    let d = definition();
+    let states = d["States"].as_object().expect("States");
+    let start = d["StartAt"].as_str().expect("StartAt");
+    assert!(states.contains_key(start), "StartAt {start} is not a state");
+
+    // Each state's required fields, and transitions to states that exist.
+    for (name, s) in states {
+        let ty = s["Type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no Type"));
+        let terminal = s["End"] == true || matches!(ty, "Succeed" | "Fail");
+        match ty {
+            "Task" => require(name, s, &["Resource"]),
+            "Choice" => assert!(!s["Choices"].as_array().unwrap().is_empty(), "{name}"),
+            "Wait" => assert!(
+                ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"]
+                    .iter()
+                    .any(|k| !s[k].is_null()),
+                "{name}: Wait needs a time"
+            ),
+            "Pass" | "Succeed" | "Fail" | "Parallel" | "Map" => {}
+            other => panic!("{name}: unknown state type {other}"),
+        }
+        if !matches!(ty, "Choice" | "Succeed" | "Fail") {
+            assert!(
+                terminal != s["Next"].is_string(),
+                "{name}: needs exactly one of Next and End"
+            );
+        }
+        for (next, _) in edges(s) {
+            assert!(states.contains_key(&next), "{name} → {next}: no such state");
+        }
+    }
+
+    // Every state reachable; the success path ends.
+    let mut seen = BTreeSet::from([start.to_string()]);
+    let mut todo = vec![start.to_string()];
+    while let Some(n) = todo.pop() {
+        for (next, _) in edges(&states[&n]) {
+            if seen.insert(next.clone()) {
+                todo.push(next);
+            }
+        }
+    }
+    let unreachable: Vec<&String> = states.keys().filter(|k| !seen.contains(*k)).collect();
+    assert!(unreachable.is_empty(), "unreachable: {unreachable:?}");
+    assert!(
+        states
+            .values()
+            .any(|s| s["End"] == true || s["Type"] == "Succeed")
+    );
+
+    // Data flow: the paths available at a state are those available on every way into it.
+    let mut available: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    available.insert(
+        start.into(),
+        EXECUTION_INPUT.iter().map(|s| s.to_string()).collect(),
+    );
+    loop {
+        let mut changed = false;
+        for (name, s) in states {
+            let Some(here) = available.get(name).cloned() else {
+                continue;
+            };
+            for (next, catch) in edges(s) {
+                let mut out = here.clone();
+                match catch {
+                    Some(error) => {
+                        out.insert(format!("{error}.Error"));
+                        out.insert(format!("{error}.Cause"));
+                    }
+                    None => out.extend(produced(s)),
+                }
+                let merged: BTreeSet<String> = match available.get(&next) {
+                    Some(old) => old.intersection(&out).cloned().collect(),
+                    None => out,
+                };
+                if available.get(&next) != Some(&merged) {
+                    available.insert(next, merged);
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    for (name, s) in states {
+        let mut refs = Vec::new();
+        references(s, &mut refs);
+        let here = &available[name];
+        for r in refs {
+            assert!(
+                satisfied(&r, here),
+                "{name} reads {r}, which is not produced on every way there (available: {here:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_sagemaker_jobs_chain_their_s3_locations_and_match_the_container_contract() {
+    let d = definition();
+    let st = &d["States"];
+    let tasks: Vec<(&String, &Value)> = st
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| {
+            s["Resource"]
+                .as_str()
+                .is_some_and(|r| r.contains(":sagemaker:"))
+        })
+        .collect();
+    assert_eq!(tasks.len(), 3);
+    for (name, s) in &tasks {
+        let r = s["Resource"].as_str().unwrap();
+        assert!(
+            r.ends_with(".sync"),
+            "{name}: {r} does not wait for the job"
+        );
+        let retried: Vec<&str> = s["Retry"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no Retry"))
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap())
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            retried.contains(&"SageMaker.ResourceLimitExceededException")
+                && retried.contains(&"SageMaker.AmazonSageMakerException"),
+            "{name}: no retry on capacity errors"
+        );
+        let catches_all = s["Catch"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["ErrorEquals"][0] == "States.ALL" && c["Next"] == "RecordFailure")
+        });
+        assert!(catches_all, "{name}: failures are not recorded");
+    }
+    let record = &st["RecordFailure"];
+    assert_eq!(record["Resource"], "arn:aws:states:::aws-sdk:s3:putObject");
+    assert_eq!(record["Next"], "Failed");
+    assert_eq!(st["Failed"]["Type"], "Fail");
+
+    let p = |state: &str| &st[state]["Parameters"];
+    let (sfm, train, compress) = (p("Sfm"), p("Train"), p("Compress"));
+    for (name, job) in [("Sfm", sfm), ("Compress", compress)] {
+        require(
+            name,
+            job,
+            &[
+                "ProcessingJobName",
+                "RoleArn",
+                "AppSpecification.ImageUri",
+                "ProcessingResources.ClusterConfig.InstanceCount",
+                "ProcessingResources.ClusterConfig.InstanceType",
+                "ProcessingResources.ClusterConfig.VolumeSizeInGB",
+            ],
+        );
+    }
+    require(
+        "Train",
+        train,
+        &[
+            "TrainingJobName",
+            "RoleArn",
+            "AlgorithmSpecification.TrainingImage",
+            "AlgorithmSpecification.TrainingInputMode",
+            "OutputDataConfig.S3OutputPath",
+            "ResourceConfig.InstanceCount",
+            "ResourceConfig.InstanceType",
+            "ResourceConfig.VolumeSizeInGB",
+            "StoppingCondition.MaxRuntimeInSeconds",
+            "HyperParameters",
+        ],
+    );
+    // Managed spot: a checkpoint location and a wait at least as long as the run.
+    assert_eq!(train["EnableManagedSpotTraining"], true);
+    let stop = &train["StoppingCondition"];
+    assert!(
+        stop["MaxWaitTimeInSeconds"].as_u64().unwrap()
+            >= stop["MaxRuntimeInSeconds"].as_u64().unwrap()
+    );
+    assert_eq!(
+        train["CheckpointConfig"]["LocalPath"],
+        "/opt/ml/checkpoints"
+    );
+    assert!(train["CheckpointConfig"]["S3Uri.$"].is_string());
+    // The metric definitions read the lines `splat train` prints (PSNR only after an evaluation).
+    let metric = |name: &str, line: &str| -> Option<String> {
+        let defs = train["AlgorithmSpecification"]["MetricDefinitions"]
+            .as_array()
+            .unwrap();
+        let def = defs.iter().find(|m| m["Name"] == name).unwrap();
+        let re = regex::Regex::new(def["Regex"].as_str().unwrap()).unwrap();
+        re.captures(line).map(|c| c[1].to_string())
+    };
+    assert_eq!(
+        metric("loss", "step=1200 loss=0.051234 psnr=27.512").as_deref(),
+        Some("0.051234")
+    );
+    assert_eq!(
+        metric("test_psnr", "step=1200 loss=0.051234 psnr=27.512").as_deref(),
+        Some("27.512")
+    );
+    assert_eq!(metric("test_psnr", "step=100 loss=0.2 psnr=-"), None);
+
+    // sfm writes the workspace where the training channel reads it; training's model artefact
+    // is what compress reads; the container paths are `splat sagemaker`'s defaults.
+    assert_eq!(
+        sfm["ContainerArguments"],
+        Value::Null,
+        "arguments go in AppSpecification"
+    );
+    assert_eq!(sfm["AppSpecification"]["ContainerArguments"][0], "sfm");
+    assert_eq!(
+        compress["AppSpecification"]["ContainerArguments"][0],
+        "compress"
+    );
+    let sfm_in = &sfm["ProcessingInputs"][0]["S3Input"];
+    assert_eq!(sfm_in["LocalPath"], "/opt/ml/processing/input/images");
+    let sfm_out = &sfm["ProcessingOutputConfig"]["Outputs"][0]["S3Output"];
+    assert_eq!(sfm_out["LocalPath"], "/opt/ml/processing/output/sfm");
+    let channel = &train["InputDataConfig"][0];
+    assert_eq!(channel["ChannelName"], "training");
+    assert_eq!(
+        channel["DataSource"]["S3DataSource"]["S3Uri.$"], sfm_out["S3Uri.$"],
+        "training must read what sfm wrote"
+    );
+    let compress_in = &compress["ProcessingInputs"][0]["S3Input"];
+    assert_eq!(compress_in["LocalPath"], "/opt/ml/processing/input/model");
+    let train_result = st["Train"]["ResultPath"].as_str().unwrap();
+    assert_eq!(
+        compress_in["S3Uri.$"].as_str().unwrap(),
+        format!("{train_result}.ModelArtifacts.S3ModelArtifacts"),
+        "compress must read the training job's model"
+    );
+    let compress_out = &compress["ProcessingOutputConfig"]["Outputs"][0]["S3Output"];
+    assert_eq!(
+        compress_out["LocalPath"],
+        "/opt/ml/processing/output/compress"
+    );
+    // Distinct output locations per stage.
+    let outs: BTreeSet<&str> = [
+        sfm_out["S3Uri.$"].as_str().unwrap(),
+        train["OutputDataConfig"]["S3OutputPath.$"]
+            .as_str()
+            .unwrap(),
+        train["CheckpointConfig"]["S3Uri.$"].as_str().unwrap(),
+        compress_out["S3Uri.$"].as_str().unwrap(),
+    ]
+    .into();
+    assert_eq!(outs.len(), 4);
+}
+
+#[test]
+fn the_checker_finds_a_path_that_is_not_produced() {
+    // The data-flow check itself: a reference to a later state's output is caught.
+    let avail: BTreeSet<String> = ["$.paths", "$.paths.workspace", "$.job_id"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(satisfied("$.paths.workspace", &avail));
+    assert!(!satisfied(
+        "$.train.ModelArtifacts.S3ModelArtifacts",
+        &avail
+    ));
+    assert_eq!(
+        paths_in("States.Format('{}-x-{}', $.job_id, $$.Execution.Name)"),
+        ["$.job_id"]
+    );
+}
