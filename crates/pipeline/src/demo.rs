@@ -61,6 +61,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
         points: 2000,
         ..SceneSpec::default()
     };
+    eprintln!(
+        "splat demo: the built-in scene ({} photos at {}×{}, exact cameras) → SfM → training → SOG in {}; \
+         about 3 minutes with the default settings on a 2-core CPU with lavapipe, less on a GPU; a rerun reuses finished stages",
+        spec.views,
+        spec.width,
+        spec.height,
+        a.output.display()
+    );
     let scene = a.output.join("scene");
     generate(&spec, &a.output, &scene)?;
     let opts = a.stages.clone().with_defaults("train", &TRAIN_DEFAULTS);

@@ -1,6 +1,6 @@
 //! `splat sagemaker STAGE` against a temporary root laid out as SageMaker lays out `/opt/ml`:
 //! a training job (hyperparameters, channels, model, checkpoints, metric lines), processing jobs
-//! (sfm from photos, compress from a training job's model.tar.gz), failures (bad hyperparameter,
+//! (sfm from photos, the whole run, compress from a training job's model.tar.gz), failures (bad hyperparameter,
 //! empty channel, no model) with the reason in the file SageMaker reads, and a managed-spot
 //! restart (killed during training, started again, finished from the checkpoint bit for bit).
 
@@ -159,7 +159,7 @@ fn training_job_failures_are_reported_in_output_failure() {
 }
 
 #[test]
-fn processing_jobs_run_sfm_and_compress_a_model_tar_gz() {
+fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     let dir = tempfile::tempdir().unwrap();
     let ws = built_in(dir.path(), 48, 480, 360, 300);
     let root = dir.path().join("ml");
@@ -173,6 +173,36 @@ fn processing_jobs_run_sfm_and_compress_a_model_tar_gz() {
     let rec = scene::colmap::read_model(&out.join("sparse/0")).unwrap();
     assert_eq!(rec.images.len(), 48);
     assert!(out.join("images").read_dir().unwrap().count() == 48);
+
+    // run: every stage in one processing job, stage options as container arguments.
+    let o = sagemaker(
+        &root,
+        &[
+            "run",
+            "--sfm.matcher",
+            "sequential",
+            "--sfm.overlap",
+            "4",
+            "--train.steps",
+            "10",
+            "--train.resolution",
+            "32",
+            "--train.eval-every",
+            "0",
+            "--compress.iterations",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let run = root.join("processing/output/run");
+    for f in [
+        "sparse/0/images.bin",
+        "point_cloud.ply",
+        "scene.sog",
+        "report.json",
+    ] {
+        assert!(run.join(f).is_file(), "processing/output/run/{f} missing");
+    }
 
     // compress: the input is what a training job uploads, model.tar.gz with point_cloud.ply.
     let cloud = splat_datasets::surface_cloud(
