@@ -131,16 +131,22 @@ pub fn run_pipeline(
     if !images.is_dir() {
         bail!("{}: not a folder of photos", images.display());
     }
-    std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
-    if let (Ok(a), Ok(b)) = (images.canonicalize(), w.join("images").canonicalize())
-        && a == b
-    {
-        bail!(
-            "{}: the photos may not be the workspace's own images/ folder (sfm writes there)",
-            images.display()
-        );
+    if let (Ok(photos), Some(work)) = (images.canonicalize(), absolute(w)) {
+        if work.starts_with(&photos) {
+            bail!(
+                "{}: the workspace may not be inside the photo folder (its files would be taken for photos)",
+                w.display()
+            );
+        }
+        if photos == work.join("images") {
+            bail!(
+                "{}: the photos may not be the workspace's own images/ folder (sfm writes there)",
+                images.display()
+            );
+        }
     }
     check_options(images, w, opts)?;
+    std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
     let start = Instant::now();
     let mut stages = Vec::new();
     for spec in specs(images, w) {
@@ -157,6 +163,22 @@ pub fn run_pipeline(
     };
     scene::write_atomic_bytes(&w.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
     Ok(report)
+}
+
+/// `path` made absolute through its nearest existing ancestor (symbolic links resolved there).
+fn absolute(path: &Path) -> Option<PathBuf> {
+    let mut rest = Vec::new();
+    let mut p = path.to_path_buf();
+    loop {
+        if let Ok(c) = p.canonicalize() {
+            return Some(rest.iter().rev().fold(c, |acc, n| acc.join(n)));
+        }
+        rest.push(p.file_name()?.to_os_string());
+        p = match p.parent() {
+            Some(q) if !q.as_os_str().is_empty() => q.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+    }
 }
 
 fn run_stage(

@@ -172,9 +172,21 @@ fn bad_stage_options_and_inputs_are_clear_errors() {
         "{}",
         text(&o)
     );
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let inside = photos.join("w");
     let o = splat(&[
         "run",
-        dir.path().to_str().unwrap(),
+        photos.to_str().unwrap(),
+        "-o",
+        inside.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("inside the photo folder"), "{}", text(&o));
+    assert!(!inside.exists(), "nothing is created on a refused run");
+    let o = splat(&[
+        "run",
+        photos.to_str().unwrap(),
         "-o",
         w.to_str().unwrap(),
         "--train.steps",
