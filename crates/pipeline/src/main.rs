@@ -64,7 +64,19 @@ enum Command {
     Undistort(undistort::UndistortArgs),
 }
 
+/// Mesa's Vulkan drivers (lavapipe among them) probe for a Wayland display and print
+/// "XDG_RUNTIME_DIR is invalid or not set" on stderr when the variable is unset, as on servers and
+/// in containers. splat draws nothing on screen, so the probe only needs a folder that exists.
+fn quiet_window_system_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: called first thing in `main`, before any thread is started, so nothing reads
+        // the environment concurrently.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
 fn main() {
+    quiet_window_system_probe();
     let (argv, stages) = match stage_options::split(std::env::args_os().collect()) {
         Ok(x) => x,
         Err(e) => {
