@@ -2,7 +2,8 @@
 //! a root that is `/opt/ml` in a job and `SPLAT_SAGEMAKER_ROOT` in tests.
 //!
 //! - Training job (`train`; SageMaker starts the image with the argument `train`):
-//!   hyperparameters from `input/config/hyperparameters.json` (every value a JSON string; each key
+//!   hyperparameters from `input/config/hyperparameters.json` (every value a JSON string, decoded
+//!   once more when it is itself JSON-encoded as the SDK's framework estimators write it; each key
 //!   is a `splat train` option, `-` or `_` alike; switches take "true"/"false"; unknown keys are
 //!   an error naming them; keys starting with `sagemaker_` are SageMaker's own and ignored), the
 //!   data from the `training` channel (or the only one: `input/config/inputdataconfig.json`,
@@ -117,7 +118,10 @@ fn hyperparameters(path: &Path) -> Result<Vec<StageOption>> {
                 path.display()
             );
         };
-        pairs.push((key.clone(), v.to_string()));
+        // The SageMaker SDK's framework estimators JSON-encode each value ("\"mcmc\""); take the
+        // string inside when there is one.
+        let v = serde_json::from_str::<String>(v).unwrap_or_else(|_| v.to_string());
+        pairs.push((key.clone(), v));
     }
     stage_options::from_pairs("train", &pairs).with_context(|| path.display().to_string())
 }

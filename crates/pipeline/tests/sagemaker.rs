@@ -48,7 +48,8 @@ fn training_root(dir: &Path, name: &str, ws: &Path, hyperparameters: &str) -> Pa
     root
 }
 
-const SPOT_RUN: &str = r#"{"steps": "90", "seed": "3", "eval_every": "0", "checkpoint-every": "30",
+// Values as SageMaker writes them: strings, some JSON-encoded by the SDK ("\"3\"").
+const SPOT_RUN: &str = r#"{"steps": "90", "seed": "\"3\"", "eval_every": "0", "checkpoint-every": "30",
     "densify-from": "10", "densify-every": "20", "densify-until": "80", "sh_interval": "30"}"#;
 
 #[test]
