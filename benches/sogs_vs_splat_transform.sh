@@ -2,8 +2,9 @@
 # `splat compress` side by side with PlayCanvas's splat-transform 3.7.0 (run on the CPU, `-g cpu`,
 # its defaults: Morton order, 10 k-means iterations, libwebp's default lossless settings).
 #
-#   bash benches/sogs_vs_splat_transform.sh quality MODEL.ply DATA
-#       file size, ratio against the PLY, and held-out PSNR/SSIM (`splat eval MODEL DATA`) of the
+#   bash benches/sogs_vs_splat_transform.sh quality MODEL.ply DATA [EVAL OPTIONS…]
+#       file size, ratio against the PLY, and held-out PSNR/SSIM (`splat eval MODEL DATA
+#       [EVAL OPTIONS…]`, e.g. `--resolution 160` for a model trained at that size) of the
 #       original, of splat's .sog (PLAS order and Morton order) and of splat-transform's .sog,
 #       each decoded back to a PLY by its own tool.
 #   bash benches/sogs_vs_splat_transform.sh timing N [ST_ITERATIONS]
@@ -30,7 +31,7 @@ size() { stat -c %s "$1"; }
 
 case "$mode" in
 quality)
-    model=$(realpath "$2"); data=$(realpath "$3")
+    model=$(realpath "$2"); data=$(realpath "$3"); shift 3; eval_opts=("$@")
     echo "model: $model ($(size "$model") bytes), views: $data, $(nproc) cores"
     measure "splat compress (plas)" "$splat" compress "$model" -o "$out/plas.sog"
     measure "splat compress (morton)" "$splat" compress "$model" -o "$out/morton.sog" --order morton
@@ -43,7 +44,7 @@ quality)
     for row in "original:$model:$model" "splat plas:$out/plas.sog:$out/plas.ply" \
                "splat morton:$out/morton.sog:$out/morton.ply" "splat-transform:$out/st.sog:$out/st.ply"; do
         IFS=: read -r name file ply <<< "$row"
-        read -r psnr ssim < <("$splat" eval "$ply" "$data" --json 2>/dev/null |
+        read -r psnr ssim < <("$splat" eval "$ply" "$data" --json "${eval_opts[@]}" 2>/dev/null |
             python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["psnr"], d["ssim"])')
         base=${base:-$psnr}
         awk -v n="$name" -v b="$(size "$file")" -v m="$(size "$model")" -v p="$psnr" -v s="$ssim" -v o="$base" \
