@@ -222,15 +222,11 @@ fn run_stage(
     if !resume {
         clear(spec, w)?;
     }
-    let mut args = base_args(spec.name, images, w, resume);
+    let mut args = stage_args(spec.name, &stage_input(spec.name, images, w), w, resume);
     args.extend(options.iter().cloned());
     peak_rss::reset();
     let t = Instant::now();
-    match spec.name {
-        "sfm" => crate::sfm::run(stage_options::parse("sfm", &args)?)?,
-        "train" => crate::train::run(stage_options::parse("train", &args)?)?,
-        _ => crate::compress::run_compress(stage_options::parse("compress", &args)?)?,
-    }
+    invoke(spec.name, &args, true)?;
     let seconds = t.elapsed().as_secs_f64();
     let rec = DoneRecord {
         stage: spec.name.into(),
@@ -258,15 +254,38 @@ fn run_stage(
 /// options fails at once rather than after hours of the earlier stages.
 fn check_options(images: &Path, w: &Path, opts: &StageOptions) -> Result<()> {
     for stage in stage_options::STAGES {
-        let mut args = base_args(stage, images, w, false);
+        let mut args = stage_args(stage, &stage_input(stage, images, w), w, false);
         args.extend(stage_options::words(opts.of(stage)));
-        match stage {
-            "sfm" => stage_options::parse::<crate::sfm::SfmArgs>(stage, &args).map(drop)?,
-            "train" => stage_options::parse::<crate::train::TrainArgs>(stage, &args).map(drop)?,
-            _ => stage_options::parse::<crate::compress::CompressArgs>(stage, &args).map(drop)?,
-        }
+        invoke(stage, &args, false)?;
     }
     Ok(())
+}
+
+/// Parses a stage's command-line words with the stage's own options and, when `execute`, runs
+/// it (as `splat sfm|train|compress` would).
+pub fn invoke(stage: &str, args: &[String], execute: bool) -> Result<()> {
+    match stage {
+        "sfm" => {
+            let a = stage_options::parse(stage, args)?;
+            if execute { crate::sfm::run(a) } else { Ok(()) }
+        }
+        "train" => {
+            let a = stage_options::parse(stage, args)?;
+            if execute {
+                crate::train::run(a)
+            } else {
+                Ok(())
+            }
+        }
+        _ => {
+            let a = stage_options::parse(stage, args)?;
+            if execute {
+                crate::compress::run_compress(a)
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Whether an interrupted stage left work it can continue from.
@@ -300,19 +319,28 @@ fn clear(spec: &StageSpec, w: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The arguments `splat run` itself gives a stage.
-fn base_args(stage: &str, images: &Path, w: &Path, resume: bool) -> Vec<String> {
+/// What a stage of `splat run` reads: the photos, the workspace, or the trained PLY.
+fn stage_input(stage: &str, images: &Path, w: &Path) -> PathBuf {
+    match stage {
+        "sfm" => images.to_path_buf(),
+        "train" => w.to_path_buf(),
+        _ => w.join("point_cloud.ply"),
+    }
+}
+
+/// The words that point a stage at its input and at the folder `out` for its outputs (compress
+/// writes `out/scene.sog` and `out/compress-report.json`), and make it resume when asked.
+pub fn stage_args(stage: &str, input: &Path, out: &Path, resume: bool) -> Vec<String> {
     let s = |p: &Path| p.display().to_string();
     let mut args = match stage {
-        "sfm" => vec![s(images), "-o".into(), s(w)],
-        "train" => vec![s(w), "-o".into(), s(w)],
-        _ => vec![
-            s(&w.join("point_cloud.ply")),
+        "compress" => vec![
+            s(input),
             "-o".into(),
-            s(&w.join("scene.sog")),
+            s(&out.join("scene.sog")),
             "--report".into(),
-            s(&w.join("compress-report.json")),
+            s(&out.join("compress-report.json")),
         ],
+        _ => vec![s(input), "-o".into(), s(out)],
     };
     if resume {
         args.push(

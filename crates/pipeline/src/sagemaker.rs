@@ -77,14 +77,11 @@ pub fn run(a: SagemakerArgs) -> Result<()> {
 fn train(root: &Path) -> Result<()> {
     let options = hyperparameters(&root.join("input/config/hyperparameters.json"))?;
     let data = channel(root)?;
-    let mut args = vec![
-        data.display().to_string(),
-        "-o".into(),
-        root.join("model").display().to_string(),
+    let mut args = crate::run::stage_args("train", &data, &root.join("model"), true);
+    args.extend([
         "--checkpoint-dir".into(),
         root.join("checkpoints").display().to_string(),
-        "--resume".into(),
-    ];
+    ]);
     args.extend(stage_options::words(&options));
     let train_args = stage_options::parse("train", &args)
         .context("input/config/hyperparameters.json: a value is not valid for `splat train`")?;
@@ -189,25 +186,15 @@ fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
     );
     match a.stage {
         Stage::Sfm => {
-            let mut args = vec![
-                input.display().to_string(),
-                "-o".into(),
-                output.display().to_string(),
-            ];
+            let mut args = crate::run::stage_args("sfm", &input, &output, false);
             args.extend(stage_options::words(a.stages.of("sfm")));
-            crate::sfm::run(stage_options::parse("sfm", &args)?)
+            crate::run::invoke("sfm", &args, true)
         }
         Stage::Compress => {
             let (model, temporary) = find_model(&input)?;
-            let mut args = vec![
-                model.display().to_string(),
-                "-o".into(),
-                output.join("scene.sog").display().to_string(),
-                "--report".into(),
-                output.join("compress-report.json").display().to_string(),
-            ];
+            let mut args = crate::run::stage_args("compress", &model, &output, false);
             args.extend(stage_options::words(a.stages.of("compress")));
-            let r = stage_options::parse("compress", &args).and_then(crate::compress::run_compress);
+            let r = crate::run::invoke("compress", &args, true);
             if temporary {
                 let _ = std::fs::remove_file(&model);
             }
