@@ -80,6 +80,11 @@ pub struct TrainArgs {
     /// Continue from the newest checkpoint, if there is one (same data and settings).
     #[arg(long)]
     resume: bool,
+    /// Time each stage of every step (projection, sort, blending, their backward passes, loss,
+    /// optimizer, density control) and print where the time went at the end, also written to
+    /// OUTPUT/profile.json. Waits for the device after each stage, so it slows training a little.
+    #[arg(long)]
+    profile: bool,
     #[command(flatten)]
     densify: DensifyArgs,
     #[command(flatten)]
@@ -236,9 +241,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         .unwrap_or_else(|| a.output.join("checkpoints"));
     let metrics_path = a.output.join("metrics.jsonl");
     let mut kept_metrics = String::new();
+    // Training time spent before the checkpoint resumed from, so that times add up over restarts.
+    let mut earlier_secs = 0.0;
     if a.resume {
         if let Some((path, c)) = newest_checkpoint(&ckpt_dir) {
             trainer.restore(&c)?;
+            earlier_secs = c.header.elapsed_s;
             eprintln!(
                 "resuming from {} (step {}, {} Gaussians)",
                 path.display(),
@@ -270,17 +278,30 @@ pub fn run(a: TrainArgs) -> Result<()> {
         // Only one handler per process; a second `run` in the same process keeps the first.
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
+    let start = Instant::now();
+    // Seconds of this run spent evaluating, left out of the training time.
+    let evaluating = std::cell::Cell::new(0.0);
+    let evaluate = |trainer: &Trainer| {
+        let t = Instant::now();
+        let e = trainer.evaluate_full();
+        evaluating.set(evaluating.get() + t.elapsed().as_secs_f64());
+        e
+    };
+    // Training time since step 0 (earlier runs included), without evaluations.
+    let elapsed = || earlier_secs + start.elapsed().as_secs_f64() - evaluating.get();
     let save = |trainer: &Trainer| -> Result<PathBuf> {
         std::fs::create_dir_all(&ckpt_dir)
             .with_context(|| format!("creating {}", ckpt_dir.display()))?;
         let path = checkpoint::path_for(&ckpt_dir, trainer.step);
-        trainer.checkpoint()?.write(&path)?;
+        let mut c = trainer.checkpoint()?;
+        c.header.elapsed_s = elapsed();
+        c.write(&path)?;
         checkpoint::prune(&ckpt_dir, 2);
         Ok(path)
     };
     let progress = crate::progress::Progress::new("training", u64::from(a.steps));
     progress.set_done(u64::from(trainer.step));
-    let start = Instant::now();
+    trainer.set_profiling(a.profile);
     let first_step = trainer.step;
     let mut last_psnr = None;
     // About a hundred loss readings per run, at least every 100 steps.
@@ -297,7 +318,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     ckpt_dir.display()
                 );
             }
-            let line = serde_json::json!({ "step": s + 1, "loss": l.total, "l1": l.l1, "ssim": l.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() });
+            let line = serde_json::json!({ "step": s + 1, "loss": l.total, "l1": l.l1, "ssim": l.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed() });
             writeln!(metrics, "{line}")?;
             println!(
                 "step={} loss={:.6} psnr={}",
@@ -313,12 +334,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
             ));
         }
         if a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps {
-            let e = trainer.evaluate_full()?;
+            let e = evaluate(&trainer)?;
             last_psnr = Some(e.psnr);
             writeln!(
                 metrics,
                 "{}",
-                serde_json::json!({ "step": s + 1, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() })
+                serde_json::json!({ "step": s + 1, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed() })
             )?;
             eprintln!(
                 "step {}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians",
@@ -343,18 +364,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
         progress.inc();
     }
     progress.finish();
-    let e = trainer.evaluate_full()?;
+    let e = evaluate(&trainer)?;
     let psnr = e.psnr;
     writeln!(
         metrics,
         "{}",
-        serde_json::json!({ "step": a.steps, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": start.elapsed().as_secs_f64() })
+        serde_json::json!({ "step": a.steps, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed() })
     )?;
     drop(metrics);
     let cloud = trainer.download()?;
     let ply = a.output.join("point_cloud.ply");
     scene::ply::write_ply(&ply, &cloud)?;
     let secs = start.elapsed().as_secs_f64();
+    let training_secs = secs - evaluating.get();
     let eval = serde_json::json!({
         "steps": a.steps,
         "test_psnr": e.psnr,
@@ -362,7 +384,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         "held_out": !trainer.test.is_empty(),
         "gaussians": cloud.len(),
         "seconds": secs,
-        "steps_per_second": f64::from(a.steps - first_step) / secs,
+        "evaluation_seconds": evaluating.get(),
+        "training_seconds_since_step_0": earlier_secs + training_secs,
+        "steps_per_second": f64::from(a.steps - first_step) / training_secs,
         "resumed_from_step": first_step,
         "device": ctx.info.name,
         "views": e.views,
@@ -372,14 +396,40 @@ pub fn run(a: TrainArgs) -> Result<()> {
         serde_json::to_string_pretty(&eval)?.as_bytes(),
     )?;
     write_pictures(&trainer, &metrics_path, &a.output, a.steps)?;
+    if let Some(p) = trainer.profile() {
+        write_profile(p, &a.output.join("profile.json"))?;
+    }
     println!(
-        "trained {} steps in {:.1} s ({:.1} steps/s); test PSNR {:.2} dB; wrote {}",
+        "trained {} steps in {:.1} s ({:.2} steps/s, evaluations not counted); test PSNR {:.2} dB; wrote {}",
         a.steps - first_step,
-        secs,
-        f64::from(a.steps - first_step) / secs,
+        training_secs,
+        f64::from(a.steps - first_step) / training_secs,
         psnr,
         ply.display()
     );
+    Ok(())
+}
+
+/// Prints where the profiled steps' time went and writes the same to `path` as JSON.
+fn write_profile(p: &splat_train::train::StageTimes, path: &Path) -> Result<()> {
+    let total = p.total();
+    let steps = p.steps.max(1) as f64;
+    println!(
+        "time per step by stage ({} steps, {:.1} ms a step):",
+        p.steps,
+        total / steps * 1e3
+    );
+    let mut stages = Vec::new();
+    for (stage, secs, runs) in &p.stages {
+        println!(
+            "  {stage:<30} {:>10.2} ms {:>5.1} %",
+            secs / steps * 1e3,
+            100.0 * secs / total.max(f64::MIN_POSITIVE)
+        );
+        stages.push(serde_json::json!({ "stage": stage, "seconds": secs, "runs": runs, "ms_per_step": secs / steps * 1e3 }));
+    }
+    let json = serde_json::json!({ "steps": p.steps, "seconds": total, "stages": stages });
+    scene::write_atomic_bytes(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ fn train_writes_model_metrics_and_eval() {
         "30",
         "--eval-every",
         "20",
+        "--profile",
     ]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -54,6 +55,55 @@ fn train_writes_model_metrics_and_eval() {
     let ssim = eval["test_ssim"].as_f64().unwrap();
     assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
     assert_eq!(eval["views"].as_array().unwrap().len(), 2);
+    // Training time leaves out the evaluations (at step 20 and the end).
+    let secs = |k: &str| eval[k].as_f64().unwrap_or_else(|| panic!("{k} in {eval}"));
+    assert!(secs("evaluation_seconds") > 0.0);
+    assert!(
+        secs("training_seconds_since_step_0") + secs("evaluation_seconds")
+            <= secs("seconds") + 1e-6,
+        "{eval}"
+    );
+    // --profile: every stage of the step, timed, adding up to no more than the training time.
+    assert!(
+        stdout.contains("time per step by stage (30 steps"),
+        "{stdout}"
+    );
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("profile.json")).unwrap()).unwrap();
+    assert_eq!(profile["steps"], 30);
+    let stages: Vec<(&str, f64, u64)> = profile["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap(),
+                s["seconds"].as_f64().unwrap(),
+                s["runs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for stage in [
+        "project + scan + key count",
+        "sort",
+        "rasterize",
+        "loss + target upload",
+        "rasterize_backward",
+        "project_backward",
+        "optimizer (Adam, statistics)",
+    ] {
+        let found = stages.iter().find(|s| s.0 == stage);
+        assert!(
+            found.is_some_and(|s| s.1 > 0.0 && s.2 == 30),
+            "{stage} in {stages:?}"
+        );
+    }
+    let total: f64 = stages.iter().map(|s| s.1).sum();
+    assert!(
+        (total - profile["seconds"].as_f64().unwrap()).abs() < 1e-9
+            && total <= secs("training_seconds_since_step_0"),
+        "{profile} {eval}"
+    );
     // The pictures: curves, and truth beside render for the two test views (48×36 each).
     let curves = image::open(out.join("curves.png")).unwrap();
     assert!(curves.width() >= 800);
@@ -208,6 +258,15 @@ fn a_run_killed_and_resumed_writes_the_same_model_bit_for_bit() {
     };
     assert_eq!(losses(&m), losses(&metrics));
     assert_eq!(losses(&m).len(), 150, "one loss per step in a 150-step run");
+    // Training time carries on from the checkpoint instead of starting again at zero.
+    let elapsed: Vec<f64> = m
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["elapsed_s"].as_f64())
+        .collect();
+    assert!(
+        elapsed.windows(2).all(|w| w[0] <= w[1]),
+        "elapsed_s went back after the resume: {elapsed:?}"
+    );
 }
 
 #[test]

@@ -39,6 +39,10 @@ pub struct Header {
     pub sh_degree: u32,
     /// Adam steps per parameter group.
     pub adam_steps: Vec<u32>,
+    /// Training wall time before this checkpoint, in seconds, summed over restarts (set by the
+    /// caller that times the run; absent in older checkpoints).
+    #[serde(default)]
+    pub elapsed_s: f64,
     /// Name and length (floats) of each array that follows the header.
     pub arrays: Vec<(String, u64)>,
 }

@@ -445,6 +445,36 @@ pub struct Trainer<'c> {
     pub last_densify: Option<DensifyReport>,
     /// What the last MCMC refinement did.
     pub last_refine: Option<crate::mcmc::RefineReport>,
+    /// Time per stage summed over the steps profiled, when profiling.
+    profile: Option<StageTimes>,
+}
+
+/// Wall time per stage of a training step, summed over steps, in the order stages first ran.
+/// Measured by waiting for the device after each stage, which slows training a little: it says
+/// where the time goes, not how fast an unprofiled run is.
+#[derive(Debug, Clone, Default)]
+pub struct StageTimes {
+    /// (stage, seconds summed, times run)
+    pub stages: Vec<(&'static str, f64, u64)>,
+    /// Steps profiled.
+    pub steps: u64,
+}
+
+impl StageTimes {
+    fn add(&mut self, stage: &'static str, secs: f64) {
+        match self.stages.iter_mut().find(|s| s.0 == stage) {
+            Some(s) => {
+                s.1 += secs;
+                s.2 += 1;
+            }
+            None => self.stages.push((stage, secs, 1)),
+        }
+    }
+
+    /// Seconds over all stages.
+    pub fn total(&self) -> f64 {
+        self.stages.iter().map(|s| s.1).sum()
+    }
 }
 
 impl<'c> Trainer<'c> {
@@ -504,7 +534,42 @@ impl<'c> Trainer<'c> {
             mcmc: crate::mcmc::Mcmc::new(ctx),
             last_densify: None,
             last_refine: None,
+            profile: None,
         })
+    }
+
+    /// Starts (or stops) timing each stage of later steps; see [`StageTimes`].
+    pub fn set_profiling(&mut self, on: bool) {
+        self.raster.set_profiling(on);
+        self.profile = on.then(StageTimes::default);
+    }
+
+    /// The stage times gathered since profiling started.
+    pub fn profile(&self) -> Option<&StageTimes> {
+        self.profile.as_ref()
+    }
+
+    /// When profiling: waits for the device, then books the time since `since` to `stage`
+    /// together with the rasterizer's own stages timed meanwhile; returns the new mark.
+    fn book(
+        &mut self,
+        stage: Option<&'static str>,
+        since: std::time::Instant,
+    ) -> Result<std::time::Instant, TrainError> {
+        let Some(p) = self.profile.as_mut() else {
+            return Ok(since);
+        };
+        let raster = self.raster.take_profile();
+        let raster_secs: f64 = raster.iter().map(|s| s.1).sum();
+        for (name, secs) in raster {
+            p.add(name, secs);
+        }
+        self.ctx.wait()?;
+        let now = std::time::Instant::now();
+        if let Some(stage) = stage {
+            p.add(stage, ((now - since).as_secs_f64() - raster_secs).max(0.0));
+        }
+        Ok(now)
     }
 
     fn position_lr(&self) -> f32 {
@@ -538,6 +603,9 @@ impl<'c> Trainer<'c> {
             self.epoch += 1;
         }
         let vi = self.order.pop().unwrap_or(0);
+        // Renders between steps (evaluations) are not part of a step's profile.
+        self.raster.take_profile();
+        let mut mark = self.book(None, std::time::Instant::now())?;
         self.gaussians.set_active_sh_degree(
             (self.step / self.cfg.sh_interval.max(1)).min(self.cfg.max_sh_degree),
         );
@@ -555,6 +623,7 @@ impl<'c> Trainer<'c> {
             lambda,
             &mut self.eval,
         )?;
+        mark = self.book(Some("loss + target upload"), mark)?;
         self.raster.backward_into(
             ctx,
             &self.gaussians,
@@ -562,6 +631,7 @@ impl<'c> Trainer<'c> {
             &self.eval.d_image,
             &mut self.grads,
         )?;
+        mark = self.book(None, mark)?;
         let c = &self.cfg;
         let lrs = [
             self.position_lr(),
@@ -607,6 +677,7 @@ impl<'c> Trainer<'c> {
             );
         }
         ctx.queue.submit([enc.finish()]);
+        mark = self.book(Some("optimizer (Adam, statistics)"), mark)?;
         if let Some(d) = densify {
             self.control_density(&d, iteration)?;
         }
@@ -633,12 +704,18 @@ impl<'c> Trainer<'c> {
             self.densifier.reset_stats(ctx, self.gaussians.count);
             self.last_refine = Some(report);
         }
+        mark = self.book(Some("density control"), mark)?;
         self.step += 1;
-        Ok(if read_loss {
+        let terms = if read_loss {
             Some(self.eval.terms(ctx)?)
         } else {
             None
-        })
+        };
+        self.book(Some("loss readback"), mark)?;
+        if let Some(p) = self.profile.as_mut() {
+            p.steps += 1;
+        }
+        Ok(terms)
     }
 
     /// The paper's schedule after step `iteration` (1-based), while densification is on:
@@ -716,6 +793,7 @@ impl<'c> Trainer<'c> {
                 count: self.gaussians.count,
                 sh_degree: self.gaussians.sh_degree,
                 adam_steps: self.states.iter().map(|s| s.step).collect(),
+                elapsed_s: 0.0,
                 arrays: arrays
                     .iter()
                     .map(|(n, a)| (n.clone(), a.len() as u64))
