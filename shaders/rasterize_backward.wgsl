@@ -165,16 +165,17 @@ fn tile_keys(li: u32, tile: u32, inside: bool, last: u32) -> vec2<u32> {
     return vec2<u32>(first, first + workgroupUniformLoad(&max_last_plain));
 }
 
-// Loads keys k_top, k_top-1, ... (in_batch of them) into workgroup memory, between barriers.
-fn load_batch(li: u32, k_top: u32, in_batch: u32) {
+// Loads keys k_top, k_top-1, ... (in_batch of them) into workgroup memory, between barriers;
+// `lanes` invocations share the work.
+fn load_batch(li: u32, lanes: u32, k_top: u32, in_batch: u32) {
     workgroupBarrier();
-    if (li < in_batch) {
-        let e = key_values[k_top - li];
+    for (var i = li; i < in_batch; i += lanes) {
+        let e = key_values[k_top - i];
         let g = owner[e];
-        b_key[li] = e;
-        b_xy[li] = xy_depth[g].xy;
-        b_conic[li] = conic_opacity[g];
-        b_color[li] = colors[g];
+        b_key[i] = e;
+        b_xy[i] = xy_depth[g].xy;
+        b_conic[i] = conic_opacity[g];
+        b_color[i] = colors[g];
     }
     workgroupBarrier();
 }
@@ -203,7 +204,7 @@ fn rasterize_backward(
         // Batch `round` holds keys end-1-round*BATCH downwards.
         let k_top = end - 1u - round * BATCH;
         let in_batch = min(BATCH, count - round * BATCH);
-        load_batch(li, k_top, in_batch);
+        load_batch(li, TILE * TILE, k_top, in_batch);
         for (var j = 0u; j < in_batch; j++) {
             // Forward position (1-based) of this key within the tile.
             let position = k_top - j - range + 1u;

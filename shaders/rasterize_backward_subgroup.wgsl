@@ -1,20 +1,33 @@
 // The tile pass of the backward rasterizer with subgroup sums, for devices that have subgroups of
 // at least 8 invocations (appended to rasterize_common.wgsl and rasterize_backward.wgsl; the device
-// needs wgpu's SUBGROUP feature). Same per-pixel maths as `rasterize_backward` (`pixel_gradient`); only the
-// sum over the tile's 256 pixels differs: each subgroup adds its lanes with `subgroupAdd`, its
-// first lane parks the partial sum, and every SG_KEYS keys the partials are summed in subgroup
-// order. Two barriers per SG_KEYS keys instead of two per key, and no serial per-row loops.
-// Subgroup sums have a fixed order on a given device and driver, so runs stay bit-identical.
+// needs wgpu's SUBGROUP feature). Same per-pixel maths as `rasterize_backward` (`pixel_gradient`);
+// only the sum over the tile's 256 pixels differs. Each of 32 invocations walks PIXELS pixels of
+// the tile (rows r, r+2, ..., r+14 of one column) and adds their contributions to a key in
+// registers first, so the cross-invocation sums run over 32 invocations instead of 256: each
+// subgroup adds its lanes with `subgroupAdd` (nine floats: the third vec4 of a key's gradient has
+// one used component), its first lane parks the partial sum, and every SG_KEYS keys the partials
+// are summed in subgroup order. Subgroup reductions cost far more than the pixel maths on CPU
+// devices (lavapipe loops over the lanes of each one), and on GPUs eight independent pixels per
+// invocation overlap their latencies and halve the instructions per key. Every sum has a fixed
+// order on a given device and driver, so runs stay bit-identical.
 
 const SG_KEYS: u32 = 8u;
-// 256 invocations in subgroups of at least 8.
-const SG_MAX: u32 = 32u;
+// Pixels per invocation, and invocations per tile.
+const PIXELS: u32 = 8u;
+const LANES: u32 = 32u; // TILE * TILE / PIXELS
+// 32 invocations in subgroups of at least 8.
+const SG_MAX: u32 = 4u;
 
 // Per (key of the current group of SG_KEYS, subgroup): the subgroup's sum, as three vec4.
-var<workgroup> sg_partial: array<vec4<f32>, 768>; // SG_KEYS * SG_MAX * 3
+var<workgroup> sg_partial: array<vec4<f32>, 96>; // SG_KEYS * SG_MAX * 3
 
-// A one-dimensional workgroup (Naga's subgroup built-ins need one), pixel li of the tile row-major.
-@compute @workgroup_size(256)
+// Pixel `q` (0..PIXELS) of invocation `li`: its tile position, row-major.
+fn tile_pixel(li: u32, q: u32) -> u32 {
+    return li + q * LANES;
+}
+
+// A one-dimensional workgroup (Naga's subgroup built-ins need one).
+@compute @workgroup_size(32)
 fn rasterize_backward_subgroup(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -22,44 +35,77 @@ fn rasterize_backward_subgroup(
     @builtin(subgroup_id) sub: u32,
     @builtin(num_subgroups) subgroups: u32,
 ) {
-    let px = wid.x * TILE + li % TILE;
-    let py = wid.y * TILE + li / TILE;
-    let inside = px < view.size.x && py < view.size.y;
-    let pix = py * view.size.x + px;
-    var st = pixel_start(inside, pix);
-    let keys = tile_keys(li, wid.y * view.size.z + wid.x, inside, st.last);
+    // The eight pixels, each with its own running state (explicit variables, not an array, so
+    // that every compiler keeps them in registers).
+    var px: array<vec2<u32>, 8>;
+    var inside: array<bool, 8>;
+    var pix: array<u32, 8>;
+    for (var q = 0u; q < PIXELS; q++) {
+        let t = tile_pixel(li, q);
+        px[q] = vec2<u32>(wid.x * TILE + t % TILE, wid.y * TILE + t / TILE);
+        inside[q] = px[q].x < view.size.x && px[q].y < view.size.y;
+        pix[q] = px[q].y * view.size.x + px[q].x;
+    }
+    var s0 = pixel_start(inside[0], pix[0]);
+    var s1 = pixel_start(inside[1], pix[1]);
+    var s2 = pixel_start(inside[2], pix[2]);
+    var s3 = pixel_start(inside[3], pix[3]);
+    var s4 = pixel_start(inside[4], pix[4]);
+    var s5 = pixel_start(inside[5], pix[5]);
+    var s6 = pixel_start(inside[6], pix[6]);
+    var s7 = pixel_start(inside[7], pix[7]);
+    let c0 = vec2<f32>(px[0]) + 0.5;
+    let c1 = vec2<f32>(px[1]) + 0.5;
+    let c2 = vec2<f32>(px[2]) + 0.5;
+    let c3 = vec2<f32>(px[3]) + 0.5;
+    let c4 = vec2<f32>(px[4]) + 0.5;
+    let c5 = vec2<f32>(px[5]) + 0.5;
+    let c6 = vec2<f32>(px[6]) + 0.5;
+    let c7 = vec2<f32>(px[7]) + 0.5;
+    let any_inside = inside[0] || inside[1] || inside[2] || inside[3] || inside[4] || inside[5] || inside[6] || inside[7];
+    let last = max(max(max(s0.last, s1.last), max(s2.last, s3.last)), max(max(s4.last, s5.last), max(s6.last, s7.last)));
+    let keys = tile_keys(li, wid.y * view.size.z + wid.x, any_inside, last);
     let range = keys.x;
     let end = keys.y;
-    let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
     let count = end - range;
     let rounds = (count + BATCH - 1u) / BATCH;
     for (var round = 0u; round < rounds; round++) {
         // Batch `round` holds keys end-1-round*BATCH downwards.
         let k_top = end - 1u - round * BATCH;
         let in_batch = min(BATCH, count - round * BATCH);
-        load_batch(li, k_top, in_batch);
+        load_batch(li, LANES, k_top, in_batch);
         for (var j0 = 0u; j0 < in_batch; j0 += SG_KEYS) {
             let group = min(SG_KEYS, in_batch - j0);
             for (var s = 0u; s < group; s++) {
                 let j = j0 + s;
                 // Forward position (1-based) of this key within the tile.
                 let position = k_top - j - range + 1u;
-                let c = pixel_gradient(&st, inside && position <= st.last, centre, b_xy[j], b_conic[j], b_color[j].xyz);
+                let xy = b_xy[j];
+                let co = b_conic[j];
+                let col = b_color[j].xyz;
+                let g0 = pixel_gradient(&s0, inside[0] && position <= s0.last, c0, xy, co, col);
+                let g1 = pixel_gradient(&s1, inside[1] && position <= s1.last, c1, xy, co, col);
+                let g2 = pixel_gradient(&s2, inside[2] && position <= s2.last, c2, xy, co, col);
+                let g3 = pixel_gradient(&s3, inside[3] && position <= s3.last, c3, xy, co, col);
+                let g4 = pixel_gradient(&s4, inside[4] && position <= s4.last, c4, xy, co, col);
+                let g5 = pixel_gradient(&s5, inside[5] && position <= s5.last, c5, xy, co, col);
+                let g6 = pixel_gradient(&s6, inside[6] && position <= s6.last, c6, xy, co, col);
+                let g7 = pixel_gradient(&s7, inside[7] && position <= s7.last, c7, xy, co, col);
                 // Most (pixel, key) pairs are empty: a subgroup none of whose pixels the key
                 // touches skips the adds and parks zeros.
                 var a = vec4<f32>(0.0);
                 var b = vec4<f32>(0.0);
-                var cc = vec4<f32>(0.0);
-                if (subgroupAny(c.has)) {
-                    a = subgroupAdd(c.g.a);
-                    b = subgroupAdd(c.g.b);
-                    cc = subgroupAdd(c.g.c);
+                var cc = 0.0;
+                if (subgroupAny(g0.has || g1.has || g2.has || g3.has || g4.has || g5.has || g6.has || g7.has)) {
+                    a = subgroupAdd(((g0.g.a + g1.g.a) + (g2.g.a + g3.g.a)) + ((g4.g.a + g5.g.a) + (g6.g.a + g7.g.a)));
+                    b = subgroupAdd(((g0.g.b + g1.g.b) + (g2.g.b + g3.g.b)) + ((g4.g.b + g5.g.b) + (g6.g.b + g7.g.b)));
+                    cc = subgroupAdd(((g0.g.c.x + g1.g.c.x) + (g2.g.c.x + g3.g.c.x)) + ((g4.g.c.x + g5.g.c.x) + (g6.g.c.x + g7.g.c.x)));
                 }
                 if (lane == 0u) {
                     let slot = 3u * (s * SG_MAX + sub);
                     sg_partial[slot] = a;
                     sg_partial[slot + 1u] = b;
-                    sg_partial[slot + 2u] = cc;
+                    sg_partial[slot + 2u] = vec4<f32>(cc, 0.0, 0.0, 0.0);
                 }
             }
             workgroupBarrier();

@@ -38,9 +38,10 @@ pub const BACKWARD_SUBGROUP_WGSL: &str = concat!(
 /// same gradients up to float summation order, and each is deterministic on one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TileReduction {
-    /// Subgroup adds, then the subgroups' partial sums every few keys: fewer barriers and no
-    /// serial loops. Needs subgroups of 8 to 32 invocations (the shader sizes its workgroup
-    /// memory for at most 32 subgroups of a 256-pixel tile) and 24 KiB of workgroup memory.
+    /// Eight pixels per invocation summed in registers, subgroup adds over the 32 invocations,
+    /// then the subgroups' partial sums every few keys: fewer barriers, no serial loops and an
+    /// eighth of the cross-invocation sums. Needs subgroups of at least 8 invocations (the
+    /// shader sizes its workgroup memory for at most 4 subgroups) and 13 KiB of workgroup memory.
     Subgroup,
     /// Per key, row sums then the tile sum in workgroup memory: core WebGPU only.
     Portable,
@@ -49,9 +50,9 @@ pub enum TileReduction {
 impl TileReduction {
     /// The fastest variant `ctx` can run.
     pub fn best(ctx: &GpuContext) -> Self {
-        let room = ctx.limits.max_compute_workgroup_storage_size >= 24 * 1024;
+        let room = ctx.limits.max_compute_workgroup_storage_size >= 13 * 1024;
         match ctx.subgroups() {
-            Some((min, max)) if min >= 8 && max <= 256 && room => Self::Subgroup,
+            Some((min, _)) if min >= 8 && room => Self::Subgroup,
             _ => Self::Portable,
         }
     }
