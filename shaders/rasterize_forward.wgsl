@@ -5,8 +5,8 @@
 //                covered tile, its owner recorded in `owner`,
 //                at the offset the exclusive scan of `touched` gives
 //   tile_ranges  one thread per sorted key: where each tile's run starts and ends
-//   rasterize    one 16x16 workgroup per tile: Gaussians in batches through workgroup memory,
-//                front-to-back blending with early stop
+//   rasterize    one 32-invocation workgroup per tile, eight pixels each: Gaussians in batches
+//                through workgroup memory, front-to-back blending with early stop
 
 @compute @workgroup_size(256)
 fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -111,26 +111,87 @@ var<workgroup> tile_range: vec2<u32>;
 var<workgroup> done_count: atomic<u32>;
 var<workgroup> all_done: u32;
 
-@compute @workgroup_size(16, 16)
+// Pixels per invocation of `rasterize`, and invocations per tile.
+const FWD_PIXELS: u32 = 8u;
+const FWD_LANES: u32 = 32u; // TILE * TILE / FWD_PIXELS
+
+// One pixel's blending state.
+struct Blend {
+    // Still blending: inside the image and not yet opaque.
+    live: bool,
+    centre: vec2<f32>,
+    t: f32,
+    c: vec3<f32>,
+    depth: f32,
+    // Position (1-based, within the tile) of the last key that contributed.
+    last: u32,
+}
+
+fn blend_start(px: u32, py: u32) -> Blend {
+    var b: Blend;
+    b.live = px < view.size.x && py < view.size.y;
+    b.centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
+    b.t = 1.0;
+    return b;
+}
+
+// Blends the key at tile position `position` (1-based) into the pixel, front to back.
+fn blend_key(b: ptr<function, Blend>, position: u32, xy: vec2<f32>, co: vec4<f32>, col: vec4<f32>) {
+    if (!(*b).live) {
+        return;
+    }
+    let d = xy - (*b).centre;
+    let power = -0.5 * (co.x * d.x * d.x + co.z * d.y * d.y) - co.y * d.x * d.y;
+    if (power > 0.0) {
+        return;
+    }
+    let alpha = min(ALPHA_MAX, co.w * exp(power));
+    if (alpha < ALPHA_MIN) {
+        return;
+    }
+    let next = (*b).t * (1.0 - alpha);
+    if (next < T_MIN) {
+        (*b).live = false;
+        return;
+    }
+    (*b).c += col.xyz * (alpha * (*b).t);
+    (*b).depth += col.w * (alpha * (*b).t);
+    (*b).t = next;
+    (*b).last = position;
+}
+
+fn blend_write(b: Blend, px: u32, py: u32) {
+    if (px < view.size.x && py < view.size.y) {
+        let pix = py * view.size.x + px;
+        out_color[pix] = vec4<f32>(b.c + b.t * view.background.xyz, 1.0 - b.t);
+        out_last[pix] = b.last;
+        out_depth[pix] = b.depth;
+    }
+}
+
+// One workgroup of 32 invocations per tile; invocation li blends the pixels of column li % 16 in
+// rows li / 16 + 2q (q < 8), each key's data read once from workgroup memory for all eight (on
+// CPU devices those reads, not the arithmetic, dominate a one-pixel-per-invocation kernel).
+@compute @workgroup_size(32)
 fn rasterize(
     @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let px = wid.x * TILE + lid.x;
-    let py = wid.y * TILE + lid.y;
-    let inside = px < view.size.x && py < view.size.y;
+    let px = wid.x * TILE + li % TILE;
+    let py0 = wid.y * TILE + li / TILE;
+    // Explicit variables, not an array, so that every compiler keeps them in registers.
+    var b0 = blend_start(px, py0);
+    var b1 = blend_start(px, py0 + 2u);
+    var b2 = blend_start(px, py0 + 4u);
+    var b3 = blend_start(px, py0 + 6u);
+    var b4 = blend_start(px, py0 + 8u);
+    var b5 = blend_start(px, py0 + 10u);
+    var b6 = blend_start(px, py0 + 12u);
+    var b7 = blend_start(px, py0 + 14u);
     if (li == 0u) {
         tile_range = ranges[wid.y * view.size.z + wid.x];
     }
     let range = workgroupUniformLoad(&tile_range);
-    let centre = vec2<f32>(f32(px) + 0.5, f32(py) + 0.5);
-    var done = !inside;
-    var t = 1.0;
-    var c = vec3<f32>(0.0);
-    var depth = 0.0;
-    var visited = 0u;
-    var last = 0u;
     let count = range.y - range.x;
     let rounds = (count + BATCH - 1u) / BATCH;
     for (var round = 0u; round < rounds; round++) {
@@ -138,54 +199,52 @@ fn rasterize(
             atomicStore(&done_count, 0u);
         }
         workgroupBarrier();
-        if (done) {
+        let live = b0.live || b1.live || b2.live || b3.live || b4.live || b5.live || b6.live || b7.live;
+        if (!live) {
             atomicAdd(&done_count, 1u);
         }
         workgroupBarrier();
         if (li == 0u) {
             all_done = atomicLoad(&done_count);
         }
-        if (workgroupUniformLoad(&all_done) == BATCH) {
+        if (workgroupUniformLoad(&all_done) == FWD_LANES) {
             break;
         }
-        let k = range.x + round * BATCH + li;
-        if (k < range.y) {
-            let g = owner[key_values[k]];
-            batch_xy[li] = xy_depth[g].xy;
-            batch_conic[li] = conic_opacity[g];
-            batch_color[li] = vec4<f32>(colors[g].xyz, xy_depth[g].z);
-        }
-        workgroupBarrier();
         let in_batch = min(BATCH, count - round * BATCH);
-        for (var j = 0u; j < in_batch && !done; j++) {
-            visited++;
-            let co = batch_conic[j];
-            let d = batch_xy[j] - centre;
-            let power = -0.5 * (co.x * d.x * d.x + co.z * d.y * d.y) - co.y * d.x * d.y;
-            if (power > 0.0) {
-                continue;
+        for (var i = li; i < in_batch; i += FWD_LANES) {
+            let g = owner[key_values[range.x + round * BATCH + i]];
+            batch_xy[i] = xy_depth[g].xy;
+            batch_conic[i] = conic_opacity[g];
+            batch_color[i] = vec4<f32>(colors[g].xyz, xy_depth[g].z);
+        }
+        workgroupBarrier();
+        if (live) {
+            for (var j = 0u; j < in_batch; j++) {
+                let position = round * BATCH + j + 1u;
+                let xy = batch_xy[j];
+                let co = batch_conic[j];
+                let col = batch_color[j];
+                blend_key(&b0, position, xy, co, col);
+                blend_key(&b1, position, xy, co, col);
+                blend_key(&b2, position, xy, co, col);
+                blend_key(&b3, position, xy, co, col);
+                blend_key(&b4, position, xy, co, col);
+                blend_key(&b5, position, xy, co, col);
+                blend_key(&b6, position, xy, co, col);
+                blend_key(&b7, position, xy, co, col);
+                if (!(b0.live || b1.live || b2.live || b3.live || b4.live || b5.live || b6.live || b7.live)) {
+                    break;
+                }
             }
-            let alpha = min(ALPHA_MAX, co.w * exp(power));
-            if (alpha < ALPHA_MIN) {
-                continue;
-            }
-            let next = t * (1.0 - alpha);
-            if (next < T_MIN) {
-                done = true;
-                break;
-            }
-            let col = batch_color[j];
-            c += col.xyz * (alpha * t);
-            depth += col.w * (alpha * t);
-            t = next;
-            last = visited;
         }
         workgroupBarrier();
     }
-    if (inside) {
-        let pix = py * view.size.x + px;
-        out_color[pix] = vec4<f32>(c + t * view.background.xyz, 1.0 - t);
-        out_last[pix] = last;
-        out_depth[pix] = depth;
-    }
+    blend_write(b0, px, py0);
+    blend_write(b1, px, py0 + 2u);
+    blend_write(b2, px, py0 + 4u);
+    blend_write(b3, px, py0 + 6u);
+    blend_write(b4, px, py0 + 8u);
+    blend_write(b5, px, py0 + 10u);
+    blend_write(b6, px, py0 + 12u);
+    blend_write(b7, px, py0 + 14u);
 }
