@@ -572,6 +572,12 @@ impl<'c> Trainer<'c> {
         Ok(now)
     }
 
+    /// The SH degree trained by the step that starts after `step` steps: one more every
+    /// `sh_interval` steps, up to the configured degree.
+    fn sh_degree_during(&self, step: u32) -> u32 {
+        (step / self.cfg.sh_interval.max(1)).min(self.cfg.max_sh_degree)
+    }
+
     fn position_lr(&self) -> f32 {
         let t = (self.step as f32 / self.cfg.lr_position_steps.max(1) as f32).clamp(0.0, 1.0);
         let (a, b) = self.cfg.lr_position;
@@ -606,9 +612,8 @@ impl<'c> Trainer<'c> {
         // Renders between steps (evaluations) are not part of a step's profile.
         self.raster.take_profile();
         let mut mark = self.book(None, std::time::Instant::now())?;
-        self.gaussians.set_active_sh_degree(
-            (self.step / self.cfg.sh_interval.max(1)).min(self.cfg.max_sh_degree),
-        );
+        self.gaussians
+            .set_active_sh_degree(self.sh_degree_during(self.step));
         let ctx = self.ctx;
         let tv = &self.train[vi];
         self.raster
@@ -841,7 +846,13 @@ impl<'c> Trainer<'c> {
         }
         let ctx = self.ctx;
         let mut gaussians = GpuGaussians::upload(ctx, &g)?;
-        gaussians.set_active_sh_degree(self.gaussians.active_sh_degree());
+        // The degree the checkpoint's last step trained, so that evaluating right after a
+        // restore renders as the run did at that step.
+        gaussians.set_active_sh_degree(
+            h.step
+                .checked_sub(1)
+                .map_or(0, |s| self.sh_degree_during(s)),
+        );
         let mut states = gaussians
             .param_groups(&self.grads)
             .map(|p| p.adam_state(ctx));

@@ -64,6 +64,36 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
     );
 }
 
+/// A trainer restored from a checkpoint renders as the run did when the checkpoint was made
+/// (the SH degree raised by the schedule included), before it takes a step.
+#[test]
+fn a_restored_trainer_evaluates_as_the_run_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = built_in(dir.path(), 10, 48, 36, 800);
+    let init = initial_gaussians(&data.model, 3, 0);
+    let cfg = TrainConfig {
+        steps: 30,
+        sh_interval: 10,
+        strategy: Strategy::Fixed,
+        ..TrainConfig::default()
+    };
+    let ctx = context();
+    let mut t = Trainer::new(ctx, &data, &init, cfg.clone()).unwrap();
+    for _ in 0..25 {
+        t.step(false).unwrap();
+    }
+    assert_eq!(t.gaussians.active_sh_degree(), 2);
+    let before = t.evaluate_full().unwrap();
+    let mut restored = Trainer::new(ctx, &data, &init, cfg).unwrap();
+    restored.restore(&t.checkpoint().unwrap()).unwrap();
+    let after = restored.evaluate_full().unwrap();
+    assert_eq!(
+        (after.psnr, after.ssim),
+        (before.psnr, before.ssim),
+        "restored at step 25"
+    );
+}
+
 /// Photos that are not cached on the GPU (budget exhausted) are uploaded at each use: training
 /// and evaluation give the same bits whether all, some or none are cached.
 #[test]
