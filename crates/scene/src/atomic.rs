@@ -20,9 +20,14 @@ pub fn write_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // A temporary file is private (0600); the output it becomes gets a plain file's mode
+    // (0666 less the umask), as if created directly.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder
         .tempfile_in(dir)
         .map_err(|e| SceneError::io(dir, e))?;
     {
@@ -46,6 +51,24 @@ pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn outputs_get_a_plain_file_mode_not_a_temporary_file_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.json");
+        write_atomic_bytes(&p, b"{}").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        // Whatever the umask, a plain file is readable by its group and others unless the umask
+        // says otherwise; a 0600 temporary file would not be. The usual umask 022 gives 0644.
+        let umask = {
+            let probe = dir.path().join("probe");
+            std::fs::write(&probe, b"").unwrap();
+            0o666 & !std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode, 0o666 & !umask, "mode {mode:o}, umask {umask:o}");
+    }
 
     #[test]
     fn failed_write_keeps_old_content_and_leaves_no_temp() {
