@@ -21,9 +21,20 @@ const SG_MAX: u32 = 4u;
 // Per (key of the current group of SG_KEYS, subgroup): the subgroup's sum, as three vec4.
 var<workgroup> sg_partial: array<vec4<f32>, 96>; // SG_KEYS * SG_MAX * 3
 
-// Pixel `q` (0..PIXELS) of invocation `li`: its tile position, row-major.
-fn tile_pixel(li: u32, q: u32) -> u32 {
-    return li + q * LANES;
+// Pixel `q` (0..PIXELS) of invocation `li` in tile `wid`: column li % 16, row li / 16 + 2q.
+fn tile_pixel(wid: vec3<u32>, li: u32, q: u32) -> vec2<u32> {
+    let t = li + q * LANES;
+    return vec2<u32>(wid.x * TILE + t % TILE, wid.y * TILE + t / TILE);
+}
+
+fn tile_pixel_start(wid: vec3<u32>, li: u32, q: u32) -> PixelState {
+    let p = tile_pixel(wid, li, q);
+    let inside = p.x < view.size.x && p.y < view.size.y;
+    return pixel_start(inside, p.y * view.size.x + p.x);
+}
+
+fn tile_pixel_centre(wid: vec3<u32>, li: u32, q: u32) -> vec2<f32> {
+    return vec2<f32>(tile_pixel(wid, li, q)) + 0.5;
 }
 
 // A one-dimensional workgroup (Naga's subgroup built-ins need one).
@@ -36,35 +47,26 @@ fn rasterize_backward_subgroup(
     @builtin(num_subgroups) subgroups: u32,
 ) {
     // The eight pixels, each with its own running state (explicit variables, not an array, so
-    // that every compiler keeps them in registers).
-    var px: array<vec2<u32>, 8>;
-    var inside: array<bool, 8>;
-    var pix: array<u32, 8>;
-    for (var q = 0u; q < PIXELS; q++) {
-        let t = tile_pixel(li, q);
-        px[q] = vec2<u32>(wid.x * TILE + t % TILE, wid.y * TILE + t / TILE);
-        inside[q] = px[q].x < view.size.x && px[q].y < view.size.y;
-        pix[q] = px[q].y * view.size.x + px[q].x;
-    }
-    var s0 = pixel_start(inside[0], pix[0]);
-    var s1 = pixel_start(inside[1], pix[1]);
-    var s2 = pixel_start(inside[2], pix[2]);
-    var s3 = pixel_start(inside[3], pix[3]);
-    var s4 = pixel_start(inside[4], pix[4]);
-    var s5 = pixel_start(inside[5], pix[5]);
-    var s6 = pixel_start(inside[6], pix[6]);
-    var s7 = pixel_start(inside[7], pix[7]);
-    let c0 = vec2<f32>(px[0]) + 0.5;
-    let c1 = vec2<f32>(px[1]) + 0.5;
-    let c2 = vec2<f32>(px[2]) + 0.5;
-    let c3 = vec2<f32>(px[3]) + 0.5;
-    let c4 = vec2<f32>(px[4]) + 0.5;
-    let c5 = vec2<f32>(px[5]) + 0.5;
-    let c6 = vec2<f32>(px[6]) + 0.5;
-    let c7 = vec2<f32>(px[7]) + 0.5;
-    let any_inside = inside[0] || inside[1] || inside[2] || inside[3] || inside[4] || inside[5] || inside[6] || inside[7];
+    // that every compiler keeps them in registers). A pixel outside the image has no last
+    // contributor (`last` 0), so `position <= last` below is false for it.
+    var s0 = tile_pixel_start(wid, li, 0u);
+    var s1 = tile_pixel_start(wid, li, 1u);
+    var s2 = tile_pixel_start(wid, li, 2u);
+    var s3 = tile_pixel_start(wid, li, 3u);
+    var s4 = tile_pixel_start(wid, li, 4u);
+    var s5 = tile_pixel_start(wid, li, 5u);
+    var s6 = tile_pixel_start(wid, li, 6u);
+    var s7 = tile_pixel_start(wid, li, 7u);
+    let c0 = tile_pixel_centre(wid, li, 0u);
+    let c1 = tile_pixel_centre(wid, li, 1u);
+    let c2 = tile_pixel_centre(wid, li, 2u);
+    let c3 = tile_pixel_centre(wid, li, 3u);
+    let c4 = tile_pixel_centre(wid, li, 4u);
+    let c5 = tile_pixel_centre(wid, li, 5u);
+    let c6 = tile_pixel_centre(wid, li, 6u);
+    let c7 = tile_pixel_centre(wid, li, 7u);
     let last = max(max(max(s0.last, s1.last), max(s2.last, s3.last)), max(max(s4.last, s5.last), max(s6.last, s7.last)));
-    let keys = tile_keys(li, wid.y * view.size.z + wid.x, any_inside, last);
+    let keys = tile_keys(li, wid.y * view.size.z + wid.x, true, last);
     let range = keys.x;
     let end = keys.y;
     let count = end - range;
@@ -83,14 +85,14 @@ fn rasterize_backward_subgroup(
                 let xy = b_xy[j];
                 let co = b_conic[j];
                 let col = b_color[j].xyz;
-                let g0 = pixel_gradient(&s0, inside[0] && position <= s0.last, c0, xy, co, col);
-                let g1 = pixel_gradient(&s1, inside[1] && position <= s1.last, c1, xy, co, col);
-                let g2 = pixel_gradient(&s2, inside[2] && position <= s2.last, c2, xy, co, col);
-                let g3 = pixel_gradient(&s3, inside[3] && position <= s3.last, c3, xy, co, col);
-                let g4 = pixel_gradient(&s4, inside[4] && position <= s4.last, c4, xy, co, col);
-                let g5 = pixel_gradient(&s5, inside[5] && position <= s5.last, c5, xy, co, col);
-                let g6 = pixel_gradient(&s6, inside[6] && position <= s6.last, c6, xy, co, col);
-                let g7 = pixel_gradient(&s7, inside[7] && position <= s7.last, c7, xy, co, col);
+                let g0 = pixel_gradient(&s0, position <= s0.last, c0, xy, co, col);
+                let g1 = pixel_gradient(&s1, position <= s1.last, c1, xy, co, col);
+                let g2 = pixel_gradient(&s2, position <= s2.last, c2, xy, co, col);
+                let g3 = pixel_gradient(&s3, position <= s3.last, c3, xy, co, col);
+                let g4 = pixel_gradient(&s4, position <= s4.last, c4, xy, co, col);
+                let g5 = pixel_gradient(&s5, position <= s5.last, c5, xy, co, col);
+                let g6 = pixel_gradient(&s6, position <= s6.last, c6, xy, co, col);
+                let g7 = pixel_gradient(&s7, position <= s7.last, c7, xy, co, col);
                 // Most (pixel, key) pairs are empty: a subgroup none of whose pixels the key
                 // touches skips the adds and parks zeros.
                 var a = vec4<f32>(0.0);

@@ -403,7 +403,7 @@ impl Rasterizer {
             .unwrap_or_default()
     }
 
-    fn restart_clock(&self) {
+    pub(crate) fn restart_clock(&self) {
         if let Some(p) = self
             .profile
             .lock()
@@ -415,8 +415,8 @@ impl Rasterizer {
     }
 
     /// Ends a stage when profiling: submits what `enc` holds so far, waits for the GPU and
-    /// records the time since the previous mark.
-    fn mark(
+    /// records the time since the previous mark (the trainer marks its own stages here too).
+    pub(crate) fn mark(
         &self,
         ctx: &GpuContext,
         enc: Option<&mut wgpu::CommandEncoder>,

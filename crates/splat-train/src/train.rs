@@ -549,27 +549,9 @@ impl<'c> Trainer<'c> {
         self.profile.as_ref()
     }
 
-    /// When profiling: waits for the device, then books the time since `since` to `stage`
-    /// together with the rasterizer's own stages timed meanwhile; returns the new mark.
-    fn book(
-        &mut self,
-        stage: Option<&'static str>,
-        since: std::time::Instant,
-    ) -> Result<std::time::Instant, TrainError> {
-        let Some(p) = self.profile.as_mut() else {
-            return Ok(since);
-        };
-        let raster = self.raster.take_profile();
-        let raster_secs: f64 = raster.iter().map(|s| s.1).sum();
-        for (name, secs) in raster {
-            p.add(name, secs);
-        }
-        self.ctx.wait()?;
-        let now = std::time::Instant::now();
-        if let Some(stage) = stage {
-            p.add(stage, ((now - since).as_secs_f64() - raster_secs).max(0.0));
-        }
-        Ok(now)
+    /// When profiling: ends the trainer's stage `stage` on the rasterizer's stage clock.
+    fn book(&self, stage: &'static str) -> Result<(), TrainError> {
+        Ok(self.raster.mark(self.ctx, None, stage)?)
     }
 
     /// The SH degree trained by the step that starts after `step` steps: one more every
@@ -611,7 +593,6 @@ impl<'c> Trainer<'c> {
         let vi = self.order.pop().unwrap_or(0);
         // Renders between steps (evaluations) are not part of a step's profile.
         self.raster.take_profile();
-        let mut mark = self.book(None, std::time::Instant::now())?;
         self.gaussians
             .set_active_sh_degree(self.sh_degree_during(self.step));
         let ctx = self.ctx;
@@ -628,7 +609,7 @@ impl<'c> Trainer<'c> {
             lambda,
             &mut self.eval,
         )?;
-        mark = self.book(Some("loss + target upload"), mark)?;
+        self.book("loss + target upload")?;
         self.raster.backward_into(
             ctx,
             &self.gaussians,
@@ -636,7 +617,6 @@ impl<'c> Trainer<'c> {
             &self.eval.d_image,
             &mut self.grads,
         )?;
-        mark = self.book(None, mark)?;
         let c = &self.cfg;
         let lrs = [
             self.position_lr(),
@@ -682,7 +662,7 @@ impl<'c> Trainer<'c> {
             );
         }
         ctx.queue.submit([enc.finish()]);
-        mark = self.book(Some("optimizer (Adam, statistics)"), mark)?;
+        self.book("optimizer (Adam, statistics)")?;
         if let Some(d) = densify {
             self.control_density(&d, iteration)?;
         }
@@ -709,15 +689,18 @@ impl<'c> Trainer<'c> {
             self.densifier.reset_stats(ctx, self.gaussians.count);
             self.last_refine = Some(report);
         }
-        mark = self.book(Some("density control"), mark)?;
+        self.book("density control")?;
         self.step += 1;
         let terms = if read_loss {
             Some(self.eval.terms(ctx)?)
         } else {
             None
         };
-        self.book(Some("loss readback"), mark)?;
+        self.book("loss readback")?;
         if let Some(p) = self.profile.as_mut() {
+            for (stage, secs) in self.raster.take_profile() {
+                p.add(stage, secs);
+            }
             p.steps += 1;
         }
         Ok(terms)
