@@ -46,9 +46,15 @@ const SH_C3 = array<f32, 7>(-0.5900435899266435, 2.890611442640554, -0.457045799
 @group(0) @binding(7) var<storage, read_write> conic_opacity: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read_write> colors: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> rects: array<vec4<u32>>;
+// Per Gaussian: the tiles it covers after `project`; from `emit_keys` on, where its keys start.
 @group(0) @binding(10) var<storage, read_write> touched: array<u32>;
-@group(0) @binding(11) var<storage, read_write> keys_lo: array<u32>;
-@group(0) @binding(12) var<storage, read_write> keys_hi: array<u32>;
+// Per Gaussian: its depth's bits (all ones when culled) and, sorted by them, the Gaussian ids.
+@group(0) @binding(11) var<storage, read_write> depth_keys: array<u32>;
+@group(0) @binding(26) var<storage, read_write> depth_order: array<u32>;
+// Per depth rank (plus one slot for the total): tiles covered, then their exclusive scan.
+@group(0) @binding(27) var<storage, read_write> rank_offsets: array<u32>;
+// Per key: the tile it belongs to.
+@group(0) @binding(12) var<storage, read_write> key_tiles: array<u32>;
 @group(0) @binding(13) var<storage, read_write> key_values: array<u32>;
 @group(0) @binding(14) var<storage, read_write> ranges: array<vec2<u32>>;
 @group(0) @binding(15) var<storage, read_write> out_color: array<vec4<f32>>;

@@ -1,9 +1,15 @@
 // Forward pass of the tile rasterizer (the maths of `splat_train::reference`, in f32):
 //   project      one thread per Gaussian: camera point, EWA 2D covariance, conic, radius, tile
-//                rectangle, SH colour; `touched` = tiles covered (0 when culled)
-//   emit_keys    one thread per Gaussian: a (tile << 32 | depth bits, emission index) pair per
-//                covered tile, its owner recorded in `owner`,
-//                at the offset the exclusive scan of `touched` gives
+//                rectangle, SH colour; `touched` = tiles covered (0 when culled); its depth's
+//                bits as a sort key
+//   (host)       radix sort of the Gaussians by depth
+//   rank_counts  one thread per depth rank: the tiles its Gaussian covers, for an exclusive scan
+//   emit_keys    one thread per depth rank: a (tile, emission index) pair per covered tile, its
+//                Gaussian recorded in `owner`, at the offset the scan gives; `touched` becomes
+//                the Gaussian's first key
+//   (host)       stable radix sort of the keys by tile only: keys were emitted front to back, so
+//                each tile's run comes out in depth order, ties by Gaussian id, as one sort of
+//                (tile, depth) keys would give it, for a fraction of the passes
 //   tile_ranges  one thread per sorted key: where each tile's run starts and ends
 //   rasterize    one 32-invocation workgroup per tile, eight pixels each: Gaussians in batches
 //                through workgroup memory, front-to-back blending with early stop
@@ -11,16 +17,14 @@
 @compute @workgroup_size(256)
 fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
-    let n = view.counts.x;
-    if (i > n) {
+    if (i >= view.counts.x) {
         return;
     }
-    // The extra slot makes the exclusive scan's last element the total.
     touched[i] = 0u;
-    if (i == n) {
-        return;
-    }
     rects[i] = vec4<u32>(0u);
+    // Culled Gaussians sort last; they emit no keys.
+    depth_keys[i] = 0xffffffffu;
+    depth_order[i] = i;
     let m = mean_of(i);
     let p = camera_point(m);
     // Written so that NaN fails the test too.
@@ -63,24 +67,35 @@ fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     colors[i] = vec4<f32>(color, 0.0);
     rects[i] = rect;
     touched[i] = (rect.z - rect.x) * (rect.w - rect.y);
+    // p.z > 0, so the float's bits order as the depths do.
+    depth_keys[i] = bitcast<u32>(p.z);
+}
+
+@compute @workgroup_size(256)
+fn rank_counts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = linear_id(gid, nwg);
+    let n = view.counts.x;
+    if (r < n) {
+        rank_offsets[r] = touched[depth_order[r]];
+    } else if (r == n) {
+        // The extra slot makes the exclusive scan's last element the total.
+        rank_offsets[r] = 0u;
+    }
 }
 
 @compute @workgroup_size(256)
 fn emit_keys(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_id(gid, nwg);
-    if (i >= view.counts.x) {
+    let r = linear_id(gid, nwg);
+    if (r >= view.counts.x) {
         return;
     }
+    let i = depth_order[r];
+    var o = rank_offsets[r];
+    touched[i] = o;
     let rect = rects[i];
-    if (rect.z <= rect.x) {
-        return;
-    }
-    var o = touched[i];
-    let depth_bits = bitcast<u32>(xy_depth[i].z);
     for (var ty = rect.y; ty < rect.w; ty++) {
         for (var tx = rect.x; tx < rect.z; tx++) {
-            keys_lo[o] = depth_bits;
-            keys_hi[o] = ty * view.size.z + tx;
+            key_tiles[o] = ty * view.size.z + tx;
             key_values[o] = o;
             owner[o] = i;
             o++;
@@ -95,11 +110,11 @@ fn tile_ranges(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (i >= total) {
         return;
     }
-    let tile = keys_hi[i];
-    if (i == 0u || keys_hi[i - 1u] != tile) {
+    let tile = key_tiles[i];
+    if (i == 0u || key_tiles[i - 1u] != tile) {
         ranges[tile].x = i;
     }
-    if (i + 1u == total || keys_hi[i + 1u] != tile) {
+    if (i + 1u == total || key_tiles[i + 1u] != tile) {
         ranges[tile].y = i + 1u;
     }
 }

@@ -84,8 +84,11 @@ fn train_writes_model_metrics_and_eval() {
         })
         .collect();
     for stage in [
-        "project + scan + key count",
-        "sort",
+        "project",
+        "depth sort",
+        "scan + key count",
+        "emit_keys",
+        "tile sort",
         "rasterize",
         "loss + target upload",
         "rasterize_backward",
