@@ -145,6 +145,15 @@ pub fn list_adapters() -> Result<Vec<AdapterSummary>, GpuError> {
         .collect())
 }
 
+/// Device memory held through wgpu's allocator, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceMemory {
+    /// In live buffers (and textures).
+    pub allocated: u64,
+    /// In memory blocks taken from the driver: what the device has given this process.
+    pub reserved: u64,
+}
+
 impl GpuContext {
     /// Opens the adapter chosen by the policy above with the adapter's full limits.
     pub fn new() -> Result<Self, GpuError> {
@@ -222,6 +231,17 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| GpuError::Device(e.to_string()))
+    }
+
+    /// Device memory wgpu's allocator holds for this device right now, or `None` where the
+    /// backend keeps no report (wgpu's Vulkan and DX12 backends do).
+    pub fn device_memory(&self) -> Option<DeviceMemory> {
+        self.device
+            .generate_allocator_report()
+            .map(|r| DeviceMemory {
+                allocated: r.total_allocated_bytes,
+                reserved: r.total_reserved_bytes,
+            })
     }
 
     /// Largest dispatch per dimension.

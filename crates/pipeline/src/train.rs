@@ -304,6 +304,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     trainer.set_profiling(a.profile);
     let first_step = trainer.step;
     let mut last_psnr = None;
+    // (step, training time) at the last evaluation, for the steps/s between evaluations.
+    let mut since = (first_step, elapsed());
     // About a hundred loss readings per run, at least every 100 steps.
     let log_every = (a.steps / 100).clamp(1, 100);
     for s in first_step..a.steps {
@@ -334,19 +336,23 @@ pub fn run(a: TrainArgs) -> Result<()> {
             ));
         }
         if a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps {
+            let rate = f64::from(s + 1 - since.0) / (elapsed() - since.1);
+            since = (s + 1, elapsed());
             let e = evaluate(&trainer)?;
             last_psnr = Some(e.psnr);
+            let memory = ctx.device_memory();
             writeln!(
                 metrics,
                 "{}",
-                serde_json::json!({ "step": s + 1, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed() })
+                serde_json::json!({ "step": s + 1, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed(), "steps_per_second": rate, "gpu_memory_bytes": memory.map(|m| m.reserved), "peak_gpu_memory_bytes": trainer.peak_device_memory().map(|m| m.reserved) })
             )?;
             eprintln!(
-                "step {}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians",
+                "step {}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians, {rate:.2} steps/s, GPU memory {}",
                 s + 1,
                 e.psnr,
                 e.ssim,
-                trainer.gaussian_count()
+                trainer.gaussian_count(),
+                mib(memory)
             );
         }
         if a.checkpoint_every > 0 && (s + 1) % a.checkpoint_every == 0 && s + 1 != a.steps {
@@ -389,6 +395,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
         "steps_per_second": f64::from(a.steps - first_step) / training_secs,
         "resumed_from_step": first_step,
         "device": ctx.info.name,
+        // Device memory wgpu's allocator held, most after any step of this run (null where the
+        // backend keeps no report): reserved from the driver, and in live buffers.
+        "peak_gpu_memory_bytes": trainer.peak_device_memory().map(|m| m.reserved),
+        "peak_gpu_allocated_bytes": trainer.peak_device_memory().map(|m| m.allocated),
         "views": e.views,
     });
     scene::write_atomic_bytes(
@@ -400,14 +410,22 @@ pub fn run(a: TrainArgs) -> Result<()> {
         write_profile(p, &a.output.join("profile.json"))?;
     }
     println!(
-        "trained {} steps in {:.1} s ({:.2} steps/s, evaluations not counted); test PSNR {:.2} dB; wrote {}",
+        "trained {} steps in {:.1} s ({:.2} steps/s, evaluations not counted); test PSNR {:.2} dB; peak GPU memory {}; wrote {}",
         a.steps - first_step,
         training_secs,
         f64::from(a.steps - first_step) / training_secs,
         psnr,
+        mib(trainer.peak_device_memory()),
         ply.display()
     );
     Ok(())
+}
+
+/// Device memory for the terminal: reserved MiB, or "not reported" where the backend keeps none.
+fn mib(m: Option<gpu::DeviceMemory>) -> String {
+    m.map_or("not reported".to_string(), |m| {
+        format!("{:.1} MiB", m.reserved as f64 / f64::from(1u32 << 20))
+    })
 }
 
 /// Prints where the profiled steps' time went and writes the same to `path` as JSON.

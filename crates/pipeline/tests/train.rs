@@ -63,6 +63,24 @@ fn train_writes_model_metrics_and_eval() {
             <= secs("seconds") + 1e-6,
         "{eval}"
     );
+    // Device memory (lavapipe is a Vulkan device, whose allocator keeps a report): at least the
+    // final Gaussians' parameters and both Adam moments (59 floats each at SH degree 3).
+    let peak = eval["peak_gpu_allocated_bytes"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{eval}"));
+    let reserved = eval["peak_gpu_memory_bytes"].as_u64().unwrap();
+    let floor = cloud.len() as u64 * 59 * 4 * 3;
+    assert!(
+        peak >= floor && reserved >= peak && reserved < 1 << 30,
+        "{peak} allocated, {reserved} reserved, floor {floor}"
+    );
+    let at_20 = lines
+        .iter()
+        .find(|l| l["step"] == 20 && l["test_psnr"].is_number())
+        .unwrap();
+    assert!(at_20["gpu_memory_bytes"].as_u64().unwrap() > 0, "{at_20}");
+    assert!(at_20["steps_per_second"].as_f64().unwrap() > 0.0, "{at_20}");
+    assert!(stdout.contains("peak GPU memory "), "{stdout}");
     // --profile: every stage of the step, timed, adding up to no more than the training time.
     assert!(
         stdout.contains("time per step by stage (30 steps"),

@@ -447,6 +447,8 @@ pub struct Trainer<'c> {
     pub last_refine: Option<crate::mcmc::RefineReport>,
     /// Time per stage summed over the steps profiled, when profiling.
     profile: Option<StageTimes>,
+    /// The most device memory seen after a step of this trainer (each field its own maximum).
+    peak_memory: Option<gpu::DeviceMemory>,
 }
 
 /// Wall time per stage of a training step, summed over steps, in the order stages first ran.
@@ -535,6 +537,7 @@ impl<'c> Trainer<'c> {
             last_densify: None,
             last_refine: None,
             profile: None,
+            peak_memory: None,
         })
     }
 
@@ -547,6 +550,21 @@ impl<'c> Trainer<'c> {
     /// The stage times gathered since profiling started.
     pub fn profile(&self) -> Option<&StageTimes> {
         self.profile.as_ref()
+    }
+
+    /// The most device memory wgpu's allocator held after any step of this trainer (not of
+    /// earlier runs a checkpoint continues), or `None` where the backend keeps no report. Taken
+    /// after each step's work is submitted, while its temporaries are still alive.
+    pub fn peak_device_memory(&self) -> Option<gpu::DeviceMemory> {
+        self.peak_memory
+    }
+
+    fn sample_memory(&mut self) {
+        if let Some(now) = self.ctx.device_memory() {
+            let peak = self.peak_memory.get_or_insert(now);
+            peak.allocated = peak.allocated.max(now.allocated);
+            peak.reserved = peak.reserved.max(now.reserved);
+        }
     }
 
     /// When profiling: ends the trainer's stage `stage` on the rasterizer's stage clock.
@@ -569,7 +587,9 @@ impl<'c> Trainer<'c> {
     /// One optimisation step on the next training view; returns the loss when `read_loss`.
     /// A frame the device has no room for is a `Capacity` error naming the Gaussian count.
     pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
-        self.step_inner(read_loss).map_err(|e| match e {
+        let out = self.step_inner(read_loss);
+        self.sample_memory();
+        out.map_err(|e| match e {
             TrainError::Gpu(source @ (GpuError::OutOfMemory(_) | GpuError::TooLarge { .. })) => {
                 TrainError::Capacity {
                     step: self.step + 1,
