@@ -306,10 +306,38 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let mut last_psnr = None;
     // (step, training time) at the last evaluation, for the steps/s between evaluations.
     let mut since = (first_step, elapsed());
+    // Evaluates the model as it is after `step` steps: a metrics line and a terminal line.
+    let mut report = |trainer: &Trainer, metrics: &mut std::fs::File, step: u32| -> Result<f64> {
+        let rate = f64::from(step - since.0) / (elapsed() - since.1);
+        since = (step, elapsed());
+        let e = evaluate(trainer)?;
+        let memory = ctx.device_memory();
+        writeln!(
+            metrics,
+            "{}",
+            serde_json::json!({ "step": step, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed(), "steps_per_second": rate, "gpu_memory_bytes": memory.map(|m| m.reserved), "peak_gpu_memory_bytes": trainer.peak_device_memory().map(|m| m.reserved) })
+        )?;
+        eprintln!(
+            "step {step}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians, {rate:.2} steps/s, GPU memory {}",
+            e.psnr,
+            e.ssim,
+            trainer.gaussian_count(),
+            mib(memory)
+        );
+        Ok(e.psnr)
+    };
     // About a hundred loss readings per run, at least every 100 steps.
     let log_every = (a.steps / 100).clamp(1, 100);
     for s in first_step..a.steps {
         let log = s % log_every == 0 || s + 1 == a.steps;
+        let eval_due = a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps;
+        // An evaluation due right after an opacity reset would score the nearly transparent
+        // model the reset leaves (the next steps restore it), so it is taken just before that
+        // step instead, as the reference implementation's evaluations are.
+        let eval_first = eval_due && trainer.resets_opacity_at(s + 1);
+        if eval_first {
+            last_psnr = Some(report(&trainer, &mut metrics, s)?);
+        }
         if let Some(l) = trainer.step(log)? {
             if !l.total.is_finite() {
                 anyhow::bail!(
@@ -335,25 +363,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 trainer.gaussian_count()
             ));
         }
-        if a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps {
-            let rate = f64::from(s + 1 - since.0) / (elapsed() - since.1);
-            since = (s + 1, elapsed());
-            let e = evaluate(&trainer)?;
-            last_psnr = Some(e.psnr);
-            let memory = ctx.device_memory();
-            writeln!(
-                metrics,
-                "{}",
-                serde_json::json!({ "step": s + 1, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed(), "steps_per_second": rate, "gpu_memory_bytes": memory.map(|m| m.reserved), "peak_gpu_memory_bytes": trainer.peak_device_memory().map(|m| m.reserved) })
-            )?;
-            eprintln!(
-                "step {}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians, {rate:.2} steps/s, GPU memory {}",
-                s + 1,
-                e.psnr,
-                e.ssim,
-                trainer.gaussian_count(),
-                mib(memory)
-            );
+        if eval_due && !eval_first {
+            last_psnr = Some(report(&trainer, &mut metrics, s + 1)?);
         }
         if a.checkpoint_every > 0 && (s + 1) % a.checkpoint_every == 0 && s + 1 != a.steps {
             save(&trainer)?;

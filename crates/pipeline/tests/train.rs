@@ -159,6 +159,38 @@ fn train_writes_model_metrics_and_eval() {
     assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
 }
 
+/// An evaluation due on a step that resets every opacity is taken just before that step (the
+/// model after the step before), not on the nearly transparent model the reset leaves.
+#[test]
+fn evaluations_are_not_taken_straight_after_an_opacity_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 6, 32, 24, 300);
+    let out = dir.path().join("out");
+    let o = splat(&[
+        "train",
+        ws.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--steps",
+        "25",
+        "--eval-every",
+        "10",
+        "--opacity-reset-every",
+        "20",
+        "--checkpoint-every",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let evals: Vec<u64> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["test_psnr"].is_number())
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(evals, [10, 19, 25], "{metrics}");
+}
+
 #[test]
 fn distorted_cameras_are_undistorted_before_training() {
     let dir = tempfile::tempdir().unwrap();

@@ -726,6 +726,18 @@ impl<'c> Trainer<'c> {
         Ok(terms)
     }
 
+    /// Whether step `iteration` (1-based) ends by setting every opacity to 0.01 (the paper's
+    /// opacity reset): the model right after it renders nearly empty until later steps recover.
+    pub fn resets_opacity_at(&self, iteration: u32) -> bool {
+        let Strategy::Adc(d) = &self.cfg.strategy else {
+            return false;
+        };
+        let white = self.cfg.background.iter().all(|&c| c >= 1.0);
+        iteration < d.until
+            && ((d.opacity_reset_every > 0 && iteration.is_multiple_of(d.opacity_reset_every))
+                || (white && iteration == d.from))
+    }
+
     /// The paper's schedule after step `iteration` (1-based), while densification is on:
     /// densify every `every` steps after `from`, reset opacities every `opacity_reset_every`
     /// steps (and once at `from` on a white background, as the reference does).
@@ -761,10 +773,7 @@ impl<'c> Trainer<'c> {
                 })?;
             self.last_densify = Some(report);
         }
-        let white = self.cfg.background.iter().all(|&c| c >= 1.0);
-        if (d.opacity_reset_every > 0 && iteration.is_multiple_of(d.opacity_reset_every))
-            || (white && iteration == d.from)
-        {
+        if self.resets_opacity_at(iteration) {
             self.densifier
                 .reset_opacity(ctx, &self.gaussians, &self.states[3], 0.01);
         }
