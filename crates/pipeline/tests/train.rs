@@ -6,22 +6,23 @@ mod common;
 use common::{built_in, kill_when_written, splat};
 use std::path::Path;
 
+/// `splat train WS -o OUT EXTRA…`.
+fn train(ws: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", ws.to_str().unwrap(), "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    splat(&args)
+}
+
 #[test]
 fn train_writes_model_metrics_and_eval() {
     let dir = tempfile::tempdir().unwrap();
     let ws = built_in(dir.path(), 9, 48, 36, 800);
     let out = dir.path().join("out");
-    let o = splat(&[
-        "train",
-        ws.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--steps",
-        "30",
-        "--eval-every",
-        "20",
-        "--profile",
-    ]);
+    let o = train(
+        &ws,
+        &out,
+        &["--steps", "30", "--eval-every", "20", "--profile"],
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
@@ -166,20 +167,18 @@ fn evaluations_are_not_taken_straight_after_an_opacity_reset() {
     let dir = tempfile::tempdir().unwrap();
     let ws = built_in(dir.path(), 6, 32, 24, 300);
     let out = dir.path().join("out");
-    let o = splat(&[
-        "train",
-        ws.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--steps",
-        "25",
-        "--eval-every",
-        "10",
-        "--opacity-reset-every",
-        "20",
-        "--checkpoint-every",
-        "0",
-    ]);
+    let o = train(
+        &ws,
+        &out,
+        &[
+            "--steps",
+            "25",
+            "--eval-every",
+            "10",
+            "--opacity-reset-every",
+            "20",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let evals: Vec<u64> = metrics
