@@ -31,7 +31,7 @@ const SH_C1: f32 = 0.4886025119029199;
 const SH_C2 = array<f32, 5>(1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396);
 const SH_C3 = array<f32, 7>(-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, -0.4570457994644658, 1.445305721320277, -0.5900435899266435);
 
-@group(0) @binding(0) var<uniform> view: ViewParams;
+@group(0) @binding(0) var<storage, read> view: ViewParams;
 @group(0) @binding(1) var<storage, read> means: array<f32>;
 @group(0) @binding(2) var<storage, read> log_scales: array<f32>;
 @group(0) @binding(3) var<storage, read> quats: array<f32>;

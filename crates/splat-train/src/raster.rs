@@ -13,7 +13,7 @@ use crate::sh::coeff_count;
 use crate::view::View;
 use gpu::{
     GpuContext, GpuError, PrefixScan, RadixSort, SortKeys, bits_in_use, readback, reuse_buffer,
-    storage_buffer, storage_buffer_zeroed, uniform_buffer,
+    storage_buffer, storage_buffer_zeroed,
 };
 use scene::GaussianCloud;
 
@@ -509,7 +509,7 @@ impl Rasterizer {
         );
 
         // Pass 1: project, sort by depth, scan the tile counts in depth order.
-        let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, 0));
+        let params = storage_buffer(ctx, "view", &[view_params(view, n, coeffs, 0)]);
         let bind = ctx.bind_group_at(
             "project",
             &self.project,
@@ -568,7 +568,7 @@ impl Rasterizer {
         ctx.check_binding("the frame's tile/Gaussian key list", u64::from(total) * 4)?;
 
         // Pass 2: keys, sort, ranges, rasterize.
-        let params = uniform_buffer(ctx, "view", &view_params(view, n, coeffs, total));
+        let params = storage_buffer(ctx, "view", &[view_params(view, n, coeffs, total)]);
         let key_tiles = reuse_buffer(ctx, &mut cache.key_tiles, u64::from(total) * 4, "key_tiles");
         let values = reuse_buffer(ctx, &mut cache.values, u64::from(total) * 4, "key_values");
         let ranges = reuse_buffer(
@@ -961,10 +961,11 @@ impl Rasterizer {
         self.restart_clock();
         let n = g.count;
         ctx.check_binding("the frame's per-key gradients", u64::from(frame.keys) * 48)?;
+        // At least one record: a binding must hold one whole element even when no key does.
         let key_grads = reuse_buffer(
             ctx,
             &mut cache.key_grads,
-            u64::from(frame.keys) * 48,
+            u64::from(frame.keys.max(1)) * 48,
             "key_grads",
         );
         let geom = reuse_buffer(ctx, &mut cache.geom, u64::from(n) * 64, "grad_geom");

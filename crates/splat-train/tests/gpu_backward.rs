@@ -302,3 +302,30 @@ fn reused_gradient_and_loss_buffers_give_the_same_results_as_fresh_ones() {
         assert!(reused == fresh, "reused buffers changed the gradients");
     }
 }
+
+/// A frame no Gaussian lands on (all behind the camera) has no keys; its gradients are zero,
+/// not an error about an empty binding.
+#[test]
+fn a_frame_without_keys_has_zero_gradients() {
+    let v = view(40, 30, [0.3; 3]);
+    let mut g = scene(&v, 20, 1, 8);
+    let behind = v.rotation.transpose() * (nalgebra::Vector3::new(0.0, 0.0, -2.0) - v.translation);
+    for m in g.means.chunks_mut(3) {
+        m.copy_from_slice(&[behind.x as f32, behind.y as f32, behind.z as f32]);
+    }
+    for r in rasterizers() {
+        let ctx = context();
+        let gg = GpuGaussians::upload(ctx, &g).expect("upload");
+        let frame = r.forward(ctx, &gg, &v).expect("forward");
+        assert_eq!(frame.keys, 0);
+        let d = gpu::storage_buffer(ctx, "d_image", &loss_weights(&v, 3));
+        let grads = r
+            .backward(ctx, &gg, &frame, &d)
+            .expect("backward of an empty frame")
+            .read(ctx)
+            .expect("read");
+        assert!(grads.means.iter().flatten().all(|&x| x == 0.0));
+        assert!(grads.opacities.iter().all(|&x| x == 0.0));
+        assert!(grads.sh.iter().all(|&x| x == 0.0));
+    }
+}
