@@ -408,7 +408,7 @@ impl Rasterizer {
             .unwrap_or_default()
     }
 
-    pub(crate) fn restart_clock(&self) {
+    fn restart_clock(&self) {
         if let Some(p) = self
             .profile
             .lock()
