@@ -187,4 +187,14 @@ pub fn print_summary(report: &sfm::MatchReport) {
         t.database.wall_s,
         t.database.cpu_s
     );
+    let v = &report.verification;
+    println!(
+        "verification: slowest pair {:.2} s; {} degenerate samples refused, {} decompositions stopped at their iteration cap ({} answered by the fallback), {} with non-finite input; {} pairs abandoned at their time limit",
+        v.max_verify_ms / 1e3,
+        v.solver.degenerate_samples,
+        v.solver.not_converged,
+        v.solver.recovered,
+        v.solver.non_finite,
+        v.abandoned_pairs
+    );
 }

@@ -233,6 +233,11 @@ pub fn run(args: SfmArgs) -> Result<()> {
             path.display()
         );
     }
+    for model in &report.models {
+        for warning in &model.stats.warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     if best.registered < best.images {
         let left: Vec<String> = best
             .stats

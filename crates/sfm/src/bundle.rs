@@ -110,6 +110,8 @@ pub struct Options {
     /// Report the intrinsics' standard deviations at the solution (dense solver only).
     pub compute_covariance: bool,
     pub solver: Solver,
+    /// Stop (keeping the last accepted step) when this passes; `Report::timed_out` says so.
+    pub deadline: crate::watchdog::Deadline,
 }
 
 /// How the reduced camera system is solved.
@@ -144,6 +146,7 @@ impl Default for Options {
             function_tolerance: 1e-9,
             compute_covariance: false,
             solver: Solver::Auto,
+            deadline: crate::watchdog::Deadline::none(),
         }
     }
 }
@@ -159,6 +162,8 @@ pub struct Report {
     /// With `compute_covariance`: per camera, the standard deviation of focal, k, cx and cy
     /// (pixels, except k), `None` where held fixed or not determined.
     pub camera_sigmas: Vec<[Option<f64>; 4]>,
+    /// Stopped at `Options::deadline` before converging.
+    pub timed_out: bool,
 }
 
 /// Column of each free parameter on the camera side: 6 per pose (rotation vector, translation),
@@ -324,7 +329,12 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
     let mut costs = vec![current];
     let mut lambda = 1e-4;
     let mut iterations = 0;
+    let mut timed_out = false;
     for _ in 0..opts.max_iterations {
+        if opts.deadline.expired() {
+            timed_out = true;
+            break;
+        }
         iterations += 1;
         let lin: Vec<Option<Linearised>> =
             p.observations.par_iter().map(|o| linearise(p, o)).collect();
@@ -366,6 +376,7 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
         initial_rms,
         final_rms: rms(p),
         camera_sigmas,
+        timed_out,
     }
 }
 

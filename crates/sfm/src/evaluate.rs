@@ -74,7 +74,7 @@ pub fn similarity(
     for (x, y) in a.iter().zip(b) {
         cov += (y - mb) * (x - ma).transpose() / n;
     }
-    let svd = cov.svd(true, true);
+    let svd = crate::linalg::svd(cov, true, true)?;
     let (u, vt) = (svd.u?, svd.v_t?);
     let mut d = Matrix3::identity();
     if (u * vt).determinant() < 0.0 {
@@ -178,7 +178,9 @@ pub fn read_strecha(dir: &Path) -> Result<Vec<CameraPose>, String> {
             ));
         }
         let r_c2w = Matrix3::from_row_slice(&v[12..21]);
-        let rotation = *nalgebra::Rotation3::from_matrix(&r_c2w.transpose()).matrix();
+        let rotation = *crate::linalg::nearest_rotation(&r_c2w.transpose())
+            .ok_or_else(|| format!("{}: the rotation is not finite", path.display()))?
+            .matrix();
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())

@@ -8,6 +8,7 @@ use crate::features::{self, Features, SiftOptions};
 use crate::geometry::self_calibration::{self, PairObservation};
 use crate::geometry::two_view::{self, Config, Intrinsics, TwoViewGeometry, TwoViewOptions};
 use crate::input::{self, FocalSource, InputImage};
+use crate::linalg;
 use crate::matching::{self, DescriptorMatrix, MatchOptions};
 use crate::timing::{StepTime, timed};
 use nalgebra::Vector2;
@@ -98,6 +99,41 @@ pub struct PairReport {
     pub e_inliers: usize,
     pub f_inliers: usize,
     pub h_inliers: usize,
+    /// Wall time of the pair's verification (both runs where the focal was re-estimated), ms.
+    #[serde(default)]
+    pub verify_ms: f64,
+    /// Samples refused as degenerate and decompositions that failed while verifying it.
+    #[serde(default, skip_serializing_if = "linalg::Counts::is_zero")]
+    pub solver: linalg::Counts,
+    /// Set when the verification ran past its time limit and the pair was given up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abandoned: bool,
+}
+
+/// What verifying a pair cost and what went wrong on the way.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct VerifyStats {
+    pub wall_ms: f64,
+    pub solver: linalg::Counts,
+    pub abandoned: bool,
+}
+
+impl VerifyStats {
+    fn add(&mut self, other: &VerifyStats) {
+        self.wall_ms += other.wall_ms;
+        self.solver.add(&other.solver);
+        self.abandoned |= other.abandoned;
+    }
+}
+
+/// Solver failures summed over every verified pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VerificationSummary {
+    pub solver: linalg::Counts,
+    /// Pairs abandoned at their time limit.
+    pub abandoned_pairs: usize,
+    /// The slowest pair's verification, ms.
+    pub max_verify_ms: f64,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -115,6 +151,8 @@ pub struct MatchReport {
     pub skipped: Vec<SkippedFile>,
     pub pairs: Vec<PairReport>,
     pub verified_pairs: usize,
+    #[serde(default)]
+    pub verification: VerificationSummary,
     pub max_image_size: u32,
     pub time: Timings,
 }
@@ -219,7 +257,7 @@ pub fn assign_cameras(images: &[InputImage], mode: CameraMode) -> Vec<usize> {
 }
 
 /// One matched pair: image indices, descriptor matches, verified geometry.
-pub type PairResult = ((usize, usize), Vec<[u32; 2]>, TwoViewGeometry);
+pub type PairResult = ((usize, usize), Vec<[u32; 2]>, TwoViewGeometry, VerifyStats);
 
 /// Matches and verifies the pairs of `images`; returns (pair, matches, geometry) in pair order.
 /// Cameras (`camera_of`) whose images have no EXIF focal get a focal estimated from their
@@ -255,8 +293,9 @@ pub fn match_and_verify(
     time.matching = t;
     let all = vec![true; pairs.len()];
     obs.begin("verification", pairs.len());
-    let (mut geometries, t) =
-        timed(|| verify_pairs(images, &pairs, &all_matches, &all, opts, obs, None));
+    let (first, t) = timed(|| verify_pairs(images, &pairs, &all_matches, &all, opts, obs, None));
+    let (mut geometries, mut stats): (Vec<TwoViewGeometry>, Vec<VerifyStats>) =
+        first.into_iter().unzip();
     obs.end();
     time.verification = t;
     let ((), t) = timed(|| {
@@ -280,7 +319,13 @@ pub fn match_and_verify(
                 Some(&geometries),
             );
             obs.end();
-            geometries = again;
+            geometries = Vec::with_capacity(again.len());
+            for (k, (g, s)) in again.into_iter().enumerate() {
+                if redo[k] {
+                    stats[k].add(&s);
+                }
+                geometries.push(g);
+            }
         }
     });
     time.verification.wall_s += t.wall_s;
@@ -289,11 +334,13 @@ pub fn match_and_verify(
         .into_iter()
         .zip(all_matches)
         .zip(geometries)
-        .map(|((p, m), g)| (p, m, g))
+        .zip(stats)
+        .map(|(((p, m), g), s)| (p, m, g, s))
         .collect()
 }
 
-/// Verifies the pairs flagged in `which` (the others are copied from `previous`).
+/// Verifies the pairs flagged in `which` (the others are copied from `previous`, with empty
+/// stats). A pair abandoned at its time limit is left unverified, with a warning naming it.
 fn verify_pairs(
     images: &[ImageFeatures],
     pairs: &[(usize, usize)],
@@ -302,18 +349,35 @@ fn verify_pairs(
     opts: &FrontEndOptions,
     obs: &dyn Observer,
     previous: Option<&[TwoViewGeometry]>,
-) -> Vec<TwoViewGeometry> {
+) -> Vec<(TwoViewGeometry, VerifyStats)> {
     pairs
         .par_iter()
         .zip(matches)
         .enumerate()
         .map(|(k, (&(i, j), m))| match previous {
-            Some(prev) if !which[k] => prev[k].clone(),
+            Some(prev) if !which[k] => (prev[k].clone(), VerifyStats::default()),
             _ => {
                 let seed = (i as u64) << 32 | j as u64;
-                let g = verify_pair(&images[i], &images[j], m, &opts.two_view, seed);
+                let before = linalg::counts();
+                let start = std::time::Instant::now();
+                let result = verify_pair(&images[i], &images[j], m, &opts.two_view, seed);
+                let mut stats = VerifyStats {
+                    wall_ms: start.elapsed().as_secs_f64() * 1e3,
+                    solver: linalg::counts().since(&before),
+                    abandoned: false,
+                };
+                let g = result.unwrap_or_else(|expired| {
+                    obs.warn(&format!(
+                        "pair {} – {} ({} matches): verification {expired}; left unverified",
+                        images[i].image.name,
+                        images[j].image.name,
+                        m.len()
+                    ));
+                    stats.abandoned = true;
+                    TwoViewGeometry::unverified()
+                });
                 obs.tick();
-                g
+                (g, stats)
             }
         })
         .collect()
@@ -415,7 +479,7 @@ pub fn verify_pair(
     matches: &[[u32; 2]],
     opts: &TwoViewOptions,
     seed: u64,
-) -> TwoViewGeometry {
+) -> std::result::Result<TwoViewGeometry, crate::watchdog::Expired> {
     let pt = |f: &Features, i: u32| {
         let k = &f.keypoints[i as usize];
         Vector2::new(k.x as f64, k.y as f64)
@@ -464,7 +528,7 @@ pub fn run(
         .collect();
     let pairs: Vec<PairReport> = results
         .iter()
-        .map(|((i, j), m, g)| PairReport {
+        .map(|((i, j), m, g, s)| PairReport {
             image1: images[*i].image.name.clone(),
             image2: images[*j].image.name.clone(),
             matches: m.len(),
@@ -473,17 +537,27 @@ pub fn run(
             e_inliers: g.e_inliers,
             f_inliers: g.f_inliers,
             h_inliers: g.h_inliers,
+            verify_ms: s.wall_ms,
+            solver: s.solver,
+            abandoned: s.abandoned,
         })
         .collect();
     let verified_pairs = results
         .iter()
-        .filter(|(_, _, g)| g.config.is_verified())
+        .filter(|(_, _, g, _)| g.config.is_verified())
         .count();
+    let mut verification = VerificationSummary::default();
+    for (_, _, _, s) in &results {
+        verification.solver.add(&s.solver);
+        verification.abandoned_pairs += usize::from(s.abandoned);
+        verification.max_verify_ms = verification.max_verify_ms.max(s.wall_ms);
+    }
     Ok(MatchReport {
         images: reports,
         skipped,
         pairs,
         verified_pairs,
+        verification,
         max_image_size: opts.max_image_size,
         time,
     })
@@ -521,7 +595,7 @@ fn write_database(
         db.add_features(id, &f.features.keypoints, &f.features.descriptors)?;
         image_ids.push(id);
     }
-    for ((i, j), m, g) in results {
+    for ((i, j), m, g, _) in results {
         let (a, b) = (image_ids[*i], image_ids[*j]);
         db.add_matches(a, b, m)?;
         db.add_two_view_geometry(a, b, g, m)?;

@@ -11,9 +11,11 @@ pub mod front_end;
 pub mod geometry;
 pub mod gray;
 pub mod input;
+pub mod linalg;
 pub mod mapper;
 pub mod matching;
 pub mod timing;
+pub mod watchdog;
 
 pub use error::{Result, SfmError};
 pub use front_end::{CameraMode, FrontEndOptions, MatchReport, Matcher, Observer};

@@ -237,3 +237,40 @@ fn the_iterative_solver_reaches_the_dense_optimum() {
         .fold(0.0, f64::max);
     assert!(worst_point < 1e-3, "{worst_point}");
 }
+
+#[test]
+fn a_deadline_stops_the_adjustment_at_its_last_accepted_step() {
+    let mut rng = Pcg64::seed_from_u64(3);
+    let t = truth(&mut rng, 0.5, 0.0);
+    let start = perturbed(&mut rng, &t);
+    // Already passed: no iteration runs, nothing moves, and the report says why.
+    let mut p = start.clone();
+    let expired = sfm::watchdog::TimeLimit {
+        base_s: 0.0,
+        per_item_s: 0.0,
+    };
+    let deadline = expired.start(p.observations.len());
+    let report = solve(
+        &mut p,
+        &Options {
+            deadline,
+            ..Options::default()
+        },
+    );
+    assert!(report.timed_out);
+    assert_eq!((report.iterations, report.costs.len()), (0, 1));
+    assert_eq!(p, start);
+    // The default limit for this size is far away: the solve converges as usual.
+    let mut q = start.clone();
+    let limit = sfm::watchdog::TimeLimit::BUNDLE;
+    let deadline = limit.start(q.observations.len());
+    let report = solve(
+        &mut q,
+        &Options {
+            deadline,
+            ..Options::default()
+        },
+    );
+    assert!(!report.timed_out && report.iterations > 1);
+    assert!(report.final_rms < 1.0);
+}

@@ -186,7 +186,8 @@ fn verification_finds_the_inliers_and_the_pose_among_outliers() {
     for trial in 0..10 {
         let s = scene(&mut rng, 400, false);
         let (p1, p2, good) = noisy(&mut rng, &s, 0.4);
-        let g = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), trial);
+        let g = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), trial)
+            .expect("within the time limit");
         assert_eq!(
             g.config,
             Config::Calibrated,
@@ -227,7 +228,8 @@ fn a_planar_scene_is_reported_planar_and_f_works_without_a_good_focal() {
     let mut rng = Pcg64::seed_from_u64(6);
     let s = scene(&mut rng, 300, true);
     let (p1, p2, _) = noisy(&mut rng, &s, 0.2);
-    let g = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 7);
+    let g = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 7)
+        .expect("within the time limit");
     assert_eq!(g.config, Config::PlanarOrPanoramic);
     // A focal prior 40 % off: E explains far fewer matches than F, so the pair is uncalibrated.
     let s = scene(&mut rng, 400, false);
@@ -237,7 +239,8 @@ fn a_planar_scene_is_reported_planar_and_f_works_without_a_good_focal() {
         known_focal: false,
         ..K
     };
-    let g = two_view::verify(&wrong, &wrong, &p1, &p2, &TwoViewOptions::default(), 8);
+    let g = two_view::verify(&wrong, &wrong, &p1, &p2, &TwoViewOptions::default(), 8)
+        .expect("within the time limit");
     assert_eq!(
         g.config,
         Config::Uncalibrated,
@@ -254,7 +257,9 @@ fn ransac_is_repeatable_for_a_seed() {
     let mut rng = Pcg64::seed_from_u64(9);
     let s = scene(&mut rng, 200, false);
     let (p1, p2, _) = noisy(&mut rng, &s, 0.5);
-    let a = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 11);
-    let b = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 11);
+    let a = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 11)
+        .expect("within the time limit");
+    let b = two_view::verify(&K, &K, &p1, &p2, &TwoViewOptions::default(), 11)
+        .expect("within the time limit");
     assert_eq!(a, b);
 }

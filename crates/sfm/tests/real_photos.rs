@@ -39,7 +39,9 @@ fn strecha(path: &Path) -> (Matrix3<f64>, Matrix3<f64>, Vector3<f64>) {
         .collect();
     let k = Matrix3::from_row_slice(&v[0..9]);
     let r_cam_to_world = Matrix3::from_row_slice(&v[12..21]);
-    let r = *nalgebra::Rotation3::from_matrix(&r_cam_to_world.transpose()).matrix();
+    let r = *sfm::linalg::nearest_rotation(&r_cam_to_world.transpose())
+        .expect("a finite rotation")
+        .matrix();
     (k, r, Vector3::new(v[21], v[22], v[23]))
 }
 
@@ -141,7 +143,8 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
             &b,
             &TwoViewOptions::default(),
             1,
-        );
+        )
+        .expect("within the time limit");
         let rotation = g
             .rotation
             .expect("the inliers fit an essential matrix with the true focal");

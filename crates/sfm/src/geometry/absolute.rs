@@ -3,6 +3,8 @@
 //! rigid alignment of two point triples (Kabsch), and the undistortion of SIMPLE_RADIAL pixels
 //! into bearing vectors.
 
+use super::degenerate;
+use crate::linalg;
 use nalgebra::{Matrix3, Matrix4, Vector3};
 
 /// Polynomial coefficients, lowest degree first.
@@ -27,9 +29,14 @@ fn poly_add(a: &[f64], b: &[f64], scale: f64) -> Vec<f64> {
     out
 }
 
-/// Real roots of a quartic (coefficients lowest first), polished by Newton steps.
-fn quartic_roots(c: &[f64]) -> Vec<f64> {
+/// Real roots of a quartic (coefficients lowest first), polished by Newton steps: the
+/// companion matrix's eigenvalues, or the bracketed roots where its Schur form does not
+/// converge.
+pub fn quartic_roots(c: &[f64]) -> Vec<f64> {
     let scale = c.iter().fold(0f64, |m, v| m.max(v.abs()));
+    if !scale.is_finite() {
+        return Vec::new();
+    }
     if scale == 0.0 || c[4].abs() < 1e-14 * scale {
         // Degenerate to a cubic.
         return super::fundamental::cubic_roots(c[3], c[2], c[1], c[0]);
@@ -54,8 +61,11 @@ fn quartic_roots(c: &[f64]) -> Vec<f64> {
     );
     let eval = |x: f64| c.iter().rev().fold(0.0, |acc, &k| acc * x + k);
     let deriv = |x: f64| (1..5).rev().fold(0.0, |acc, i| acc * x + i as f64 * c[i]);
-    companion
-        .complex_eigenvalues()
+    let Some(values) = linalg::complex_eigenvalues(companion) else {
+        linalg::record(|c| c.recovered += 1);
+        return linalg::real_roots(c);
+    };
+    values
         .iter()
         .filter(|z| z.im.abs() <= 1e-6 * (1.0 + z.re.abs()))
         .map(|z| {
@@ -73,6 +83,9 @@ fn quartic_roots(c: &[f64]) -> Vec<f64> {
 
 /// Camera poses (x_cam = R·X + t) that see world points `x` along unit bearings `f`: up to four.
 pub fn p3p(f: &[Vector3<f64>; 3], x: &[Vector3<f64>; 3]) -> Vec<(Matrix3<f64>, Vector3<f64>)> {
+    if degenerate::p3p_sample(f, x) {
+        return Vec::new();
+    }
     let a2 = (x[1] - x[2]).norm_squared();
     let b2 = (x[0] - x[2]).norm_squared();
     let c2 = (x[0] - x[1]).norm_squared();
@@ -113,7 +126,9 @@ pub fn p3p(f: &[Vector3<f64>; 3], x: &[Vector3<f64>; 3]) -> Vec<(Matrix3<f64>, V
         }
         let s1 = (b2 / qv).sqrt();
         let cam = [f[0] * s1, f[1] * (u * s1), f[2] * (v * s1)];
-        if let Some(pose) = rigid_alignment(x, &cam) {
+        if let Some(pose) = rigid_alignment(x, &cam)
+            && pose.0.iter().chain(pose.1.iter()).all(|v| v.is_finite())
+        {
             out.push(pose);
         }
     }
@@ -132,7 +147,7 @@ pub fn rigid_alignment(
     for (w, c) in world.iter().zip(cam) {
         h += (c - cc) * (w - cw).transpose();
     }
-    let svd = h.svd(true, true);
+    let svd = linalg::svd(h, true, true)?;
     let (u, vt) = (svd.u?, svd.v_t?);
     let mut s = Matrix3::identity();
     if (u * vt).determinant() < 0.0 {

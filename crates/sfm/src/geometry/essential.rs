@@ -1,9 +1,12 @@
 //! The essential matrix from five calibrated correspondences (Stewénius, Engels & Nistér 2006:
 //! the ten cubic constraints reduced by Gauss–Jordan elimination, then the eigenvectors of the
 //! action matrix for multiplication by x), and from eight or more by the linear method
-//! projected onto the essential manifold.
+//! projected onto the essential manifold. The samples are checked for degeneracy first, and
+//! every decomposition is capped (`linalg`): where the action matrix's Schur form does not
+//! converge, its real eigenvalues come from the characteristic polynomial instead.
 
-use super::{epipolar_row, null_space, smallest_right_vector};
+use super::{degenerate, epipolar_row, null_space, smallest_right_vector};
+use crate::linalg;
 use nalgebra::{Matrix3, SMatrix, Vector2};
 
 /// Polynomials in x, y, z of degree ≤ 3 as 20 coefficients, monomials in graded reverse
@@ -69,7 +72,9 @@ fn add(a: &Poly, b: &Poly, scale: f64) -> Poly {
 /// Essential matrices (up to 10) consistent with five correspondences in normalised image
 /// coordinates (x = K⁻¹·pixel).
 pub fn five_point(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Vec<Matrix3<f64>> {
-    debug_assert!(p1.len() >= 5 && p2.len() >= 5);
+    if p1.len() < 5 || p2.len() < 5 || degenerate::epipolar_sample(&p1[..5], &p2[..5]) {
+        return Vec::new();
+    }
     let rows: Vec<[f64; 9]> = (0..5).map(|i| epipolar_row(&p1[i], &p2[i])).collect();
     let basis = null_space(&rows, 4);
     if basis.len() < 4 {
@@ -144,15 +149,16 @@ pub fn five_point(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Vec<Matrix3<f64>>
     action[(7, 1)] = 1.0; // x·y = xy
     action[(8, 2)] = 1.0; // x·z = xz
     action[(9, 6)] = 1.0; // x·1 = x
-    let eigenvalues = action.complex_eigenvalues();
     let scale = action.norm().max(1.0);
+    let Some(eigenvalues) = linalg::real_eigenvalues(&action, 1e-8 * scale) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    for lambda in eigenvalues.iter() {
-        if lambda.im.abs() > 1e-8 * scale {
+    for lambda in eigenvalues {
+        let shifted = action - SMatrix::<f64, 10, 10>::identity() * lambda;
+        let Some(svd) = linalg::svd(shifted, false, true) else {
             continue;
-        }
-        let shifted = action - SMatrix::<f64, 10, 10>::identity() * lambda.re;
-        let svd = shifted.svd(false, true);
+        };
         let Some(vt) = svd.v_t else { continue };
         let (i, _) = svd.singular_values.argmin();
         let v = vt.row(i);
@@ -172,7 +178,7 @@ pub fn five_point(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Vec<Matrix3<f64>>
 
 /// The nearest essential matrix (singular values σ, σ, 0) to `m`.
 pub fn project_to_essential(m: &Matrix3<f64>) -> Option<Matrix3<f64>> {
-    let svd = m.svd(true, true);
+    let svd = linalg::svd(*m, true, true)?;
     let (u, vt) = (svd.u?, svd.v_t?);
     // Replace the two largest singular values by their mean and the smallest by zero.
     let (smallest, _) = svd.singular_values.argmin();
@@ -190,6 +196,6 @@ pub fn linear(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Option<Matrix3<f64>> 
         return None;
     }
     let rows: Vec<[f64; 9]> = p1.iter().zip(p2).map(|(a, b)| epipolar_row(a, b)).collect();
-    let v = smallest_right_vector(&rows);
+    let v = smallest_right_vector(&rows)?;
     project_to_essential(&Matrix3::from_row_slice(v.as_slice()))
 }

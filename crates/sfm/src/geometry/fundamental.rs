@@ -1,11 +1,17 @@
 //! The fundamental matrix from seven correspondences (the cubic det(αF₁ + (1−α)F₂) = 0) and
 //! from eight or more (Hartley-normalised linear estimate with rank 2 enforced).
 
-use super::{apply, epipolar_row, normalizing_transform, null_space, smallest_right_vector};
+use super::{
+    apply, degenerate, epipolar_row, normalizing_transform, null_space, smallest_right_vector,
+};
+use crate::linalg;
 use nalgebra::{Matrix3, Matrix4, Vector2, Vector4};
 
 /// Up to three fundamental matrices through seven correspondences (pixels).
 pub fn seven_point(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Vec<Matrix3<f64>> {
+    if p1.len() < 7 || p2.len() < 7 || degenerate::epipolar_sample(&p1[..7], &p2[..7]) {
+        return Vec::new();
+    }
     let t1 = normalizing_transform(&p1[..7]);
     let t2 = normalizing_transform(&p2[..7]);
     let rows: Vec<[f64; 9]> = (0..7)
@@ -46,9 +52,9 @@ pub fn eight_point(p1: &[Vector2<f64>], p2: &[Vector2<f64>]) -> Option<Matrix3<f
         .zip(p2)
         .map(|(a, b)| epipolar_row(&apply(&t1, a), &apply(&t2, b)))
         .collect();
-    let v = smallest_right_vector(&rows);
+    let v = smallest_right_vector(&rows)?;
     let f = Matrix3::from_row_slice(v.as_slice());
-    let svd = f.svd(true, true);
+    let svd = linalg::svd(f, true, true)?;
     let (u, vt) = (svd.u?, svd.v_t?);
     let mut s = svd.singular_values;
     let (imin, _) = s.argmin();
@@ -63,10 +69,12 @@ fn denormalize(f: &Matrix3<f64>, t1: &Matrix3<f64>, t2: &Matrix3<f64>) -> Option
     (n > 0.0 && n.is_finite()).then(|| f / n)
 }
 
-/// Real roots of a·x³ + b·x² + c·x + d (degenerating to lower degrees when a is ~0).
+/// Real roots of a·x³ + b·x² + c·x + d (degenerating to lower degrees when a is ~0): the
+/// companion matrix's eigenvalues, or where its Schur form does not converge (companions whose
+/// roots share one modulus stall the Francis step) the bracketed roots.
 pub fn cubic_roots(a: f64, b: f64, c: f64, d: f64) -> Vec<f64> {
     let scale = a.abs().max(b.abs()).max(c.abs()).max(d.abs());
-    if scale == 0.0 {
+    if scale == 0.0 || !scale.is_finite() {
         return Vec::new();
     }
     if a.abs() < 1e-12 * scale {
@@ -81,10 +89,15 @@ pub fn cubic_roots(a: f64, b: f64, c: f64, d: f64) -> Vec<f64> {
         return vec![(-c + s) / (2.0 * b), (-c - s) / (2.0 * b)];
     }
     let companion = Matrix3::new(-b / a, -c / a, -d / a, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0);
-    companion
-        .complex_eigenvalues()
-        .iter()
-        .filter(|z| z.im.abs() <= 1e-10 * (1.0 + z.re.abs()))
-        .map(|z| z.re)
-        .collect()
+    match linalg::complex_eigenvalues(companion) {
+        Some(values) => values
+            .iter()
+            .filter(|z| z.im.abs() <= 1e-10 * (1.0 + z.re.abs()))
+            .map(|z| z.re)
+            .collect(),
+        None => {
+            linalg::record(|c| c.recovered += 1);
+            linalg::real_roots(&[d, c, b, a])
+        }
+    }
 }

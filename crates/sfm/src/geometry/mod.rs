@@ -3,6 +3,7 @@
 //! relative pose from an essential matrix, and COLMAP's choice between the three models.
 
 pub mod absolute;
+pub mod degenerate;
 pub mod essential;
 pub mod fundamental;
 pub mod homography;
@@ -11,6 +12,7 @@ pub mod ransac;
 pub mod self_calibration;
 pub mod two_view;
 
+use crate::linalg;
 use nalgebra::{Matrix3, SMatrix, Vector2, Vector3};
 
 /// The cross-product matrix [t]ₓ (so [t]ₓ·v = t × v).
@@ -54,22 +56,21 @@ pub fn apply(t: &Matrix3<f64>, p: &Vector2<f64>) -> Vector2<f64> {
 }
 
 /// The unit vector minimising |A·v| over the rows of `a` (n×9): the eigenvector of AᵀA with
-/// the smallest eigenvalue.
-pub fn smallest_right_vector(rows: &[[f64; 9]]) -> SMatrix<f64, 9, 1> {
+/// the smallest eigenvalue (`None` where the decomposition fails: non-finite rows, no
+/// convergence).
+pub fn smallest_right_vector(rows: &[[f64; 9]]) -> Option<SMatrix<f64, 9, 1>> {
     // Few rows: the SVD of A itself (AᵀA would square its condition number).
-    if rows.len() <= 9
-        && let Some(v) = null_space(rows, 1).into_iter().next()
-    {
-        return v;
+    if rows.len() <= 9 {
+        return null_space(rows, 1).into_iter().next();
     }
     let mut ata = SMatrix::<f64, 9, 9>::zeros();
     for r in rows {
         let v = SMatrix::<f64, 9, 1>::from_column_slice(r);
         ata += v * v.transpose();
     }
-    let eig = ata.symmetric_eigen();
+    let eig = linalg::symmetric_eigen(ata)?;
     let (i, _) = eig.eigenvalues.argmin();
-    eig.eigenvectors.column(i).into_owned()
+    Some(eig.eigenvectors.column(i).into_owned())
 }
 
 /// A 3×3 matrix from 9 values in row-major order.
@@ -78,7 +79,7 @@ pub fn from_row_major(v: &[f64]) -> Matrix3<f64> {
 }
 
 /// The null space (last `k` right singular vectors) of a matrix with fewer than 9 rows,
-/// padded with zero rows to 9×9 so the SVD returns all of V.
+/// padded with zero rows to 9×9 so the SVD returns all of V (empty where the SVD fails).
 pub fn null_space(rows: &[[f64; 9]], k: usize) -> Vec<SMatrix<f64, 9, 1>> {
     let mut a = SMatrix::<f64, 9, 9>::zeros();
     for (i, r) in rows.iter().enumerate().take(9) {
@@ -86,7 +87,9 @@ pub fn null_space(rows: &[[f64; 9]], k: usize) -> Vec<SMatrix<f64, 9, 1>> {
             a[(i, j)] = *v;
         }
     }
-    let svd = a.svd(false, true);
+    let Some(svd) = linalg::svd(a, false, true) else {
+        return Vec::new();
+    };
     let Some(vt) = svd.v_t else {
         return Vec::new();
     };

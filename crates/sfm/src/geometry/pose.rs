@@ -2,6 +2,7 @@
 //! the most triangulated correspondences in front of both cameras.
 
 use super::skew;
+use crate::linalg;
 use nalgebra::{Matrix3, Matrix4, Vector2, Vector3};
 
 /// Camera 2's pose relative to camera 1 (x₂ = R·x₁ + t, |t| = 1) and how many of the
@@ -20,7 +21,7 @@ pub fn relative_pose(
     p1: &[Vector2<f64>],
     p2: &[Vector2<f64>],
 ) -> Option<RelativePose> {
-    let svd = e.svd(true, true);
+    let svd = linalg::svd(*e, true, true)?;
     let (mut u, mut vt) = (svd.u?, svd.v_t?);
     // Order the singular values descending so the null direction is the last column.
     let mut order: Vec<usize> = (0..3).collect();
@@ -84,7 +85,7 @@ pub fn triangulate(
         a[(2, c)] = p2.x * p2m[2][c] - p2m[0][c];
         a[(3, c)] = p2.y * p2m[2][c] - p2m[1][c];
     }
-    let eig = (a.transpose() * a).symmetric_eigen();
+    let eig = linalg::symmetric_eigen(a.transpose() * a)?;
     let (i, _) = eig.eigenvalues.argmin();
     let x = eig.eigenvectors.column(i);
     if x[3].abs() < 1e-12 {

@@ -3,6 +3,7 @@
 //! non-minimal solver while that improves the support. The number of samples adapts to the
 //! inlier ratio for the requested confidence. Seeded, so a run is repeatable.
 
+use crate::watchdog::{Deadline, Expired};
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
@@ -33,6 +34,8 @@ pub struct RansacOptions {
     /// Multiplies the adaptive number of samples (COLMAP uses 3).
     pub iteration_factor: f64,
     pub seed: u64,
+    /// Abandon the search when this passes (checked before every sample).
+    pub deadline: Deadline,
 }
 
 impl Default for RansacOptions {
@@ -44,6 +47,7 @@ impl Default for RansacOptions {
             max_iterations: 10_000,
             iteration_factor: 3.0,
             seed: 0,
+            deadline: Deadline::none(),
         }
     }
 }
@@ -91,11 +95,15 @@ fn evaluate<E: Estimator>(
     }
 }
 
-/// Runs LO-RANSAC; `None` when there are too few correspondences or no model was found.
-pub fn lo_ransac<E: Estimator>(est: &E, opts: &RansacOptions) -> Option<RansacResult<E::Model>> {
+/// Runs LO-RANSAC; `Ok(None)` when there are too few correspondences or no model was found,
+/// `Err` when the deadline passed first.
+pub fn lo_ransac<E: Estimator>(
+    est: &E,
+    opts: &RansacOptions,
+) -> Result<Option<RansacResult<E::Model>>, Expired> {
     let n = est.len();
     if n < E::SAMPLE_SIZE {
-        return None;
+        return Ok(None);
     }
     let max_sq = opts.max_error * opts.max_error;
     let mut rng = Pcg64::seed_from_u64(opts.seed);
@@ -104,6 +112,7 @@ pub fn lo_ransac<E: Estimator>(est: &E, opts: &RansacOptions) -> Option<RansacRe
     let mut needed = opts.max_iterations;
     let mut iterations = 0;
     while iterations < needed.max(opts.min_iterations).min(opts.max_iterations) {
+        opts.deadline.check()?;
         iterations += 1;
         let sample = rand::seq::index::sample(&mut rng, n, E::SAMPLE_SIZE).into_vec();
         for model in est.minimal(&sample) {
@@ -118,11 +127,11 @@ pub fn lo_ransac<E: Estimator>(est: &E, opts: &RansacOptions) -> Option<RansacRe
             needed = adaptive_iterations(ratio, E::SAMPLE_SIZE, opts);
         }
     }
-    best.map(|(model, _, inliers)| RansacResult {
+    Ok(best.map(|(model, _, inliers)| RansacResult {
         model,
         inliers,
         iterations,
-    })
+    }))
 }
 
 /// Re-fits to the inliers while that raises the support (at most ten rounds).

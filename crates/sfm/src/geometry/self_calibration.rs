@@ -22,7 +22,10 @@ fn k(f: f64, pp: (f64, f64)) -> Matrix3<f64> {
 /// (σ₁ − σ₂)/(σ₁ + σ₂) of K₂ᵀ·F·K₁: 0 for an essential matrix.
 pub fn essential_defect(obs: &PairObservation, focal: f64) -> f64 {
     let e = k(focal, obs.pp2).transpose() * obs.f * k(focal, obs.pp1);
-    let mut s: Vec<f64> = e.singular_values().iter().copied().collect();
+    let Some(values) = crate::linalg::singular_values3(&e) else {
+        return 1.0;
+    };
+    let mut s: Vec<f64> = values.iter().copied().collect();
     s.sort_by(|a, b| b.total_cmp(a));
     if s[0] + s[1] <= 0.0 {
         return 1.0;

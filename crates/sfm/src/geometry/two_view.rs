@@ -5,6 +5,7 @@
 
 use super::ransac::{Estimator, RansacOptions, lo_ransac};
 use super::{essential, fundamental, homography, pose, sampson_sq};
+use crate::watchdog::{Expired, TimeLimit};
 use nalgebra::{Matrix3, UnitQuaternion, Vector2, Vector3};
 
 /// COLMAP's `TwoViewGeometry::ConfigurationType` values, as stored in the database.
@@ -61,6 +62,8 @@ pub struct TwoViewOptions {
     pub min_e_f_inlier_ratio: f64,
     /// Above this ratio of H's inliers to E's or F's, the pair is planar or a pure rotation.
     pub max_h_inlier_ratio: f64,
+    /// A pair whose verification runs past this (per match) is abandoned.
+    pub time_limit: TimeLimit,
 }
 
 impl Default for TwoViewOptions {
@@ -72,6 +75,7 @@ impl Default for TwoViewOptions {
             max_iterations: 10_000,
             min_e_f_inlier_ratio: 0.95,
             max_h_inlier_ratio: 0.8,
+            time_limit: TimeLimit::VERIFICATION,
         }
     }
 }
@@ -95,6 +99,14 @@ pub struct TwoViewGeometry {
 }
 
 impl TwoViewGeometry {
+    /// A pair that was not verified (abandoned at its time limit): no geometry, no inliers.
+    pub fn unverified() -> Self {
+        Self {
+            config: Config::Undefined,
+            ..Self::degenerate()
+        }
+    }
+
     fn degenerate() -> Self {
         Self {
             config: Config::Degenerate,
@@ -198,7 +210,8 @@ pub fn gric(residuals_sq: &[f64], sigma_sq: f64, params: usize) -> f64 {
 }
 
 /// Verifies a pair from its matched keypoint positions (pixels) and the two cameras' priors.
-/// `seed` makes the sampling repeatable (use something unique to the pair).
+/// `seed` makes the sampling repeatable (use something unique to the pair). `Err` when the
+/// pair ran past its time limit (`opts.time_limit`) and was abandoned.
 pub fn verify(
     cam1: &Intrinsics,
     cam2: &Intrinsics,
@@ -206,15 +219,17 @@ pub fn verify(
     p2: &[Vector2<f64>],
     opts: &TwoViewOptions,
     seed: u64,
-) -> TwoViewGeometry {
-    if p1.len() < opts.min_inliers.max(8) {
-        return TwoViewGeometry::degenerate();
+) -> Result<TwoViewGeometry, Expired> {
+    if p1.len() < opts.min_inliers.max(8) || p2.len() != p1.len() {
+        return Ok(TwoViewGeometry::degenerate());
     }
+    let deadline = opts.time_limit.start(p1.len());
     let ransac = |max_error: f64, salt: u64| RansacOptions {
         max_error,
         confidence: opts.confidence,
         max_iterations: opts.max_iterations,
         seed: seed ^ salt,
+        deadline,
         ..RansacOptions::default()
     };
     let n1: Vec<_> = p1.iter().map(|p| cam1.normalize(p)).collect();
@@ -224,9 +239,9 @@ pub fn verify(
     let e = lo_ransac(
         &EssentialEstimator(PointPairs { p1: &n1, p2: &n2 }),
         &ransac(e_error, 1),
-    );
-    let f = lo_ransac(&FundamentalEstimator(pixels()), &ransac(opts.max_error, 2));
-    let h = lo_ransac(&HomographyEstimator(pixels()), &ransac(opts.max_error, 3));
+    )?;
+    let f = lo_ransac(&FundamentalEstimator(pixels()), &ransac(opts.max_error, 2))?;
+    let h = lo_ransac(&HomographyEstimator(pixels()), &ransac(opts.max_error, 3))?;
     let count = |r: &Option<super::ransac::RansacResult<Matrix3<f64>>>| {
         r.as_ref().map_or(0, |r| r.inliers.len())
     };
@@ -237,7 +252,7 @@ pub fn verify(
     out.h_inliers = nh;
     let min = opts.min_inliers;
     if ne < min && nf < min && nh < min {
-        return out;
+        return Ok(out);
     }
     // With known focals, E and F compete on Torr's GRIC, which charges F for its two extra
     // degrees of freedom: on weak pairs F bends to take in a few wrong matches and beats E on
@@ -263,7 +278,7 @@ pub fn verify(
         }
     };
     if prefer_e && ne < min {
-        return out;
+        return Ok(out);
     }
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let k1 = cam1.matrix();
@@ -294,7 +309,7 @@ pub fn verify(
         if let Some(rel) = pose::relative_pose(&er.model, &a, &b) {
             let rel = pose::refine(&rel, &a, &b, e_error / opts.max_error);
             out.e = pose::essential_of(&rel.rotation, &rel.translation);
-            out.rotation = Some(UnitQuaternion::from_matrix(&rel.rotation));
+            out.rotation = crate::linalg::nearest_rotation(&rel.rotation).map(UnitQuaternion::from);
             out.translation = Some(rel.translation);
         }
         // F in pixels from E (F = K₂⁻ᵀ·E·K₁⁻¹), unless F's own inliers are the ones kept.
@@ -313,5 +328,6 @@ pub fn verify(
         out.inliers = hr.inliers.clone();
         out.config = Config::PlanarOrPanoramic;
     }
-    out
+    deadline.check()?;
+    Ok(out)
 }

@@ -15,6 +15,7 @@ use crate::bundle::{self, CameraParams, Loss};
 use crate::database::DatabaseContents;
 use crate::geometry::absolute::bearing;
 use crate::geometry::two_view::{self, Intrinsics, TwoViewOptions};
+use crate::watchdog::TimeLimit;
 use nalgebra::{Matrix3, Vector2, Vector3};
 use tracks::Element;
 use triangulate::Ray;
@@ -38,6 +39,10 @@ pub struct MapperOptions {
     /// shared by at least `MIN_IMAGES_FOR_PRINCIPAL_POINT` registered images).
     pub principal_point: PrincipalPoint,
     pub seed: u64,
+    /// An image's registration past this (per 2D–3D correspondence) is abandoned.
+    pub registration_time_limit: TimeLimit,
+    /// A bundle adjustment past this (per observation) stops at its last accepted step.
+    pub bundle_time_limit: TimeLimit,
 }
 
 /// A principal point is refined only for cameras with this many registered images.
@@ -82,6 +87,8 @@ impl Default for MapperOptions {
             refine_distortion: true,
             principal_point: PrincipalPoint::Auto,
             seed: 0,
+            registration_time_limit: TimeLimit::REGISTRATION,
+            bundle_time_limit: TimeLimit::BUNDLE,
         }
     }
 }
@@ -171,7 +178,17 @@ pub struct MapperStats {
     pub local_bundle_adjustments: usize,
     /// Images that could not be registered, with the reason.
     pub unregistered: Vec<(String, String)>,
+    /// Work abandoned or cut short at its time limit, each naming what it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Degenerate samples and failed decompositions (on the mapper's thread).
+    #[serde(skip_serializing_if = "crate::linalg::Counts::is_zero")]
+    pub solver: crate::linalg::Counts,
 }
+
+/// A pair's relative pose (R, t), median triangulation angle (degrees) and points past the
+/// angle and cheirality checks.
+type TwoViewPose = (Matrix3<f64>, Vector3<f64>, f64, usize);
 
 /// The mapper's state for one database.
 pub struct Mapper {
@@ -266,6 +283,13 @@ impl Mapper {
 
     /// Runs the whole reconstruction; `progress(registered, total)` after each registration.
     pub fn run(&mut self, progress: &mut dyn FnMut(usize, usize)) -> bool {
+        let before = crate::linalg::counts();
+        let done = self.run_counted(progress);
+        self.stats.solver = crate::linalg::counts().since(&before);
+        done
+    }
+
+    fn run_counted(&mut self, progress: &mut dyn FnMut(usize, usize)) -> bool {
         if !self.initialize() {
             return false;
         }
@@ -288,10 +312,12 @@ impl Mapper {
                 }
                 Err(reason) => {
                     failed[next] += 1;
+                    let name = self.model.images[next].name.clone();
+                    if matches!(reason, register::RegisterError::Expired { .. }) {
+                        self.stats.warnings.push(format!("image {name}: {reason}"));
+                    }
                     if failed[next] >= 2 {
-                        self.stats
-                            .unregistered
-                            .push((self.model.images[next].name.clone(), reason));
+                        self.stats.unregistered.push((name, reason.to_string()));
                     }
                 }
             }
@@ -366,12 +392,17 @@ impl Mapper {
         let mut order: Vec<usize> = (0..self.pairs.len()).collect();
         order.sort_by_key(|&k| std::cmp::Reverse(self.pairs[k].2.len()));
         let mut best: Option<(f64, usize, Matrix3<f64>, Vector3<f64>)> = None;
+        let mut warnings = Vec::new();
         for &k in order.iter().take(30) {
             let (a, b, ref inliers) = self.pairs[k];
             if inliers.len() < self.opts.min_initial_points {
                 break;
             }
-            let Some((r, t, angle, count)) = self.two_view_pose(a, b, inliers) else {
+            let pose = self.two_view_pose(a, b, inliers).unwrap_or_else(|w| {
+                warnings.push(w);
+                None
+            });
+            let Some((r, t, angle, count)) = pose else {
                 continue;
             };
             // Prefer many points seen under a wide angle; 8° of median angle is plenty.
@@ -380,6 +411,7 @@ impl Mapper {
                 best = Some((score, k, r, t));
             }
         }
+        self.stats.warnings.append(&mut warnings);
         let Some((_, k, r, t)) = best else {
             return false;
         };
@@ -402,7 +434,7 @@ impl Mapper {
         a: usize,
         b: usize,
         inliers: &[[u32; 2]],
-    ) -> Option<(Matrix3<f64>, Vector3<f64>, f64, usize)> {
+    ) -> Result<Option<TwoViewPose>, String> {
         let pa: Vec<Vector2<f64>> = inliers
             .iter()
             .map(|m| self.model.images[a].keypoints[m[0] as usize])
@@ -415,15 +447,25 @@ impl Mapper {
             max_error: self.opts.max_error,
             ..TwoViewOptions::default()
         };
-        let g = two_view::verify(
+        let g = match two_view::verify(
             &self.intrinsics(a),
             &self.intrinsics(b),
             &pa,
             &pb,
             &opts,
             self.opts.seed ^ (a as u64) << 32 ^ b as u64,
-        );
-        let (q, t) = (g.rotation?, g.translation?);
+        ) {
+            Ok(g) => g,
+            Err(expired) => {
+                return Err(format!(
+                    "initial pair {} – {}: relative pose {expired}",
+                    self.model.images[a].name, self.model.images[b].name
+                ));
+            }
+        };
+        let (Some(q), Some(t)) = (g.rotation, g.translation) else {
+            return Ok(None);
+        };
         let r = *q.to_rotation_matrix().matrix();
         let (ca, cb) = (
             &self.model.cameras[self.model.images[a].camera],
@@ -452,12 +494,14 @@ impl Mapper {
             angles.push(triangulate::max_angle(&x, &[ra, rb]).to_degrees());
         }
         angles.sort_by(f64::total_cmp);
-        let median = *angles.get(angles.len() / 2)?;
+        let Some(&median) = angles.get(angles.len() / 2) else {
+            return Ok(None);
+        };
         let count = angles
             .iter()
             .filter(|&&a| a >= self.opts.min_triangulation_angle)
             .count();
-        Some((r, t, median, count))
+        Ok(Some((r, t, median, count)))
     }
 
     /// Creates points for the tracks through image `i` that have none yet, and extends the
@@ -717,9 +761,22 @@ impl Mapper {
         let start = problem.clone();
         let opts = bundle::Options {
             compute_covariance: opts.refine_principal_point,
+            deadline: self
+                .opts
+                .bundle_time_limit
+                .start(problem.observations.len()),
             ..opts
         };
         let report = bundle::solve(&mut problem, &opts);
+        if report.timed_out {
+            self.stats.warnings.push(format!(
+                "bundle adjustment of {} images ({} observations) stopped at its time limit of {:.0} s after {} iterations; the last accepted step is kept",
+                images.len(),
+                problem.observations.len(),
+                opts.deadline.seconds(),
+                report.iterations
+            ));
+        }
         if opts.refine_principal_point && self.opts.principal_point == PrincipalPoint::Auto {
             let accepted = report.camera_sigmas.len() == problem.cameras.len()
                 && start

@@ -7,6 +7,7 @@ use super::tracks::Element;
 use crate::bundle::{self, Loss};
 use crate::geometry::absolute::{bearing, p3p};
 use crate::geometry::ransac::{Estimator, RansacOptions, lo_ransac};
+use crate::watchdog::Deadline;
 use nalgebra::{Matrix3, Vector2, Vector3};
 
 type PoseModel = (Matrix3<f64>, Vector3<f64>);
@@ -16,6 +17,7 @@ struct PnP<'a> {
     points: Vec<Vector3<f64>>,
     pixels: Vec<Vector2<f64>>,
     camera: &'a bundle::CameraParams,
+    deadline: Deadline,
 }
 
 impl Estimator for PnP<'_> {
@@ -72,15 +74,34 @@ fn refine_pose(pnp: &PnP, inliers: &[usize], start: &PoseModel) -> PoseModel {
         refine_distortion: false,
         fixed_points: (0..inliers.len()).collect(),
         fix_gauge: false,
+        deadline: pnp.deadline,
         ..bundle::Options::default()
     };
     bundle::solve(&mut problem, &opts);
     (problem.poses[0].rotation, problem.poses[0].translation)
 }
 
-/// Registers image `i`, or says why it could not.
-pub fn register(m: &mut Mapper, i: usize) -> Result<(), String> {
+/// Why an image could not be registered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("no pose from {0} 2D–3D correspondences")]
+    NoPose(usize),
+    #[error("{inliers} of {total} 2D–3D correspondences agree on a pose")]
+    FewInliers { inliers: usize, total: usize },
+    #[error("{inliers} of {total} 2D–3D correspondences agree with the refined pose")]
+    FewRefinedInliers { inliers: usize, total: usize },
+    #[error("registration from {total} 2D–3D correspondences {expired}")]
+    Expired {
+        total: usize,
+        expired: crate::watchdog::Expired,
+    },
+}
+
+/// Registers image `i`, or says why it could not (also when it ran past its time limit,
+/// `MapperOptions::registration_time_limit`).
+pub fn register(m: &mut Mapper, i: usize) -> Result<(), RegisterError> {
     let corr = m.correspondences(i);
+    let deadline = m.opts.registration_time_limit.start(corr.len());
     let image = &m.model.images[i];
     let camera = m.model.cameras[image.camera];
     let pnp = PnP {
@@ -104,34 +125,37 @@ pub fn register(m: &mut Mapper, i: usize) -> Result<(), String> {
             .map(|&(kp, _)| image.keypoints[kp as usize])
             .collect(),
         camera: &camera,
+        deadline,
     };
     let opts = RansacOptions {
         max_error: m.opts.max_error,
         seed: m.opts.seed ^ i as u64,
+        deadline,
         ..RansacOptions::default()
     };
-    let Some(result) = lo_ransac(&pnp, &opts) else {
-        return Err(format!("no pose from {} 2D–3D correspondences", corr.len()));
+    let total = corr.len();
+    let expired = |expired| RegisterError::Expired { total, expired };
+    let Some(result) = lo_ransac(&pnp, &opts).map_err(expired)? else {
+        return Err(RegisterError::NoPose(total));
     };
     if result.inliers.len() < m.opts.min_registration_inliers {
-        return Err(format!(
-            "{} of {} 2D–3D correspondences agree on a pose",
-            result.inliers.len(),
-            corr.len()
-        ));
+        return Err(RegisterError::FewInliers {
+            inliers: result.inliers.len(),
+            total,
+        });
     }
     let pose = refine_pose(&pnp, &result.inliers, &result.model);
+    deadline.check().map_err(expired)?;
     // Keep the correspondences that agree with the refined pose.
     let max_sq = m.opts.max_error * m.opts.max_error;
     let inliers: Vec<usize> = (0..corr.len())
         .filter(|&k| pnp.residual_sq(&pose, k) <= max_sq)
         .collect();
     if inliers.len() < m.opts.min_registration_inliers {
-        return Err(format!(
-            "{} of {} 2D–3D correspondences agree with the refined pose",
-            inliers.len(),
-            corr.len()
-        ));
+        return Err(RegisterError::FewRefinedInliers {
+            inliers: inliers.len(),
+            total,
+        });
     }
     m.model.images[i].pose = Some(pose);
     for k in inliers {

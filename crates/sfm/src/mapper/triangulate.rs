@@ -30,7 +30,7 @@ pub fn dlt(rays: &[Ray]) -> Option<Vector3<f64>> {
             ata += eq.transpose() * eq;
         }
     }
-    let eig = ata.symmetric_eigen();
+    let eig = crate::linalg::symmetric_eigen(ata)?;
     let (i, _) = eig.eigenvalues.argmin();
     let x = eig.eigenvectors.column(i);
     (x[3].abs() > 1e-12).then(|| Vector3::new(x[0] / x[3], x[1] / x[3], x[2] / x[3]))
