@@ -42,6 +42,28 @@ pub struct DensifyConfig {
     pub max_screen_radius: f32,
 }
 
+impl DensifyConfig {
+    /// Whether step `iteration` (1-based) of a `steps`-step run ends by setting every opacity
+    /// to 0.01: every `opacity_reset_every` steps (and at `from` on a white background, as the
+    /// reference does) before `until`, and only while a third of the reset interval (of `from`
+    /// where resets are off) remains for the model to recover in: 1,000 steps by default,
+    /// several times what opacities need to climb back from 0.01 at the paper's learning rate.
+    /// A reset in a run's last stretch would leave the written model nearly transparent (a
+    /// 200-step run with a reset at step 200 ended at 5 dB instead of 22).
+    pub fn resets_opacity_at(&self, iteration: u32, steps: u32, white_background: bool) -> bool {
+        let interval = if self.opacity_reset_every > 0 {
+            self.opacity_reset_every
+        } else {
+            self.from
+        };
+        let recovery = interval.div_ceil(3);
+        let scheduled = (self.opacity_reset_every > 0
+            && iteration.is_multiple_of(self.opacity_reset_every))
+            || (white_background && iteration == self.from);
+        scheduled && iteration < self.until && iteration.saturating_add(recovery) <= steps
+    }
+}
+
 impl Default for DensifyConfig {
     fn default() -> Self {
         Self {
@@ -316,5 +338,35 @@ impl Densifier {
         enc.clear_buffer(&opacity_state.m1, 0, None);
         enc.clear_buffer(&opacity_state.m2, 0, None);
         ctx.queue.submit([enc.finish()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DensifyConfig;
+
+    #[test]
+    fn no_opacity_reset_in_a_runs_last_stretch() {
+        let d = DensifyConfig::default();
+        // The paper's run: resets at 3,000 … 12,000, none from 15,000 on.
+        let resets: Vec<u32> = (1..=30_000)
+            .filter(|&i| d.resets_opacity_at(i, 30_000, false))
+            .collect();
+        assert_eq!(resets, [3000, 6000, 9000, 12_000]);
+        // A 3,000-step run with the paper's steps: the reset due on its last step is skipped;
+        // a 7,000-step run keeps the one at 6,000 (1,000 steps to recover, as in the paper).
+        assert!(!d.resets_opacity_at(3000, 3000, false));
+        assert!(d.resets_opacity_at(6000, 7000, false));
+        assert!(!d.resets_opacity_at(6000, 6500, false));
+        // The case: a reset every 200 steps in a 200-step run never fires.
+        let short = DensifyConfig {
+            opacity_reset_every: 200,
+            until: 1000,
+            ..DensifyConfig::default()
+        };
+        assert!((1..=200).all(|i| !short.resets_opacity_at(i, 200, false)));
+        // The white-background reset at `from` follows the same rule.
+        assert!(d.resets_opacity_at(500, 30_000, true));
+        assert!(!d.resets_opacity_at(500, 1000, true));
     }
 }

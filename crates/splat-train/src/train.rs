@@ -650,8 +650,12 @@ impl<'c> Trainer<'c> {
         ];
         let mut enc = ctx.encoder("adam");
         let iteration = self.step + 1;
+        // No density control on a run's last step: the model written is the optimiser's, not
+        // one with fresh, untrained clones.
         let densify = match &self.cfg.strategy {
-            Strategy::Adc(d) if iteration < d.until => Some(d.clone()),
+            Strategy::Adc(d) if iteration < d.until && iteration < self.cfg.steps => {
+                Some(d.clone())
+            }
             _ => None,
         };
         if densify.is_some() {
@@ -727,20 +731,20 @@ impl<'c> Trainer<'c> {
     }
 
     /// Whether step `iteration` (1-based) ends by setting every opacity to 0.01 (the paper's
-    /// opacity reset): the model right after it renders nearly empty until later steps recover.
+    /// opacity reset, `DensifyConfig::resets_opacity_at`): the model right after it renders
+    /// nearly empty until later steps recover.
     pub fn resets_opacity_at(&self, iteration: u32) -> bool {
         let Strategy::Adc(d) = &self.cfg.strategy else {
             return false;
         };
         let white = self.cfg.background.iter().all(|&c| c >= 1.0);
-        iteration < d.until
-            && ((d.opacity_reset_every > 0 && iteration.is_multiple_of(d.opacity_reset_every))
-                || (white && iteration == d.from))
+        d.resets_opacity_at(iteration, self.cfg.steps, white)
     }
 
     /// The paper's schedule after step `iteration` (1-based), while densification is on:
     /// densify every `every` steps after `from`, reset opacities every `opacity_reset_every`
-    /// steps (and once at `from` on a white background, as the reference does).
+    /// steps (and once at `from` on a white background, as the reference does) while a reset
+    /// interval remains to recover in.
     fn control_density(&mut self, d: &DensifyConfig, iteration: u32) -> Result<(), TrainError> {
         let ctx = self.ctx;
         let after_reset = d.opacity_reset_every > 0 && iteration > d.opacity_reset_every;
