@@ -20,9 +20,8 @@ use nalgebra::{
 };
 use std::cell::Cell;
 
-/// Iterations allowed per row of the matrix. LAPACK's QR iterations give up after 30 per
-/// eigenvalue (`dhseqr`) or 6·n² sweeps in all (`dbdsqr`); a converging 10×10 here takes
-/// 10–40 in all.
+/// Iterations allowed per row of the matrix, more than LAPACK allows its QR iterations (30 per
+/// eigenvalue in `dhseqr`).
 pub const ITERATIONS_PER_ROW: usize = 100;
 
 /// The tolerances nalgebra's convenience forms use (`SVD::new` 5ε, the others ε), kept so that
@@ -30,8 +29,8 @@ pub const ITERATIONS_PER_ROW: usize = 100;
 const EPS: f64 = f64::EPSILON;
 const SVD_EPS: f64 = 5.0 * f64::EPSILON;
 
-/// Iterations allowed to the nearest-rotation fixed point (a few dozen for a near-rotation; a
-/// matrix far from one converges slowly, each iteration costing a few dozen flops).
+/// Iterations allowed to the nearest-rotation fixed point (a matrix far from a rotation
+/// converges slowly; each iteration costs a few dozen flops).
 const ROTATION_ITERATIONS: usize = 10_000;
 
 /// What went wrong in the solvers on this thread so far (see `counts`).
@@ -200,20 +199,54 @@ where
     DefaultAllocator:
         Allocator<D, DimDiff<D, U1>> + Allocator<DimDiff<D, U1>> + Allocator<D, D> + Allocator<D>,
 {
-    if let Some(values) = complex_eigenvalues(m.clone()) {
-        return Some(
-            values
-                .iter()
-                .filter(|z| z.im.abs() <= imaginary_tolerance)
-                .map(|z| z.re)
-                .collect(),
-        );
-    }
-    if !m.iter().all(|v| v.is_finite()) {
+    eigenvalues_or_roots(
+        m.clone(),
+        |z| z.im.abs() <= imaginary_tolerance,
+        || characteristic_polynomial(m),
+    )
+}
+
+/// The real roots of a polynomial (coefficients lowest degree first) given with its companion
+/// matrix: the companion's eigenvalues that `is_real` keeps, or the bracketed roots of the
+/// coefficients where the Schur form does not converge (companions whose roots share one
+/// modulus stall the Francis step). Empty for a companion that is not finite.
+pub fn companion_real_roots<D>(
+    companion: OMatrix<f64, D, D>,
+    coefficients: &[f64],
+    is_real: impl Fn(&Complex<f64>) -> bool,
+) -> Vec<f64>
+where
+    D: DimSub<U1>,
+    DefaultAllocator:
+        Allocator<D, DimDiff<D, U1>> + Allocator<DimDiff<D, U1>> + Allocator<D, D> + Allocator<D>,
+{
+    eigenvalues_or_roots(companion, is_real, || coefficients.to_vec()).unwrap_or_default()
+}
+
+/// The eigenvalues of `m` that `is_real` keeps (real parts, by the Schur form), or where that
+/// does not converge the real roots of `polynomial()`, m's characteristic polynomial, counted
+/// as recovered. `None` for a matrix that is not finite.
+fn eigenvalues_or_roots<D>(
+    m: OMatrix<f64, D, D>,
+    is_real: impl Fn(&Complex<f64>) -> bool,
+    polynomial: impl FnOnce() -> Vec<f64>,
+) -> Option<Vec<f64>>
+where
+    D: DimSub<U1>,
+    DefaultAllocator:
+        Allocator<D, DimDiff<D, U1>> + Allocator<DimDiff<D, U1>> + Allocator<D, D> + Allocator<D>,
+{
+    if !all_finite(&m) {
         return None;
     }
+    let n = m.nrows();
+    let input = m.clone();
+    if let Some(schur) = not_converged(Schur::try_new(m, EPS, cap(n)), &input) {
+        let values = schur.complex_eigenvalues();
+        return Some(values.iter().filter(|z| is_real(z)).map(|z| z.re).collect());
+    }
     record(|c| c.recovered += 1);
-    Some(real_roots(&characteristic_polynomial(m)))
+    Some(real_roots(&polynomial()))
 }
 
 /// det(x·I − M), coefficients lowest degree first, from the Hessenberg form H of M by the

@@ -2,8 +2,9 @@
 //! registration, a bundle adjustment. Every loop in them is already bounded by counts (RANSAC
 //! samples, LM iterations, capped decompositions); the limit is the net under those bounds, so
 //! a case nobody foresaw ends in a warning that names the work, not in a process that seems to
-//! hang. The limits sit far above normal times (a 2,000-match pair verifies in ~0.1 s; its
-//! limit is 50 s), so they never change a normal result.
+//! hang. The limits sit far above normal times (`benches/sfm.rs` verifies a 1,000-match pair in
+//! ~0.1 s, against a limit of 40 s; the slowest pair of `benches/verify_stress.sh` took 3.5 s),
+//! so they never change a normal result.
 
 use std::time::{Duration, Instant};
 
@@ -80,16 +81,7 @@ impl Deadline {
     pub fn seconds(&self) -> f64 {
         self.seconds
     }
-}
 
-/// Work abandoned at its deadline.
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("abandoned after its time limit of {limit_s:.1} s")]
-pub struct Expired {
-    pub limit_s: f64,
-}
-
-impl Deadline {
     /// `Err(Expired)` once the deadline has passed.
     pub fn check(&self) -> Result<(), Expired> {
         if self.expired() {
@@ -100,6 +92,13 @@ impl Deadline {
             Ok(())
         }
     }
+}
+
+/// Work abandoned at its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("abandoned after its time limit of {limit_s:.1} s")]
+pub struct Expired {
+    pub limit_s: f64,
 }
 
 #[cfg(test)]

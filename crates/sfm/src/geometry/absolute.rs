@@ -29,9 +29,8 @@ fn poly_add(a: &[f64], b: &[f64], scale: f64) -> Vec<f64> {
     out
 }
 
-/// Real roots of a quartic (coefficients lowest first), polished by Newton steps: the
-/// companion matrix's eigenvalues, or the bracketed roots where its Schur form does not
-/// converge.
+/// Real roots of a quartic (coefficients lowest first) by `linalg::companion_real_roots`,
+/// polished by Newton steps.
 pub fn quartic_roots(c: &[f64]) -> Vec<f64> {
     let scale = c.iter().fold(0f64, |m, v| m.max(v.abs()));
     if !scale.is_finite() {
@@ -59,21 +58,14 @@ pub fn quartic_roots(c: &[f64]) -> Vec<f64> {
         1.0,
         0.0,
     );
-    let eval = |x: f64| c.iter().rev().fold(0.0, |acc, &k| acc * x + k);
     let deriv = |x: f64| (1..5).rev().fold(0.0, |acc, i| acc * x + i as f64 * c[i]);
-    let Some(values) = linalg::complex_eigenvalues(companion) else {
-        linalg::record(|c| c.recovered += 1);
-        return linalg::real_roots(c);
-    };
-    values
-        .iter()
-        .filter(|z| z.im.abs() <= 1e-6 * (1.0 + z.re.abs()))
-        .map(|z| {
-            let mut x = z.re;
+    linalg::companion_real_roots(companion, c, |z| z.im.abs() <= 1e-6 * (1.0 + z.re.abs()))
+        .into_iter()
+        .map(|mut x| {
             for _ in 0..3 {
                 let d = deriv(x);
                 if d.abs() > f64::MIN_POSITIVE {
-                    x -= eval(x) / d;
+                    x -= linalg::eval_poly(c, x) / d;
                 }
             }
             x

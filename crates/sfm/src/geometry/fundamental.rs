@@ -69,9 +69,8 @@ fn denormalize(f: &Matrix3<f64>, t1: &Matrix3<f64>, t2: &Matrix3<f64>) -> Option
     (n > 0.0 && n.is_finite()).then(|| f / n)
 }
 
-/// Real roots of a·x³ + b·x² + c·x + d (degenerating to lower degrees when a is ~0): the
-/// companion matrix's eigenvalues, or where its Schur form does not converge (companions whose
-/// roots share one modulus stall the Francis step) the bracketed roots.
+/// Real roots of a·x³ + b·x² + c·x + d (degenerating to lower degrees when a is ~0), by
+/// `linalg::companion_real_roots`.
 pub fn cubic_roots(a: f64, b: f64, c: f64, d: f64) -> Vec<f64> {
     let scale = a.abs().max(b.abs()).max(c.abs()).max(d.abs());
     if scale == 0.0 || !scale.is_finite() {
@@ -89,15 +88,7 @@ pub fn cubic_roots(a: f64, b: f64, c: f64, d: f64) -> Vec<f64> {
         return vec![(-c + s) / (2.0 * b), (-c - s) / (2.0 * b)];
     }
     let companion = Matrix3::new(-b / a, -c / a, -d / a, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0);
-    match linalg::complex_eigenvalues(companion) {
-        Some(values) => values
-            .iter()
-            .filter(|z| z.im.abs() <= 1e-10 * (1.0 + z.re.abs()))
-            .map(|z| z.re)
-            .collect(),
-        None => {
-            linalg::record(|c| c.recovered += 1);
-            linalg::real_roots(&[d, c, b, a])
-        }
-    }
+    linalg::companion_real_roots(companion, &[d, c, b, a], |z| {
+        z.im.abs() <= 1e-10 * (1.0 + z.re.abs())
+    })
 }
