@@ -409,6 +409,19 @@ fn read_binary(data: &[u8], path: &Path, h: &Header, vi: usize, lay: &Layout) ->
 }
 
 fn skip_binary_element(r: &mut ByteReader<'_>, el: &Element, big: bool) -> Result<()> {
+    if el.props.iter().all(|p| p.list_len.is_none()) {
+        // Fixed-size rows are skipped at once: a huge count of empty rows must not spin.
+        let stride: usize = el.props.iter().map(|p| p.ty.size()).sum();
+        let need = el.count.checked_mul(stride).ok_or_else(|| {
+            r.error(format!(
+                "element '{}' count {} overflows",
+                el.name, el.count
+            ))
+        })?;
+        r.take(need, &format!("element '{}'", el.name))?;
+        return Ok(());
+    }
+    // Each row holds a list length, so the loop ends by the file's end at the latest.
     for _ in 0..el.count {
         for p in &el.props {
             match p.list_len {
@@ -447,7 +460,16 @@ fn read_ascii(data: &[u8], path: &Path, h: &Header, vi: usize, lay: &Layout) -> 
         .enumerate()
         .map(|(i, l)| (h.lines + i, l))
         .filter(|(_, l)| !l.trim().is_empty());
-    let skip: usize = h.elements[..vi].iter().map(|e| e.count).sum();
+    // A row of n values takes at least 2n - 1 bytes and a line break: the file's length bounds the rows it can hold,
+    // and so what is allocated for them.
+    let room = body.len().div_ceil(2);
+    let skip = h.elements[..vi]
+        .iter()
+        .try_fold(0usize, |sum, e| sum.checked_add(e.count))
+        .filter(|&n| n <= room)
+        .ok_or_else(|| {
+            SceneError::invalid(path, "ascii PLY declares more rows than the file holds")
+        })?;
     for _ in 0..skip {
         if lines.next().is_none() {
             return Err(SceneError::invalid(
@@ -457,6 +479,18 @@ fn read_ascii(data: &[u8], path: &Path, h: &Header, vi: usize, lay: &Layout) -> 
         }
     }
     let el = &h.elements[vi];
+    let most = room / el.props.len().max(1);
+    if el.count > most {
+        return Err(SceneError::invalid(
+            path,
+            format!(
+                "the header declares {} vertices of {} values, but the {} bytes of ascii data hold at most {most}",
+                el.count,
+                el.props.len(),
+                body.len()
+            ),
+        ));
+    }
     let mut out = Vec::with_capacity(el.count * lay.index.len());
     let mut row = Vec::with_capacity(el.props.len());
     for v in 0..el.count {

@@ -76,6 +76,7 @@ pub fn read_transforms(path: &Path) -> Result<Reconstruction> {
         rec.cameras.insert(id, Camera { id, ..camera });
         rec.images.insert(id, image);
     }
+    rec.validate(path, path, path)?;
     Ok(rec)
 }
 

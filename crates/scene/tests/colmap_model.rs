@@ -269,3 +269,46 @@ fn truncated_or_corrupted_text_models_give_errors_naming_the_file() {
         "{err}"
     );
 }
+
+/// Found by fuzzing (issue 24): models that read but that no later stage could use — a NaN
+/// point error (its copy then read back different), a NUL in an image name (its binary copy
+/// was unreadable), a camera with no size or a negative focal length, a zero quaternion.
+#[test]
+fn values_later_stages_cannot_use_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    type Damage = fn(&mut Reconstruction);
+    let cases: [(&str, Damage); 5] = [
+        ("points3D", |r| {
+            r.points3d.values_mut().next().unwrap().error = f64::NAN
+        }),
+        ("images", |r| {
+            r.images.values_mut().next().unwrap().name = "a\0b.png".into()
+        }),
+        ("cameras", |r| {
+            r.cameras.values_mut().next().unwrap().width = 0
+        }),
+        ("cameras", |r| {
+            r.cameras.values_mut().next().unwrap().params[0] = -500.0
+        }),
+        ("images", |r| {
+            r.images.values_mut().next().unwrap().qvec = [0.0; 4]
+        }),
+    ];
+    for (i, (file, damage)) in cases.iter().enumerate() {
+        let mut rec = every_model();
+        damage(&mut rec);
+        let bin = dir.path().join(format!("bin{i}"));
+        std::fs::create_dir_all(&bin).unwrap();
+        write_binary(&bin, &rec).unwrap();
+        let e = read_binary(&bin).unwrap_err().to_string();
+        assert!(e.contains(&format!("{file}.bin")), "case {i}: {e}");
+        if *file != "images" || i != 1 {
+            // (A NUL cannot be written in the text form: the name ends there.)
+            let txt = dir.path().join(format!("txt{i}"));
+            std::fs::create_dir_all(&txt).unwrap();
+            write_text(&txt, &rec).unwrap();
+            let e = read_text(&txt).unwrap_err().to_string();
+            assert!(e.contains(&format!("{file}.txt")), "case {i}: {e}");
+        }
+    }
+}

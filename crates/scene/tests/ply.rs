@@ -205,3 +205,51 @@ fn random_damage_never_panics() {
         }
     }
 }
+
+/// Issue 24: an ascii PLY's vertex count sized an allocation before the file was read (2^60
+/// vertices overflowed it; a billion asked for gigabytes); a count past what the file can hold
+/// is now an error, as is one past it in an element before the vertices.
+#[test]
+fn an_ascii_count_past_the_file_is_refused_before_allocating() {
+    let c = cloud(3, 0, 2);
+    let good = foreign_ply(&c, &c.property_names(), "ascii");
+    let text = String::from_utf8(good).unwrap();
+    let name = Path::new("counted.ply");
+    for count in ["1152921504606846976", "1000000000", "4"] {
+        let bad = text.replace("element vertex 3", &format!("element vertex {count}"));
+        let err = parse_ply(bad.as_bytes(), name).unwrap_err().to_string();
+        assert!(err.contains("counted.ply"), "{err}");
+        if count != "4" {
+            assert!(err.contains(&format!("declares {count} vertices")), "{err}");
+        }
+    }
+    let bad = text.replace("element camera 1", "element camera 18446744073709551615");
+    let err = parse_ply(bad.as_bytes(), name).unwrap_err().to_string();
+    assert!(err.contains("more rows than the file holds"), "{err}");
+    // A file without its last line break still reads.
+    let trimmed = text.trim_end();
+    assert_eq!(parse_ply(trimmed.as_bytes(), name).unwrap().len(), 3);
+}
+
+/// An element of empty rows with a huge count is skipped at once: walking it row by row would
+/// take centuries.
+#[test]
+fn a_huge_count_of_empty_rows_is_not_walked() {
+    let c = cloud(3, 0, 2);
+    let good = foreign_ply(&c, &c.property_names(), "binary_little_endian");
+    let at = good
+        .windows(16)
+        .position(|w| w == b"element camera 1")
+        .unwrap();
+    let mut bad = good[..at].to_vec();
+    bad.extend_from_slice(b"element nothing 18446744073709551615\n");
+    bad.extend_from_slice(&good[at..]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tx.send(parse_ply(&bad, Path::new("empty_rows.ply")).map(|c| c.len()))
+    });
+    let read = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("reading 2^64 empty rows did not end within a minute");
+    assert_eq!(read.unwrap(), 3);
+}

@@ -375,7 +375,8 @@ pub fn read(path: &Path) -> Result<DatabaseContents> {
             ncols.unwrap_or(0) as usize,
             data.unwrap_or_default(),
         );
-        if nrows > 0 && (![2, 4, 6].contains(&ncols) || data.len() != nrows * ncols * 4) {
+        let bytes = nrows.checked_mul(ncols).and_then(|n| n.checked_mul(4));
+        if nrows > 0 && (![2, 4, 6].contains(&ncols) || bytes != Some(data.len())) {
             return Err(bad(format!(
                 "keypoints of image {id} ({name}): {nrows}×{ncols} in {} bytes",
                 data.len()
@@ -419,7 +420,8 @@ pub fn read(path: &Path) -> Result<DatabaseContents> {
         let (pair, nrows, ncols, data, config, f) = row.map_err(err)?;
         let (image1, image2) = image_ids(pair);
         let data = data.unwrap_or_default();
-        if nrows > 0 && (ncols != 2 || data.len() != nrows as usize * 8) {
+        let bytes = usize::try_from(nrows).ok().and_then(|n| n.checked_mul(8));
+        if nrows < 0 || (nrows > 0 && (ncols != 2 || bytes != Some(data.len()))) {
             return Err(bad(format!(
                 "two-view geometry {image1}-{image2}: {nrows}×{ncols} in {} bytes",
                 data.len()
@@ -451,7 +453,63 @@ pub fn read(path: &Path) -> Result<DatabaseContents> {
             f,
         });
     }
+    out.check_references().map_err(bad)?;
     Ok(out)
+}
+
+impl DatabaseContents {
+    /// What the mapper relies on: finite camera parameters and keypoints, each image's camera
+    /// present, each pair's images present and its inliers within their keypoints.
+    fn check_references(&self) -> std::result::Result<(), String> {
+        for c in &self.cameras {
+            if c.params.iter().any(|p| !p.is_finite()) || c.width == 0 || c.height == 0 {
+                return Err(format!(
+                    "camera {}: {}×{} with parameters {:?}",
+                    c.id, c.width, c.height, c.params
+                ));
+            }
+        }
+        let mut keypoints = std::collections::HashMap::new();
+        for im in &self.images {
+            if !self.cameras.iter().any(|c| c.id == im.camera_id) {
+                return Err(format!(
+                    "image {} ({}) uses camera {}, which is not in the database",
+                    im.id, im.name, im.camera_id
+                ));
+            }
+            if let Some(k) = im
+                .keypoints
+                .iter()
+                .position(|p| !p.iter().all(|v| v.is_finite()))
+            {
+                return Err(format!(
+                    "image {} ({}): keypoint {k} is not finite",
+                    im.id, im.name
+                ));
+            }
+            keypoints.insert(im.id, im.keypoints.len());
+        }
+        for t in &self.two_view {
+            let pair = format!("two-view geometry {}-{}", t.image1, t.image2);
+            let (Some(&n1), Some(&n2)) = (keypoints.get(&t.image1), keypoints.get(&t.image2))
+            else {
+                return Err(format!("{pair}: an image is not in the database"));
+            };
+            if let Some([a, b]) = t
+                .inliers
+                .iter()
+                .find(|&&[a, b]| a as usize >= n1 || b as usize >= n2)
+            {
+                return Err(format!(
+                    "{pair}: inlier {a}-{b} is past the images' {n1} and {n2} keypoints"
+                ));
+            }
+            if t.f.iter().any(|v| !v.is_finite()) {
+                return Err(format!("{pair}: F is not finite"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl DbTwoView {

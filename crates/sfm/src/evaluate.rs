@@ -177,7 +177,26 @@ pub fn read_strecha(dir: &Path) -> Result<Vec<CameraPose>, String> {
                 v.len()
             ));
         }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(format!("{}: number {} is {}", path.display(), i + 1, v[i]));
+        }
+        if v[0] <= 0.0 || v[4] <= 0.0 {
+            return Err(format!(
+                "{}: focal lengths {} and {} are not positive",
+                path.display(),
+                v[0],
+                v[4]
+            ));
+        }
         let r_c2w = Matrix3::from_row_slice(&v[12..21]);
+        let off = (r_c2w.transpose() * r_c2w - Matrix3::identity()).amax();
+        if off > 1e-3 || r_c2w.determinant() < 0.0 {
+            return Err(format!(
+                "{}: numbers 13-21 are not a rotation (RᵀR is {off:.2e} from the identity, det {:.3})",
+                path.display(),
+                r_c2w.determinant()
+            ));
+        }
         let rotation = *crate::linalg::nearest_rotation(&r_c2w.transpose())
             .ok_or_else(|| format!("{}: the rotation is not finite", path.display()))?
             .matrix();

@@ -282,11 +282,39 @@ where
     p.pop().unwrap_or_else(|| vec![1.0])
 }
 
-/// The rotation nearest to `m` (nalgebra's `Rotation3::from_matrix`, capped), or `None` for a
-/// non-finite matrix.
+/// The rotation nearest to `m`, or `None` for a non-finite matrix (or an SVD that does not
+/// converge). A well-scaled, well-conditioned `m` goes through nalgebra's
+/// `Rotation3::from_matrix` (capped); any other through the SVD's polar factor. nalgebra's
+/// iteration has an inner loop without a cap that spins where a small rotation does not change
+/// ‖m − R‖ at all: a zero matrix, or entries so large (1e38, as a damaged Strecha file had)
+/// that subtracting a rotation leaves them unchanged.
 pub fn nearest_rotation(m: &Matrix3<f64>) -> Option<Rotation3<f64>> {
-    all_finite(m)
-        .then(|| Rotation3::from_matrix_eps(m, EPS, ROTATION_ITERATIONS, Rotation3::identity()))
+    // The polar factor does not change with a positive scale: take the SVD of m scaled to unit
+    // largest entry, which cannot overflow.
+    let largest = m.amax();
+    if !largest.is_finite() {
+        return None;
+    }
+    if largest == 0.0 {
+        return Some(Rotation3::identity());
+    }
+    let s = svd(m / largest, true, true)?;
+    let sv = s.singular_values;
+    if (1e-6..=1e6).contains(&largest) && sv.min() > 1e-3 * sv.max() {
+        return Some(Rotation3::from_matrix_eps(
+            m,
+            EPS,
+            ROTATION_ITERATIONS,
+            Rotation3::identity(),
+        ));
+    }
+    let (u, v_t) = (s.u?, s.v_t?);
+    // Flip the direction of the smallest singular value where U·Vᵀ would be a reflection.
+    let mut d = Matrix3::identity();
+    if (u * v_t).determinant() < 0.0 {
+        d[(sv.imin(), sv.imin())] = -1.0;
+    }
+    Some(Rotation3::from_matrix_unchecked(u * d * v_t))
 }
 
 /// Steps allowed to narrow one root's bracket (bisection alone needs ~60 for any double).

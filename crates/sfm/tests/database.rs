@@ -14,11 +14,9 @@ fn keypoint(x: f32, y: f32) -> Keypoint {
     }
 }
 
-#[test]
-fn written_rows_read_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("database.db");
-    let db = DatabaseWriter::create(&path).unwrap();
+/// Two images (2 and 1 keypoints) and one pair with `matches`, the second of them an inlier.
+fn write_pair(path: &std::path::Path, matches: &[[u32; 2]]) -> (u32, u32) {
+    let db = DatabaseWriter::create(path).unwrap();
     let cam = db
         .add_camera(
             scene::CameraModel::SimpleRadial,
@@ -38,7 +36,6 @@ fn written_rows_read_back() {
     .unwrap();
     db.add_features(b, &[keypoint(5.5, 6.5)], &[[1; 128]])
         .unwrap();
-    let matches = [[0, 0], [1, 0]];
     let g = TwoViewGeometry {
         config: Config::Uncalibrated,
         inliers: vec![1],
@@ -51,10 +48,18 @@ fn written_rows_read_back() {
         f_inliers: 1,
         h_inliers: 0,
     };
-    db.add_matches(a, b, &matches).unwrap();
-    db.add_two_view_geometry(a, b, &g, &matches).unwrap();
+    db.add_matches(a, b, matches).unwrap();
+    db.add_two_view_geometry(a, b, &g, matches).unwrap();
     assert!(!path.exists(), "the database appears only when finished");
     db.finish().unwrap();
+    (a, b)
+}
+
+#[test]
+fn written_rows_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("database.db");
+    let (a, b) = write_pair(&path, &[[0, 0], [1, 0]]);
     let back = read(&path).unwrap();
     assert_eq!(back.cameras.len(), 1);
     assert_eq!(back.cameras[0].params, vec![500.0, 320.0, 240.0, 0.0]);
@@ -106,4 +111,18 @@ fn damaged_databases_are_clear_errors() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = read(&cut).unwrap_err().to_string();
     assert!(err.contains("cut.db"), "{err}");
+}
+
+/// Found by fuzzing (issue 24): a database whose inlier index points past an image's keypoints
+/// (one all-ones word in a blob) was read, and the mapper would have indexed past them.
+#[test]
+fn inliers_past_the_keypoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("database.db");
+    write_pair(&path, &[[0, 0], [1, u32::MAX]]);
+    let e = read(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("database.db") && e.contains("past the images' 2 and 1 keypoints"),
+        "{e}"
+    );
 }

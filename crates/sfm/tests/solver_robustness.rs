@@ -743,3 +743,74 @@ fn the_captured_chair_pair_verifies() {
         g.inliers.len()
     );
 }
+
+/// Issue 24's fuzzing: a Strecha `.camera` file with one rotation entry replaced by -1e38 hung
+/// `splat sfm-eval` in nalgebra's `Rotation3::from_matrix` (an uncapped inner loop that waits for
+/// ‖m − R‖ to change). The nearest rotation now ends on every finite matrix, and is a rotation.
+#[test]
+fn nearest_rotation_ends_on_matrices_nalgebra_spins_on() {
+    let strecha = Matrix3::new(-1e38, 0.0, 0.1, 0.0, 1.0, 0.0, -0.1, 0.0, 1.0);
+    let cases = [
+        strecha,
+        Matrix3::zeros(),
+        Matrix3::from_element(1e38),
+        Matrix3::new(1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 3.0, 6.0, 9.0), // rank 1
+        Matrix3::new(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0), // a reflection
+        Matrix3::from_element(1e-300),
+        Matrix3::new(1e308, 0.0, 0.0, 0.0, -1e308, 0.0, 1.0, 0.0, 1e308),
+    ];
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let out: Vec<_> = cases.iter().map(linalg::nearest_rotation).collect();
+        tx.send(out).unwrap();
+    });
+    let out = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("nearest_rotation did not end within a minute");
+    for (i, r) in out.into_iter().enumerate() {
+        let r = *r
+            .unwrap_or_else(|| panic!("case {i}: no rotation"))
+            .matrix();
+        assert!((r.determinant() - 1.0).abs() < 1e-9, "case {i}: {r}");
+        assert!(
+            (r.transpose() * r - Matrix3::identity()).norm() < 1e-9,
+            "case {i}: {r}"
+        );
+    }
+    // The huge entry dominates: the nearest rotation turns x into -x.
+    let r = linalg::nearest_rotation(&strecha).unwrap();
+    assert!((r.matrix()[(0, 0)] + 1.0).abs() < 1e-9, "{r}");
+}
+
+/// Found by fuzzing (issue 24): Strecha `.camera` files with a rotation entry of -1e38 (which
+/// hung), 1e308 (a NaN rotation was returned), a negative focal length or an infinite centre
+/// are refused naming the file; the clean file reads.
+#[test]
+fn damaged_strecha_cameras_are_refused_naming_the_file() {
+    let camera = |r00: &str, fx: &str, cz: &str| {
+        format!(
+            "{fx} 0 1520.69\n0 2764.16 1006.81\n0 0 1\n0 0 0\n{r00} 0 0\n0 1 0\n0 0 1\n0.4 0.5 {cz}\n3072 2048\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("0000.png.camera");
+    std::fs::write(&file, camera("1", "2759.48", "-3.2")).unwrap();
+    let good = sfm::evaluate::read_strecha(dir.path()).unwrap();
+    assert_eq!(good[0].rotation, Matrix3::identity());
+    for (r00, fx, cz, says) in [
+        ("-1e38", "2759.48", "-3.2", "not a rotation"),
+        ("1e308", "2759.48", "-3.2", "not a rotation"),
+        ("1", "-2759.48", "-3.2", "not positive"),
+        ("1", "2759.48", "inf", "number 24 is inf"),
+    ] {
+        std::fs::write(&file, camera(r00, fx, cz)).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let d = dir.path().to_path_buf();
+        std::thread::spawn(move || tx.send(sfm::evaluate::read_strecha(&d)).unwrap());
+        let e = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("reading a damaged .camera did not end within a minute")
+            .unwrap_err();
+        assert!(e.contains("0000.png.camera") && e.contains(says), "{e}");
+    }
+}

@@ -60,9 +60,14 @@ impl Codebook {
         let means: Vec<f64> = bins.iter().map(|b| b.sum / b.count).collect();
         let width = max_error.map(|e| feasible_width(&bins, 2.0 * e, CODEBOOK_SIZE));
         let span = |r: &std::ops::Range<usize>| bins[r.end - 1].max - bins[r.start].min;
-        let groups = optimal_segmentation(&means, &weights, CODEBOOK_SIZE, &|r| {
-            width.is_none_or(|w| span(&r) <= w)
-        });
+        let allowed = |r: std::ops::Range<usize>| width.is_none_or(|w| span(&r) <= w);
+        let mut groups = optimal_segmentation(&means, &weights, CODEBOOK_SIZE, &allowed);
+        if !is_partition(&groups, bins.len(), &allowed) {
+            // The programme's prefix sums lose every small value's digits next to a huge one
+            // (a log-scale of 1e17 beside ones near -5), and its search then finds no allowed
+            // split. The greedy cover by width is always valid, if not least-error.
+            groups = greedy_groups(&bins, width.unwrap_or(f32::INFINITY));
+        }
         let mut entries: Vec<f32> = groups
             .iter()
             .map(|r| {
@@ -114,6 +119,39 @@ fn feasible_width(bins: &[Bin], width: f32, k: usize) -> f32 {
         w *= 1.25;
     }
     w
+}
+
+/// Whether `groups` are non-empty, contiguous, cover `0..n` and are each allowed.
+fn is_partition(
+    groups: &[std::ops::Range<usize>],
+    n: usize,
+    allowed: &dyn Fn(std::ops::Range<usize>) -> bool,
+) -> bool {
+    let mut end = 0;
+    for r in groups {
+        if r.start != end || r.end <= r.start || !allowed(r.clone()) {
+            return false;
+        }
+        end = r.end;
+    }
+    end == n
+}
+
+/// Bins grouped left to right, each group as wide as `width` allows (the cover
+/// [`feasible_width`] counts).
+fn greedy_groups(bins: &[Bin], width: f32) -> Vec<std::ops::Range<usize>> {
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = f32::NEG_INFINITY;
+    for (i, b) in bins.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if b.max - start <= width => g.end = i + 1,
+            _ => {
+                groups.push(i..i + 1);
+                start = b.min;
+            }
+        }
+    }
+    groups
 }
 
 /// Non-empty bins of the sorted values, in ascending order.
@@ -388,5 +426,29 @@ mod tests {
         }
         let constant = Codebook::fit(&[3.5; 10]);
         assert_eq!(constant.value(constant.index(3.5)), 3.5);
+    }
+
+    /// Issue 24: `splat compress` on a PLY with two mutated log-scales panicked here (an empty
+    /// group from the programme, whose prefix sums had lost the bulk's digits next to 1.6e17).
+    #[test]
+    fn huge_outliers_beside_the_bulk_keep_the_bound() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(3);
+        let mut values: Vec<f32> = (0..1213).map(|_| rng.random_range(-5.0..2.0)).collect();
+        values.extend([1.638_960_2e17, -9.620_064e12]);
+        for bound in [0.02, 0.08] {
+            let book = Codebook::fit_bounded(&values, Some(bound));
+            assert!(book.entries.windows(2).all(|w| w[0] <= w[1]));
+            for &v in &values[..1213] {
+                let e = book.value(book.index(v));
+                assert!(
+                    (e - v).abs() <= bound * 1.001,
+                    "{v} stored as {e} (bound {bound})"
+                );
+            }
+            let top = book.value(book.index(1.638_960_2e17));
+            assert!((top / 1.638_960_2e17 - 1.0).abs() < 1e-6, "{top}");
+            // The low outlier shares the first bin with the bulk's minimum: it keeps its rank.
+            assert_eq!(book.index(-9.620_064e12), 0);
+        }
     }
 }

@@ -224,10 +224,14 @@ pub fn compress_file(
 pub fn read_sog(path: &Path) -> Result<GaussianCloud> {
     let raw = container::read_raw(path)?;
     let images = decode_images(&raw.files, path)?;
-    match &raw.meta {
+    let cloud = match &raw.meta {
         Meta::V2(m) => planes::decode_v2(m, &images, path),
         Meta::V1(m) => planes::decode_v1(m, &images, path),
-    }
+    }?;
+    // A codebook or range in meta.json can hold values past f32 (1e308): refuse what decodes
+    // to a non-finite Gaussian, as the PLY reader does.
+    cloud.validate(path)?;
+    Ok(cloud)
 }
 
 /// Reads a scene's images without decoding the Gaussians (for inspection and tests).

@@ -159,6 +159,7 @@ pub fn read_raw(path: &Path) -> Result<RawScene> {
 
 fn read_zip(path: &Path) -> Result<RawScene> {
     let bytes = std::fs::read(path).map_err(|e| SogsError::io(path, e))?;
+    let archive_len = bytes.len() as u64;
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| SogsError::format(path, format!("not a readable SOG bundle (zip): {e}")))?;
     let mut entry = |name: &str| -> Result<Vec<u8>> {
@@ -168,7 +169,9 @@ fn read_zip(path: &Path) -> Result<RawScene> {
             }
             e => SogsError::format(path, format!("{name}: {e}")),
         })?;
-        let mut out = Vec::with_capacity(f.size() as usize);
+        // The declared size is the file's word, not a fact: reserve no more than the archive
+        // holds (a STORE entry cannot be larger; a DEFLATE one grows as it is read).
+        let mut out = Vec::with_capacity(f.size().min(archive_len) as usize);
         f.read_to_end(&mut out)
             .map_err(|e| SogsError::format(path, format!("{name}: {e}")))?;
         Ok(out)

@@ -164,3 +164,24 @@ fn deflate_bundles_and_unbundled_folders_read_like_store_bundles() {
         reference
     );
 }
+
+/// Found by fuzzing (issue 24): a codebook entry of 1e308 in `meta.json` decoded to infinite
+/// scales that the reader returned.
+#[test]
+fn values_past_f32_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = files();
+    let meta = &all.iter().find(|(n, _)| n == "meta.json").unwrap().1;
+    let mut json: serde_json::Value = serde_json::from_slice(meta).unwrap();
+    json["scales"]["codebook"][255] = serde_json::json!(1e308);
+    let p = dir.path().join("huge.sog");
+    write_zip(
+        &p,
+        &replace(&all, "meta.json", serde_json::to_vec(&json).unwrap()),
+    );
+    let e = error_of(&p);
+    assert!(
+        e.contains("huge.sog") && e.contains("NaN or infinite"),
+        "{e}"
+    );
+}

@@ -12,7 +12,11 @@ pub fn read_binary(dir: &Path) -> Result<Reconstruction> {
         images: read_images(&dir.join("images.bin"))?,
         points3d: read_points(&dir.join("points3D.bin"))?,
     };
-    rec.validate(&dir.join("images.bin"), &dir.join("points3D.bin"))?;
+    rec.validate(
+        &dir.join("cameras.bin"),
+        &dir.join("images.bin"),
+        &dir.join("points3D.bin"),
+    )?;
     Ok(rec)
 }
 

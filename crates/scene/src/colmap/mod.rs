@@ -83,6 +83,10 @@ pub struct Point3D {
     pub track: Vec<TrackElement>,
 }
 
+/// The largest image side a camera may declare (COLMAP's readers take any; no sensor comes
+/// near it, and a model past it is a damaged file).
+pub const MAX_IMAGE_SIDE: u64 = 1 << 20;
+
 /// A sparse model: cameras, registered images and 3D points, keyed by their ids.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reconstruction {
@@ -99,10 +103,77 @@ impl Reconstruction {
         v
     }
 
-    /// Checks references between the three tables: every image's camera exists (else the error
-    /// names `images_file`), every track names an existing image and keypoint (`points_file`).
-    pub fn validate(&self, images_file: &Path, points_file: &Path) -> Result<()> {
+    /// Checks every value a later stage divides by or projects with, and the references between
+    /// the three tables: each camera has a size, its model's parameter count, finite parameters
+    /// and a positive focal length (else the error names `cameras_file`); each image a finite,
+    /// non-zero rotation, a finite translation and an existing camera (`images_file`); each point
+    /// a finite position and a track of existing images and keypoints (`points_file`).
+    pub fn validate(
+        &self,
+        cameras_file: &Path,
+        images_file: &Path,
+        points_file: &Path,
+    ) -> Result<()> {
+        for cam in self.cameras.values() {
+            let problem = if cam.width == 0 || cam.height == 0 {
+                Some(format!("is {}×{} pixels", cam.width, cam.height))
+            } else if cam.width > MAX_IMAGE_SIDE || cam.height > MAX_IMAGE_SIDE {
+                Some(format!(
+                    "is {}×{} pixels, more than {MAX_IMAGE_SIDE} on a side",
+                    cam.width, cam.height
+                ))
+            } else if cam.params.len() != cam.model.num_params() {
+                Some(format!(
+                    "has {} parameters, a {} camera has {}",
+                    cam.params.len(),
+                    cam.model.name(),
+                    cam.model.num_params()
+                ))
+            } else if cam.params.iter().any(|p| !p.is_finite()) {
+                Some("has a NaN or infinite parameter".to_string())
+            } else {
+                let (fx, fy) = cam.focal();
+                (fx <= 0.0 || fy <= 0.0).then(|| format!("has focal length {fx}, {fy}"))
+            };
+            if let Some(problem) = problem {
+                return Err(SceneError::invalid(
+                    cameras_file,
+                    format!("camera {} {problem}", cam.id),
+                ));
+            }
+        }
         for img in self.images.values() {
+            let q = img.qvec;
+            let finite = q.iter().chain(&img.tvec).all(|v| v.is_finite());
+            let norm = q.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if img.name.is_empty() || img.name.contains(['\0', '\n', '\r']) {
+                return Err(SceneError::invalid(
+                    images_file,
+                    format!("image {} has the name {:?}", img.id, img.name),
+                ));
+            }
+            if let Some(k) = img
+                .points2d
+                .iter()
+                .position(|p| !p.xy.iter().all(|v| v.is_finite()))
+            {
+                return Err(SceneError::invalid(
+                    images_file,
+                    format!(
+                        "image {} ('{}'): keypoint {k} is not finite",
+                        img.id, img.name
+                    ),
+                ));
+            }
+            if !finite || !(1e-6..=1e6).contains(&norm) {
+                return Err(SceneError::invalid(
+                    images_file,
+                    format!(
+                        "image {} ('{}') has pose q = {q:?}, t = {:?}: not a rotation and a finite translation",
+                        img.id, img.name, img.tvec
+                    ),
+                ));
+            }
             if !self.cameras.contains_key(&img.camera_id) {
                 return Err(SceneError::invalid(
                     images_file,
@@ -114,6 +185,15 @@ impl Reconstruction {
             }
         }
         for p in self.points3d.values() {
+            if !p.xyz.iter().all(|v| v.is_finite()) || !p.error.is_finite() {
+                return Err(SceneError::invalid(
+                    points_file,
+                    format!(
+                        "point {} has position {:?} and error {}",
+                        p.id, p.xyz, p.error
+                    ),
+                ));
+            }
             for t in &p.track {
                 let Some(img) = self.images.get(&t.image_id) else {
                     return Err(SceneError::invalid(

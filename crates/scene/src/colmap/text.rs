@@ -14,7 +14,11 @@ pub fn read_text(dir: &Path) -> Result<Reconstruction> {
         images: read_images(&dir.join("images.txt"))?,
         points3d: read_points(&dir.join("points3D.txt"))?,
     };
-    rec.validate(&dir.join("images.txt"), &dir.join("points3D.txt"))?;
+    rec.validate(
+        &dir.join("cameras.txt"),
+        &dir.join("images.txt"),
+        &dir.join("points3D.txt"),
+    )?;
     Ok(rec)
 }
 
