@@ -115,6 +115,9 @@ pub struct RunReport {
     pub stages: Vec<StageReport>,
 }
 
+/// Temporaries other than atomic writes': SQLite's database while matching, and its journal.
+const STALE_TEMPORARIES: [&str; 2] = ["database.db.tmp", "database.db.tmp-journal"];
+
 pub fn run(a: RunArgs) -> Result<()> {
     let report = run_pipeline(&a.images, &a.output, &a.stages, a.force)?;
     print_summary(&report, &a.output);
@@ -147,6 +150,16 @@ pub fn run_pipeline(
     }
     check_options(images, w, opts)?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
+    // A run killed mid-write leaves its temporaries (atomic writes, the database being built);
+    // what they were becoming is redone or resumed below.
+    let stale = scene::remove_stale_temporaries(w, &STALE_TEMPORARIES)?;
+    if !stale.is_empty() {
+        eprintln!(
+            "removed {} temporary file(s) an interrupted run left in {}",
+            stale.len(),
+            w.display()
+        );
+    }
     let start = Instant::now();
     let mut stages = Vec::new();
     for spec in specs(images, w) {

@@ -48,6 +48,40 @@ pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
 }
 
+/// Whether a file name is one of [`write_atomic`]'s temporaries (`.NAME.XXXXXX.tmp`).
+pub fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(".tmp") && name.len() > ".tmp".len() + 1
+}
+
+/// Removes, under `dir` and its subfolders, the temporaries that a killed process left: files
+/// named as [`write_atomic`] names them, and those whose names are in `also`. Returns their
+/// paths. Only for a folder no other process is writing to: a live write's temporary goes too.
+pub fn remove_stale_temporaries(dir: &Path, also: &[&str]) -> Result<Vec<std::path::PathBuf>> {
+    let mut removed = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(SceneError::io(&d, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| SceneError::io(&d, e))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| SceneError::io(&path, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() && (is_temporary(&name) || also.contains(&name.as_str())) {
+                std::fs::remove_file(&path).map_err(|e| SceneError::io(&path, e))?;
+                removed.push(path);
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +128,30 @@ mod tests {
         let p = dir.path().join("x/y/z.bin");
         write_atomic_bytes(&p, &[1, 2, 3]).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn stale_temporaries_are_found_in_subfolders_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("images");
+        std::fs::create_dir_all(&sub).unwrap();
+        let keep = ["a.png", ".hidden", "notes.tmp", "x.db"];
+        let stale = [
+            ".a.png.Xy12Ab.tmp",
+            ".point_cloud.ply.q8Zz01.tmp",
+            "x.db.tmp",
+        ];
+        for n in keep.iter().chain(&stale) {
+            std::fs::write(sub.join(n), b"1").unwrap();
+            std::fs::write(dir.path().join(n), b"1").unwrap();
+        }
+        let removed = remove_stale_temporaries(dir.path(), &["x.db.tmp"]).unwrap();
+        assert_eq!(removed.len(), 2 * stale.len());
+        for n in keep {
+            assert!(sub.join(n).exists() && dir.path().join(n).exists(), "{n}");
+        }
+        for n in stale {
+            assert!(!sub.join(n).exists() && !dir.path().join(n).exists(), "{n}");
+        }
     }
 }

@@ -14,7 +14,7 @@ pub mod ply;
 pub mod transforms;
 pub mod undistort;
 
-pub use atomic::{write_atomic, write_atomic_bytes};
+pub use atomic::{remove_stale_temporaries, write_atomic, write_atomic_bytes};
 pub use camera::{Camera, CameraModel};
 pub use colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement};
 pub use error::SceneError;
