@@ -112,6 +112,24 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
+        if out_of_space(&e) {
+            eprintln!(
+                "the disk is full (or a file-size limit was reached): free some space and run the same command again; finished work is kept and what was cut short is redone"
+            );
+        }
         std::process::exit(1);
     }
+}
+
+/// Whether a failure comes from a write that found no room.
+fn out_of_space(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind;
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded
+            )
+        })
 }

@@ -4,34 +4,9 @@
 
 mod common;
 
-use common::{built_in, kill_when_written, splat, text};
+use common::{built_in, kill_when_written, run_args, splat, text};
 use std::path::Path;
 use std::time::SystemTime;
-
-fn run_args(images: &Path, w: &Path, steps: &str, checkpoint_every: &str) -> Vec<String> {
-    [
-        "run",
-        images.to_str().unwrap(),
-        "-o",
-        w.to_str().unwrap(),
-        "--sfm.matcher",
-        "sequential",
-        "--sfm.overlap",
-        "4",
-        "--train.resolution",
-        "40",
-        "--train.steps",
-        steps,
-        "--train.eval-every",
-        "0",
-        "--train.checkpoint-every",
-        checkpoint_every,
-        "--compress.iterations",
-        "2",
-    ]
-    .map(String::from)
-    .to_vec()
-}
 
 fn run(args: &[String]) -> std::process::Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

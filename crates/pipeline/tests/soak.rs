@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{splat, text};
+use common::{files_under, run_args, small_scene, splat_owned, text};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,23 +24,6 @@ const OUTPUTS: [(&str, &str); 3] = [
     ("train.done.json", "point_cloud.ply"),
     ("compress.done.json", "scene.sog"),
 ];
-
-fn run_args(images: &Path, w: &Path) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "run".into(),
-        images.display().to_string(),
-        "-o".into(),
-        w.display().to_string(),
-    ];
-    for s in [
-        "--sfm.matcher sequential --sfm.overlap 4",
-        "--train.resolution 40 --train.steps 200 --train.eval-every 0",
-        "--train.checkpoint-every 25 --compress.iterations 2",
-    ] {
-        a.extend(s.split(' ').map(String::from));
-    }
-    a
-}
 
 /// A small deterministic generator for the kill moments.
 struct Lcg(u64);
@@ -85,20 +68,7 @@ fn unfinished_stage(w: &Path) -> Option<&'static str> {
 
 /// Every file under `w` that a write in progress would have left.
 fn temporaries(w: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![w.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if p.is_dir() {
-                pending.push(p);
-            } else if name.ends_with(".tmp") || name.ends_with("-journal") {
-                found.push(p);
-            }
-        }
-    }
-    found
+    files_under(w, |n| n.ends_with(".tmp") || n.ends_with("-journal"))
 }
 
 /// Starts `splat run`, waits until `stage` prints that it is running, sleeps `delay`, and
@@ -165,24 +135,11 @@ fn a_run_killed_at_random_moments_ends_byte_identical_to_an_uninterrupted_one() 
     let kills = env_or("SPLAT_SOAK_KILLS", 11) as usize;
     let mut rng = Lcg(env_or("SPLAT_SOAK_SEED", 24));
     let dir = tempfile::tempdir().unwrap();
-    let scene = dir.path().join("scene");
-    let o = splat(&[
-        "generate",
-        "-o",
-        scene.to_str().unwrap(),
-        "--views",
-        "32",
-        "--width",
-        "400",
-        "--height",
-        "300",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let images = scene.join("images");
+    let images = small_scene(dir.path());
 
     let reference = dir.path().join("reference");
-    let args = run_args(&images, &reference);
-    let o = splat(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let args = run_args(&images, &reference, "200", "25");
+    let o = splat_owned(&args);
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(reference.join("report.json")).unwrap()).unwrap();
@@ -196,7 +153,7 @@ fn a_run_killed_at_random_moments_ends_byte_identical_to_an_uninterrupted_one() 
     // Kill points in proportion 4 : 4 : 3, each at a random moment in the first 60 % of its
     // stage's uninterrupted time (a resumed stage has less left to do).
     let w = dir.path().join("soak");
-    let args = run_args(&images, &w);
+    let args = run_args(&images, &w, "200", "25");
     let plan: Vec<usize> = (0..kills)
         .map(|k| (k * 11 / kills).min(10) * 3 / 11)
         .collect();
@@ -238,7 +195,7 @@ fn a_run_killed_at_random_moments_ends_byte_identical_to_an_uninterrupted_one() 
         std::fs::write(p, b"cut short").unwrap();
     }
     let before = finished(&w);
-    let o = splat(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = splat_owned(&args);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("removed 5 temporary file(s)"),

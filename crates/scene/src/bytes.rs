@@ -35,7 +35,7 @@ impl<'a> ByteReader<'a> {
     }
 
     pub fn remaining(&self) -> usize {
-        self.data.len() - self.pos
+        self.data.len().saturating_sub(self.pos)
     }
 
     pub fn error(&self, message: impl Into<String>) -> SceneError {

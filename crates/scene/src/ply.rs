@@ -285,7 +285,8 @@ fn parse_header(data: &[u8], path: &Path) -> Result<Header> {
     Ok(Header {
         format,
         elements,
-        data_start,
+        // A file that ends on `end_header` without its line break has no data at all.
+        data_start: data_start.min(data.len()),
         lines,
     })
 }

@@ -253,3 +253,19 @@ fn a_huge_count_of_empty_rows_is_not_walked() {
         .expect("reading 2^64 empty rows did not end within a minute");
     assert_eq!(read.unwrap(), 3);
 }
+
+/// Found by the long fuzz run (issue 24): a file cut right after `end_header`, before its line
+/// break, put the data's start past the end (an overflow in the binary reader, a slice past the
+/// end in the ascii one).
+#[test]
+fn a_file_ending_on_end_header_is_an_error_not_a_panic() {
+    let c = cloud(3, 0, 2);
+    for format in ["binary_little_endian", "ascii"] {
+        let good = foreign_ply(&c, &c.property_names(), format);
+        let end = good.windows(10).position(|w| w == b"end_header").unwrap() + 10;
+        let e = parse_ply(&good[..end], Path::new("cut.ply"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cut.ply"), "{format}: {e}");
+    }
+}
