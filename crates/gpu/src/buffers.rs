@@ -60,6 +60,7 @@ pub fn readback<T: bytemuck::Pod>(
     if bytes == 0 {
         return Ok(Vec::new());
     }
+    ctx.health()?;
     let padded = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
     let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),

@@ -33,6 +33,20 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The first failure wgpu reported outside an error scope: a lost device, or an error in
+    /// work already submitted. Once set, nothing the device computes can be trusted.
+    fault: Arc<Mutex<Option<GpuError>>>,
+}
+
+use std::sync::{Arc, Mutex};
+
+/// Records the first fault (later ones follow from it).
+fn record(fault: &Mutex<Option<GpuError>>, e: GpuError) {
+    if let Ok(mut f) = fault.lock()
+        && f.is_none()
+    {
+        *f = Some(e);
+    }
 }
 
 fn instance() -> wgpu::Instance {
@@ -154,6 +168,23 @@ pub struct DeviceMemory {
     pub reserved: u64,
 }
 
+/// `SPLAT_GPU_MAX_BUFFER` (bytes): the largest buffer splat binds, below the device's own
+/// limit: to leave room for other jobs sharing the GPU, or to rehearse a smaller one. Work
+/// that needs more fails as it would on such a device.
+pub const BUFFER_BUDGET_VAR: &str = "SPLAT_GPU_MAX_BUFFER";
+
+fn budgeted(mut limits: wgpu::Limits) -> Result<wgpu::Limits, GpuError> {
+    let Ok(v) = std::env::var(BUFFER_BUDGET_VAR) else {
+        return Ok(limits);
+    };
+    let bytes: u64 = v.trim().parse().map_err(|_| {
+        GpuError::NoAdapter(format!("{BUFFER_BUDGET_VAR}={v}: not a number of bytes"))
+    })?;
+    limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(bytes);
+    limits.max_buffer_size = limits.max_buffer_size.min(bytes);
+    Ok(limits)
+}
+
 impl GpuContext {
     /// Opens the adapter chosen by the policy above with the adapter's full limits.
     pub fn new() -> Result<Self, GpuError> {
@@ -180,13 +211,46 @@ impl GpuContext {
             adapter: info.name.clone(),
             source,
         })?;
+        // wgpu's default for both is a panic (or a log line, for a lost device) while the
+        // program carries on: record them instead, for `health` to turn into an error.
+        let fault = Arc::new(Mutex::new(None));
+        let (lost, name) = (Arc::clone(&fault), info.name.clone());
+        device.set_device_lost_callback(move |reason, message| {
+            record(
+                &lost,
+                GpuError::DeviceLost(format!("'{name}' ({reason:?}): {message}")),
+            );
+        });
+        let (failed, name) = (Arc::clone(&fault), info.name.clone());
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let e = match e {
+                wgpu::Error::OutOfMemory { .. } => {
+                    GpuError::OutOfMemory(format!("on '{name}', in submitted work: {e}"))
+                }
+                e => GpuError::Device(format!("on '{name}', in submitted work: {e}")),
+            };
+            record(&failed, e);
+        }));
         Ok(Self {
             adapter,
             device,
             queue,
             info,
-            limits,
+            limits: budgeted(limits)?,
+            fault,
         })
+    }
+
+    /// `Err` once the device is lost or work submitted to it has failed: everything it holds
+    /// or computes from then on is garbage. Callers check it before trusting results (a
+    /// training step, a readback).
+    pub fn health(&self) -> Result<(), GpuError> {
+        // Let wgpu deliver what has happened so far (a lost device is reported while polling).
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        match self.fault.lock() {
+            Ok(f) => f.as_ref().map_or(Ok(()), |e| Err(e.clone())),
+            Err(_) => Err(GpuError::Device("a GPU error handler panicked".into())),
+        }
     }
 
     /// Runs `f` with wgpu's out-of-memory and validation errors captured, so that a buffer too
@@ -227,10 +291,13 @@ impl GpuContext {
 
     /// Blocks until all submitted work is done.
     pub fn wait(&self) -> Result<(), GpuError> {
-        self.device
+        let polled = self
+            .device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
-            .map_err(|e| GpuError::Device(e.to_string()))
+            .map_err(|e| GpuError::Device(e.to_string()));
+        self.health()?;
+        polled
     }
 
     /// Device memory wgpu's allocator holds for this device right now, or `None` where the

@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum GpuError {
     /// No adapter at all, or none matching `SPLAT_ADAPTER`.
     #[error("{0}")]
@@ -19,6 +19,11 @@ pub enum GpuError {
     Device(String),
     #[error("the GPU ran out of memory: {0}")]
     OutOfMemory(String),
+    /// The driver reset the device (a crash, a timeout, a removed GPU) or it was destroyed.
+    #[error(
+        "the GPU device was lost: {0}; nothing computed since can be trusted, so the work stops here"
+    )]
+    DeviceLost(String),
     #[error(
         "{what} needs {needed} bytes, more than this device allows in one buffer ({limit} bytes)"
     )]

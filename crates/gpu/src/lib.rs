@@ -11,7 +11,9 @@ mod sort;
 pub mod testing;
 
 pub use buffers::{readback, reuse_buffer, storage_buffer, storage_buffer_zeroed, uniform_buffer};
-pub use context::{AdapterSummary, DeviceMemory, GpuContext, LAVAPIPE_HINT, list_adapters};
+pub use context::{
+    AdapterSummary, BUFFER_BUDGET_VAR, DeviceMemory, GpuContext, LAVAPIPE_HINT, list_adapters,
+};
 pub use error::GpuError;
 pub use scan::{PrefixScan, ScanPlan};
 pub use sort::{RadixSort, SortKeys, bits_in_use};

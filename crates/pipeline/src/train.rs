@@ -338,7 +338,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
         if eval_first {
             last_psnr = Some(report(&trainer, &mut metrics, s)?);
         }
-        if let Some(l) = trainer.step(log)? {
+        let stepped = match trainer.step(log) {
+            Ok(l) => l,
+            Err(e) => {
+                progress.finish();
+                return Err(failed_step(&trainer, e, &ckpt_dir, &save));
+            }
+        };
+        if let Some(l) = stepped {
             if !l.total.is_finite() {
                 anyhow::bail!(
                     "the loss became {} at step {}; the model diverged. The newest checkpoint in {} is intact; \
@@ -573,4 +580,38 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
         progress.finish();
     }
     Ok(Dataset::load(&dir)?)
+}
+
+/// The error for a step that failed on the GPU, with what is kept: a checkpoint of the last
+/// completed step where the model is intact and one is due (steps were trained since the
+/// newest), else the newest checkpoint already written.
+fn failed_step(
+    trainer: &Trainer,
+    e: splat_train::train::TrainError,
+    ckpt_dir: &Path,
+    save: &dyn Fn(&Trainer) -> Result<PathBuf>,
+) -> anyhow::Error {
+    let newest = checkpoint::list(ckpt_dir).pop();
+    let due = newest.as_ref().is_none_or(|(step, _)| *step < trainer.step) && trainer.step > 0;
+    let kept = if due && trainer.state_intact() {
+        match save(trainer) {
+            Ok(path) => format!(
+                "a checkpoint of step {} (the last completed) was written to {}; continue with --resume",
+                trainer.step,
+                path.display()
+            ),
+            Err(w) => format!(
+                "writing a checkpoint of step {} failed too: {w:#}",
+                trainer.step
+            ),
+        }
+    } else if let Some((step, path)) = newest {
+        format!(
+            "the newest checkpoint, of step {step}, is intact: {}; continue with --resume",
+            path.display()
+        )
+    } else {
+        "no checkpoint was due".to_string()
+    };
+    anyhow::anyhow!("{:#}; {kept}", anyhow::Error::new(e))
 }

@@ -28,14 +28,14 @@ pub enum TrainError {
     Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// The model outgrew the device.
     #[error(
-        "step {step}: {gaussians} Gaussians do not fit on this GPU ({source}); raise --densify-grad-threshold, \
+        "step {step}: {gaussians} Gaussians do not fit on this GPU ({why}); raise --densify-grad-threshold, \
          lower --densify-until or --resolution, or use --strategy mcmc with a smaller --max-gaussians"
     )]
     Capacity {
         step: u32,
         gaussians: u32,
-        #[source]
-        source: GpuError,
+        /// Said in the message (not a `source`, which would say it twice).
+        why: GpuError,
     },
 }
 
@@ -449,6 +449,10 @@ pub struct Trainer<'c> {
     profile: Option<StageTimes>,
     /// The most device memory seen after a step of this trainer (each field its own maximum).
     peak_memory: Option<gpu::DeviceMemory>,
+    /// The view the step under way took, and whether it has submitted its parameter update:
+    /// a step that fails before that leaves the model as the last step left it.
+    current_view: Option<usize>,
+    updating: bool,
 }
 
 /// Wall time per stage of a training step, summed over steps, in the order stages first ran.
@@ -538,7 +542,16 @@ impl<'c> Trainer<'c> {
             last_refine: None,
             profile: None,
             peak_memory: None,
+            current_view: None,
+            updating: false,
         })
+    }
+
+    /// Whether the model is exactly what the last completed step left (so a checkpoint of it
+    /// resumes as if nothing had failed): true unless a step failed after submitting its
+    /// parameter update, or the device has failed.
+    pub fn state_intact(&self) -> bool {
+        !self.updating && self.ctx.health().is_ok()
     }
 
     /// Starts (or stops) timing each stage of later steps; see [`StageTimes`].
@@ -586,15 +599,31 @@ impl<'c> Trainer<'c> {
 
     /// One optimisation step on the next training view; returns the loss when `read_loss`.
     /// A frame the device has no room for is a `Capacity` error naming the Gaussian count.
+    /// A step whose work failed on the device (a lost device, an error in submitted work) is an
+    /// error too, never a result: nothing it computed is used.
     pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
-        let out = self.step_inner(read_loss);
+        // Some of wgpu's helpers panic on a lost device: ask first.
+        self.ctx.health()?;
+        self.updating = false;
+        let out = self
+            .step_inner(read_loss)
+            .and_then(|t| self.ctx.health().map(|()| t).map_err(TrainError::from));
+        if out.is_err() && !self.updating {
+            // Nothing changed: the view it took goes back, for the next try to take.
+            if let Some(vi) = self.current_view.take() {
+                self.order.push(vi);
+            }
+        }
+        if out.is_ok() {
+            self.updating = false;
+        }
         self.sample_memory();
         out.map_err(|e| match e {
-            TrainError::Gpu(source @ (GpuError::OutOfMemory(_) | GpuError::TooLarge { .. })) => {
+            TrainError::Gpu(why @ (GpuError::OutOfMemory(_) | GpuError::TooLarge { .. })) => {
                 TrainError::Capacity {
                     step: self.step + 1,
                     gaussians: self.gaussians.count,
-                    source,
+                    why,
                 }
             }
             e => e,
@@ -611,6 +640,7 @@ impl<'c> Trainer<'c> {
             self.epoch += 1;
         }
         let vi = self.order.pop().unwrap_or(0);
+        self.current_view = Some(vi);
         // Renders between steps (evaluations) are not part of a step's profile.
         self.raster.take_profile();
         self.gaussians
@@ -685,6 +715,7 @@ impl<'c> Trainer<'c> {
                 iteration,
             );
         }
+        self.updating = true;
         ctx.queue.submit([enc.finish()]);
         self.book("optimizer (Adam, statistics)")?;
         if let Some(d) = densify {
@@ -705,10 +736,10 @@ impl<'c> Trainer<'c> {
                     self.cfg.seed,
                     iteration,
                 )
-                .map_err(|source| TrainError::Capacity {
+                .map_err(|why| TrainError::Capacity {
                     step: iteration,
                     gaussians: self.mcmc.wanted,
-                    source,
+                    why,
                 })?;
             self.densifier.reset_stats(ctx, self.gaussians.count);
             self.last_refine = Some(report);
@@ -770,10 +801,10 @@ impl<'c> Trainer<'c> {
             let report = self
                 .densifier
                 .densify(ctx, &mut self.gaussians, &mut self.states, &rule)
-                .map_err(|source| TrainError::Capacity {
+                .map_err(|why| TrainError::Capacity {
                     step: iteration,
                     gaussians: self.densifier.wanted,
-                    source,
+                    why,
                 })?;
             self.last_densify = Some(report);
         }
@@ -946,6 +977,7 @@ impl<'c> Trainer<'c> {
 
     /// The current model as a PLY cloud.
     pub fn download(&self) -> Result<GaussianCloud, TrainError> {
+        self.ctx.health()?;
         Ok(self.gaussians.read(self.ctx)?.to_cloud())
     }
 }
