@@ -136,3 +136,91 @@ fn errors_name_the_input_and_exit_non_zero() {
     );
     assert!(!Path::new(dir.path()).join("images").exists());
 }
+
+/// Issue 24: a PLY the reader accepts may hold finite but absurd values (scales of 1e38,
+/// opacities of ±1e30, positions of 1e30, a quaternion of 1e30 or of zeros); every stage that
+/// takes a PLY handles it: rendering, evaluation, compression and its reading back end
+/// normally, with finite results.
+#[test]
+fn absurd_but_finite_values_are_handled_by_every_stage_that_takes_a_ply() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene");
+    let o = splat(
+        &[
+            "generate",
+            "-o",
+            scene.to_str().unwrap(),
+            "--views",
+            "8",
+            "--width",
+            "64",
+            "--height",
+            "48",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut cloud = scene::GaussianCloud {
+        sh_degree: 0,
+        ..Default::default()
+    };
+    // (mean, DC colour, opacity logit, log-scales, quaternion)
+    type Row = ([f32; 3], [f32; 3], f32, [f32; 3], [f32; 4]);
+    let rows: [Row; 4] = [
+        ([0.0; 3], [0.5; 3], 1e30, [87.0; 3], [1.0, 0.0, 0.0, 0.0]),
+        (
+            [1e30, -1e30, 1e30],
+            [1e30, -1e30, 1e30],
+            -1e30,
+            [-87.0; 3],
+            [0.0; 4],
+        ),
+        (
+            [0.1, 0.2, 0.3],
+            [0.1; 3],
+            2.0,
+            [-3.0; 3],
+            [1e30, 1e-30, 0.0, 0.0],
+        ),
+        (
+            [0.1, 0.2, 0.3],
+            [0.1; 3],
+            2.0,
+            [3e38, -3e38, 0.0],
+            [1.0, 0.0, 0.0, 0.0],
+        ),
+    ];
+    for (mean, dc, opacity, scale, rot) in rows {
+        cloud.means.push(mean);
+        cloud.sh_dc.push(dc);
+        cloud.opacity.push(opacity);
+        cloud.log_scales.push(scale);
+        cloud.rotations.push(rot);
+    }
+    let ply = dir.path().join("absurd.ply");
+    scene::ply::write_ply(&ply, &cloud).unwrap();
+    let (p, s) = (ply.to_str().unwrap(), scene.to_str().unwrap());
+    let png = dir.path().join("view.png");
+    let sog = dir.path().join("absurd.sog");
+    let back = dir.path().join("back.ply");
+    for args in [
+        vec!["render", p, s, "--view", "0", "-o", png.to_str().unwrap()],
+        vec!["eval", p, s, "--json"],
+        vec!["compress", p, "-o", sog.to_str().unwrap()],
+        vec![
+            "decompress",
+            sog.to_str().unwrap(),
+            "-o",
+            back.to_str().unwrap(),
+        ],
+    ] {
+        let o = splat(&args, &[]);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+    }
+    let eval: serde_json::Value =
+        serde_json::from_slice(&splat(&["eval", p, s, "--json"], &[]).stdout).unwrap();
+    assert!(eval["psnr"].as_f64().is_some_and(f64::is_finite), "{eval}");
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (64, 48));
+    assert_eq!(scene::ply::read_ply(&back).unwrap().len(), 4);
+}

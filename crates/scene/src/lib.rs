@@ -29,12 +29,33 @@ pub fn shared_dataset_for_tests(start: &std::path::Path, rel: &str) -> Option<st
     match shared_datasets_dir(start) {
         Some(d) => Some(d.join(rel)),
         None if std::env::var("SPLAT_SKIP_SHARED").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED (SPLAT_SKIP_SHARED=1): ../shared/datasets/{rel} is not available");
+            report_skipped_test(&format!(
+                "../shared/datasets/{rel} is not available (SPLAT_SKIP_SHARED=1)"
+            ));
             None
         }
         None => panic!(
             "../shared/datasets not found beside the project (set SPLAT_SHARED_DATASETS, or SPLAT_SKIP_SHARED=1 to skip)"
         ),
+    }
+}
+
+/// Says that the running test skipped its work and why: on stderr, and as a line appended to
+/// the file `SPLAT_SKIP_LOG` names, from which `scripts/test.sh` lists what did not run.
+pub fn report_skipped_test(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    eprintln!("SKIPPED {test}: {why}");
+    if let Ok(log) = std::env::var("SPLAT_SKIP_LOG")
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+    {
+        let _ = writeln!(f, "{test}: {why}");
     }
 }
 

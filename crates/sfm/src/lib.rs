@@ -28,7 +28,7 @@ pub fn colmap_for_tests() -> Option<String> {
     match std::process::Command::new(&exe).arg("help").output() {
         Ok(o) if o.status.success() => Some(exe),
         _ if std::env::var("SPLAT_SKIP_COLMAP").as_deref() == Ok("1") => {
-            eprintln!("SKIPPED (SPLAT_SKIP_COLMAP=1): COLMAP is not installed");
+            scene::report_skipped_test("COLMAP is not installed (SPLAT_SKIP_COLMAP=1)");
             None
         }
         _ => panic!(
