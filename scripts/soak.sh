@@ -3,7 +3,7 @@
 #   bash scripts/soak.sh [KILLS [SEED]]      (defaults: 60 kill points, seed 1)
 # Each kill point is a SIGKILL at a random moment of sfm, training or compression (4 : 4 : 3),
 # followed by a rerun; the final outputs are compared byte for byte with an uninterrupted run.
-# Prints the kill points per stage; about 4 s per kill point on a 2-core machine with lavapipe.
+# Prints the kill points per stage; about 2 s per kill point on a 2-core machine with lavapipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"

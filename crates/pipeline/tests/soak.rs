@@ -18,6 +18,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 const STAGES: [&str; 3] = ["sfm", "train", "compress"];
+/// Training steps of the soak's runs.
+const STEPS: u32 = 200;
 /// Each stage's record and main output.
 const OUTPUTS: [(&str, &str); 3] = [
     ("sfm.done.json", "sparse/0/images.bin"),
@@ -64,6 +66,25 @@ fn unfinished_stage(w: &Path) -> Option<&'static str> {
         .zip(OUTPUTS)
         .find(|(_, (done, _))| !w.join(done).exists())
         .map(|(s, _)| *s)
+}
+
+/// For training (stage 1), the fraction of its steps after the newest checkpoint; else 1.
+fn left_to_train(w: &Path, stage: usize) -> f64 {
+    if stage != 1 {
+        return 1.0;
+    }
+    let done = files_under(&w.join("checkpoints"), |n| n.ends_with(".ckpt"))
+        .iter()
+        .filter_map(|p| {
+            p.file_stem()?
+                .to_str()?
+                .strip_prefix("step_")?
+                .parse::<u32>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0);
+    f64::from(STEPS.saturating_sub(done)) / f64::from(STEPS)
 }
 
 /// Every file under `w` that a write in progress would have left.
@@ -138,7 +159,7 @@ fn a_run_killed_at_random_moments_ends_byte_identical_to_an_uninterrupted_one() 
     let images = small_scene(dir.path());
 
     let reference = dir.path().join("reference");
-    let args = run_args(&images, &reference, "200", "25");
+    let args = run_args(&images, &reference, &STEPS.to_string(), "25");
     let o = splat_owned(&args);
     assert!(o.status.success(), "{}", text(&o));
     let report: serde_json::Value =
@@ -150,10 +171,11 @@ fn a_run_killed_at_random_moments_ends_byte_identical_to_an_uninterrupted_one() 
         .map(|s| s["seconds"].as_f64().unwrap())
         .collect();
 
-    // Kill points in proportion 4 : 4 : 3, each at a random moment in the first 60 % of its
-    // stage's uninterrupted time (a resumed stage has less left to do).
+    // Kill points in proportion 4 : 4 : 3, each at a random moment in the first half of what
+    // is left of its stage (the uninterrupted run's time; for training, the part of it after the
+    // newest checkpoint), so that a stage is rarely finished before its kill points are spent.
     let w = dir.path().join("soak");
-    let args = run_args(&images, &w, "200", "25");
+    let args = run_args(&images, &w, &STEPS.to_string(), "25");
     let plan: Vec<usize> = (0..kills)
         .map(|k| (k * 11 / kills).min(10) * 3 / 11)
         .collect();
@@ -165,7 +187,7 @@ fn a_run_killed_at_random_moments_ends_byte_identical_to_an_uninterrupted_one() 
             continue; // already finished: a kill aimed at it would land later
         }
         let before = finished(&w);
-        let delay = Duration::from_secs_f64(rng.unit() * 0.6 * seconds[s]);
+        let delay = Duration::from_secs_f64(rng.unit() * 0.5 * seconds[s] * left_to_train(&w, s));
         let at = kill_during(&args, stage, delay, &w);
         runs += 1;
         let after = finished(&w);

@@ -117,12 +117,16 @@ pub fn small_scene(dir: &Path) -> PathBuf {
     scene.join("images")
 }
 
-/// Every file under `dir` whose name `pick` accepts.
+/// Every file under `dir` (which need not exist) whose name `pick` accepts.
 pub fn files_under(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(d) = pending.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
+        // A folder not made (yet) holds nothing.
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
                 pending.push(p);
