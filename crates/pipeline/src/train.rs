@@ -43,19 +43,15 @@ pub struct TrainArgs {
     /// (relocation and growth up to --max-gaussians, with position noise) or `fixed`.
     #[arg(long, value_enum, default_value_t = StrategyArg::Adc)]
     strategy: StrategyArg,
-    /// Keep the paper's step numbers (densification window, opacity resets, SH interval,
-    /// position learning-rate decay) whatever --steps is. By default they follow the run's
-    /// length: the paper's values at 30,000 steps, times --steps / 30000 (the densification
-    /// interval excepted). A step setting given explicitly is kept as given either way.
+    /// Multiply the step-based settings (densification window, opacity reset, SH interval,
+    /// position learning-rate decay; not the densification interval) by --steps / 30000, compressing the paper's
+    /// schedule into a shorter run. Without it a short run keeps the paper's step numbers.
     #[arg(long)]
-    paper_schedule: bool,
-    /// The default since the schedule follows --steps; accepted so that older commands run.
-    #[arg(long, hide = true, conflicts_with = "paper_schedule")]
     scale_schedule: bool,
     /// Position learning rate at the start, times the scene extent.
     #[arg(long, default_value_t = TrainConfig::default().lr_position.0)]
     lr_position: f32,
-    /// Position learning rate after the decay (at --steps; at 30000 with --paper-schedule).
+    /// Position learning rate after the decay (at step 30000, or --steps with --scale-schedule).
     #[arg(long, default_value_t = TrainConfig::default().lr_position.1)]
     lr_position_final: f32,
     #[arg(long, default_value_t = TrainConfig::default().lr_sh_dc)]
@@ -72,9 +68,9 @@ pub struct TrainArgs {
     /// Weight of the D-SSIM term of the loss (the rest is L1).
     #[arg(long, default_value_t = TrainConfig::default().lambda)]
     lambda_dssim: f32,
-    /// Steps between SH degree increases [default: 1000 at 30,000 steps, scaled to --steps].
-    #[arg(long)]
-    sh_interval: Option<u32>,
+    /// Steps between SH degree increases.
+    #[arg(long, default_value_t = TrainConfig::default().sh_interval)]
+    sh_interval: u32,
     /// Steps between checkpoints (0: none); the newest two are kept.
     #[arg(long, default_value_t = 2000)]
     checkpoint_every: u32,
@@ -108,14 +104,12 @@ struct McmcArgs {
     /// The most Gaussians the model may have (`--strategy mcmc`).
     #[arg(long, default_value_t = McmcConfig::default().max_gaussians)]
     max_gaussians: u32,
-    /// First step after which MCMC relocates and grows [default: 500 at 30,000 steps, scaled
-    /// to --steps].
-    #[arg(long)]
-    mcmc_from: Option<u32>,
-    /// Step at which MCMC relocation and growth stop [default: 25,000 at 30,000 steps, scaled
-    /// to --steps].
-    #[arg(long)]
-    mcmc_until: Option<u32>,
+    /// First step after which MCMC relocates and grows.
+    #[arg(long, default_value_t = McmcConfig::default().from)]
+    mcmc_from: u32,
+    /// Step at which MCMC relocation and growth stop.
+    #[arg(long, default_value_t = McmcConfig::default().until)]
+    mcmc_until: u32,
     /// Steps between MCMC relocations.
     #[arg(long, default_value_t = McmcConfig::default().every)]
     mcmc_every: u32,
@@ -137,8 +131,8 @@ impl McmcArgs {
     fn config(&self, min_opacity: f32) -> McmcConfig {
         McmcConfig {
             max_gaussians: self.max_gaussians,
-            from: McmcConfig::default().from,
-            until: McmcConfig::default().until,
+            from: self.mcmc_from,
+            until: self.mcmc_until,
             every: self.mcmc_every,
             grow_rate: self.mcmc_grow_rate,
             min_opacity,
@@ -152,14 +146,12 @@ impl McmcArgs {
 /// Adaptive density control (`--strategy adc`); defaults are the paper's.
 #[derive(clap::Args)]
 struct DensifyArgs {
-    /// First step after which Gaussians are densified [default: 500 at 30,000 steps, scaled to
-    /// --steps].
-    #[arg(long)]
-    densify_from: Option<u32>,
-    /// Step at which densification (and opacity reset) stops [default: 15,000 at 30,000 steps,
-    /// scaled to --steps].
-    #[arg(long)]
-    densify_until: Option<u32>,
+    /// First step after which Gaussians are densified.
+    #[arg(long, default_value_t = DensifyConfig::default().from)]
+    densify_from: u32,
+    /// Step at which densification (and opacity reset) stops.
+    #[arg(long, default_value_t = DensifyConfig::default().until)]
+    densify_until: u32,
     /// Steps between densifications.
     #[arg(long, default_value_t = DensifyConfig::default().every)]
     densify_every: u32,
@@ -169,10 +161,9 @@ struct DensifyArgs {
     /// Clone Gaussians up to this fraction of the scene extent, split larger ones.
     #[arg(long, default_value_t = DensifyConfig::default().percent_dense)]
     percent_dense: f32,
-    /// Steps between opacity resets, 0: never [default: 3,000 at 30,000 steps, scaled to
-    /// --steps].
-    #[arg(long)]
-    opacity_reset_every: Option<u32>,
+    /// Steps between opacity resets (0: never).
+    #[arg(long, default_value_t = DensifyConfig::default().opacity_reset_every)]
+    opacity_reset_every: u32,
     /// Prune Gaussians with an opacity below this at each densification (with mcmc: relocate them).
     #[arg(long, default_value_t = DensifyConfig::default().min_opacity)]
     prune_opacity: f32,
@@ -188,12 +179,12 @@ struct DensifyArgs {
 impl DensifyArgs {
     fn config(&self) -> DensifyConfig {
         DensifyConfig {
-            from: DensifyConfig::default().from,
-            until: DensifyConfig::default().until,
+            from: self.densify_from,
+            until: self.densify_until,
             every: self.densify_every,
             grad_threshold: self.densify_grad_threshold,
             percent_dense: self.percent_dense,
-            opacity_reset_every: DensifyConfig::default().opacity_reset_every,
+            opacity_reset_every: self.opacity_reset_every,
             min_opacity: self.prune_opacity,
             max_world_scale: self.prune_world_scale,
             max_screen_radius: self.prune_screen_radius,
@@ -201,14 +192,15 @@ impl DensifyArgs {
     }
 }
 
-/// The training settings `a` asks for: the paper's, with the step-based ones scaled to the run's
-/// length (unless --paper-schedule), then every step setting given explicitly as given.
-fn train_config(a: &TrainArgs, background: [f64; 3]) -> TrainConfig {
+pub fn run(a: TrainArgs) -> Result<()> {
+    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?;
     let cfg = TrainConfig {
         steps: a.steps,
         seed: a.seed,
         max_sh_degree: a.sh_degree.min(3),
-        background,
+        background: a
+            .background
+            .unwrap_or_else(|| data.source.default_background()),
         lr_position: (a.lr_position, a.lr_position_final),
         lr_sh_dc: a.lr_sh_dc,
         lr_sh_rest: a.lr_sh_rest,
@@ -216,7 +208,7 @@ fn train_config(a: &TrainArgs, background: [f64; 3]) -> TrainConfig {
         lr_scale: a.lr_scale,
         lr_rotation: a.lr_rotation,
         lambda: a.lambda_dssim,
-        sh_interval: TrainConfig::default().sh_interval,
+        sh_interval: a.sh_interval,
         resolution: a.resolution,
         image_cache_bytes: a.image_cache_mb << 20,
         strategy: match a.strategy {
@@ -226,34 +218,11 @@ fn train_config(a: &TrainArgs, background: [f64; 3]) -> TrainConfig {
         },
         ..TrainConfig::default()
     };
-    let mut cfg = if a.paper_schedule {
-        cfg
-    } else {
+    let cfg = if a.scale_schedule {
         cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(TrainConfig::default().steps))
+    } else {
+        cfg
     };
-    let set = |v: &mut u32, given: Option<u32>| *v = given.unwrap_or(*v);
-    set(&mut cfg.sh_interval, a.sh_interval);
-    match &mut cfg.strategy {
-        Strategy::Adc(d) => {
-            set(&mut d.from, a.densify.densify_from);
-            set(&mut d.until, a.densify.densify_until);
-            set(&mut d.opacity_reset_every, a.densify.opacity_reset_every);
-        }
-        Strategy::Mcmc(m) => {
-            set(&mut m.from, a.mcmc.mcmc_from);
-            set(&mut m.until, a.mcmc.mcmc_until);
-        }
-        Strategy::Fixed => {}
-    }
-    cfg
-}
-
-pub fn run(a: TrainArgs) -> Result<()> {
-    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?;
-    let background = a
-        .background
-        .unwrap_or_else(|| data.source.default_background());
-    let cfg = train_config(&a, background);
     let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed);
     let ctx = gpu::GpuContext::new()?;
     let mut trainer = Trainer::new(&ctx, &data, &init, cfg.clone())?;
@@ -645,75 +614,4 @@ fn failed_step(
         "no checkpoint was due".to_string()
     };
     anyhow::anyhow!("{:#}; {kept}", anyhow::Error::new(e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(args: &[&str]) -> TrainConfig {
-        let mut all = vec!["data".to_string(), "-o".into(), "out".into()];
-        all.extend(args.iter().map(|s| s.to_string()));
-        let a: TrainArgs = crate::stage_options::parse("train", &all).unwrap();
-        train_config(&a, [0.0; 3])
-    }
-
-    fn adc(c: &TrainConfig) -> &DensifyConfig {
-        match &c.strategy {
-            Strategy::Adc(d) => d,
-            _ => panic!("not adc"),
-        }
-    }
-
-    /// Issue 21 item 2: a short run's schedule follows --steps unless asked otherwise, and a
-    /// step setting given explicitly is kept as given.
-    #[test]
-    fn the_schedule_follows_steps_unless_set_explicitly_or_kept_as_the_papers() {
-        let c = config(&["--steps", "3000"]);
-        let d = adc(&c);
-        assert_eq!(
-            (d.from, d.until, d.every, d.opacity_reset_every),
-            (50, 1500, 100, 300)
-        );
-        assert_eq!((c.sh_interval, c.lr_position_steps), (100, 3000));
-
-        let c = config(&[
-            "--steps",
-            "3000",
-            "--densify-until",
-            "1000",
-            "--opacity-reset-every",
-            "0",
-        ]);
-        let d = adc(&c);
-        assert_eq!((d.from, d.until, d.opacity_reset_every), (50, 1000, 0));
-
-        let c = config(&["--steps", "3000", "--paper-schedule"]);
-        let d = adc(&c);
-        assert_eq!((d.from, d.until, d.opacity_reset_every), (500, 15000, 3000));
-        assert_eq!((c.sh_interval, c.lr_position_steps), (1000, 30000));
-
-        // The old flag still parses and means the default.
-        assert_eq!(
-            config(&["--steps", "3000", "--scale-schedule"]).sh_interval,
-            100
-        );
-
-        let c = config(&[
-            "--steps",
-            "1500",
-            "--strategy",
-            "mcmc",
-            "--mcmc-until",
-            "1400",
-        ]);
-        match &c.strategy {
-            Strategy::Mcmc(m) => assert_eq!((m.from, m.until), (25, 1400)),
-            _ => panic!("not mcmc"),
-        }
-        // At the paper's length nothing moves.
-        let c = config(&[]);
-        let d = adc(&c);
-        assert_eq!((d.from, d.until, d.opacity_reset_every), (500, 15000, 3000));
-    }
 }

@@ -30,8 +30,6 @@ fn train(data: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outpu
             "10",
             "--densify-every",
             "10",
-            "--densify-until",
-            "1000",
             "--densify-grad-threshold",
             "0.00002",
         ])
