@@ -150,6 +150,7 @@ pub fn run_pipeline(
     }
     check_options(images, w, opts)?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
+    let _lock = lock_workspace(w)?;
     // A run killed mid-write leaves its temporaries (atomic writes, the database being built);
     // what they were becoming is redone or resumed below.
     let stale = scene::remove_stale_temporaries(w, &STALE_TEMPORARIES)?;
@@ -176,6 +177,30 @@ pub fn run_pipeline(
     };
     scene::write_atomic_bytes(&w.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
     Ok(report)
+}
+
+/// Holds `W/.splat-run.lock` for as long as the run lasts, so that a second `splat run` on the
+/// same workspace stops at once instead of interleaving its writes (and sweeping this one's
+/// temporaries). The operating system drops the lock when the process ends, however it ends.
+fn lock_workspace(w: &Path) -> Result<std::fs::File> {
+    let path = w.join(".splat-run.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "{}: another `splat run` is using this workspace; wait for it to end, or choose another -o",
+            w.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 /// `path` made absolute through its nearest existing ancestor (symbolic links resolved there).

@@ -233,3 +233,42 @@ fn demo_prints_pose_error_psnr_and_size_and_a_rerun_reuses_everything() {
     assert!(t.contains("generate: complete, reused"), "{t}");
     expect(&w, ["reused", "reused", "reused"]);
 }
+
+/// Two runs on one workspace would interleave their writes (and the second would sweep the
+/// first's temporaries): while another process holds the workspace's lock, `splat run` stops at
+/// once, saying so, and touches nothing; once the lock is gone it goes ahead.
+#[test]
+fn a_second_run_on_a_busy_workspace_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 12, 160, 120, 200);
+    let w = dir.path().join("w");
+    std::fs::create_dir_all(&w).unwrap();
+    let planted = w.join(".point_cloud.ply.a1B2c3.tmp");
+    std::fs::write(&planted, b"another run's write in progress").unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(w.join(".splat-run.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let args = run_args(&ws.join("images"), &w, "10", "0");
+    let o = run(&args);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("another `splat run` is using this workspace"),
+        "{t}"
+    );
+    assert!(planted.exists(), "the busy run's temporary was swept");
+    assert!(!w.join("sfm.done.json").exists() && !w.join("report.json").exists());
+    // Without the lock it goes ahead: it sweeps the temporary and starts SfM (which this
+    // scene, too small to reconstruct, then fails: what matters here is that it began).
+    drop(lock);
+    let t = text(&run(&args));
+    assert!(
+        !t.contains("another `splat run`") && t.contains("sfm: running"),
+        "{t}"
+    );
+    assert!(!planted.exists());
+}
