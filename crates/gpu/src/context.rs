@@ -5,6 +5,7 @@
 //! which beats a CPU implementation such as lavapipe.
 
 use crate::GpuError;
+use std::sync::{Arc, Mutex};
 
 /// How to get a working Vulkan device on a machine without a GPU.
 pub const LAVAPIPE_HINT: &str = "On a machine without a GPU install Mesa's software Vulkan driver (lavapipe): \
@@ -37,8 +38,6 @@ pub struct GpuContext {
     /// work already submitted. Once set, nothing the device computes can be trusted.
     fault: Arc<Mutex<Option<GpuError>>>,
 }
-
-use std::sync::{Arc, Mutex};
 
 /// Records the first fault (later ones follow from it).
 fn record(fault: &Mutex<Option<GpuError>>, e: GpuError) {

@@ -599,15 +599,16 @@ impl<'c> Trainer<'c> {
 
     /// One optimisation step on the next training view; returns the loss when `read_loss`.
     /// A frame the device has no room for is a `Capacity` error naming the Gaussian count.
-    /// A step whose work failed on the device (a lost device, an error in submitted work) is an
-    /// error too, never a result: nothing it computed is used.
+    /// Once the device has failed (lost, or an error in submitted work) every step is an error,
+    /// and so is every readback (the loss, a checkpoint, the model): nothing computed after the
+    /// failure is used.
     pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
-        // Some of wgpu's helpers panic on a lost device: ask first.
+        // Some of wgpu's helpers panic on a lost device: ask first. (A failure in this step's
+        // own work is reported by the device later: the next step's check or any readback
+        // refuses it.)
         self.ctx.health()?;
         self.updating = false;
-        let out = self
-            .step_inner(read_loss)
-            .and_then(|t| self.ctx.health().map(|()| t).map_err(TrainError::from));
+        let out = self.step_inner(read_loss);
         if out.is_err() && !self.updating {
             // Nothing changed: the view it took goes back, for the next try to take.
             if let Some(vi) = self.current_view.take() {
