@@ -18,7 +18,7 @@ fn bench_raster(c: &mut Criterion) {
         "device: {} ({:?}, {:?})",
         ctx.info.name, ctx.info.backend, ctx.info.device_type
     );
-    let raster = Rasterizer::new(&ctx);
+    let raster = Rasterizer::new(&ctx).expect("rasterizer kernels");
     let mut group = c.benchmark_group("raster");
     group.sample_size(10);
     let base = build(&SceneSpec {
@@ -59,7 +59,7 @@ fn bench_raster(c: &mut Criterion) {
             }
             let mut frame = None;
             for kernel in kernels {
-                let r = Rasterizer::with_reduction(&ctx, kernel);
+                let r = Rasterizer::with_reduction(&ctx, kernel).expect("rasterizer kernels");
                 r.set_profiling(true);
                 let f = r.forward(&ctx, &g, &view).expect("forward");
                 r.backward(&ctx, &g, &f, &d_image).expect("backward");

@@ -15,7 +15,7 @@ fn bench_sort(c: &mut Criterion) {
         "device: {} ({:?}, {:?})",
         ctx.info.name, ctx.info.backend, ctx.info.device_type
     );
-    let sorter = RadixSort::new(&ctx);
+    let sorter = RadixSort::new(&ctx).expect("sort kernels");
     let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
     let mut group = c.benchmark_group("radix_sort");
     group.sample_size(10);

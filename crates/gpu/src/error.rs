@@ -32,4 +32,7 @@ pub enum GpuError {
         needed: u64,
         limit: u64,
     },
+    /// A kernel's Rust side and its WGSL disagree (a struct layout, a binding, an entry point).
+    #[error("GPU kernel `{kernel}`: {why}")]
+    Kernel { kernel: String, why: String },
 }

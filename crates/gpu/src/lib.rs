@@ -1,12 +1,13 @@
 //! The GPU layer every stage shares: picking a wgpu adapter (`SPLAT_ADAPTER` selects one by name),
-//! buffer upload and readback, the WGSL sources in `shaders/`, and two general kernels that the
+//! buffer upload and readback, typed kernels (`kernel`: WGSL composed with constants from Rust,
+//! reflected so that structs and bindings are checked against the shader), and two general kernels that the
 //! rasterizer and the compressor are built on — an exclusive prefix scan and a key-value radix sort.
 
 mod buffers;
 mod context;
 mod error;
+pub mod kernel;
 mod scan;
-pub mod shaders;
 mod sort;
 pub mod testing;
 
@@ -15,8 +16,9 @@ pub use context::{
     AdapterSummary, BUFFER_BUDGET_VAR, DeviceMemory, GpuContext, LAVAPIPE_HINT, list_adapters,
 };
 pub use error::GpuError;
-pub use scan::{PrefixScan, ScanPlan};
-pub use sort::{RadixSort, SortKeys, bits_in_use};
+pub use kernel::{Constant, Kernel, Shader, ShaderSource, StructLayout};
+pub use scan::{PrefixScan, ScanPlan, scan_source};
+pub use sort::{RadixSort, SortKeys, bits_in_use, sort_source};
 pub use wgpu;
 
 /// Splits a 1-D workgroup count into a 2-D dispatch that respects the per-dimension limit.

@@ -1,10 +1,11 @@
-//! Exclusive prefix scan over u32 on the GPU (host side of `shaders/scan.wgsl`).
+//! Exclusive prefix scan over u32 on the GPU (host side of `scan.wgsl`).
 //!
 //! Each level scans blocks of 1024 elements and writes block totals; the totals are scanned by
 //! the next level until one block remains, then the offsets are added back down the levels.
 
 use crate::{
-    GpuContext, GpuError, readback, shaders, storage_buffer, storage_buffer_zeroed, uniform_buffer,
+    Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, storage_buffer,
+    storage_buffer_zeroed, uniform_buffer, wgsl_layout,
 };
 
 /// Elements one workgroup scans.
@@ -18,10 +19,20 @@ struct ScanParams {
     _pad: [u32; 2],
 }
 
+/// The scan kernels' source.
+pub fn scan_source() -> ShaderSource {
+    ShaderSource {
+        label: "scan",
+        parts: vec![include_str!("scan.wgsl")],
+        constants: vec![Constant::U32("BLOCK", SCAN_BLOCK)],
+        layouts: vec![wgsl_layout!(ScanParams as "Params" { n, num_blocks })],
+    }
+}
+
 /// Compiled scan kernels; create once per device and reuse.
 pub struct PrefixScan {
-    scan_blocks: wgpu::ComputePipeline,
-    add_offsets: wgpu::ComputePipeline,
+    scan_blocks: Kernel,
+    add_offsets: Kernel,
 }
 
 struct Level {
@@ -36,11 +47,12 @@ pub struct ScanPlan {
 }
 
 impl PrefixScan {
-    pub fn new(ctx: &GpuContext) -> Self {
-        Self {
-            scan_blocks: ctx.compute_pipeline("scan_blocks", shaders::SCAN, "scan_blocks"),
-            add_offsets: ctx.compute_pipeline("add_offsets", shaders::SCAN, "add_offsets"),
-        }
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let shader = Shader::compose(&scan_source())?;
+        Ok(Self {
+            scan_blocks: shader.kernel(ctx, "scan_blocks")?,
+            add_offsets: shader.kernel(ctx, "add_offsets")?,
+        })
     }
 
     /// Prepares an in-place exclusive scan of the first `n` u32 of `data`.
@@ -60,9 +72,13 @@ impl PrefixScan {
                     _pad: [0; 2],
                 },
             );
-            let bind = ctx.bind_group("scan", &self.scan_blocks, &[&params, &current, &sums]);
-            let add_bind =
-                ctx.bind_group("scan add", &self.add_offsets, &[&params, &current, &sums]);
+            let buffers = [
+                ("params", &params),
+                ("data", &current),
+                ("block_sums", &sums),
+            ];
+            let bind = self.scan_blocks.bind(ctx, &buffers);
+            let add_bind = self.add_offsets.bind(ctx, &buffers);
             levels.push(Level {
                 groups,
                 bind,
@@ -80,11 +96,13 @@ impl PrefixScan {
     /// Records the scan into `encoder`.
     pub fn encode(&self, ctx: &GpuContext, encoder: &mut wgpu::CommandEncoder, plan: &ScanPlan) {
         for level in &plan.levels {
-            ctx.dispatch(encoder, &self.scan_blocks, &level.bind, level.groups);
+            self.scan_blocks
+                .dispatch(ctx, encoder, &level.bind, level.groups);
         }
         // The last level is a single block and needs no offsets.
         for level in plan.levels.iter().rev().skip(1) {
-            ctx.dispatch(encoder, &self.add_offsets, &level.add_bind, level.groups);
+            self.add_offsets
+                .dispatch(ctx, encoder, &level.add_bind, level.groups);
         }
     }
 

@@ -1,4 +1,4 @@
-//! Stable key-value LSD radix sort on the GPU (host side of `shaders/radix_sort.wgsl`).
+//! Stable key-value LSD radix sort on the GPU (host side of `sort.wgsl`).
 //!
 //! Keys are u32 or u64 (as two u32 buffers, low and high words), values are u32. Only the low
 //! `key_bits` bits are sorted, 4 bits per pass, so a caller that knows its keys are narrow (tile
@@ -6,8 +6,8 @@
 
 use crate::scan::check_len;
 use crate::{
-    GpuContext, GpuError, PrefixScan, readback, shaders, storage_buffer, storage_buffer_zeroed,
-    uniform_buffer,
+    Constant, GpuContext, GpuError, Kernel, PrefixScan, Shader, ShaderSource, readback,
+    storage_buffer, storage_buffer_zeroed, uniform_buffer, wgsl_layout,
 };
 
 const DIGIT_BITS: u32 = 4;
@@ -24,6 +24,19 @@ struct SortParams {
     has_hi: u32,
 }
 
+/// The sort kernels' source.
+pub fn sort_source() -> ShaderSource {
+    ShaderSource {
+        label: "radix sort",
+        parts: vec![include_str!("sort.wgsl")],
+        constants: vec![
+            Constant::U32("BLOCK", SORT_BLOCK),
+            Constant::U32("DIGITS", DIGITS),
+        ],
+        layouts: vec![wgsl_layout!(SortParams as "Params" { n, shift, num_blocks, has_hi })],
+    }
+}
+
 /// The keys to sort, resident on the GPU.
 #[derive(Clone, Copy)]
 pub enum SortKeys<'a> {
@@ -37,8 +50,8 @@ pub enum SortKeys<'a> {
 
 /// Compiled sort kernels; create once per device and reuse.
 pub struct RadixSort {
-    histogram: wgpu::ComputePipeline,
-    scatter: wgpu::ComputePipeline,
+    histogram: Kernel,
+    scatter: Kernel,
     scan: PrefixScan,
 }
 
@@ -48,12 +61,13 @@ pub fn bits_in_use(max_key: u64) -> u32 {
 }
 
 impl RadixSort {
-    pub fn new(ctx: &GpuContext) -> Self {
-        Self {
-            histogram: ctx.compute_pipeline("radix histogram", shaders::RADIX_SORT, "histogram"),
-            scatter: ctx.compute_pipeline("radix scatter", shaders::RADIX_SORT, "scatter"),
-            scan: PrefixScan::new(ctx),
-        }
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let shader = Shader::compose(&sort_source())?;
+        Ok(Self {
+            histogram: shader.kernel(ctx, "histogram")?,
+            scatter: shader.kernel(ctx, "scatter")?,
+            scan: PrefixScan::new(ctx)?,
+        })
     }
 
     /// Records a stable sort of the first `n` (key, value) pairs by the low `key_bits` bits of the
@@ -116,19 +130,33 @@ impl RadixSort {
                     has_hi: u32::from(hi.is_some()),
                 },
             );
-            let hist_bind = ctx.bind_group(
-                "radix histogram",
-                &self.histogram,
-                &[&params, src.0, src_hi, &hist],
+            let hist_bind = self.histogram.bind(
+                ctx,
+                &[
+                    ("params", &params),
+                    ("keys_lo_in", src.0),
+                    ("keys_hi_in", src_hi),
+                    ("hist", &hist),
+                ],
             );
-            let scatter_bind = ctx.bind_group(
-                "radix scatter",
-                &self.scatter,
-                &[&params, src.0, src_hi, &hist, src.2, dst.0, dst_hi, dst.2],
+            let scatter_bind = self.scatter.bind(
+                ctx,
+                &[
+                    ("params", &params),
+                    ("keys_lo_in", src.0),
+                    ("keys_hi_in", src_hi),
+                    ("hist", &hist),
+                    ("vals_in", src.2),
+                    ("keys_lo_out", dst.0),
+                    ("keys_hi_out", dst_hi),
+                    ("vals_out", dst.2),
+                ],
             );
-            ctx.dispatch(encoder, &self.histogram, &hist_bind, num_blocks);
+            self.histogram
+                .dispatch(ctx, encoder, &hist_bind, num_blocks);
             self.scan.encode(ctx, encoder, &scan_plan);
-            ctx.dispatch(encoder, &self.scatter, &scatter_bind, num_blocks);
+            self.scatter
+                .dispatch(ctx, encoder, &scatter_bind, num_blocks);
         }
         if passes % 2 == 1 {
             encoder.copy_buffer_to_buffer(&lo_alt, 0, lo, 0, bytes);

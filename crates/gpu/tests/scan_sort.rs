@@ -8,12 +8,12 @@ use std::sync::OnceLock;
 
 fn sorter() -> &'static RadixSort {
     static S: OnceLock<RadixSort> = OnceLock::new();
-    S.get_or_init(|| RadixSort::new(ctx()))
+    S.get_or_init(|| RadixSort::new(ctx()).expect("sort kernels"))
 }
 
 fn scanner() -> &'static PrefixScan {
     static S: OnceLock<PrefixScan> = OnceLock::new();
-    S.get_or_init(|| PrefixScan::new(ctx()))
+    S.get_or_init(|| PrefixScan::new(ctx()).expect("scan kernels"))
 }
 
 fn rng(seed: u64) -> rand_pcg::Pcg64 {

@@ -62,8 +62,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let g = GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud))?;
     let scores = score_views(
         &ctx,
-        &Rasterizer::new(&ctx),
-        &PhotometricLoss::new(&ctx),
+        &Rasterizer::new(&ctx)?,
+        &PhotometricLoss::new(&ctx)?,
         &g,
         &views,
     )?;

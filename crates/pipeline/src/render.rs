@@ -87,7 +87,7 @@ pub fn run(a: RenderArgs) -> Result<()> {
         .near
         .unwrap_or_else(|| splat_train::train::default_near(&rec));
     let ctx = gpu::GpuContext::new()?;
-    let raster = Rasterizer::new(&ctx);
+    let raster = Rasterizer::new(&ctx)?;
     let gpu_g =
         GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud)).with_context(|| {
             format!(

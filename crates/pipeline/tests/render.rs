@@ -106,7 +106,7 @@ fn render_matches_the_reference_from_colmap_and_transforms_cameras() {
     let near = splat_train::train::default_near(&rec);
     let view = splat_train::View::from_colmap(&rec.cameras[&1], im, near, [1.0; 3]).unwrap();
     let r = reference::forward(
-        &splat_train::Gaussians32::from_cloud(&cloud).to_reference(),
+        &splat_train::reference::Gaussians::from_f32(&splat_train::Gaussians32::from_cloud(&cloud)),
         &view,
     );
     let want = image::RgbImage::from_fn(120, 90, |x, y| {

@@ -1,11 +1,10 @@
-//! The PLAS backend on the GPU (`shaders/plas.wgsl`): keys, ids and the target stay on the
+//! The PLAS backend on the GPU (`plas.wgsl`): keys, ids and the target stay on the
 //! device; per iteration the host uploads the group order and reads back one cost pair per 64
 //! groups. It runs the same integer steps as the rayon backend, so both give the same grid.
 
 use crate::plas::{self, Grid, PlasOptions, PlasStats, Swapper, Tiling};
-use gpu::{GpuContext, GpuError};
+use gpu::{Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, wgsl_layout};
 
-const SOURCE: &str = include_str!("../../../shaders/plas.wgsl");
 const WG: u32 = 64;
 /// The shader keeps one group's keys in registers.
 pub const MAX_CHANNELS: usize = 12;
@@ -27,15 +26,31 @@ struct Params {
     fy: u32,
 }
 
+/// The PLAS kernels' source.
+pub fn plas_source() -> ShaderSource {
+    ShaderSource {
+        label: "plas",
+        parts: vec![include_str!("plas.wgsl")],
+        constants: vec![
+            Constant::U32("WG", WG),
+            Constant::U32("MAX_CHANNELS", MAX_CHANNELS as u32),
+        ],
+        layouts: vec![wgsl_layout!(Params as "Params" {
+            width, height, channels, block, nbx, nby, shift_x, shift_y, groups_per_block,
+            groups, fx, fy
+        })],
+    }
+}
+
 struct GpuSwapper<'a> {
     ctx: &'a GpuContext,
     params: Params,
     params_buf: wgpu::Buffer,
     order: wgpu::Buffer,
     partial: wgpu::Buffer,
-    blur_x: (wgpu::ComputePipeline, wgpu::BindGroup),
-    blur_y: (wgpu::ComputePipeline, wgpu::BindGroup),
-    swap: (wgpu::ComputePipeline, wgpu::BindGroup),
+    blur_x: (Kernel, wgpu::BindGroup),
+    blur_y: (Kernel, wgpu::BindGroup),
+    swap: (Kernel, wgpu::BindGroup),
 }
 
 impl GpuSwapper<'_> {
@@ -55,10 +70,12 @@ impl Swapper for GpuSwapper<'_> {
         self.write_params();
         let items = self.params.width * self.params.height * self.params.channels;
         let mut enc = self.ctx.encoder("plas blur");
-        self.ctx
-            .dispatch(&mut enc, &self.blur_x.0, &self.blur_x.1, items.div_ceil(WG));
-        self.ctx
-            .dispatch(&mut enc, &self.blur_y.0, &self.blur_y.1, items.div_ceil(WG));
+        self.blur_x
+            .0
+            .dispatch(self.ctx, &mut enc, &self.blur_x.1, items.div_ceil(WG));
+        self.blur_y
+            .0
+            .dispatch(self.ctx, &mut enc, &self.blur_y.1, items.div_ceil(WG));
         self.ctx.queue.submit([enc.finish()]);
         Ok(())
     }
@@ -79,8 +96,9 @@ impl Swapper for GpuSwapper<'_> {
             .write_buffer(&self.order, 0, bytemuck::cast_slice(order));
         let workgroups = groups.div_ceil(WG);
         let mut enc = self.ctx.encoder("plas swap");
-        self.ctx
-            .dispatch(&mut enc, &self.swap.0, &self.swap.1, workgroups);
+        self.swap
+            .0
+            .dispatch(self.ctx, &mut enc, &self.swap.1, workgroups);
         self.ctx.queue.submit([enc.finish()]);
         let sums: Vec<u32> = gpu::readback(self.ctx, &self.partial, 2 * workgroups as usize)?;
         Ok(sums
@@ -125,30 +143,24 @@ pub fn sort(
             ..Params::default()
         };
         let params_buf = gpu::uniform_buffer(ctx, "plas params", &params);
-        let pipeline = |entry: &str| ctx.compute_pipeline(entry, SOURCE, entry);
-        let bx = pipeline("blur_x");
-        let bx_bind = ctx.bind_group_at(
-            "plas blur_x",
-            &bx,
-            &[(0, &params_buf), (1, &keys), (4, &rows)],
+        let shader = Shader::compose(&plas_source())?;
+        let bx = shader.kernel(ctx, "blur_x")?;
+        let bx_bind = bx.bind(ctx, &[("p", &params_buf), ("keys", &keys), ("rows", &rows)]);
+        let by = shader.kernel(ctx, "blur_y")?;
+        let by_bind = by.bind(
+            ctx,
+            &[("p", &params_buf), ("blurred", &blurred), ("rows", &rows)],
         );
-        let by = pipeline("blur_y");
-        let by_bind = ctx.bind_group_at(
-            "plas blur_y",
-            &by,
-            &[(0, &params_buf), (3, &blurred), (4, &rows)],
-        );
-        let sw = pipeline("swap");
-        let sw_bind = ctx.bind_group_at(
-            "plas swap",
-            &sw,
+        let sw = shader.kernel(ctx, "swap")?;
+        let sw_bind = sw.bind(
+            ctx,
             &[
-                (0, &params_buf),
-                (1, &keys),
-                (2, &ids),
-                (3, &blurred),
-                (5, &order),
-                (6, &partial),
+                ("p", &params_buf),
+                ("keys", &keys),
+                ("ids", &ids),
+                ("blurred", &blurred),
+                ("order", &order),
+                ("partial", &partial),
             ],
         );
         let mut swapper = GpuSwapper {

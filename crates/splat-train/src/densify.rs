@@ -1,22 +1,31 @@
 //! Adaptive density control (the 3DGS paper's clone / split / prune, and the opacity reset):
-//! host side of `shaders/densify.wgsl`. Statistics accumulate on the GPU after every backward
+//! host side of `densify.wgsl`. Statistics accumulate on the GPU after every backward
 //! pass; a densification decides per Gaussian, scans the copy counts into offsets and writes
 //! new parameter and Adam-moment arrays at those offsets, so the model never leaves the GPU.
 //! Only the new count and a four-number tally are read back.
 
+use crate::constants::geom_constants;
+use crate::model::{GpuGaussians, GpuGrads};
 use crate::optim::AdamState;
-use crate::raster::{Frame, GpuGaussians, GpuGrads};
+use crate::raster::Frame;
 use crate::rebuild::{Role, rebuild};
 use gpu::{
-    GpuContext, GpuError, PrefixScan, readback, storage_buffer, storage_buffer_zeroed,
-    uniform_buffer,
+    GpuContext, GpuError, Kernel, PrefixScan, Shader, ShaderSource, readback, storage_buffer,
+    storage_buffer_zeroed, uniform_buffer, wgsl_layout,
 };
 
-/// WGSL source of the densification kernels.
-pub const DENSIFY_WGSL: &str = concat!(
-    include_str!("../../../shaders/random_common.wgsl"),
-    include_str!("../../../shaders/densify.wgsl")
-);
+/// The densification kernels' source (the shared random-number functions, then the kernels).
+pub fn densify_source() -> ShaderSource {
+    ShaderSource {
+        label: "densify",
+        parts: vec![include_str!("random.wgsl"), include_str!("densify.wgsl")],
+        constants: geom_constants(),
+        layouts: vec![wgsl_layout!(DensifyParams as "DensifyParams" {
+            count, dim, kind, step, seed, half_width, half_height, grad_threshold,
+            clone_max_scale, opacity_logit, max_world_scale, max_screen_radius
+        })],
+    }
+}
 
 /// When and how to densify; `Default` gives the 3DGS paper's values.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,10 +149,10 @@ fn logit(p: f32) -> f32 {
 
 /// The compiled kernels and the per-Gaussian statistics (`[Σ‖∇‖, views, max radius, 0]`).
 pub struct Densifier {
-    accumulate: wgpu::ComputePipeline,
-    decide: wgpu::ComputePipeline,
-    scatter: wgpu::ComputePipeline,
-    reset: wgpu::ComputePipeline,
+    accumulate: Kernel,
+    decide: Kernel,
+    scatter: Kernel,
+    reset: Kernel,
     scan: PrefixScan,
     stats: wgpu::Buffer,
     count: u32,
@@ -153,18 +162,18 @@ pub struct Densifier {
 
 impl Densifier {
     /// Kernels and zeroed statistics for `count` Gaussians.
-    pub fn new(ctx: &GpuContext, count: u32) -> Self {
-        let p = |entry| ctx.compute_pipeline(entry, DENSIFY_WGSL, entry);
-        Self {
-            accumulate: p("accumulate"),
-            decide: p("decide"),
-            scatter: p("scatter"),
-            reset: p("reset_opacity"),
-            scan: PrefixScan::new(ctx),
+    pub fn new(ctx: &GpuContext, count: u32) -> Result<Self, GpuError> {
+        let shader = Shader::compose(&densify_source())?;
+        Ok(Self {
+            accumulate: shader.kernel(ctx, "accumulate")?,
+            decide: shader.kernel(ctx, "decide")?,
+            scatter: shader.kernel(ctx, "scatter")?,
+            reset: shader.kernel(ctx, "reset_opacity")?,
+            scan: PrefixScan::new(ctx)?,
             stats: storage_buffer_zeroed(ctx, "densify stats", u64::from(count) * 16),
             count,
             wanted: count,
-        }
+        })
     }
 
     /// Clears the statistics, sized for `count` Gaussians.
@@ -200,23 +209,18 @@ impl Densifier {
             ..Default::default()
         };
         let u = uniform_buffer(ctx, "densify params", &params);
-        let bind = ctx.bind_group_at(
-            "accumulate",
-            &self.accumulate,
+        let bind = self.accumulate.bind(
+            ctx,
             &[
-                (0, &u),
-                (1, &self.stats),
-                (2, &grads.geom),
-                (3, frame.xy_depth_radius()),
-                (4, frame.tile_rects()),
+                ("dp", &u),
+                ("stats", &self.stats),
+                ("grad_geom", &grads.geom),
+                ("xy_depth", frame.xy_depth_radius()),
+                ("rects", frame.tile_rects()),
             ],
         );
-        ctx.dispatch(
-            enc,
-            &self.accumulate,
-            &bind,
-            params.count.div_ceil(WORKGROUP),
-        );
+        self.accumulate
+            .dispatch(ctx, enc, &bind, params.count.div_ceil(WORKGROUP));
     }
 
     /// Clones, splits and prunes `g` by the accumulated statistics, carrying the Adam moments
@@ -246,21 +250,21 @@ impl Densifier {
         let tally = storage_buffer_zeroed(ctx, "densify tally", 16);
         let summary = storage_buffer_zeroed(ctx, "densify summary", 20);
         let u = uniform_buffer(ctx, "densify params", &base);
-        let bind = ctx.bind_group_at(
-            "decide",
-            &self.decide,
+        let bind = self.decide.bind(
+            ctx,
             &[
-                (0, &u),
-                (1, &self.stats),
-                (5, &g.log_scales),
-                (6, &g.opacities),
-                (7, &action),
-                (8, &slots),
-                (13, &tally),
+                ("dp", &u),
+                ("stats", &self.stats),
+                ("log_scales", &g.log_scales),
+                ("opacities", &g.opacities),
+                ("action", &action),
+                ("slots", &slots),
+                ("tally", &tally),
             ],
         );
         let mut enc = ctx.encoder("densify: decide");
-        ctx.dispatch(&mut enc, &self.decide, &bind, (n + 1).div_ceil(WORKGROUP));
+        self.decide
+            .dispatch(ctx, &mut enc, &bind, (n + 1).div_ceil(WORKGROUP));
         let plan = self.scan.plan(ctx, &slots, n + 1);
         self.scan.encode(ctx, &mut enc, &plan);
         enc.copy_buffer_to_buffer(&tally, 0, &summary, 0, 16);
@@ -297,20 +301,20 @@ impl Densifier {
                     ..base
                 };
                 let u = uniform_buffer(ctx, "densify params", &p);
-                let bind = ctx.bind_group_at(
-                    "scatter",
-                    &self.scatter,
+                let bind = self.scatter.bind(
+                    ctx,
                     &[
-                        (0, &u),
-                        (5, &log_scales),
-                        (7, &action),
-                        (8, &slots),
-                        (9, src),
-                        (10, dst),
-                        (11, &quats),
+                        ("dp", &u),
+                        ("log_scales", &log_scales),
+                        ("action", &action),
+                        ("slots", &slots),
+                        ("src", src),
+                        ("dst", dst),
+                        ("quats", &quats),
                     ],
                 );
-                ctx.dispatch(enc, &self.scatter, &bind, n.div_ceil(WORKGROUP));
+                self.scatter
+                    .dispatch(ctx, enc, &bind, n.div_ceil(WORKGROUP));
             },
         )?;
         self.reset_stats(ctx, after);
@@ -332,9 +336,12 @@ impl Densifier {
             ..Default::default()
         };
         let u = uniform_buffer(ctx, "densify params", &p);
-        let bind = ctx.bind_group_at("reset_opacity", &self.reset, &[(0, &u), (12, &g.opacities)]);
+        let bind = self
+            .reset
+            .bind(ctx, &[("dp", &u), ("opacities_rw", &g.opacities)]);
         let mut enc = ctx.encoder("opacity reset");
-        ctx.dispatch(&mut enc, &self.reset, &bind, g.count.div_ceil(WORKGROUP));
+        self.reset
+            .dispatch(ctx, &mut enc, &bind, g.count.div_ceil(WORKGROUP));
         enc.clear_buffer(&opacity_state.m1, 0, None);
         enc.clear_buffer(&opacity_state.m2, 0, None);
         ctx.queue.submit([enc.finish()]);

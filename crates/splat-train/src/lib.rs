@@ -3,9 +3,11 @@
 //! oracle for the kernels.
 
 pub mod checkpoint;
+pub mod constants;
 pub mod densify;
 pub mod loss;
 pub mod mcmc;
+pub mod model;
 pub mod optim;
 pub mod raster;
 pub mod rebuild;
@@ -16,9 +18,7 @@ mod view;
 
 pub use densify::{Densifier, DensifyConfig, DensifyReport, DensifyRule};
 pub use loss::{LossEval, LossTerms, PhotometricLoss};
-pub use optim::{Adam, AdamConfig, AdamState, GradLayout, GroupStep};
-pub use raster::{
-    Frame, Gaussians32, GpuGaussians, GpuGrads, Grads32, ParamGroup, Profile, Rasterizer,
-    RenderOutput, TileReduction,
-};
+pub use model::{Gaussians32, GpuGaussians, GpuGrads, GradLayout, Grads32, ParamGroup};
+pub use optim::{Adam, AdamConfig, AdamState, GroupStep};
+pub use raster::{Frame, Profile, Rasterizer, RenderOutput, TileReduction};
 pub use view::View;

@@ -1,11 +1,28 @@
-//! The photometric loss on the GPU: host side of `shaders/loss.wgsl`. Produces dL/d(render) per
+//! The photometric loss on the GPU: host side of `loss.wgsl`. Produces dL/d(render) per
 //! pixel, in the `[r, g, b, alpha]` layout the rasterizer's backward pass takes, and per-workgroup
 //! partial sums from which the loss value is read back only when it is logged.
 
-use gpu::{GpuContext, GpuError, readback, reuse_buffer, storage_buffer_zeroed, uniform_buffer};
+use crate::constants::{SSIM_C1, SSIM_C2, SSIM_RADIUS};
+use gpu::{
+    Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, reuse_buffer,
+    storage_buffer_zeroed, uniform_buffer, wgsl_layout,
+};
 
-/// WGSL source of the loss kernels.
-pub const LOSS_WGSL: &str = include_str!("../../../shaders/loss.wgsl");
+/// The loss kernels' source.
+pub fn loss_source() -> ShaderSource {
+    ShaderSource {
+        label: "loss",
+        parts: vec![include_str!("loss.wgsl")],
+        constants: vec![
+            Constant::F32("C1", SSIM_C1 as f32),
+            Constant::F32("C2", SSIM_C2 as f32),
+            Constant::I32("RADIUS", SSIM_RADIUS as i32),
+        ],
+        layouts: vec![wgsl_layout!(LossParams as "LossParams" {
+            width, height, lambda, inv_count
+        })],
+    }
+}
 
 /// Weight of the D-SSIM term in the 3DGS paper.
 pub const DEFAULT_LAMBDA: f32 = 0.2;
@@ -21,10 +38,10 @@ struct LossParams {
 
 /// The compiled loss kernels.
 pub struct PhotometricLoss {
-    blur_stats: wgpu::ComputePipeline,
-    ssim_map: wgpu::ComputePipeline,
-    blur_partials: wgpu::ComputePipeline,
-    grad: wgpu::ComputePipeline,
+    blur_stats: Kernel,
+    ssim_map: Kernel,
+    blur_partials: Kernel,
+    grad: Kernel,
 }
 
 /// One evaluation: the gradient stays on the GPU; the value is read on demand.
@@ -81,17 +98,14 @@ impl LossEval {
 }
 
 impl PhotometricLoss {
-    pub fn new(ctx: &GpuContext) -> Self {
-        Self {
-            blur_stats: ctx.compute_pipeline("loss: blur_h_stats", LOSS_WGSL, "blur_h_stats"),
-            ssim_map: ctx.compute_pipeline("loss: ssim_map", LOSS_WGSL, "ssim_map"),
-            blur_partials: ctx.compute_pipeline(
-                "loss: blur_h_partials",
-                LOSS_WGSL,
-                "blur_h_partials",
-            ),
-            grad: ctx.compute_pipeline("loss: loss_grad", LOSS_WGSL, "loss_grad"),
-        }
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let shader = Shader::compose(&loss_source())?;
+        Ok(Self {
+            blur_stats: shader.kernel(ctx, "blur_h_stats")?,
+            ssim_map: shader.kernel(ctx, "ssim_map")?,
+            blur_partials: shader.kernel(ctx, "blur_h_partials")?,
+            grad: shader.kernel(ctx, "loss_grad")?,
+        })
     }
 
     /// Evaluates the loss of `render` against `target` (both `[r, g, b, a]` per pixel, row-major,
@@ -148,68 +162,64 @@ impl PhotometricLoss {
             );
             let d_image = reuse_buffer(ctx, &mut eval.d_image, bytes, "d_image");
             let mut enc = ctx.encoder("loss");
-            let b1 = ctx.bind_group_at(
-                "loss 1",
-                &self.blur_stats,
+            let b1 = self.blur_stats.bind(
+                ctx,
                 &[
-                    (0, &params),
-                    (1, render),
-                    (2, target),
-                    (3, &t[0]),
-                    (4, &t[1]),
-                    (5, &t[2]),
-                    (6, &t[3]),
-                    (7, &t[4]),
+                    ("lp", &params),
+                    ("render", render),
+                    ("target_img", target),
+                    ("t0", &t[0]),
+                    ("t1", &t[1]),
+                    ("t2", &t[2]),
+                    ("t3", &t[3]),
+                    ("t4", &t[4]),
                 ],
             );
-            ctx.dispatch(&mut enc, &self.blur_stats, &b1, groups);
-            let b2 = ctx.bind_group_at(
-                "loss 2",
-                &self.ssim_map,
+            self.blur_stats.dispatch(ctx, &mut enc, &b1, groups);
+            let b2 = self.ssim_map.bind(
+                ctx,
                 &[
-                    (0, &params),
-                    (1, render),
-                    (2, target),
-                    (3, &t[0]),
-                    (4, &t[1]),
-                    (5, &t[2]),
-                    (6, &t[3]),
-                    (7, &t[4]),
-                    (8, &m[0]),
-                    (9, &m[1]),
-                    (10, &m[2]),
-                    (11, &partial_sums),
+                    ("lp", &params),
+                    ("render", render),
+                    ("target_img", target),
+                    ("t0", &t[0]),
+                    ("t1", &t[1]),
+                    ("t2", &t[2]),
+                    ("t3", &t[3]),
+                    ("t4", &t[4]),
+                    ("m0", &m[0]),
+                    ("m1", &m[1]),
+                    ("m2", &m[2]),
+                    ("partial_sums", &partial_sums),
                 ],
             );
-            ctx.dispatch(&mut enc, &self.ssim_map, &b2, groups);
-            let b3 = ctx.bind_group_at(
-                "loss 3",
-                &self.blur_partials,
+            self.ssim_map.dispatch(ctx, &mut enc, &b2, groups);
+            let b3 = self.blur_partials.bind(
+                ctx,
                 &[
-                    (0, &params),
-                    (3, &t[0]),
-                    (4, &t[1]),
-                    (5, &t[2]),
-                    (8, &m[0]),
-                    (9, &m[1]),
-                    (10, &m[2]),
+                    ("lp", &params),
+                    ("t0", &t[0]),
+                    ("t1", &t[1]),
+                    ("t2", &t[2]),
+                    ("m0", &m[0]),
+                    ("m1", &m[1]),
+                    ("m2", &m[2]),
                 ],
             );
-            ctx.dispatch(&mut enc, &self.blur_partials, &b3, groups);
-            let b4 = ctx.bind_group_at(
-                "loss 4",
-                &self.grad,
+            self.blur_partials.dispatch(ctx, &mut enc, &b3, groups);
+            let b4 = self.grad.bind(
+                ctx,
                 &[
-                    (0, &params),
-                    (1, render),
-                    (2, target),
-                    (3, &t[0]),
-                    (4, &t[1]),
-                    (5, &t[2]),
-                    (12, &d_image),
+                    ("lp", &params),
+                    ("render", render),
+                    ("target_img", target),
+                    ("t0", &t[0]),
+                    ("t1", &t[1]),
+                    ("t2", &t[2]),
+                    ("d_image", &d_image),
                 ],
             );
-            ctx.dispatch(&mut enc, &self.grad, &b4, groups);
+            self.grad.dispatch(ctx, &mut enc, &b4, groups);
             ctx.queue.submit([enc.finish()]);
             eval.groups = groups;
             eval.count = count;

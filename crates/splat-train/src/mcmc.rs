@@ -1,5 +1,5 @@
 //! The MCMC strategy (Kheradmand et al., "3D Gaussian Splatting as Markov Chain Monte Carlo"),
-//! host side of `shaders/mcmc.wgsl`: opacity and scale regularisation, position noise that
+//! host side of `mcmc.wgsl`: opacity and scale regularisation, position noise that
 //! moves near-transparent Gaussians, and every `every` steps relocation of dead Gaussians onto
 //! live ones plus growth by `grow_rate` up to a hard cap. The count never exceeds the cap, so
 //! memory is known up front.
@@ -8,19 +8,32 @@
 //! generator seeded by (seed, step) so runs are reproducible and resumable; the new arrays are
 //! written by one GPU gather per array.
 
+use crate::constants::geom_constants;
+use crate::model::{GpuGaussians, GpuGrads};
 use crate::optim::AdamState;
-use crate::raster::{GpuGaussians, GpuGrads};
 use crate::rebuild::{Role, rebuild};
-use gpu::{GpuContext, GpuError, readback, storage_buffer, uniform_buffer};
+use gpu::{
+    Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, storage_buffer,
+    uniform_buffer, wgsl_layout,
+};
 use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 
-/// WGSL source of the MCMC kernels.
-pub const MCMC_WGSL: &str = concat!(
-    include_str!("../../../shaders/random_common.wgsl"),
-    include_str!("../../../shaders/mcmc.wgsl")
-);
+/// The MCMC kernels' source (the shared random-number functions, then the kernels).
+pub fn mcmc_source() -> ShaderSource {
+    let mut constants = geom_constants();
+    constants.push(Constant::U32("FLAG_RESET", FLAG_RESET));
+    constants.push(Constant::U32("FLAG_OPACITY", FLAG_OPACITY));
+    ShaderSource {
+        label: "mcmc",
+        parts: vec![include_str!("random.wgsl"), include_str!("mcmc.wgsl")],
+        constants,
+        layouts: vec![wgsl_layout!(McmcParams as "McmcParams" {
+            count, dim, kind, step, seed, opacity_reg, scale_reg, scaler
+        })],
+    }
+}
 
 /// The MCMC settings; `Default` gives the paper's (as gsplat ships them).
 #[derive(Debug, Clone, PartialEq)]
@@ -204,22 +217,22 @@ pub fn plan(opacities: &[f32], cfg: &McmcConfig, seed: u64, step: u32) -> Plan {
 
 /// The compiled MCMC kernels.
 pub struct Mcmc {
-    regularize: wgpu::ComputePipeline,
-    perturb: wgpu::ComputePipeline,
-    gather: wgpu::ComputePipeline,
+    regularize: Kernel,
+    perturb: Kernel,
+    gather: Kernel,
     /// The count the last refinement asked for (also when it did not fit).
     pub wanted: u32,
 }
 
 impl Mcmc {
-    pub fn new(ctx: &GpuContext) -> Self {
-        let p = |entry| ctx.compute_pipeline(entry, MCMC_WGSL, entry);
-        Self {
-            regularize: p("regularize"),
-            perturb: p("perturb"),
-            gather: p("gather"),
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let shader = Shader::compose(&mcmc_source())?;
+        Ok(Self {
+            regularize: shader.kernel(ctx, "regularize")?,
+            perturb: shader.kernel(ctx, "perturb")?,
+            gather: shader.kernel(ctx, "gather")?,
             wanted: 0,
-        }
+        })
     }
 
     /// Records the regularisation gradients into `grads` (before the Adam step).
@@ -238,17 +251,17 @@ impl Mcmc {
             ..Default::default()
         };
         let u = uniform_buffer(ctx, "mcmc params", &p);
-        let bind = ctx.bind_group_at(
-            "regularize",
-            &self.regularize,
+        let bind = self.regularize.bind(
+            ctx,
             &[
-                (0, &u),
-                (1, &grads.geom),
-                (2, &g.opacities),
-                (3, &g.log_scales),
+                ("mp", &u),
+                ("grad_geom", &grads.geom),
+                ("opacities", &g.opacities),
+                ("log_scales", &g.log_scales),
             ],
         );
-        ctx.dispatch(enc, &self.regularize, &bind, g.count.div_ceil(WORKGROUP));
+        self.regularize
+            .dispatch(ctx, enc, &bind, g.count.div_ceil(WORKGROUP));
     }
 
     /// Records the position noise (after the Adam step); `scaler` is the position learning
@@ -270,18 +283,18 @@ impl Mcmc {
             ..Default::default()
         };
         let u = uniform_buffer(ctx, "mcmc params", &p);
-        let bind = ctx.bind_group_at(
-            "perturb",
-            &self.perturb,
+        let bind = self.perturb.bind(
+            ctx,
             &[
-                (0, &u),
-                (2, &g.opacities),
-                (3, &g.log_scales),
-                (4, &g.quats),
-                (5, &g.means),
+                ("mp", &u),
+                ("opacities", &g.opacities),
+                ("log_scales", &g.log_scales),
+                ("quats", &g.quats),
+                ("means", &g.means),
             ],
         );
-        ctx.dispatch(enc, &self.perturb, &bind, g.count.div_ceil(WORKGROUP));
+        self.perturb
+            .dispatch(ctx, enc, &bind, g.count.div_ceil(WORKGROUP));
     }
 
     /// Relocates dead Gaussians and grows the model (see `plan`), carrying Adam moments.
@@ -335,20 +348,20 @@ impl Mcmc {
                 ..Default::default()
             };
             let u = uniform_buffer(ctx, "mcmc params", &params);
-            let bind = ctx.bind_group_at(
-                "gather",
-                &self.gather,
+            let bind = self.gather.bind(
+                ctx,
                 &[
-                    (0, &u),
-                    (6, &src_of),
-                    (7, &new_opacity),
-                    (8, &shift),
-                    (9, &flags),
-                    (10, src),
-                    (11, dst),
+                    ("mp", &u),
+                    ("src_of", &src_of),
+                    ("new_opacity", &new_opacity),
+                    ("scale_shift", &shift),
+                    ("flags", &flags),
+                    ("src", src),
+                    ("dst", dst),
                 ],
             );
-            ctx.dispatch(enc, &self.gather, &bind, total.div_ceil(WORKGROUP));
+            self.gather
+                .dispatch(ctx, enc, &bind, total.div_ceil(WORKGROUP));
         })
     }
 }

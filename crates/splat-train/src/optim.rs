@@ -1,8 +1,22 @@
-//! Adam on the GPU (host side of `shaders/adam.wgsl`) and the same step in f64 for tests.
+//! Adam on the GPU (host side of `adam.wgsl`) and the same step in f64 for tests.
 
-use gpu::{GpuContext, GpuError, storage_buffer_zeroed, uniform_buffer};
+use crate::model::{GradLayout, ParamGroup};
+use gpu::{
+    GpuContext, GpuError, Kernel, Shader, ShaderSource, storage_buffer_zeroed, uniform_buffer,
+    wgsl_layout,
+};
 
-pub const ADAM_WGSL: &str = include_str!("../../../shaders/adam.wgsl");
+/// The Adam kernel's source.
+pub fn adam_source() -> ShaderSource {
+    ShaderSource {
+        label: "adam",
+        parts: vec![include_str!("adam.wgsl")],
+        constants: Vec::new(),
+        layouts: vec![wgsl_layout!(AdamParams as "AdamParams" {
+            count, dim, grad_stride, grad_offset, lr, beta1, beta2, eps, bias1, bias2_sqrt
+        })],
+    }
+}
 
 /// Adam's hyper-parameters; the 3DGS reference uses ε = 1e-15.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,13 +34,6 @@ impl Default for AdamConfig {
             eps: 1e-15,
         }
     }
-}
-
-/// Where a group's gradient lives: rows of `stride` floats, this group's values at `offset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GradLayout {
-    pub stride: u32,
-    pub offset: u32,
 }
 
 #[repr(C)]
@@ -55,7 +62,7 @@ pub struct GroupStep<'a> {
     pub lr: f32,
 }
 
-impl<'a> crate::raster::ParamGroup<'a> {
+impl<'a> ParamGroup<'a> {
     /// This group's Adam step at learning rate `lr`.
     pub fn step(&self, lr: f32) -> GroupStep<'a> {
         GroupStep {
@@ -98,16 +105,16 @@ impl AdamState {
 
 /// The compiled Adam kernel.
 pub struct Adam {
-    pipeline: wgpu::ComputePipeline,
+    kernel: Kernel,
     pub config: AdamConfig,
 }
 
 impl Adam {
-    pub fn new(ctx: &GpuContext, config: AdamConfig) -> Self {
-        Self {
-            pipeline: ctx.compute_pipeline("adam", ADAM_WGSL, "adam_step"),
+    pub fn new(ctx: &GpuContext, config: AdamConfig) -> Result<Self, GpuError> {
+        Ok(Self {
+            kernel: Shader::compose(&adam_source())?.kernel(ctx, "adam_step")?,
             config,
-        }
+        })
     }
 
     /// Records one Adam step of a group's parameters (`state.count × state.dim` floats).
@@ -144,23 +151,18 @@ impl Adam {
             pad: [0.0; 2],
         };
         let u = uniform_buffer(ctx, "adam params", &params);
-        let bind = ctx.bind_group_at(
-            "adam",
-            &self.pipeline,
+        let bind = self.kernel.bind(
+            ctx,
             &[
-                (0, &u),
-                (1, param),
-                (2, grad),
-                (3, &state.m1),
-                (4, &state.m2),
+                ("ap", &u),
+                ("param", param),
+                ("grad", grad),
+                ("m1", &state.m1),
+                ("m2", &state.m2),
             ],
         );
-        ctx.dispatch(
-            enc,
-            &self.pipeline,
-            &bind,
-            (state.count * state.dim).div_ceil(256),
-        );
+        self.kernel
+            .dispatch(ctx, enc, &bind, (state.count * state.dim).div_ceil(256));
         Ok(())
     }
 }

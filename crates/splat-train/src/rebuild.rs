@@ -2,8 +2,8 @@
 //! every parameter array and Adam moment anew — one kernel dispatch per array into a fresh
 //! buffer — and then swap the new arrays in; this is that shared part.
 
+use crate::model::GpuGaussians;
 use crate::optim::AdamState;
-use crate::raster::GpuGaussians;
 use gpu::{GpuContext, GpuError, storage_buffer_zeroed};
 
 /// Which array a rebuild is writing (kernels treat some specially).

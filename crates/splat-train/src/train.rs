@@ -6,8 +6,9 @@
 use crate::checkpoint::{Checkpoint, Header};
 use crate::densify::{Densifier, DensifyConfig, DensifyReport, DensifyRule};
 use crate::loss::{LossEval, LossTerms, PhotometricLoss};
+use crate::model::{Gaussians32, GpuGaussians, GpuGrads};
 use crate::optim::{Adam, AdamConfig, AdamState};
-use crate::raster::{Frame, Gaussians32, GpuGaussians, GpuGrads, Rasterizer};
+use crate::raster::{Frame, Rasterizer};
 use crate::sh::{SH_C0, coeff_count};
 use crate::view::View;
 use gpu::{GpuContext, GpuError, storage_buffer};
@@ -520,9 +521,9 @@ impl<'c> Trainer<'c> {
         let states = gaussians.param_groups(&grads).map(|g| g.adam_state(ctx));
         Ok(Self {
             ctx,
-            raster: Rasterizer::new(ctx),
-            loss: PhotometricLoss::new(ctx),
-            adam: Adam::new(ctx, AdamConfig::default()),
+            raster: Rasterizer::new(ctx)?,
+            loss: PhotometricLoss::new(ctx)?,
+            adam: Adam::new(ctx, AdamConfig::default())?,
             gaussians,
             states,
             train,
@@ -536,8 +537,8 @@ impl<'c> Trainer<'c> {
             streamed: gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4),
             eval: LossEval::empty(ctx),
             grads,
-            densifier: Densifier::new(ctx, init.len() as u32),
-            mcmc: crate::mcmc::Mcmc::new(ctx),
+            densifier: Densifier::new(ctx, init.len() as u32)?,
+            mcmc: crate::mcmc::Mcmc::new(ctx)?,
             last_densify: None,
             last_refine: None,
             profile: None,

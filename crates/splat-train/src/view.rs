@@ -1,6 +1,6 @@
 //! A pinhole view to render: intrinsics, world → camera pose, near plane and background.
 
-use crate::reference::TILE;
+use crate::constants::TILE;
 use nalgebra::{Matrix3, Vector3};
 
 /// A pinhole view to render.

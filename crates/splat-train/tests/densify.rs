@@ -52,7 +52,7 @@ fn accumulated_statistics_match_the_gradients_of_each_view() {
     let rects: Vec<[u32; 4]> = gpu::readback(ctx, frame.tile_rects(), g.len()).unwrap();
     let xy: Vec<[f32; 4]> = gpu::readback(ctx, frame.xy_depth_radius(), g.len()).unwrap();
 
-    let densifier = Densifier::new(ctx, g.len() as u32);
+    let densifier = Densifier::new(ctx, g.len() as u32).expect("densify kernels");
     let mut enc = ctx.encoder("test");
     densifier.accumulate(ctx, &mut enc, &frame, &grads);
     densifier.accumulate(ctx, &mut enc, &frame, &grads);
@@ -265,7 +265,7 @@ fn clone_split_and_prune_match_the_reference_and_carry_adam_moments() {
         s.m2 = gpu::storage_buffer(ctx, "m2", &moments[b].1);
         s
     });
-    let mut densifier = Densifier::new(ctx, n as u32);
+    let mut densifier = Densifier::new(ctx, n as u32).expect("densify kernels");
     densifier.set_stats(ctx, &stats);
     let report = densifier.densify(ctx, &mut gg, &mut states, &rule).unwrap();
 
@@ -352,7 +352,7 @@ fn opacity_reset_clamps_opacities_and_clears_their_moments() {
         m2: gpu::storage_buffer(ctx, "m2", &vec![0.25f32; 700]),
         ..state
     };
-    let d = Densifier::new(ctx, 700);
+    let d = Densifier::new(ctx, 700).expect("densify kernels");
     d.reset_opacity(ctx, &gg, &state, 0.01);
     let got: Vec<f32> = gpu::readback(ctx, &gg.opacities, 700).unwrap();
     let ceiling = logit(0.01);

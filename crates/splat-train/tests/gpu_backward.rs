@@ -22,7 +22,7 @@ fn rasterizers() -> &'static [Rasterizer] {
         }
         kinds
             .into_iter()
-            .map(|k| Rasterizer::with_reduction(ctx, k))
+            .map(|k| Rasterizer::with_reduction(ctx, k).expect("rasterizer kernels"))
             .collect()
     })
 }
@@ -35,7 +35,7 @@ fn subgroup_kernel_is_chosen_where_the_device_has_subgroups() {
         Some((min, _)) if min >= 8 => assert_eq!(best, TileReduction::Subgroup),
         _ => assert_eq!(best, TileReduction::Portable),
     }
-    assert_eq!(Rasterizer::new(ctx).reduction(), best);
+    assert_eq!(Rasterizer::new(ctx).expect("kernels").reduction(), best);
 }
 
 /// Random dL/d(rgb, alpha) per pixel.
@@ -88,7 +88,7 @@ fn check(g: &Gaussians32, v: &View, seed: u64, what: &str) {
 fn check_with(r: &Rasterizer, g: &Gaussians32, v: &View, seed: u64, what: &str) {
     let w = loss_weights(v, seed);
     let got = gpu_grads(r, g, v, &w);
-    let gr = g.to_reference();
+    let gr = reference::Gaussians::from_f32(g);
     let render = reference::forward(&gr, v);
     let d_img: Vec<[f64; 3]> = w
         .iter()
@@ -254,7 +254,7 @@ fn active_sh_degree_renders_and_differentiates_the_truncated_model() {
 fn reused_gradient_and_loss_buffers_give_the_same_results_as_fresh_ones() {
     let ctx = context();
     let r = rasterizer();
-    let loss = splat_train::PhotometricLoss::new(ctx);
+    let loss = splat_train::PhotometricLoss::new(ctx).expect("loss kernels");
     let (big, small) = (view(64, 48, [0.1; 3]), view(32, 24, [0.9; 3]));
     let ga = GpuGaussians::upload(ctx, &scene(&big, 500, 2, 71)).unwrap();
     let gb = GpuGaussians::upload(ctx, &scene(&small, 60, 1, 72)).unwrap();

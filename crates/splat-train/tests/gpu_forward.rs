@@ -15,7 +15,10 @@ fn render_both(g: &Gaussians32, v: &View) -> (RenderOutput, Render) {
     let gpu = rasterizer()
         .render(ctx, &GpuGaussians::upload(ctx, g).expect("upload"), v)
         .expect("GPU render");
-    (gpu, reference::forward(&g.to_reference(), v))
+    (
+        gpu,
+        reference::forward(&reference::Gaussians::from_f32(g), v),
+    )
 }
 
 fn compare(g: &Gaussians32, v: &View, what: &str) {
@@ -185,7 +188,7 @@ fn equal_depths_blend_in_id_order() {
     compare(&g, &v, "equal depths");
     // The test can tell the orders apart: ties taken last id first render differently.
     let reversed = reverse_ids(&g);
-    let flipped = reference::forward(&reversed.to_reference(), &v);
+    let flipped = reference::forward(&reference::Gaussians::from_f32(&reversed), &v);
     let (gpu, _) = render_both(&g, &v);
     let diff = gpu
         .color

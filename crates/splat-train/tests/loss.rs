@@ -66,7 +66,7 @@ fn upload(img: &[[f64; 3]]) -> wgpu::Buffer {
 #[test]
 fn gpu_loss_and_gradient_match_the_reference() {
     let ctx = context();
-    let loss = PhotometricLoss::new(ctx);
+    let loss = PhotometricLoss::new(ctx).expect("loss kernels");
     for &(w, h, seed) in &[(70usize, 45usize, 4u64), (16, 16, 5), (5, 300, 6)] {
         let x = image(w, h, seed);
         let y = image(w, h, seed + 10);

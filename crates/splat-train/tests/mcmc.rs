@@ -110,7 +110,10 @@ fn gather_writes_what_the_plan_says_and_clears_touched_moments() {
         }
         s
     });
-    Mcmc::new(ctx).apply(ctx, &mut gg, &mut states, &p).unwrap();
+    Mcmc::new(ctx)
+        .expect("mcmc kernels")
+        .apply(ctx, &mut gg, &mut states, &p)
+        .unwrap();
     let got = gg.read(ctx).unwrap();
     assert_eq!(got.len(), 630);
     let k = 3 * splat_train::sh::coeff_count(1);
@@ -164,7 +167,7 @@ fn noise_moves_only_faint_gaussians_with_their_covariance() {
         g.opacities[i] = 3.0; // opaque: the gate is closed
     }
     let gg = GpuGaussians::upload(ctx, &g).unwrap();
-    let mcmc = Mcmc::new(ctx);
+    let mcmc = Mcmc::new(ctx).expect("mcmc kernels");
     let mut enc = ctx.encoder("test");
     let scaler = 2.0f32;
     mcmc.perturb(ctx, &mut enc, &gg, scaler, 5, 10);
@@ -197,10 +200,14 @@ fn regularisation_adds_the_gradients_of_mean_opacity_and_scale() {
     let v = view(32, 24, [0.0; 3]);
     let g = scene(&v, 300, 0, 8);
     let gg = GpuGaussians::upload(ctx, &g).unwrap();
-    let frame = Rasterizer::new(ctx).forward(ctx, &gg, &v).unwrap();
+    let frame = Rasterizer::new(ctx)
+        .expect("kernels")
+        .forward(ctx, &gg, &v)
+        .unwrap();
     let d = gpu::storage_buffer(ctx, "d", &vec![[0.1f32, -0.2, 0.05, 0.0]; 32 * 24]);
     let mut grads = GpuGrads::empty(ctx);
     Rasterizer::new(ctx)
+        .expect("kernels")
         .backward_into(ctx, &gg, &frame, &d, &mut grads)
         .unwrap();
     let before = grads.read(ctx).unwrap();
@@ -210,7 +217,9 @@ fn regularisation_adds_the_gradients_of_mean_opacity_and_scale() {
         ..McmcConfig::default()
     };
     let mut enc = ctx.encoder("test");
-    Mcmc::new(ctx).regularize(ctx, &mut enc, &gg, &grads, &cfg);
+    Mcmc::new(ctx)
+        .expect("mcmc kernels")
+        .regularize(ctx, &mut enc, &gg, &grads, &cfg);
     ctx.queue.submit([enc.finish()]);
     let after = grads.read(ctx).unwrap();
     let n = 300.0;

@@ -20,7 +20,7 @@ fn gpu_adam_matches_the_reference_step() {
         .map(|_| r.random_range(-1.0..1.0))
         .collect();
     let param = gpu::storage_buffer(ctx, "p", &p0);
-    let adam = Adam::new(ctx, AdamConfig::default());
+    let adam = Adam::new(ctx, AdamConfig::default()).expect("adam kernel");
     let mut state = AdamState::new(ctx, count as u32, dim as u32);
     let (mut p, mut m, mut v) = (
         p0.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
@@ -85,8 +85,8 @@ fn render_loss_backward_adam_fits_a_target_image() {
         *o = 0.0;
     }
     let g = GpuGaussians::upload(ctx, &start).unwrap();
-    let loss = PhotometricLoss::new(ctx);
-    let adam = Adam::new(ctx, AdamConfig::default());
+    let loss = PhotometricLoss::new(ctx).expect("loss kernels");
+    let adam = Adam::new(ctx, AdamConfig::default()).expect("adam kernel");
     let mut frame = splat_train::Frame::empty(ctx);
     let mut eval = splat_train::LossEval::empty(ctx);
     let mut grads = splat_train::GpuGrads::empty(ctx);

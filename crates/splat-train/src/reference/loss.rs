@@ -1,5 +1,5 @@
 //! The photometric loss in f64, written directly (2-D window, no separable passes): the oracle
-//! for `shaders/loss.wgsl`. L = (1−λ)·mean|x−y| + λ·(1 − mean SSIM(x, y)) over pixels and
+//! for `loss.wgsl`. L = (1−λ)·mean|x−y| + λ·(1 − mean SSIM(x, y)) over pixels and
 //! channels, SSIM with an 11×11 Gaussian window (σ = 1.5), zero padding, C1 = 0.01², C2 = 0.03².
 
 /// The loss and its two terms.
@@ -10,9 +10,7 @@ pub struct LossValue {
     pub ssim: f64,
 }
 
-const C1: f64 = 0.0001;
-const C2: f64 = 0.0009;
-const RADIUS: i64 = 5;
+use crate::constants::{SSIM_C1 as C1, SSIM_C2 as C2, SSIM_RADIUS as RADIUS};
 
 fn window() -> [f64; 11] {
     let mut g = [0.0; 11];

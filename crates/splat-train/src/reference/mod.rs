@@ -20,15 +20,8 @@ pub use raster::{Render, backward, forward};
 pub use crate::view::View;
 use scene::GaussianCloud;
 
-/// Tile edge in pixels.
-pub const TILE: u32 = 16;
-/// Added to the 2D covariance's diagonal (px²): the low-pass filter of the paper.
-pub const COV2D_DILATION: f64 = 0.3;
-pub const ALPHA_MAX: f64 = 0.99;
-pub const ALPHA_MIN: f64 = 1.0 / 255.0;
-pub const T_MIN: f64 = 1e-4;
-/// The Jacobian is evaluated no further out than this times the half field of view.
-pub const FOV_CLAMP: f64 = 1.3;
+pub use crate::constants::{ALPHA_MAX, ALPHA_MIN, COV2D_DILATION, FOV_CLAMP, T_MIN, TILE};
+use crate::model::Gaussians32;
 
 /// Gaussians as the PLY stores them, in f64.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +38,28 @@ pub struct Gaussians {
 }
 
 impl Gaussians {
+    /// The same values as `g`, in f64.
+    pub fn from_f32(g: &Gaussians32) -> Self {
+        let f = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+        let three = |v: &[f32]| {
+            v.chunks_exact(3)
+                .map(|c| [c[0], c[1], c[2]].map(f64::from))
+                .collect()
+        };
+        Self {
+            sh_degree: g.sh_degree,
+            means: three(&g.means),
+            log_scales: three(&g.log_scales),
+            quats: g
+                .quats
+                .chunks_exact(4)
+                .map(|c| [c[0], c[1], c[2], c[3]].map(f64::from))
+                .collect(),
+            opacities: f(&g.opacities),
+            sh: f(&g.sh),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.means.len()
     }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 pub fn rasterizer() -> &'static Rasterizer {
     static R: OnceLock<Rasterizer> = OnceLock::new();
-    R.get_or_init(|| Rasterizer::new(context()))
+    R.get_or_init(|| Rasterizer::new(context()).expect("rasterizer kernels"))
 }
 
 pub fn view(width: u32, height: u32, bg: [f64; 3]) -> View {

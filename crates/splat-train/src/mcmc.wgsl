@@ -36,9 +36,7 @@ struct McmcParams {
 @group(0) @binding(10) var<storage, read> src: array<f32>;
 @group(0) @binding(11) var<storage, read_write> dst: array<f32>;
 
-const GRAD_STRIDE: u32 = 16u;
-const GRAD_SCALE: u32 = 3u;
-const GRAD_OPACITY: u32 = 10u;
+// GEOM_* (the gradient record layout) and the slot flags FLAG_* come from the host.
 
 fn index_of(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;
@@ -56,9 +54,9 @@ fn regularize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     let n = f32(mp.count);
     let o = sigmoid(opacities[i]);
-    grad_geom[i * GRAD_STRIDE + GRAD_OPACITY] += mp.opacity_reg / n * o * (1.0 - o);
+    grad_geom[i * GEOM_STRIDE + GEOM_OPACITY] += mp.opacity_reg / n * o * (1.0 - o);
     for (var k = 0u; k < 3u; k++) {
-        grad_geom[i * GRAD_STRIDE + GRAD_SCALE + k] += mp.scale_reg / (3.0 * n) * exp(log_scales[3u * i + k]);
+        grad_geom[i * GEOM_STRIDE + GEOM_SCALE + k] += mp.scale_reg / (3.0 * n) * exp(log_scales[3u * i + k]);
     }
 }
 
@@ -95,11 +93,11 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let i = src_of[j];
     for (var d = 0u; d < mp.dim; d++) {
         var v = src[i * mp.dim + d];
-        if (mp.kind == 1u && (flags[j] & 2u) != 0u) {
+        if (mp.kind == 1u && (flags[j] & FLAG_OPACITY) != 0u) {
             v = new_opacity[j];
         } else if (mp.kind == 2u) {
             v += scale_shift[j];
-        } else if (mp.kind == 3u && (flags[j] & 1u) != 0u) {
+        } else if (mp.kind == 3u && (flags[j] & FLAG_RESET) != 0u) {
             v = 0.0;
         }
         dst[j * mp.dim + d] = v;

@@ -17,9 +17,7 @@ struct LossParams {
     inv_count: f32,
 }
 
-const C1: f32 = 0.0001;
-const C2: f32 = 0.0009;
-const RADIUS: i32 = 5;
+// C1, C2 and RADIUS come from the host (`constants.rs`, shared with the f64 reference).
 // exp(−k²/(2·1.5²)) for k = 0..5, normalised over k = −5..5.
 const G = array<f32, 6>(0.26601172, 0.21300554, 0.10936069, 0.03600077, 0.00759876, 0.00102838);
 

@@ -11,10 +11,10 @@ struct Params {
     has_hi: u32,
 }
 
+// BLOCK (elements per workgroup) and DIGITS come from the host (sort.rs).
 const WG: u32 = 256u;
 const ITEMS: u32 = 8u;
-const BLOCK: u32 = 2048u;
-const DIGITS: u32 = 16u;
+const_assert BLOCK == WG * ITEMS;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> keys_lo_in: array<u32>;

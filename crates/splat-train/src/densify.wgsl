@@ -56,8 +56,7 @@ const LN_SPLIT_SHRINK: f32 = 0.47000363;
 @group(0) @binding(13) var<storage, read_write> tally: array<atomic<u32>, 4>;
 
 // The per-Gaussian gradient record of `rasterize_backward.wgsl`: screen-space mean at 12.
-const GRAD_STRIDE: u32 = 16u;
-const GRAD_MEAN2D: u32 = 12u;
+// GEOM_STRIDE and GEOM_MEAN2D (the gradient record layout) come from the host.
 
 fn index_of(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * 256u;
@@ -75,8 +74,8 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     // d/d(NDC) = d/d(pixel) · (size / 2).
     let g = vec2<f32>(
-        grad_geom[i * GRAD_STRIDE + GRAD_MEAN2D] * dp.half_width,
-        grad_geom[i * GRAD_STRIDE + GRAD_MEAN2D + 1u] * dp.half_height,
+        grad_geom[i * GEOM_STRIDE + GEOM_MEAN2D] * dp.half_width,
+        grad_geom[i * GEOM_STRIDE + GEOM_MEAN2D + 1u] * dp.half_height,
     );
     let s = stats[i];
     stats[i] = vec4<f32>(s.x + length(g), s.y + 1.0, max(s.z, xy_depth[i].w), 0.0);

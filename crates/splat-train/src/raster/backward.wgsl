@@ -21,7 +21,7 @@ struct KeyGrad {
     c: vec4<f32>,
 }
 // Per Gaussian: mean xyz, log-scale xyz, quaternion wxyz, opacity logit, mean2d xy (pixels), unused x2.
-@group(0) @binding(21) var<storage, read_write> grad_geom: array<array<f32, 16>>;
+@group(0) @binding(21) var<storage, read_write> grad_geom: array<array<f32, GEOM_STRIDE>>;
 // Per band, in the layout of sh0..sh3.
 @group(0) @binding(22) var<storage, read_write> grad_sh0: array<f32>;
 @group(0) @binding(26) var<storage, read_write> grad_sh1: array<f32>;
@@ -251,7 +251,7 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (i >= view.counts.x) {
         return;
     }
-    var out: array<f32, 16>;
+    var out: array<f32, GEOM_STRIDE>;
     let k = view.counts.y;
     let rect = rects[i];
     let n_keys = (rect.z - rect.x) * (rect.w - rect.y);
@@ -276,9 +276,9 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let d_mean2d = sa.xy;
     let d_conic = vec3<f32>(sa.z, sa.w, sb.x);
     let co = conic_opacity[i];
-    out[12] = d_mean2d.x;
-    out[13] = d_mean2d.y;
-    out[10] = sb.y * co.w * (1.0 - co.w);
+    out[GEOM_MEAN2D] = d_mean2d.x;
+    out[GEOM_MEAN2D + 1u] = d_mean2d.y;
+    out[GEOM_OPACITY] = sb.y * co.w * (1.0 - co.w);
 
     // Colour -> SH and view direction.
     let m = mean_of(i);
@@ -352,15 +352,15 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     d_pc.y += d_mean2d.y * fy / z1;
     d_pc.z += -d_mean2d.x * fx * p.x / z2 - d_mean2d.y * fy * p.y / z2;
     d_mean += transpose(w) * d_pc;
-    out[0] = d_mean.x;
-    out[1] = d_mean.y;
-    out[2] = d_mean.z;
+    out[GEOM_MEAN] = d_mean.x;
+    out[GEOM_MEAN + 1u] = d_mean.y;
+    out[GEOM_MEAN + 2u] = d_mean.z;
 
     // Sigma = M M^T, M = R diag(s).
     let d_m = 2.0 * (d_sigma * mm);
     var d_r = mat3x3<f32>();
     for (var col = 0u; col < 3u; col++) {
-        out[3u + col] = dot(d_m[col], rot[col]) * s[col];
+        out[GEOM_SCALE + col] = dot(d_m[col], rot[col]) * s[col];
         d_r[col] = d_m[col] * s[col];
     }
     // dR/dq for the normalised quaternion, summed against d_r (column-major: d_r[col][row]).
@@ -370,9 +370,9 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let g_z = 2.0 * (-2.0 * qz * d_r[0][0] - qr * d_r[1][0] + qx * d_r[2][0] + qr * d_r[0][1] - 2.0 * qz * d_r[1][1] + qy * d_r[2][1] + qx * d_r[0][2] + qy * d_r[1][2]);
     let d_qn = vec4<f32>(g_r, g_x, g_y, g_z);
     let d_q = (d_qn - q * dot(q, d_qn)) / qlen;
-    out[6] = d_q.x;
-    out[7] = d_q.y;
-    out[8] = d_q.z;
-    out[9] = d_q.w;
+    out[GEOM_QUAT] = d_q.x;
+    out[GEOM_QUAT + 1u] = d_q.y;
+    out[GEOM_QUAT + 2u] = d_q.z;
+    out[GEOM_QUAT + 3u] = d_q.w;
     grad_geom[i] = out;
 }

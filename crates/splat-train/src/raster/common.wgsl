@@ -1,5 +1,4 @@
-// Shared by rasterize_forward.wgsl and rasterize_backward.wgsl (the host concatenates this file
-// in front of each): the view uniform, constants, the per-Gaussian parameter and per-frame buffer
+// Shared by forward.wgsl and backward.wgsl (the host composes this file in front of each): the view uniform, constants, the per-Gaussian parameter and per-frame buffer
 // bindings, and SH evaluation.
 
 struct ViewParams {
@@ -19,17 +18,9 @@ struct ViewParams {
     counts: vec4<u32>,
 }
 
-const TILE: u32 = 16u;
+// TILE, ALPHA_MAX, ALPHA_MIN, T_MIN, DILATION, the SH constants SH_C0..SH_C3 and the gradient
+// record layout GEOM_* come from the host (`constants.rs`, shared with the f64 reference).
 const BATCH: u32 = 256u;
-const ALPHA_MAX: f32 = 0.99;
-const ALPHA_MIN: f32 = 0.003921568627450980; // 1/255
-const T_MIN: f32 = 0.0001;
-const DILATION: f32 = 0.3;
-
-const SH_C0: f32 = 0.28209479177387814;
-const SH_C1: f32 = 0.4886025119029199;
-const SH_C2 = array<f32, 5>(1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396);
-const SH_C3 = array<f32, 7>(-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.3731763325901154, -0.4570457994644658, 1.445305721320277, -0.5900435899266435);
 
 @group(0) @binding(0) var<storage, read> view: ViewParams;
 @group(0) @binding(1) var<storage, read> means: array<f32>;

@@ -23,8 +23,7 @@ struct Params {
     fy: u32,
 }
 
-const WG: u32 = 64u;
-const MAX_CHANNELS: u32 = 12u;
+// WG and MAX_CHANNELS come from the host (plas_gpu.rs).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> keys: array<u32>;
@@ -52,7 +51,7 @@ fn linear(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * WG + lid;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn blur_x(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -83,7 +82,7 @@ fn reflect(y: i32, n: i32) -> u32 {
     return u32(r);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn blur_y(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -114,7 +113,7 @@ fn tile_cell(b: u32, pos: u32) -> u32 {
     return y * p.width + x;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn swap(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,

@@ -10,9 +10,10 @@ struct Params {
     _pad1: u32,
 }
 
+// BLOCK (elements per workgroup) comes from the host (`SCAN_BLOCK` in scan.rs).
 const WG: u32 = 256u;
 const ITEMS: u32 = 4u;
-const BLOCK: u32 = 1024u;
+const_assert BLOCK == WG * ITEMS;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> data: array<u32>;

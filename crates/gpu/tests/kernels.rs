@@ -1,0 +1,10 @@
+//! Every shader of this crate composes, validates and matches its Rust structs (no GPU needed).
+
+#[test]
+fn every_gpu_shader_matches_its_rust_side() {
+    for source in [gpu::scan_source(), gpu::sort_source()] {
+        if let Err(e) = gpu::Shader::compose(&source) {
+            panic!("{e}");
+        }
+    }
+}
