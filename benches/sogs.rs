@@ -1,4 +1,4 @@
-//! SOG compression costs on a 100,000-Gaussian model of SH degree 3 (`sogs::testing::
+//! SOG compression costs on a 100,000-Gaussian model of SH degree 3 (`splat_test_support::sog::
 //! synthetic_cloud`, value distributions like a trained scene): the whole compressor (sort, SH
 //! palette, quantization, WebP), its two heavy steps alone (PLAS sort; k-means palette of 65,536
 //! centroids, 10 iterations), and decompression of the `.sog` it wrote. `webp_encoder` encodes
@@ -10,8 +10,8 @@
 //! Run: `cargo bench -p sogs --bench sogs`. Results go to `benches/RESULTS.md`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sogs::testing::synthetic_cloud;
 use sogs::{CompressOptions, Ordering, kmeans, layout::GridLayout, order, plas};
+use splat_test_support::sog::synthetic_cloud;
 
 const N: usize = 100_000;
 

@@ -9,7 +9,6 @@ mod error;
 pub mod kernel;
 mod scan;
 mod sort;
-pub mod testing;
 
 pub use buffers::{readback, reuse_buffer, storage_buffer, storage_buffer_zeroed, uniform_buffer};
 pub use context::{

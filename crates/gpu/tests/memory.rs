@@ -1,6 +1,6 @@
 //! Device memory as wgpu's allocator reports it, against buffers of known size.
 
-use gpu::testing::context;
+use splat_test_support::gpu::context;
 
 /// Backends whose wgpu layer keeps an allocator report (the others answer `None`).
 fn reports(ctx: &gpu::GpuContext) -> bool {

@@ -1,9 +1,9 @@
 //! Prefix scan and radix sort on the real device (lavapipe in CI) against `slice::sort` and a
 //! sequential scan.
 
-use gpu::testing::context as ctx;
 use gpu::{PrefixScan, RadixSort};
 use rand::{Rng, SeedableRng};
+use splat_test_support::gpu::context as ctx;
 use std::sync::OnceLock;
 
 fn sorter() -> &'static RadixSort {

@@ -3,12 +3,10 @@
 use anyhow::{Context, Result};
 use scene::dataset::Dataset;
 use splat_train::DensifyConfig;
-use splat_train::checkpoint::{self, Checkpoint};
 use splat_train::mcmc::McmcConfig;
+use splat_train::run::{RunEvent, RunOptions};
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -233,210 +231,128 @@ pub fn run(a: TrainArgs) -> Result<()> {
             a.image_cache_mb
         );
     }
-    std::fs::create_dir_all(&a.output)
-        .with_context(|| format!("creating {}", a.output.display()))?;
-    let ckpt_dir = a
-        .checkpoint_dir
-        .clone()
-        .unwrap_or_else(|| a.output.join("checkpoints"));
-    let metrics_path = a.output.join("metrics.jsonl");
-    let mut kept_metrics = String::new();
-    // Training time spent before the checkpoint resumed from, so that times add up over restarts.
-    let mut earlier_secs = 0.0;
-    if a.resume {
-        if let Some((path, c)) = newest_checkpoint(&ckpt_dir) {
-            trainer.restore(&c)?;
-            earlier_secs = c.header.elapsed_s;
-            eprintln!(
-                "resuming from {} (step {}, {} Gaussians)",
-                path.display(),
-                c.header.step,
-                c.header.count
-            );
-            kept_metrics = metrics_up_to(&metrics_path, c.header.step);
-        } else {
-            eprintln!(
-                "no checkpoint in {}: starting from scratch",
-                ckpt_dir.display()
-            );
-        }
-    }
-    let mut metrics = std::fs::File::create(&metrics_path)
-        .with_context(|| format!("creating {}", metrics_path.display()))?;
-    metrics.write_all(kept_metrics.as_bytes())?;
-    eprintln!(
-        "training {} Gaussians on {} views ({} test) for {} steps on {}",
-        trainer.gaussian_count(),
-        trainer.train.len(),
-        trainer.test.len(),
-        a.steps,
-        ctx.info.name
-    );
+    let opts = RunOptions {
+        steps: a.steps,
+        eval_every: a.eval_every,
+        checkpoint_every: a.checkpoint_every,
+        checkpoint_dir: a
+            .checkpoint_dir
+            .clone()
+            .unwrap_or_else(|| a.output.join("checkpoints")),
+        output: a.output.clone(),
+        resume: a.resume,
+        profile: a.profile,
+    };
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let flag = interrupted.clone();
         // Only one handler per process; a second `run` in the same process keeps the first.
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
-    let start = Instant::now();
-    // Seconds of this run spent evaluating, left out of the training time.
-    let evaluating = std::cell::Cell::new(0.0);
-    let evaluate = |trainer: &Trainer| {
-        let t = Instant::now();
-        let e = trainer.evaluate_full();
-        evaluating.set(evaluating.get() + t.elapsed().as_secs_f64());
-        e
+    let mut terminal = Terminal {
+        device: ctx.info.name.clone(),
+        progress: None,
     };
-    // Training time since step 0 (earlier runs included), without evaluations.
-    let elapsed = || earlier_secs + start.elapsed().as_secs_f64() - evaluating.get();
-    let save = |trainer: &Trainer| -> Result<PathBuf> {
-        std::fs::create_dir_all(&ckpt_dir)
-            .with_context(|| format!("creating {}", ckpt_dir.display()))?;
-        let path = checkpoint::path_for(&ckpt_dir, trainer.step);
-        let mut c = trainer.checkpoint()?;
-        c.header.elapsed_s = elapsed();
-        c.write(&path)?;
-        checkpoint::prune(&ckpt_dir, 2);
-        Ok(path)
-    };
-    let progress = crate::progress::Progress::new("training", u64::from(a.steps));
-    progress.set_done(u64::from(trainer.step));
-    trainer.set_profiling(a.profile);
-    let first_step = trainer.step;
-    let mut last_psnr = None;
-    // (step, training time) at the last evaluation, for the steps/s between evaluations.
-    let mut since = (first_step, elapsed());
-    // Evaluates the model as it is after `step` steps: a metrics line and a terminal line.
-    let mut report = |trainer: &Trainer, metrics: &mut std::fs::File, step: u32| -> Result<f64> {
-        let rate = f64::from(step - since.0) / (elapsed() - since.1);
-        since = (step, elapsed());
-        let e = evaluate(trainer)?;
-        let memory = ctx.device_memory();
-        writeln!(
-            metrics,
-            "{}",
-            serde_json::json!({ "step": step, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed(), "steps_per_second": rate, "gpu_memory_bytes": memory.map(|m| m.reserved), "peak_gpu_memory_bytes": trainer.peak_device_memory().map(|m| m.reserved) })
-        )?;
-        eprintln!(
-            "step {step}: test PSNR {:.2} dB, SSIM {:.4}, {} Gaussians, {rate:.2} steps/s, GPU memory {}",
-            e.psnr,
-            e.ssim,
-            trainer.gaussian_count(),
-            mib(memory)
-        );
-        Ok(e.psnr)
-    };
-    // About a hundred loss readings per run, at least every 100 steps.
-    let log_every = (a.steps / 100).clamp(1, 100);
-    for s in first_step..a.steps {
-        let log = s % log_every == 0 || s + 1 == a.steps;
-        let eval_due = a.eval_every > 0 && (s + 1) % a.eval_every == 0 && s + 1 != a.steps;
-        // An evaluation due right after an opacity reset would score the nearly transparent
-        // model the reset leaves (the next steps restore it), so it is taken just before that
-        // step instead, as the reference implementation's evaluations are.
-        let eval_first = eval_due && trainer.resets_opacity_at(s + 1);
-        if eval_first {
-            last_psnr = Some(report(&trainer, &mut metrics, s)?);
-        }
-        let stepped = match trainer.step(log) {
-            Ok(l) => l,
-            Err(e) => {
-                progress.finish();
-                return Err(failed_step(&trainer, e, &ckpt_dir, &save));
-            }
-        };
-        if let Some(l) = stepped {
-            if !l.total.is_finite() {
-                anyhow::bail!(
-                    "the loss became {} at step {}; the model diverged. The newest checkpoint in {} is intact; \
-                     lower the learning rates (--lr-position, --lr-opacity, …) or check the input images",
-                    l.total,
-                    s + 1,
-                    ckpt_dir.display()
-                );
-            }
-            let line = serde_json::json!({ "step": s + 1, "loss": l.total, "l1": l.l1, "ssim": l.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed() });
-            writeln!(metrics, "{line}")?;
-            println!(
-                "step={} loss={:.6} psnr={}",
-                s + 1,
-                l.total,
-                last_psnr.map_or("-".to_string(), |p: f64| format!("{p:.3}"))
-            );
-            progress.set_status(format!(
-                "loss {:.4} · test PSNR {} · {} Gaussians",
-                l.total,
-                last_psnr.map_or("-".to_string(), |p: f64| format!("{p:.2}")),
-                trainer.gaussian_count()
-            ));
-        }
-        if eval_due && !eval_first {
-            last_psnr = Some(report(&trainer, &mut metrics, s + 1)?);
-        }
-        if a.checkpoint_every > 0 && (s + 1) % a.checkpoint_every == 0 && s + 1 != a.steps {
-            save(&trainer)?;
-        }
-        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
-            progress.finish();
-            let path = save(&trainer)?;
-            anyhow::bail!(
-                "interrupted at step {}; checkpoint written to {}; continue with --resume",
-                s + 1,
-                path.display()
-            );
-        }
-        progress.inc();
-    }
-    progress.finish();
-    let e = evaluate(&trainer)?;
-    let psnr = e.psnr;
-    writeln!(
-        metrics,
-        "{}",
-        serde_json::json!({ "step": a.steps, "test_psnr": e.psnr, "test_ssim": e.ssim, "gaussians": trainer.gaussian_count(), "elapsed_s": elapsed() })
-    )?;
-    drop(metrics);
-    let cloud = trainer.download()?;
-    let ply = a.output.join("point_cloud.ply");
-    scene::ply::write_ply(&ply, &cloud)?;
-    let secs = start.elapsed().as_secs_f64();
-    let training_secs = secs - evaluating.get();
-    let eval = serde_json::json!({
-        "steps": a.steps,
-        "test_psnr": e.psnr,
-        "test_ssim": e.ssim,
-        "held_out": !trainer.test.is_empty(),
-        "gaussians": cloud.len(),
-        "seconds": secs,
-        "evaluation_seconds": evaluating.get(),
-        "training_seconds_since_step_0": earlier_secs + training_secs,
-        "steps_per_second": f64::from(a.steps - first_step) / training_secs,
-        "resumed_from_step": first_step,
-        "device": ctx.info.name,
-        // Device memory wgpu's allocator held, most after any step of this run (null where the
-        // backend keeps no report): reserved from the driver, and in live buffers.
-        "peak_gpu_memory_bytes": trainer.peak_device_memory().map(|m| m.reserved),
-        "peak_gpu_allocated_bytes": trainer.peak_device_memory().map(|m| m.allocated),
-        "views": e.views,
-    });
-    scene::write_atomic_bytes(
-        &a.output.join("eval.json"),
-        serde_json::to_string_pretty(&eval)?.as_bytes(),
-    )?;
-    write_pictures(&trainer, &metrics_path, &a.output, a.steps)?;
-    if let Some(p) = trainer.profile() {
-        write_profile(p, &a.output.join("profile.json"))?;
+    let summary =
+        splat_train::run::run(&mut trainer, &opts, &interrupted, &mut |e| terminal.show(e))?;
+    drop(terminal);
+    write_pictures(&trainer, &summary.metrics, &a.output, a.steps)?;
+    if let Some(p) = &summary.profile {
+        print_profile(p);
     }
     println!(
         "trained {} steps in {:.1} s ({:.2} steps/s, evaluations not counted); test PSNR {:.2} dB; peak GPU memory {}; wrote {}",
-        a.steps - first_step,
-        training_secs,
-        f64::from(a.steps - first_step) / training_secs,
-        psnr,
-        mib(trainer.peak_device_memory()),
-        ply.display()
+        summary.steps - summary.first_step,
+        summary.training_seconds(),
+        summary.steps_per_second(),
+        summary.evaluation.psnr,
+        mib(summary.peak_device_memory),
+        summary.ply.display()
     );
     Ok(())
+}
+
+/// Shows a training run on the terminal: what it resumed from, a line per evaluation, loss lines
+/// on stdout (`step=… loss=… psnr=…`, which SageMaker's metric definitions read) and a progress
+/// bar.
+struct Terminal {
+    device: String,
+    progress: Option<crate::progress::Progress>,
+}
+
+impl Terminal {
+    fn show(&mut self, e: RunEvent<'_>) {
+        match e {
+            RunEvent::Resumed {
+                path,
+                step,
+                gaussians,
+            } => eprintln!(
+                "resuming from {} (step {step}, {gaussians} Gaussians)",
+                path.display()
+            ),
+            RunEvent::NoCheckpoint { dir } => {
+                eprintln!("no checkpoint in {}: starting from scratch", dir.display())
+            }
+            RunEvent::SkippedCheckpoint { why } => eprintln!("warning: skipping checkpoint {why}"),
+            RunEvent::Started {
+                gaussians,
+                train_views,
+                test_views,
+                first_step,
+                steps,
+            } => {
+                eprintln!(
+                    "training {gaussians} Gaussians on {train_views} views ({test_views} test) for {steps} steps on {}",
+                    self.device
+                );
+                let progress = crate::progress::Progress::new("training", u64::from(steps));
+                progress.set_done(u64::from(first_step));
+                self.progress = Some(progress);
+            }
+            RunEvent::Loss {
+                step,
+                terms,
+                gaussians,
+                last_psnr,
+            } => {
+                println!(
+                    "step={step} loss={:.6} psnr={}",
+                    terms.total,
+                    last_psnr.map_or("-".to_string(), |p: f64| format!("{p:.3}"))
+                );
+                if let Some(p) = &self.progress {
+                    p.set_status(format!(
+                        "loss {:.4} · test PSNR {} · {gaussians} Gaussians",
+                        terms.total,
+                        last_psnr.map_or("-".to_string(), |p: f64| format!("{p:.2}")),
+                    ));
+                }
+            }
+            RunEvent::Evaluated {
+                step,
+                evaluation,
+                gaussians,
+                steps_per_second,
+                device_memory,
+            } => eprintln!(
+                "step {step}: test PSNR {:.2} dB, SSIM {:.4}, {gaussians} Gaussians, {steps_per_second:.2} steps/s, GPU memory {}",
+                evaluation.psnr,
+                evaluation.ssim,
+                mib(device_memory)
+            ),
+            RunEvent::Stepped { .. } => {
+                if let Some(p) = &self.progress {
+                    p.inc();
+                }
+            }
+            RunEvent::LoopEnded => {
+                if let Some(p) = self.progress.take() {
+                    p.finish();
+                }
+            }
+        }
+    }
 }
 
 /// Device memory for the terminal: reserved MiB, or "not reported" where the backend keeps none.
@@ -446,8 +362,8 @@ fn mib(m: Option<gpu::DeviceMemory>) -> String {
     })
 }
 
-/// Prints where the profiled steps' time went and writes the same to `path` as JSON.
-fn write_profile(p: &splat_train::train::StageTimes, path: &Path) -> Result<()> {
+/// Prints where the profiled steps' time went (the run wrote the same to `profile.json`).
+fn print_profile(p: &splat_train::train::StageTimes) {
     let total = p.total();
     let steps = p.steps.max(1) as f64;
     println!(
@@ -455,43 +371,13 @@ fn write_profile(p: &splat_train::train::StageTimes, path: &Path) -> Result<()> 
         p.steps,
         total / steps * 1e3
     );
-    let mut stages = Vec::new();
-    for (stage, secs, runs) in &p.stages {
+    for (stage, secs, _) in &p.stages {
         println!(
             "  {stage:<30} {:>10.2} ms {:>5.1} %",
             secs / steps * 1e3,
             100.0 * secs / total.max(f64::MIN_POSITIVE)
         );
-        stages.push(serde_json::json!({ "stage": stage, "seconds": secs, "runs": runs, "ms_per_step": secs / steps * 1e3 }));
     }
-    let json = serde_json::json!({ "steps": p.steps, "seconds": total, "stages": stages });
-    scene::write_atomic_bytes(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
-    Ok(())
-}
-
-/// The newest checkpoint in `dir` that reads back, falling back to older ones with a warning.
-fn newest_checkpoint(dir: &Path) -> Option<(PathBuf, Checkpoint)> {
-    for (_, path) in checkpoint::list(dir).into_iter().rev() {
-        match Checkpoint::read(&path) {
-            Ok(c) => return Some((path, c)),
-            Err(e) => eprintln!("warning: skipping checkpoint {e}"),
-        }
-    }
-    None
-}
-
-/// The lines of a metrics file up to and including `step` (a resumed run rewrites the rest).
-fn metrics_up_to(path: &Path, step: u32) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s <= u64::from(step))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect()
 }
 
 /// `curves.png` from the metrics file and `test_views.png` (truth | render) for up to four
@@ -580,38 +466,4 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
         progress.finish();
     }
     Ok(Dataset::load(&dir)?)
-}
-
-/// The error for a step that failed on the GPU, with what is kept: a checkpoint of the last
-/// completed step where the model is intact and one is due (steps were trained since the
-/// newest), else the newest checkpoint already written.
-fn failed_step(
-    trainer: &Trainer,
-    e: splat_train::train::TrainError,
-    ckpt_dir: &Path,
-    save: &dyn Fn(&Trainer) -> Result<PathBuf>,
-) -> anyhow::Error {
-    let newest = checkpoint::list(ckpt_dir).pop();
-    let due = newest.as_ref().is_none_or(|(step, _)| *step < trainer.step) && trainer.step > 0;
-    let kept = if due && trainer.state_intact() {
-        match save(trainer) {
-            Ok(path) => format!(
-                "a checkpoint of step {} (the last completed) was written to {}; continue with --resume",
-                trainer.step,
-                path.display()
-            ),
-            Err(w) => format!(
-                "writing a checkpoint of step {} failed too: {w:#}",
-                trainer.step
-            ),
-        }
-    } else if let Some((step, path)) = newest {
-        format!(
-            "the newest checkpoint, of step {step}, is intact: {}; continue with --resume",
-            path.display()
-        )
-    } else {
-        "no checkpoint was due".to_string()
-    };
-    anyhow::anyhow!("{:#}; {kept}", anyhow::Error::new(e))
 }

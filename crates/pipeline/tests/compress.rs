@@ -27,7 +27,7 @@ fn s(p: &Path) -> &str {
 #[test]
 fn compress_then_decompress_gives_the_model_back_and_devices_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let cloud = sogs::testing::synthetic_cloud(3000, 2, 5);
+    let cloud = splat_test_support::sog::synthetic_cloud(3000, 2, 5);
     let ply = dir.path().join("model.ply");
     scene::ply::write_ply(&ply, &cloud).unwrap();
 

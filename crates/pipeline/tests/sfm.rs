@@ -42,7 +42,7 @@ fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
     assert!(report["peak_memory_bytes"].as_u64().unwrap() > 0);
 
     // COLMAP 3.8 reads the model we write.
-    if let Some(colmap) = sfm::colmap_for_tests() {
+    if let Some(colmap) = splat_test_support::colmap_for_tests() {
         let o = std::process::Command::new(colmap)
             .args(["model_analyzer", "--path"])
             .arg(out.join("distorted/sparse/0"))

@@ -123,7 +123,7 @@ fn verified_inliers_lie_on_the_exact_epipolar_lines() {
 
 #[test]
 fn colmap_mapper_reconstructs_from_our_database() {
-    let Some(exe) = sfm::colmap_for_tests() else {
+    let Some(exe) = splat_test_support::colmap_for_tests() else {
         return;
     };
     let (tmp, scene, _) = front_end_on_ten_views();

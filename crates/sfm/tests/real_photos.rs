@@ -14,7 +14,7 @@ use sfm::mapper::{MapperOptions, export, reconstruct};
 use std::path::{Path, PathBuf};
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    scene::shared_dataset_for_tests(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), rel)
+    splat_test_support::shared_dataset_for_tests(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), rel)
 }
 
 fn run(images: &Path, dir: &Path) -> (front_end::MatchReport, sfm::database::DatabaseContents) {

@@ -14,7 +14,6 @@ pub mod order;
 pub mod planes;
 pub mod plas;
 pub mod plas_gpu;
-pub mod testing;
 
 pub use compress::{
     CompressOptions, CompressReport, Progress, compress, compress_file, compress_on, decode,

@@ -3,7 +3,7 @@
 
 use sogs::CompressOptions;
 use sogs::container::{EncodedFile, zip_bytes};
-use sogs::testing::synthetic_cloud;
+use splat_test_support::sog::synthetic_cloud;
 use std::io::Write;
 use std::path::Path;
 

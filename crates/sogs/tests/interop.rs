@@ -5,7 +5,7 @@
 
 use scene::GaussianCloud;
 use sogs::CompressOptions;
-use sogs::testing::{diff, run_splat_transform, synthetic_cloud};
+use splat_test_support::sog::{diff, run_splat_transform, synthetic_cloud};
 use std::path::Path;
 
 /// Writes `cloud` to `path`; returns the texel order (texel i holds Gaussian order[i]).

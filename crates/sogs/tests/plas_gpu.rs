@@ -4,7 +4,7 @@
 use sogs::layout::GridLayout;
 use sogs::order::{KEY_CHANNELS, KeyWeights, sort_keys};
 use sogs::plas::{self, Grid, PlasOptions};
-use sogs::testing::synthetic_cloud;
+use splat_test_support::sog::synthetic_cloud;
 
 fn context() -> gpu::GpuContext {
     gpu::GpuContext::new().unwrap_or_else(|e| panic!("no GPU adapter: {e}\n{}", gpu::LAVAPIPE_HINT))

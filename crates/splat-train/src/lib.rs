@@ -1,10 +1,16 @@
-//! 3DGS training: the differentiable tile rasterizer — its WGSL forward pass driven from
-//! `raster`, and the plain-Rust f64 `reference` (forward and analytic backward) that is the
-//! oracle for the kernels.
+//! 3DGS training. The model and its GPU buffers (`model`), constants shared by the kernels and
+//! the f64 `reference` (forward and analytic backward, the kernels' test oracle), the
+//! differentiable tile rasterizer (`raster`), the photometric loss and Adam (`loss`, `optim`),
+//! how the set of Gaussians changes (`density`: `densify` for the paper's adaptive density
+//! control, `mcmc`), settings (`config`), the trainer (`train`) and a whole run around it
+//! (`run`: cadence, checkpoints, metrics), which callers only observe.
 
 pub mod checkpoint;
+pub mod config;
 pub mod constants;
 pub mod densify;
+pub mod density;
+mod error;
 pub mod loss;
 pub mod mcmc;
 pub mod model;
@@ -12,6 +18,7 @@ pub mod optim;
 pub mod raster;
 pub mod rebuild;
 pub mod reference;
+pub mod run;
 pub mod sh;
 pub mod train;
 mod view;

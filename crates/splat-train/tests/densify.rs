@@ -6,9 +6,9 @@
 mod common;
 
 use common::{rasterizer, rotation, scene, view};
-use gpu::testing::context;
 use nalgebra::{Matrix3, Vector3};
 use rand::{Rng, SeedableRng};
+use splat_test_support::gpu::context;
 use splat_train::{AdamState, Densifier, DensifyRule, Gaussians32, GpuGaussians};
 
 fn pcg(v: u32) -> u32 {

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{rasterizer, scene, view};
-use gpu::testing::context;
 use rand::{Rng, SeedableRng};
+use splat_test_support::gpu::context;
 use splat_train::reference;
 use splat_train::{Gaussians32, GpuGaussians, Grads32, Rasterizer, TileReduction, View};
 use std::sync::OnceLock;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{rasterizer, scene, view};
-use gpu::testing::context;
+use splat_test_support::gpu::context;
 use splat_train::reference::{self, Render};
 use splat_train::{Gaussians32, GpuGaussians, RenderOutput, View};
 

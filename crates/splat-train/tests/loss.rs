@@ -1,8 +1,8 @@
 //! The photometric loss (L1 + D-SSIM): the f64 reference's gradient against finite differences,
 //! and the WGSL kernels against the reference on the real device.
 
-use gpu::testing::context;
 use rand::{Rng, SeedableRng};
+use splat_test_support::gpu::context;
 use splat_train::PhotometricLoss;
 use splat_train::reference::{photometric_loss, photometric_loss_grad};
 

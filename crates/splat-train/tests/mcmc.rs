@@ -5,7 +5,7 @@
 mod common;
 
 use common::{built_in, rotation, scene, view};
-use gpu::testing::context;
+use splat_test_support::gpu::context;
 use splat_train::mcmc::{Mcmc, McmcConfig, plan, relocation};
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 use splat_train::{AdamState, GpuGaussians, GpuGrads, Rasterizer};

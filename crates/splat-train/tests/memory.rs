@@ -4,7 +4,7 @@
 //! 30 GB over the paper's 30,000 steps, until the view parameters moved to a storage buffer.)
 #![cfg(target_os = "linux")]
 
-use gpu::testing::context;
+use splat_test_support::gpu::context;
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 
 /// Resident set size of this process, in bytes.

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{rasterizer, scene, view};
-use gpu::testing::context;
 use rand::{Rng, SeedableRng};
+use splat_test_support::gpu::context;
 use splat_train::optim::adam_step_reference;
 use splat_train::{
     Adam, AdamConfig, AdamState, GpuGaussians, GradLayout, GroupStep, PhotometricLoss,

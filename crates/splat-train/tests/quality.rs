@@ -6,7 +6,7 @@
 //! `splat train g -o out --steps 1500 --scale-schedule --strategy mcmc --max-gaussians 10000 --seed 1`.
 //! About four minutes on lavapipe with two cores.
 
-use gpu::testing::context;
+use splat_test_support::gpu::context;
 use splat_train::mcmc::McmcConfig;
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 

@@ -1,9 +1,9 @@
 //! `--resolution`: photos downscaled with the area filter and cameras scaled alike match the
 //! same scene ray-traced directly at the smaller size.
 
-use gpu::testing::context;
 use scene::dataset::Dataset;
 use splat_datasets::{SceneSpec, generate};
+use splat_test_support::gpu::context;
 use splat_train::train::{default_near, load_views};
 
 fn scene_at(dir: &std::path::Path, width: u32, height: u32) -> Dataset {

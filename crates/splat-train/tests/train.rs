@@ -4,7 +4,7 @@
 mod common;
 
 use common::built_in;
-use gpu::testing::context;
+use splat_test_support::gpu::context;
 use splat_train::DensifyConfig;
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
 
@@ -43,7 +43,7 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
         "test PSNR {before:.2} dB -> {after:.2} dB"
     );
     assert!(last.unwrap() < first.unwrap(), "training loss did not fall");
-    let report = t.last_densify.expect("densified at steps 100 and 150");
+    let report = t.last_densify().expect("densified at steps 100 and 150");
     assert!(report.cloned + report.split > 0, "{report:?}");
     let cloud = t.download().unwrap();
     assert_eq!(cloud.len(), t.gaussian_count() as usize);

@@ -7,7 +7,7 @@ use std::path::Path;
 /// is set to 2 GiB here; the reader must answer without reserving it.
 #[test]
 fn a_zip_entry_declaring_gigabytes_reserves_nothing_of_the_kind() {
-    let cloud = sogs::testing::synthetic_cloud(40, 0, 3);
+    let cloud = splat_test_support::sog::synthetic_cloud(40, 0, 3);
     let files = sogs::compress(&cloud, &sogs::CompressOptions::default(), &())
         .unwrap()
         .0;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// A folder of `../shared/datasets`. Tests that need it fail when it is missing, unless
 /// `SPLAT_SKIP_SHARED=1` says to skip them, which they then print.
 pub fn shared(rel: &str) -> Option<PathBuf> {
-    scene::shared_dataset_for_tests(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), rel)
+    splat_test_support::shared_dataset_for_tests(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), rel)
 }
 
 /// A small deterministic generator so the tests need no extra crates' state.

@@ -1,9 +1,9 @@
 //! Scenes and the rasterizer shared by the GPU tests of this crate.
 #![allow(dead_code)] // each test binary uses a different part
 
-use gpu::testing::context;
 use nalgebra::{Matrix3, Quaternion, Rotation3, UnitQuaternion, Vector3};
 use rand::{Rng, SeedableRng};
+use splat_test_support::gpu::context;
 use splat_train::sh::coeff_count;
 use splat_train::{Gaussians32, Rasterizer, View};
 use std::sync::OnceLock;

@@ -1,0 +1,365 @@
+//! The trainer: one optimisation step renders a training view, takes the photometric loss
+//! against its photo, runs the backward pass and one Adam step per parameter group, all on the
+//! GPU (only scalars are read back, for logging), and lets the density strategy
+//! (`crate::density`) change the set of Gaussians.
+
+use super::init::{default_near, scene_extent};
+use super::views::{TrainView, load_views};
+use crate::config::TrainConfig;
+use crate::densify::DensifyReport;
+use crate::density::DensityControl;
+use crate::error::TrainError;
+use crate::loss::{LossEval, LossTerms, PhotometricLoss};
+use crate::mcmc::RefineReport;
+use crate::model::{Gaussians32, GpuGaussians, GpuGrads};
+use crate::optim::{Adam, AdamConfig, AdamState};
+use crate::raster::{Frame, Rasterizer};
+use gpu::{GpuContext, GpuError};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use scene::GaussianCloud;
+use scene::dataset::Dataset;
+
+pub struct Trainer<'c> {
+    pub(super) ctx: &'c GpuContext,
+    pub(super) raster: Rasterizer,
+    pub(super) loss: PhotometricLoss,
+    adam: Adam,
+    pub gaussians: GpuGaussians,
+    pub(super) states: [AdamState; 8],
+    pub train: Vec<TrainView>,
+    pub test: Vec<TrainView>,
+    pub extent: f64,
+    pub cfg: TrainConfig,
+    pub step: u32,
+    /// Views left in the current pass, and passes started; each pass's order is drawn from
+    /// (seed, pass) alone, so a checkpoint needs only these two to continue the same sequence.
+    pub(super) order: Vec<usize>,
+    pub(super) epoch: u64,
+    /// Reused from step to step.
+    frame: Frame,
+    eval: LossEval,
+    /// Where photos not cached on the GPU are written when used.
+    streamed: wgpu::Buffer,
+    pub(super) grads: GpuGrads,
+    /// How the set of Gaussians changes (the configured strategy).
+    pub(super) density: Box<dyn DensityControl>,
+    /// Time per stage summed over the steps profiled, when profiling.
+    profile: Option<StageTimes>,
+    /// The most device memory seen after a step of this trainer (each field its own maximum).
+    peak_memory: Option<gpu::DeviceMemory>,
+    /// The view the step under way took, and whether it has submitted its parameter update:
+    /// a step that fails before that leaves the model as the last step left it.
+    current_view: Option<usize>,
+    updating: bool,
+}
+
+/// Wall time per stage of a training step, summed over steps, in the order stages first ran.
+/// Measured by waiting for the device after each stage, which slows training a little: it says
+/// where the time goes, not how fast an unprofiled run is.
+#[derive(Debug, Clone, Default)]
+pub struct StageTimes {
+    /// (stage, seconds summed, times run)
+    pub stages: Vec<(&'static str, f64, u64)>,
+    /// Steps profiled.
+    pub steps: u64,
+}
+
+impl StageTimes {
+    fn add(&mut self, stage: &'static str, secs: f64) {
+        match self.stages.iter_mut().find(|s| s.0 == stage) {
+            Some(s) => {
+                s.1 += secs;
+                s.2 += 1;
+            }
+            None => self.stages.push((stage, secs, 1)),
+        }
+    }
+
+    /// Seconds over all stages.
+    pub fn total(&self) -> f64 {
+        self.stages.iter().map(|s| s.1).sum()
+    }
+}
+
+impl<'c> Trainer<'c> {
+    pub fn new(
+        ctx: &'c GpuContext,
+        data: &Dataset,
+        init: &Gaussians32,
+        cfg: TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let extent = scene_extent(&data.model);
+        let near = default_near(&data.model);
+        let mut budget = cfg.image_cache_bytes;
+        let train = load_views(
+            ctx,
+            data,
+            false,
+            cfg.background,
+            near,
+            cfg.resolution,
+            &mut budget,
+        )?;
+        if train.is_empty() {
+            return Err(TrainError::Data("no training images".into()));
+        }
+        let test = load_views(
+            ctx,
+            data,
+            true,
+            cfg.background,
+            near,
+            cfg.resolution,
+            &mut budget,
+        )?;
+        let mut gaussians = GpuGaussians::upload(ctx, init)?;
+        gaussians.set_active_sh_degree(0);
+        let grads = GpuGrads::empty(ctx);
+        let states = gaussians.param_groups(&grads).map(|g| g.adam_state(ctx));
+        let density = crate::density::for_config(ctx, &cfg, init.len() as u32, extent)?;
+        Ok(Self {
+            ctx,
+            raster: Rasterizer::new(ctx)?,
+            loss: PhotometricLoss::new(ctx)?,
+            adam: Adam::new(ctx, AdamConfig::default())?,
+            gaussians,
+            states,
+            train,
+            test,
+            extent,
+            epoch: 0,
+            cfg,
+            step: 0,
+            order: Vec::new(),
+            frame: Frame::empty(ctx),
+            streamed: gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4),
+            eval: LossEval::empty(ctx),
+            grads,
+            density,
+            profile: None,
+            peak_memory: None,
+            current_view: None,
+            updating: false,
+        })
+    }
+
+    /// Whether the model is exactly what the last completed step left (so a checkpoint of it
+    /// resumes as if nothing had failed): true unless a step failed after submitting its
+    /// parameter update, or the device has failed.
+    pub fn state_intact(&self) -> bool {
+        !self.updating && self.ctx.health().is_ok()
+    }
+
+    /// Starts (or stops) timing each stage of later steps; see [`StageTimes`].
+    pub fn set_profiling(&mut self, on: bool) {
+        self.raster.set_profiling(on);
+        self.profile = on.then(StageTimes::default);
+    }
+
+    /// The stage times gathered since profiling started.
+    pub fn profile(&self) -> Option<&StageTimes> {
+        self.profile.as_ref()
+    }
+
+    /// Device memory wgpu's allocator holds now (`None` where the backend keeps no report).
+    pub fn device_memory(&self) -> Option<gpu::DeviceMemory> {
+        self.ctx.device_memory()
+    }
+
+    /// The name of the device this trainer runs on.
+    pub fn device_name(&self) -> &str {
+        &self.ctx.info.name
+    }
+
+    /// The most device memory wgpu's allocator held after any step of this trainer (not of
+    /// earlier runs a checkpoint continues), or `None` where the backend keeps no report. Taken
+    /// after each step's work is submitted, while its temporaries are still alive.
+    pub fn peak_device_memory(&self) -> Option<gpu::DeviceMemory> {
+        self.peak_memory
+    }
+
+    fn sample_memory(&mut self) {
+        if let Some(now) = self.ctx.device_memory() {
+            let peak = self.peak_memory.get_or_insert(now);
+            peak.allocated = peak.allocated.max(now.allocated);
+            peak.reserved = peak.reserved.max(now.reserved);
+        }
+    }
+
+    /// When profiling: ends the trainer's stage `stage` on the rasterizer's stage clock.
+    fn book(&self, stage: &'static str) -> Result<(), TrainError> {
+        Ok(self.raster.mark(self.ctx, None, stage)?)
+    }
+
+    /// The SH degree trained by the step that starts after `step` steps: one more every
+    /// `sh_interval` steps, up to the configured degree.
+    pub(super) fn sh_degree_during(&self, step: u32) -> u32 {
+        (step / self.cfg.sh_interval.max(1)).min(self.cfg.max_sh_degree)
+    }
+
+    fn position_lr(&self) -> f32 {
+        let t = (self.step as f32 / self.cfg.lr_position_steps.max(1) as f32).clamp(0.0, 1.0);
+        let (a, b) = self.cfg.lr_position;
+        ((a.ln() * (1.0 - t) + b.ln() * t).exp()) * self.extent as f32
+    }
+
+    /// One optimisation step on the next training view; returns the loss when `read_loss`.
+    /// A frame the device has no room for is a `Capacity` error naming the Gaussian count.
+    /// Once the device has failed (lost, or an error in submitted work) every step is an error,
+    /// and so is every readback (the loss, a checkpoint, the model): nothing computed after the
+    /// failure is used.
+    pub fn step(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
+        // Some of wgpu's helpers panic on a lost device: ask first. (A failure in this step's
+        // own work is reported by the device later: the next step's check or any readback
+        // refuses it.)
+        self.ctx.health()?;
+        self.updating = false;
+        let out = self.step_inner(read_loss);
+        if out.is_err() && !self.updating {
+            // Nothing changed: the view it took goes back, for the next try to take.
+            if let Some(vi) = self.current_view.take() {
+                self.order.push(vi);
+            }
+        }
+        if out.is_ok() {
+            self.updating = false;
+        }
+        self.sample_memory();
+        out.map_err(|e| match e {
+            TrainError::Gpu(why @ (GpuError::OutOfMemory(_) | GpuError::TooLarge { .. })) => {
+                TrainError::Capacity {
+                    step: self.step + 1,
+                    gaussians: self.gaussians.count,
+                    why,
+                }
+            }
+            e => e,
+        })
+    }
+
+    fn step_inner(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
+        if self.order.is_empty() {
+            let mut rng = rand_pcg::Pcg64::seed_from_u64(
+                self.cfg.seed ^ self.epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
+            self.order = (0..self.train.len()).collect();
+            self.order.shuffle(&mut rng);
+            self.epoch += 1;
+        }
+        let vi = self.order.pop().unwrap_or(0);
+        self.current_view = Some(vi);
+        // Renders between steps (evaluations) are not part of a step's profile.
+        self.raster.take_profile();
+        self.gaussians
+            .set_active_sh_degree(self.sh_degree_during(self.step));
+        let ctx = self.ctx;
+        let tv = &self.train[vi];
+        self.raster
+            .forward_into(ctx, &self.gaussians, &tv.view, &mut self.frame)?;
+        let (size, lambda) = ((tv.view.width, tv.view.height), self.cfg.lambda);
+        let target = tv.target(ctx, &mut self.streamed);
+        self.loss.evaluate_into(
+            ctx,
+            &self.frame.out_color,
+            &target,
+            size,
+            lambda,
+            &mut self.eval,
+        )?;
+        self.book("loss + target upload")?;
+        self.raster.backward_into(
+            ctx,
+            &self.gaussians,
+            &self.frame,
+            &self.eval.d_image,
+            &mut self.grads,
+        )?;
+        let c = &self.cfg;
+        let lrs = [
+            self.position_lr(),
+            c.lr_scale,
+            c.lr_rotation,
+            c.lr_opacity,
+            c.lr_sh_dc,
+            c.lr_sh_rest,
+            c.lr_sh_rest,
+            c.lr_sh_rest,
+        ];
+        let mut enc = ctx.encoder("adam");
+        let iteration = self.step + 1;
+        self.density.before_update(
+            ctx,
+            &mut enc,
+            &self.gaussians,
+            &self.frame,
+            &self.grads,
+            iteration,
+        );
+        for ((state, group), lr) in self
+            .states
+            .iter_mut()
+            .zip(self.gaussians.param_groups(&self.grads))
+            .zip(lrs)
+        {
+            self.adam.step(ctx, &mut enc, state, group.step(lr))?;
+        }
+        self.density
+            .after_update(ctx, &mut enc, &self.gaussians, lrs[0], iteration);
+        self.updating = true;
+        ctx.queue.submit([enc.finish()]);
+        self.book("optimizer (Adam, statistics)")?;
+        self.density
+            .change_set(ctx, &mut self.gaussians, &mut self.states, iteration)?;
+        self.book("density control")?;
+        self.step += 1;
+        let terms = if read_loss {
+            Some(self.eval.terms(ctx)?)
+        } else {
+            None
+        };
+        self.book("loss readback")?;
+        if let Some(p) = self.profile.as_mut() {
+            for (stage, secs) in self.raster.take_profile() {
+                p.add(stage, secs);
+            }
+            p.steps += 1;
+        }
+        Ok(terms)
+    }
+
+    /// Whether step `iteration` (1-based) ends by setting every opacity to 0.01 (the paper's
+    /// opacity reset, `DensifyConfig::resets_opacity_at`): the model right after it renders
+    /// nearly empty until later steps recover.
+    pub fn resets_opacity_at(&self, iteration: u32) -> bool {
+        self.density.resets_opacity_at(iteration)
+    }
+
+    /// What the last densification did (adaptive density control).
+    pub fn last_densify(&self) -> Option<DensifyReport> {
+        self.density.last_densify()
+    }
+
+    /// What the last refinement did (MCMC).
+    pub fn last_refine(&self) -> Option<RefineReport> {
+        self.density.last_refine()
+    }
+
+    /// Gaussians in the model now.
+    /// Training and test photos cached on the GPU, and how many there are in all.
+    pub fn cached_views(&self) -> (usize, usize) {
+        let all = self.train.iter().chain(&self.test);
+        let cached = all.clone().filter(|v| v.cached.is_some()).count();
+        (cached, all.count())
+    }
+
+    pub fn gaussian_count(&self) -> u32 {
+        self.gaussians.count
+    }
+
+    /// The current model as a PLY cloud.
+    pub fn download(&self) -> Result<GaussianCloud, TrainError> {
+        self.ctx.health()?;
+        Ok(self.gaussians.read(self.ctx)?.to_cloud())
+    }
+}

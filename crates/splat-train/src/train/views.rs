@@ -1,0 +1,135 @@
+//! The training and test photos as posed views: loaded, downscaled to the training resolution,
+//! and cached on the GPU within a memory budget (the rest uploaded when used).
+
+use crate::error::TrainError;
+use crate::view::View;
+use gpu::{GpuContext, storage_buffer};
+use scene::dataset::Dataset;
+
+/// A posed photo, cached on the GPU when it fit.
+pub struct TrainView {
+    pub name: String,
+    pub view: View,
+    /// `[r, g, b, 1]` per pixel, when cached on the GPU.
+    pub cached: Option<wgpu::Buffer>,
+    pub pixels: Vec<[f32; 3]>,
+}
+
+impl TrainView {
+    fn rgba(&self) -> Vec<[f32; 4]> {
+        self.pixels
+            .iter()
+            .map(|p| [p[0], p[1], p[2], 1.0])
+            .collect()
+    }
+
+    /// Bytes of the photo on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.pixels.len() as u64 * 16
+    }
+
+    /// The photo on the GPU as `[r, g, b, 1]` per pixel: the cached buffer, or `scratch` (grown
+    /// when needed) with the photo written into it. Queue writes land before the next
+    /// submission, after every earlier one, so one scratch buffer serves every step.
+    pub fn target(&self, ctx: &GpuContext, scratch: &mut wgpu::Buffer) -> wgpu::Buffer {
+        if let Some(b) = &self.cached {
+            return b.clone();
+        }
+        let buf = gpu::reuse_buffer(ctx, scratch, self.gpu_bytes(), "target (streamed)");
+        // Written in place into the queue's staging memory: no per-step copy of the photo.
+        if let Some(size) = wgpu::BufferSize::new(self.gpu_bytes())
+            && let Some(mut staged) = ctx.queue.write_buffer_with(&buf, 0, size)
+        {
+            staged.slice(..).write_iter(
+                self.pixels
+                    .iter()
+                    .flat_map(|p| [p[0], p[1], p[2], 1.0f32])
+                    .flat_map(f32::to_ne_bytes),
+            );
+        }
+        buf
+    }
+}
+
+/// The test (or training) photos of `data`, alpha composited over `background`, downscaled
+/// (area filter, intrinsics scaled alike) to a longest side of `resolution` pixels, cached on
+/// the GPU while `cache_budget` (bytes, reduced by what is cached) lasts and the device has
+/// memory for them.
+pub fn load_views(
+    ctx: &GpuContext,
+    data: &Dataset,
+    test: bool,
+    background: [f64; 3],
+    near: f64,
+    resolution: Option<u32>,
+    cache_budget: &mut u64,
+) -> Result<Vec<TrainView>, TrainError> {
+    let images = if test {
+        data.test_images()
+    } else {
+        data.train_images()
+    };
+    images
+        .into_iter()
+        .map(|im| {
+            let cam = &data.model.cameras[&im.camera_id];
+            let mut view = View::from_colmap(cam, im, near, background).ok_or_else(|| {
+                TrainError::Data(format!(
+                    "image '{}' has a {} camera; run `splat undistort` first",
+                    im.name, cam.model
+                ))
+            })?;
+            let path = data.image_root.join(&im.name);
+            let img = scene::images::load_rgb(&path, background.map(|v| v as f32))?;
+            if u64::from(img.width()) != cam.width || u64::from(img.height()) != cam.height {
+                return Err(TrainError::Data(format!(
+                    "{}: {}x{} pixels, but its camera says {}x{}",
+                    path.display(),
+                    img.width(),
+                    img.height(),
+                    cam.width,
+                    cam.height
+                )));
+            }
+            let (w, h) =
+                scene::images::fit_longest(view.width, view.height, resolution.unwrap_or(0));
+            let img = if (w, h) != (view.width, view.height) {
+                let (sx, sy) = (
+                    f64::from(w) / f64::from(view.width),
+                    f64::from(h) / f64::from(view.height),
+                );
+                view.fx *= sx;
+                view.cx *= sx;
+                view.fy *= sy;
+                view.cy *= sy;
+                view.width = w;
+                view.height = h;
+                scene::images::resize_area(&img, w, h)
+            } else {
+                img
+            };
+            let mut tv = TrainView {
+                name: im.name.clone(),
+                view,
+                cached: None,
+                pixels: img.pixels().map(|p| p.0).collect(),
+            };
+            let bytes = tv.gpu_bytes();
+            if bytes <= *cache_budget {
+                // Out of device memory is not an error here: the photo is streamed instead.
+                let rgba = tv.rgba();
+                tv.cached = ctx
+                    .checked("caching a photo", || {
+                        Ok(storage_buffer(ctx, "target", &rgba))
+                    })
+                    .ok();
+                if tv.cached.is_some() {
+                    *cache_budget -= bytes;
+                } else {
+                    *cache_budget = 0;
+                }
+            }
+            Ok(tv)
+        })
+        .collect()
+}
