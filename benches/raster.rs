@@ -87,7 +87,7 @@ fn bench_raster(c: &mut Criterion) {
                     b.iter(|| {
                         raster.forward(&ctx, &g, v).expect("forward");
                         ctx.wait().expect("wait");
-                    })
+                    });
                 },
             );
             group.bench_with_input(
@@ -98,7 +98,7 @@ fn bench_raster(c: &mut Criterion) {
                         let f = raster.forward(&ctx, &g, v).expect("forward");
                         raster.backward(&ctx, &g, &f, &d_image).expect("backward");
                         ctx.wait().expect("wait");
-                    })
+                    });
                 },
             );
         }

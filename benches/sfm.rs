@@ -81,7 +81,7 @@ fn bench_match(c: &mut Criterion) {
     let mut group = c.benchmark_group("sfm");
     group.sample_size(10);
     group.bench_function("match_8192x8192", |bch| {
-        bch.iter(|| match_descriptors(&a, &b, &opts))
+        bch.iter(|| match_descriptors(&a, &b, &opts));
     });
     group.finish();
 }
@@ -119,7 +119,7 @@ fn bench_verify(c: &mut Criterion) {
     let mut group = c.benchmark_group("sfm");
     group.sample_size(20);
     group.bench_function("verify_1000_matches", |b| {
-        b.iter(|| verify(&k, &k, &p1, &p2, &opts, 7))
+        b.iter(|| verify(&k, &k, &p1, &p2, &opts, 7));
     });
     group.finish();
 }
@@ -198,7 +198,7 @@ fn bench_bundle(c: &mut Criterion) {
             b.iter(|| {
                 let mut p = problem.clone();
                 bundle::solve(&mut p, &opts)
-            })
+            });
         });
     }
     group.finish();

@@ -20,14 +20,14 @@ fn bench_compress(c: &mut Criterion) {
     let mut group = c.benchmark_group("sogs_100k");
     group.sample_size(10);
     group.bench_function("compress", |b| {
-        b.iter(|| sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress"))
+        b.iter(|| sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress"));
     });
     group.bench_function("compress_morton_order", |b| {
         let opts = CompressOptions {
             ordering: Ordering::Morton,
             ..CompressOptions::default()
         };
-        b.iter(|| sogs::compress(&cloud, &opts, &()).expect("compress"))
+        b.iter(|| sogs::compress(&cloud, &opts, &()).expect("compress"));
     });
     let layout = GridLayout::for_count(N);
     group.bench_function("plas_sort", |b| {
@@ -43,17 +43,17 @@ fn bench_compress(c: &mut Criterion) {
         b.iter(|| {
             let mut g = grid.clone();
             plas::sort(&mut g, &plas::PlasOptions::default(), &|_, _| {})
-        })
+        });
     });
     group.bench_function("sh_palette_kmeans", |b| {
-        b.iter(|| kmeans::fit(&cloud.sh_rest, 45, kmeans::palette_size(N), 10, 1, &|_| {}))
+        b.iter(|| kmeans::fit(&cloud.sh_rest, 45, kmeans::palette_size(N), 10, 1, &|_| {}));
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bench.sog");
     let (files, _) = sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress");
     sogs::container::write(&path, &files).expect("write");
     group.bench_function("decompress", |b| {
-        b.iter(|| sogs::read_sog(&path).expect("read"))
+        b.iter(|| sogs::read_sog(&path).expect("read"));
     });
     group.finish();
 }
@@ -88,7 +88,7 @@ fn bench_webp_encoders(c: &mut Criterion) {
     let mut group = c.benchmark_group("webp_encoder");
     group.sample_size(10);
     group.bench_function("libwebp", |b| {
-        b.iter(|| sogs::container::encode_webp(&plane, None).expect("libwebp"))
+        b.iter(|| sogs::container::encode_webp(&plane, None).expect("libwebp"));
     });
     group.bench_function("image_webp", |b| b.iter(|| encode_image_webp(&plane)));
     group.finish();

@@ -49,10 +49,10 @@ fn bench_sort(c: &mut Criterion) {
             ctx.wait().expect("wait");
         };
         group.bench_with_input(BenchmarkId::new("gpu_u32_32bit", n), &n, |b, _| {
-            b.iter(|| run(32, false))
+            b.iter(|| run(32, false));
         });
         group.bench_with_input(BenchmarkId::new("gpu_u64_44bit", n), &n, |b, _| {
-            b.iter(|| run(44, true))
+            b.iter(|| run(44, true));
         });
         let pairs: Vec<(u32, u32)> = keys32.iter().copied().zip(vals.iter().copied()).collect();
         group.bench_with_input(BenchmarkId::new("cpu_rayon_u32", n), &n, |b, _| {
@@ -60,7 +60,7 @@ fn bench_sort(c: &mut Criterion) {
                 || pairs.clone(),
                 |mut p| p.par_sort_unstable_by_key(|x| x.0),
                 criterion::BatchSize::LargeInput,
-            )
+            );
         });
     }
     group.finish();

@@ -121,7 +121,8 @@ fn build_world(rng: &mut SplitMix) -> World {
     });
     let count = 6;
     for i in 0..count {
-        let angle = std::f64::consts::TAU * (i as f64 + rng.range(-0.2, 0.2)) / count as f64;
+        let angle =
+            std::f64::consts::TAU * (f64::from(i) + rng.range(-0.2, 0.2)) / f64::from(count);
         let r = rng.range(1.1, 1.7);
         let (x, y) = (r * angle.cos(), r * angle.sin());
         let material = Material {
@@ -179,7 +180,7 @@ fn view_pose(i: usize, n: usize) -> (Matrix3<f64>, Vector3<f64>) {
 
 fn build_cameras(spec: &SceneSpec) -> Reconstruction {
     let mut rec = Reconstruction::default();
-    let f = 0.85 * spec.width as f64;
+    let f = 0.85 * f64::from(spec.width);
     rec.cameras.insert(
         1,
         Camera::pinhole(
@@ -188,8 +189,8 @@ fn build_cameras(spec: &SceneSpec) -> Reconstruction {
             u64::from(spec.height),
             f,
             f,
-            spec.width as f64 / 2.0,
-            spec.height as f64 / 2.0,
+            f64::from(spec.width) / 2.0,
+            f64::from(spec.height) / 2.0,
         ),
     );
     for i in 0..spec.views {
@@ -406,6 +407,10 @@ fn add_points(world: &World, rec: &mut Reconstruction, count: usize, rng: &mut S
         next_id += 1;
         let mut track = Vec::with_capacity(obs.len());
         for (iid, px) in obs {
+            #[allow(
+                clippy::expect_used,
+                reason = "the observations' image ids come from this model"
+            )]
             let im = rec
                 .images
                 .get_mut(&iid)

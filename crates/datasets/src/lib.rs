@@ -4,6 +4,13 @@
 //! `sparse/0/*.bin` with surface points and their observations) plus `transforms_train.json`
 //! / `transforms_test.json` (every 8th view held out), deterministic for a seed.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod generate;
 mod geometry;
 mod texture;

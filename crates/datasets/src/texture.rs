@@ -93,7 +93,7 @@ mod tests {
         assert_eq!(value_noise(&p, 5), value_noise(&p, 5));
         assert_ne!(value_noise(&p, 5), value_noise(&p, 6));
         for i in 0..1000 {
-            let q = Vector3::new(i as f64 * 0.37, i as f64 * -0.11, 1.0);
+            let q = Vector3::new(f64::from(i) * 0.37, f64::from(i) * -0.11, 1.0);
             let v = fbm(&q, 1, 4);
             assert!((0.0..=1.0).contains(&v));
         }

@@ -130,7 +130,7 @@ fn adapter_filter() -> Option<String> {
 pub fn list_adapters() -> Result<Vec<AdapterSummary>, GpuError> {
     let inst = instance();
     let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
-    let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+    let infos: Vec<_> = adapters.iter().map(wgpu::Adapter::get_info).collect();
     let wanted = adapter_filter();
     let cands: Vec<Candidate> = infos.iter().map(Candidate::from).collect();
     let choice = choose(&cands, wanted.as_deref());
@@ -189,7 +189,7 @@ impl GpuContext {
     pub fn new() -> Result<Self, GpuError> {
         let inst = instance();
         let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
-        let infos: Vec<_> = adapters.iter().map(|a| a.get_info()).collect();
+        let infos: Vec<_> = adapters.iter().map(wgpu::Adapter::get_info).collect();
         let cands: Vec<Candidate> = infos.iter().map(Candidate::from).collect();
         let (idx, _why) = choose(&cands, adapter_filter().as_deref())?;
         let adapter = adapters.swap_remove(idx);

@@ -320,6 +320,10 @@ impl Kernel {
     /// A bind group with each buffer at the binding the shader names so. Every binding the
     /// kernel uses must be given, and no other: a mismatch is a programming error and panics
     /// with the kernel's name (the GPU tests run every bind site).
+    #[allow(
+        clippy::panic,
+        reason = "binding names are the program's, never a user's; a wrong one is a bug the GPU tests find"
+    )]
     pub fn bind(&self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> wgpu::BindGroup {
         if let Err(e) = self.check_names(buffers.iter().map(|(n, _)| *n)) {
             panic!("{e}");

@@ -3,6 +3,13 @@
 //! reflected so that structs and bindings are checked against the shader), and two general kernels that the
 //! rasterizer and the compressor are built on — an exclusive prefix scan and a key-value radix sort.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod buffers;
 mod context;
 mod error;

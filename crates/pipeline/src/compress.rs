@@ -79,7 +79,10 @@ struct Bars {
 
 impl sogs::Progress for Bars {
     fn begin(&self, step: &str, total: u64) {
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cur = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(p) = cur.take() {
             p.finish();
         }
@@ -90,7 +93,7 @@ impl sogs::Progress for Bars {
         if let Some(p) = self
             .current
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_ref()
         {
             p.set(done);
@@ -103,7 +106,7 @@ impl Bars {
         if let Some(p) = self
             .current
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take()
         {
             p.finish();
@@ -136,7 +139,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     let report = sogs::compress_file(&a.model, &a.output, &opts, device.as_ref(), &bars);
     bars.finish();
     let report = report?;
-    let ply_bytes = std::fs::metadata(&a.model).map(|m| m.len()).unwrap_or(0);
+    let ply_bytes = std::fs::metadata(&a.model).map_or(0, |m| m.len());
     print_summary(&report, ply_bytes, &a.output, t.elapsed().as_secs_f64());
     if let Some(path) = &a.report {
         let mut json = serde_json::to_value(&report)?;
@@ -158,7 +161,7 @@ fn print_summary(r: &sogs::CompressReport, ply_bytes: u64, output: &Path, second
         r.palette_size
     );
     for (name, size) in &r.files {
-        println!("  {name:<20} {:>10} bytes", size);
+        println!("  {name:<20} {size:>10} bytes");
     }
     println!(
         "  {:<20} {:>10} bytes ({:.1}× smaller than the {:.2} MB PLY)",

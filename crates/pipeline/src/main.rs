@@ -1,6 +1,13 @@
 //! `splat`: photos in, a compact 3D Gaussian Splatting scene out. This binary is the command
 //! line over the stage crates; each subcommand lives in its own module.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod compress;
 mod demo;
 mod done;
@@ -67,6 +74,7 @@ enum Command {
 /// Mesa's Vulkan drivers (lavapipe among them) probe for a Wayland display and print
 /// "XDG_RUNTIME_DIR is invalid or not set" on stderr when the variable is unset, as on servers and
 /// in containers. splat draws nothing on screen, so the probe only needs a folder that exists.
+#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
 fn quiet_window_system_probe() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         // SAFETY: called first thing in `main`, before any thread is started, so nothing reads

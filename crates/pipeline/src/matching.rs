@@ -67,15 +67,29 @@ pub struct Bars(pub Mutex<Option<Progress>>);
 
 impl Observer for Bars {
     fn begin(&self, step: &str, total: usize) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(Progress::new(step, total as u64));
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Progress::new(step, total as u64));
     }
     fn tick(&self) {
-        if let Some(p) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(p) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
             p.inc();
         }
     }
     fn end(&self) {
-        if let Some(p) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(p) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             p.finish();
         }
     }

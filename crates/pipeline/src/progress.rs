@@ -53,7 +53,10 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.set_message(status.clone());
         }
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        *self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
     }
 
     /// One more item done.
@@ -72,10 +75,16 @@ impl Progress {
         match &self.bar {
             Some(b) => b.set_position(done),
             None => {
-                let mut last = self.last_line.lock().unwrap_or_else(|e| e.into_inner());
+                let mut last = self
+                    .last_line
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if done == self.total || last.elapsed() >= Duration::from_secs(1) {
                     *last = Instant::now();
-                    let status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+                    let status = self
+                        .status
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let mut line =
                         serde_json::json!({ "step": self.step, "done": done, "total": self.total });
                     if !status.is_empty() {

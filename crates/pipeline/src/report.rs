@@ -59,8 +59,8 @@ fn draw_text(img: &mut RgbImage, x: i64, y: i64, s: &str, colour: Rgb<u8>) {
                 }
                 for dy in 0..SCALE {
                     for dx in 0..SCALE {
-                        let px = x + (k as u32 * 4 * SCALE + col as u32 * SCALE + dx) as i64;
-                        let py = y + (row as u32 * SCALE + dy) as i64;
+                        let px = x + i64::from(k as u32 * 4 * SCALE + col as u32 * SCALE + dx);
+                        let py = y + i64::from(row as u32 * SCALE + dy);
                         put(img, px, py, colour);
                     }
                 }
@@ -134,7 +134,7 @@ fn panel(
         let l = label(v);
         draw_text(
             img,
-            (left - 6.0) as i64 - text_width(&l) as i64,
+            (left - 6.0) as i64 - i64::from(text_width(&l)),
             y as i64 - 5,
             &l,
             TEXT,
@@ -145,7 +145,7 @@ fn panel(
         let l = label(f64::from(s));
         draw_text(
             img,
-            x as i64 - text_width(&l) as i64 / 2,
+            x as i64 - i64::from(text_width(&l)) / 2,
             (top + h + 8.0) as i64,
             &l,
             TEXT,

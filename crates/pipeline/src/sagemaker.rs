@@ -152,9 +152,7 @@ fn channel(root: &Path) -> Result<PathBuf> {
     let env = format!("SM_CHANNEL_{}", name.to_uppercase().replace('-', "_"));
     let dir =
         std::env::var_os(&env).map_or_else(|| root.join("input/data").join(&name), PathBuf::from);
-    let empty = std::fs::read_dir(&dir)
-        .map(|mut d| d.next().is_none())
-        .unwrap_or(true);
+    let empty = std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none());
     if empty {
         bail!(
             "channel '{name}' ({}) is empty or missing: it must hold a COLMAP workspace (images/ + sparse/0, e.g. the sfm job's output) or a transforms_*.json folder",

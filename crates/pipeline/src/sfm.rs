@@ -224,7 +224,7 @@ pub fn run(args: SfmArgs) -> Result<()> {
         t_map.cpu_s,
         t_out.wall_s,
         t_out.cpu_s,
-        report.peak_memory_bytes as f64 / (1 << 20) as f64
+        report.peak_memory_bytes as f64 / f64::from(1 << 20)
     );
     if !args.no_undistort {
         println!(

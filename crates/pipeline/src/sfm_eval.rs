@@ -23,7 +23,7 @@ fn cameras(path: &Path) -> Result<Vec<CameraPose>> {
         .flatten()
         .any(|e| e.path().extension().is_some_and(|x| x == "camera"));
     if has_strecha {
-        return evaluate::read_strecha(path).map_err(anyhow::Error::msg);
+        return Ok(evaluate::read_strecha(path)?);
     }
     let dir = scene::colmap::find_model_dir(path).unwrap_or_else(|| path.to_path_buf());
     let rec = scene::colmap::read_model(&dir)

@@ -106,7 +106,7 @@ pub fn split(argv: Vec<OsString>) -> Result<(Vec<OsString>, StageOptions)> {
             }
             Some(true) => match inline {
                 Some(v) => Some(v),
-                None => match it.next().map(|v| v.into_string()) {
+                None => match it.next().map(std::ffi::OsString::into_string) {
                     Some(Ok(v)) => Some(v),
                     Some(Err(_)) => bail!("--{stage}.{name}: the value is not valid UTF-8"),
                     None => bail!("--{stage}.{name} needs a value"),

@@ -292,7 +292,7 @@ impl Terminal {
                 path.display()
             ),
             RunEvent::NoCheckpoint { dir } => {
-                eprintln!("no checkpoint in {}: starting from scratch", dir.display())
+                eprintln!("no checkpoint in {}: starting from scratch", dir.display());
             }
             RunEvent::SkippedCheckpoint { why } => eprintln!("warning: skipping checkpoint {why}"),
             RunEvent::Started {

@@ -27,7 +27,7 @@ pub fn run(a: UndistortArgs) -> Result<()> {
     let progress = crate::progress::Progress::new("undistorting", rec.images.len() as u64);
     let out =
         scene::undistort::undistort_workspace_with_progress(&rec, &images, &a.output, &|_| {
-            progress.inc()
+            progress.inc();
         })?;
     progress.finish();
     for (id, cam) in &out.cameras {

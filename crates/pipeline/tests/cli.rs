@@ -137,6 +137,9 @@ fn errors_name_the_input_and_exit_non_zero() {
     assert!(!Path::new(dir.path()).join("images").exists());
 }
 
+/// A Gaussian of the test below: (mean, DC colour, opacity logit, log-scales, quaternion).
+type Row = ([f32; 3], [f32; 3], f32, [f32; 3], [f32; 4]);
+
 /// Issue 24: a PLY the reader accepts may hold finite but absurd values (scales of 1e38,
 /// opacities of ±1e30, positions of 1e30, a quaternion of 1e30 or of zeros); every stage that
 /// takes a PLY handles it: rendering, evaluation, compression and its reading back end
@@ -164,8 +167,6 @@ fn absurd_but_finite_values_are_handled_by_every_stage_that_takes_a_ply() {
         sh_degree: 0,
         ..Default::default()
     };
-    // (mean, DC colour, opacity logit, log-scales, quaternion)
-    type Row = ([f32; 3], [f32; 3], f32, [f32; 3], [f32; 4]);
     let rows: [Row; 4] = [
         ([0.0; 3], [0.5; 3], 1e30, [87.0; 3], [1.0, 0.0, 0.0, 0.0]),
         (

@@ -198,7 +198,10 @@ fn the_state_machine_is_valid_and_every_path_it_reads_is_produced_before() {
     let mut available: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     available.insert(
         start.into(),
-        EXECUTION_INPUT.iter().map(|s| s.to_string()).collect(),
+        EXECUTION_INPUT
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
     );
     loop {
         let mut changed = false;
@@ -402,7 +405,7 @@ fn the_checker_finds_a_path_that_is_not_produced() {
     // The data-flow check itself: a reference to a later state's output is caught.
     let avail: BTreeSet<String> = ["$.paths", "$.paths.workspace", "$.job_id"]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert!(satisfied("$.paths.workspace", &avail));
     assert!(!satisfied(

@@ -3,6 +3,13 @@
 //! `transforms*.json`, the image undistorter that turns any COLMAP workspace into a PINHOLE one,
 //! and atomic file writes.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 mod atomic;
 mod bytes;
 pub mod camera;

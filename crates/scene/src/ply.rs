@@ -150,16 +150,16 @@ impl Scalar {
             ($t:ty, $n:expr) => {{
                 let mut a = [0u8; $n];
                 a.copy_from_slice(&b[..$n]);
-                if big {
-                    <$t>::from_be_bytes(a) as f64
+                f64::from(if big {
+                    <$t>::from_be_bytes(a)
                 } else {
-                    <$t>::from_le_bytes(a) as f64
-                }
+                    <$t>::from_le_bytes(a)
+                })
             }};
         }
         match self {
-            Self::I8 => b[0] as i8 as f64,
-            Self::U8 => b[0] as f64,
+            Self::I8 => f64::from(b[0] as i8),
+            Self::U8 => f64::from(b[0]),
             Self::I16 => num!(i16, 2),
             Self::U16 => num!(u16, 2),
             Self::I32 => num!(i32, 4),
@@ -230,7 +230,7 @@ fn parse_header(data: &[u8], path: &Path) -> Result<Header> {
                     Some("binary_little_endian") => Format::BinaryLe,
                     Some("binary_big_endian") => Format::BinaryBe,
                     other => return Err(err(format!("unknown PLY format {other:?}"))),
-                })
+                });
             }
             Some("element") => {
                 let (Some(name), Some(count)) = (toks.get(1), toks.get(2)) else {

@@ -145,10 +145,7 @@ fn intrinsics(path: &Path, json: &Value, frame: &Value, i: usize, image: &Path) 
         (None, Some(fy), _, _) => (fy, fy),
         (None, None, Some(ax), ay) => {
             let fx = 0.5 * w as f64 / (0.5 * ax).tan();
-            (
-                fx,
-                ay.map(|ay| 0.5 * h as f64 / (0.5 * ay).tan()).unwrap_or(fx),
-            )
+            (fx, ay.map_or(fx, |ay| 0.5 * h as f64 / (0.5 * ay).tan()))
         }
         _ => {
             return Err(SceneError::invalid(

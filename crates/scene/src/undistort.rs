@@ -16,8 +16,17 @@ use std::path::Path;
 /// The largest output size relative to the input, per axis (as COLMAP's `max_scale`).
 pub const MAX_SCALE: f64 = 2.0;
 
+/// A camera whose distortion leaves no valid image area around its principal point.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("camera {camera}: the principal point ({cx}, {cy}) is not inside the valid image area")]
+pub struct NoValidArea {
+    pub camera: u32,
+    pub cx: f64,
+    pub cy: f64,
+}
+
 /// The PINHOLE camera that replaces `cam` after undistortion.
-pub fn pinhole_for(cam: &Camera) -> Result<Camera, String> {
+pub fn pinhole_for(cam: &Camera) -> Result<Camera, NoValidArea> {
     let (fx, fy) = cam.focal();
     let (cx, cy) = cam.principal_point();
     if cam.model.is_pinhole() {
@@ -39,10 +48,11 @@ pub fn pinhole_for(cam: &Camera) -> Result<Camera, String> {
     let half_u = (-left).min(right);
     let half_v = (-top).min(bottom);
     if !(half_u > 0.0 && half_v > 0.0 && half_u.is_finite() && half_v.is_finite()) {
-        return Err(format!(
-            "camera {}: the principal point ({cx}, {cy}) is not inside the valid image area",
-            cam.id
-        ));
+        return Err(NoValidArea {
+            camera: cam.id,
+            cx,
+            cy,
+        });
     }
     let (mut nfx, mut nfy) = (fx, fy);
     let scale = (2.0 * half_u * fx / w).max(2.0 * half_v * fy / h);
@@ -71,7 +81,7 @@ fn source_pixel(src: &Camera, dst: &Camera, x: f64, y: f64) -> Option<Vector2<f6
 
 /// Bilinear sample at continuous pixel coordinates (pixel centres at +0.5), clamped at the edges.
 fn bilinear(img: &Rgb32FImage, x: f64, y: f64) -> [f32; 3] {
-    let (w, h) = (img.width() as i64, img.height() as i64);
+    let (w, h) = (i64::from(img.width()), i64::from(img.height()));
     let fx = x - 0.5;
     let fy = y - 0.5;
     let x0 = fx.floor();
@@ -101,16 +111,15 @@ fn bilinear(img: &Rgb32FImage, x: f64, y: f64) -> [f32; 3] {
 pub fn undistort_image(img: &Rgb32FImage, src: &Camera, dst: &Camera) -> Rgb32FImage {
     let (w, h) = (dst.width as u32, dst.height as u32);
     // Scale if the image on disk is not at the camera's resolution.
-    let sx = img.width() as f64 / src.width as f64;
-    let sy = img.height() as f64 / src.height as f64;
+    let sx = f64::from(img.width()) / src.width as f64;
+    let sy = f64::from(img.height()) / src.height as f64;
     let mut out = Rgb32FImage::new(w, h);
     out.par_chunks_mut(3 * w as usize)
         .enumerate()
         .for_each(|(y, row)| {
             for x in 0..w as usize {
                 let p = source_pixel(src, dst, x as f64 + 0.5, y as f64 + 0.5)
-                    .map(|s| bilinear(img, s.x * sx, s.y * sy))
-                    .unwrap_or([0.0; 3]);
+                    .map_or([0.0; 3], |s| bilinear(img, s.x * sx, s.y * sy));
                 row[3 * x..3 * x + 3].copy_from_slice(&p);
             }
         });
@@ -146,7 +155,7 @@ pub fn undistort_workspace_with_progress(
 ) -> Result<Reconstruction> {
     let mut new = rec.clone();
     for (id, cam) in &rec.cameras {
-        let pin = pinhole_for(cam).map_err(|m| SceneError::invalid(image_dir, m))?;
+        let pin = pinhole_for(cam).map_err(|e| SceneError::invalid(image_dir, e.to_string()))?;
         new.cameras.insert(*id, pin);
     }
     let out_images = out.join("images");
@@ -206,7 +215,7 @@ mod tests {
 
     fn render(cam: &Camera) -> Rgb32FImage {
         Rgb32FImage::from_fn(cam.width as u32, cam.height as u32, |x, y| {
-            let uv = cam.unproject(&Vector2::new(x as f64 + 0.5, y as f64 + 0.5));
+            let uv = cam.unproject(&Vector2::new(f64::from(x) + 0.5, f64::from(y) + 0.5));
             image::Rgb(pattern(uv.x, uv.y))
         })
     }

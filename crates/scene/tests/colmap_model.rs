@@ -275,23 +275,23 @@ fn truncated_or_corrupted_text_models_give_errors_naming_the_file() {
 /// was unreadable), a camera with no size or a negative focal length, a zero quaternion.
 #[test]
 fn values_later_stages_cannot_use_are_refused_naming_the_file() {
-    let dir = tempfile::tempdir().unwrap();
     type Damage = fn(&mut Reconstruction);
+    let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, Damage); 5] = [
         ("points3D", |r| {
-            r.points3d.values_mut().next().unwrap().error = f64::NAN
+            r.points3d.values_mut().next().unwrap().error = f64::NAN;
         }),
         ("images", |r| {
-            r.images.values_mut().next().unwrap().name = "a\0b.png".into()
+            r.images.values_mut().next().unwrap().name = "a\0b.png".into();
         }),
         ("cameras", |r| {
-            r.cameras.values_mut().next().unwrap().width = 0
+            r.cameras.values_mut().next().unwrap().width = 0;
         }),
         ("cameras", |r| {
-            r.cameras.values_mut().next().unwrap().params[0] = -500.0
+            r.cameras.values_mut().next().unwrap().params[0] = -500.0;
         }),
         ("images", |r| {
-            r.images.values_mut().next().unwrap().qvec = [0.0; 4]
+            r.images.values_mut().next().unwrap().qvec = [0.0; 4];
         }),
     ];
     for (i, (file, damage)) in cases.iter().enumerate() {

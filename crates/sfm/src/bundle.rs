@@ -671,15 +671,18 @@ fn solve_iterative(
         .map(|b| {
             let k = b.nrows();
             let diag = b.diagonal();
-            b.cholesky().map(|c| c.inverse()).unwrap_or_else(|| {
-                DMatrix::from_fn(k, k, |a, c| {
-                    if a == c && diag[a] > 1e-12 {
-                        1.0 / diag[a]
-                    } else {
-                        0.0
-                    }
-                })
-            })
+            b.cholesky().map_or_else(
+                || {
+                    DMatrix::from_fn(k, k, |a, c| {
+                        if a == c && diag[a] > 1e-12 {
+                            1.0 / diag[a]
+                        } else {
+                            0.0
+                        }
+                    })
+                },
+                |c| c.inverse(),
+            )
         })
         .collect();
     let precondition = |r: &DVector<f64>| {

@@ -58,7 +58,7 @@ const MAX_IMAGE_ID: i64 = 2_147_483_647;
 /// COLMAP's pair id: the smaller image id first.
 pub fn pair_id(a: u32, b: u32) -> i64 {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    MAX_IMAGE_ID * lo as i64 + hi as i64
+    MAX_IMAGE_ID * i64::from(lo) + i64::from(hi)
 }
 
 /// The two image ids of a pair id.
@@ -125,7 +125,7 @@ impl DatabaseWriter {
         self.conn
             .execute(
                 "INSERT INTO cameras (model, width, height, params, prior_focal_length) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![model.id(), width, height, f64_blob(params), prior_focal as i64],
+                params![model.id(), width, height, f64_blob(params), i64::from(prior_focal)],
             )
             .map_err(self.err())?;
         Ok(self.conn.last_insert_rowid() as u32)
@@ -149,8 +149,8 @@ impl DatabaseWriter {
     ) -> Result<()> {
         let kp: Vec<u8> = keypoints
             .iter()
-            .flat_map(|k| k.affine())
-            .flat_map(|v| v.to_le_bytes())
+            .flat_map(super::features::Keypoint::affine)
+            .flat_map(f32::to_le_bytes)
             .collect();
         self.conn
             .execute(
@@ -203,7 +203,7 @@ impl DatabaseWriter {
             .inliers
             .iter()
             .flat_map(|&i| matches[i])
-            .flat_map(|v| v.to_le_bytes())
+            .flat_map(u32::to_le_bytes)
             .collect();
         let q = geometry
             .rotation

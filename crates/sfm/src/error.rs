@@ -23,6 +23,9 @@ pub enum SfmError {
     },
     #[error("database {path}: {message}")]
     BadDatabase { path: PathBuf, message: String },
+    /// A ground-truth camera file (or folder of them) that cannot be used.
+    #[error("{}: {message}", path.display())]
+    BadCameraFile { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = SfmError> = std::result::Result<T, E>;

@@ -3,6 +3,7 @@
 //! a 7-DoF similarity alignment (Umeyama), as a share of the cameras' spread (the largest
 //! distance between two true centres), and the focal length error.
 
+use crate::SfmError;
 use nalgebra::{Matrix3, Vector3};
 use std::path::Path;
 
@@ -153,9 +154,16 @@ pub fn from_reconstruction(rec: &scene::Reconstruction) -> Vec<CameraPose> {
 
 /// A folder of Strecha `.camera` files (`<image name>.camera`: K, a zero row, R camera → world,
 /// the centre, the size).
-pub fn read_strecha(dir: &Path) -> Result<Vec<CameraPose>, String> {
+pub fn read_strecha(dir: &Path) -> Result<Vec<CameraPose>, SfmError> {
+    let bad = |path: &Path, message: String| SfmError::BadCameraFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let mut out = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|source| SfmError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut paths: Vec<_> = entries
         .flatten()
         .map(|e| e.path())
@@ -163,42 +171,43 @@ pub fn read_strecha(dir: &Path) -> Result<Vec<CameraPose>, String> {
         .collect();
     paths.sort();
     for path in paths {
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| SfmError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let v: Vec<f64> = text
             .split_whitespace()
-            .map(|t| t.parse::<f64>())
+            .map(str::parse::<f64>)
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| bad(&path, e.to_string()))?;
         if v.len() < 24 {
-            return Err(format!(
-                "{}: {} numbers, a camera file has 26",
-                path.display(),
-                v.len()
+            return Err(bad(
+                &path,
+                format!("{} numbers, a camera file has 26", v.len()),
             ));
         }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(format!("{}: number {} is {}", path.display(), i + 1, v[i]));
+            return Err(bad(&path, format!("number {} is {}", i + 1, v[i])));
         }
         if v[0] <= 0.0 || v[4] <= 0.0 {
-            return Err(format!(
-                "{}: focal lengths {} and {} are not positive",
-                path.display(),
-                v[0],
-                v[4]
+            return Err(bad(
+                &path,
+                format!("focal lengths {} and {} are not positive", v[0], v[4]),
             ));
         }
         let r_c2w = Matrix3::from_row_slice(&v[12..21]);
         let off = (r_c2w.transpose() * r_c2w - Matrix3::identity()).amax();
         if off > 1e-3 || r_c2w.determinant() < 0.0 {
-            return Err(format!(
-                "{}: numbers 13-21 are not a rotation (RᵀR is {off:.2e} from the identity, det {:.3})",
-                path.display(),
-                r_c2w.determinant()
+            return Err(bad(
+                &path,
+                format!(
+                    "numbers 13-21 are not a rotation (RᵀR is {off:.2e} from the identity, det {:.3})",
+                    r_c2w.determinant()
+                ),
             ));
         }
         let rotation = *crate::linalg::nearest_rotation(&r_c2w.transpose())
-            .ok_or_else(|| format!("{}: the rotation is not finite", path.display()))?
+            .ok_or_else(|| bad(&path, "the rotation is not finite".to_string()))?
             .matrix();
         let name = path
             .file_stem()
@@ -212,7 +221,7 @@ pub fn read_strecha(dir: &Path) -> Result<Vec<CameraPose>, String> {
         });
     }
     if out.is_empty() {
-        return Err(format!("{}: no .camera files", dir.display()));
+        return Err(bad(dir, "no .camera files".to_string()));
     }
     Ok(out)
 }

@@ -421,7 +421,7 @@ fn self_calibrate(
             .filter_map(|(((i, j), m), g)| {
                 let pt = |f: &Features, k: u32| {
                     let kp = &f.keypoints[k as usize];
-                    Vector2::new(kp.x as f64, kp.y as f64)
+                    Vector2::new(f64::from(kp.x), f64::from(kp.y))
                 };
                 let (a, b): (Vec<_>, Vec<_>) = g
                     .inliers
@@ -434,7 +434,7 @@ fn self_calibrate(
                     })
                     .unzip();
                 let f = crate::geometry::fundamental::eight_point(&a, &b)?;
-                let pp = |im: &InputImage| (im.width as f64 / 2.0, im.height as f64 / 2.0);
+                let pp = |im: &InputImage| (f64::from(im.width) / 2.0, f64::from(im.height) / 2.0);
                 Some(PairObservation {
                     f,
                     pp1: pp(&images[*i].image),
@@ -446,10 +446,12 @@ fn self_calibrate(
         if observations.len() < CALIBRATION_MIN_PAIRS {
             continue;
         }
-        let longest = images[members[0]]
-            .image
-            .width
-            .max(images[members[0]].image.height) as f64;
+        let longest = f64::from(
+            images[members[0]]
+                .image
+                .width
+                .max(images[members[0]].image.height),
+        );
         if let Some(focal) =
             self_calibration::estimate_focal(&observations, 0.3 * longest, 5.0 * longest)
         {
@@ -466,8 +468,8 @@ fn self_calibrate(
 fn intrinsics(im: &InputImage) -> Intrinsics {
     Intrinsics {
         focal: im.focal,
-        cx: im.width as f64 / 2.0,
-        cy: im.height as f64 / 2.0,
+        cx: f64::from(im.width) / 2.0,
+        cy: f64::from(im.height) / 2.0,
         known_focal: im.focal_source != FocalSource::Default,
     }
 }
@@ -482,7 +484,7 @@ pub fn verify_pair(
 ) -> std::result::Result<TwoViewGeometry, crate::watchdog::Expired> {
     let pt = |f: &Features, i: u32| {
         let k = &f.keypoints[i as usize];
-        Vector2::new(k.x as f64, k.y as f64)
+        Vector2::new(f64::from(k.x), f64::from(k.y))
     };
     let p1: Vec<_> = matches.iter().map(|m| pt(&a.features, m[0])).collect();
     let p2: Vec<_> = matches.iter().map(|m| pt(&b.features, m[1])).collect();
@@ -579,7 +581,12 @@ fn write_database(
         let camera = match camera_ids[c] {
             Some(id) => id,
             None => {
-                let params = [im.focal, im.width as f64 / 2.0, im.height as f64 / 2.0, 0.0];
+                let params = [
+                    im.focal,
+                    f64::from(im.width) / 2.0,
+                    f64::from(im.height) / 2.0,
+                    0.0,
+                ];
                 let id = db.add_camera(
                     scene::CameraModel::SimpleRadial,
                     im.width,

@@ -25,7 +25,10 @@ impl GrayImage {
         let (w, h) = img.dimensions();
         let data = img
             .pixels()
-            .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) / 255.0)
+            .map(|p| {
+                (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+                    / 255.0
+            })
             .collect();
         Self {
             width: w as usize,
@@ -171,11 +174,11 @@ mod tests {
                     for dx in -r..=r {
                         let sx = (x as isize + dx).clamp(0, img.width as isize - 1) as usize;
                         let sy = (y as isize + dy).clamp(0, img.height as isize - 1) as usize;
-                        s += (k[(dx + r) as usize] * k[(dy + r) as usize]) as f64
-                            * img.at(sx, sy) as f64;
+                        s += f64::from(k[(dx + r) as usize] * k[(dy + r) as usize])
+                            * f64::from(img.at(sx, sy));
                     }
                 }
-                assert!((out.at(x, y) as f64 - s).abs() < 1e-5, "({x},{y})");
+                assert!((f64::from(out.at(x, y)) - s).abs() < 1e-5, "({x},{y})");
             }
         }
     }

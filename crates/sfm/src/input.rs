@@ -103,11 +103,11 @@ pub fn load(
         return Err(format!("{width}×{height} pixels is too small"));
     }
     let info = exif.and_then(|raw| exif::Reader::new().read_raw(raw).ok());
-    let longest = width.max(height) as f64;
+    let longest = f64::from(width.max(height));
     let focal35 = info.as_ref().and_then(focal_35mm);
     let (focal, focal_source) = match focal35 {
         Some(f35) => {
-            let diagonal = ((width as f64).powi(2) + (height as f64).powi(2)).sqrt();
+            let diagonal = (f64::from(width).powi(2) + f64::from(height).powi(2)).sqrt();
             (f35 / FULL_FRAME_DIAGONAL_MM * diagonal, FocalSource::Exif)
         }
         None => (DEFAULT_FOCAL_FACTOR * longest, FocalSource::Default),
@@ -140,7 +140,7 @@ pub fn load(
 
 fn focal_35mm(info: &exif::Exif) -> Option<f64> {
     let field = info.get_field(exif::Tag::FocalLengthIn35mmFilm, exif::In::PRIMARY)?;
-    let v = field.value.get_uint(0)? as f64;
+    let v = f64::from(field.value.get_uint(0)?);
     (v > 0.0).then_some(v)
 }
 

@@ -2,6 +2,13 @@
 //! SIFT-style features, exhaustive or sequential descriptor matching, geometric verification
 //! (E, F, H by LO-RANSAC) and the COLMAP database those are written to.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod bundle;
 pub mod database;
 pub mod error;

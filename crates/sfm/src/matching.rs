@@ -40,7 +40,7 @@ impl DescriptorMatrix {
     pub fn new(descriptors: &[[u8; DESCRIPTOR_LEN]]) -> Self {
         let mut data = Vec::with_capacity(descriptors.len() * DESCRIPTOR_LEN);
         for d in descriptors {
-            data.extend(d.iter().map(|&b| b as f32 * BYTE_SCALE));
+            data.extend(d.iter().map(|&b| f32::from(b) * BYTE_SCALE));
         }
         Self {
             rows: descriptors.len(),
@@ -140,6 +140,7 @@ pub fn match_descriptors(
 
 /// Scores rows `start..end` of `a` against all of `b`: each row's best two, and each column's
 /// best two within the block.
+#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
 fn score_block(
     a: &DescriptorMatrix,
     b: &DescriptorMatrix,
@@ -221,7 +222,7 @@ mod tests {
             let dot: f64 = x
                 .iter()
                 .zip(y)
-                .map(|(&p, &q)| p as f64 * q as f64)
+                .map(|(&p, &q)| f64::from(p) * f64::from(q))
                 .sum::<f64>()
                 / (512.0 * 512.0);
             dot.min(1.0).acos()
@@ -233,7 +234,8 @@ mod tests {
                 .map(|(j, y)| (angle(x, y), j))
                 .collect();
             d.sort_by(|p, q| p.0.total_cmp(&q.0));
-            let ok = d[0].0 <= opts.max_distance as f64 && d[0].0 < opts.max_ratio as f64 * d[1].0;
+            let ok = d[0].0 <= f64::from(opts.max_distance)
+                && d[0].0 < f64::from(opts.max_ratio) * d[1].0;
             ok.then_some(d[0].1)
         };
         let mut out = Vec::new();

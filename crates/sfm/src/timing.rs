@@ -9,6 +9,7 @@ pub struct StepTime {
 }
 
 /// Process CPU time (user + system) in seconds; 0 where the platform has no getrusage.
+#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
 pub fn process_cpu_seconds() -> f64 {
     #[cfg(unix)]
     {
@@ -41,6 +42,7 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (T, StepTime) {
 }
 
 /// Peak resident memory of the process so far, bytes (0 where unknown).
+#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
 pub fn peak_memory_bytes() -> u64 {
     #[cfg(target_os = "linux")]
     {

@@ -96,8 +96,8 @@ fn verified_inliers_lie_on_the_exact_epipolar_lines() {
             let pb = b.keypoints[m[1] as usize];
             let d = sfm::geometry::sampson_sq(
                 &f,
-                &Vector2::new(pa[0] as f64, pa[1] as f64),
-                &Vector2::new(pb[0] as f64, pb[1] as f64),
+                &Vector2::new(f64::from(pa[0]), f64::from(pa[1])),
+                &Vector2::new(f64::from(pb[0]), f64::from(pb[1])),
             );
             errors.push(d.sqrt());
         }

@@ -23,8 +23,8 @@ fn truth(rng: &mut Pcg64, noise: f64, outliers: f64) -> Problem {
     };
     let mut poses = Vec::new();
     for i in 0..12 {
-        let a = -0.6 + 1.2 * i as f64 / 11.0;
-        let c = Vector3::new(9.0 * a.sin(), 0.3 * (i % 3) as f64 - 0.3, -9.0 * a.cos());
+        let a = -0.6 + 1.2 * f64::from(i) / 11.0;
+        let c = Vector3::new(9.0 * a.sin(), 0.3 * f64::from(i % 3) - 0.3, -9.0 * a.cos());
         let forward = (-c).normalize();
         let right = Vector3::y().cross(&forward).normalize();
         let down = forward.cross(&right);

@@ -67,20 +67,20 @@ fn a_rotated_and_scaled_copy_matches_through_the_known_transform() {
     let mut scale_ratios = Vec::new();
     for m in &matches {
         let (k1, k2) = (&f1.keypoints[m[0] as usize], &f2.keypoints[m[1] as usize]);
-        let expected = a * (Vector2::new(k1.x as f64, k1.y as f64) - c1) + c2;
-        if (expected - Vector2::new(k2.x as f64, k2.y as f64)).norm() < 2.0 {
+        let expected = a * (Vector2::new(f64::from(k1.x), f64::from(k1.y)) - c1) + c2;
+        if (expected - Vector2::new(f64::from(k2.x), f64::from(k2.y))).norm() < 2.0 {
             good += 1;
-            let d = (k2.orientation as f64 - k1.orientation as f64 - angle)
+            let d = (f64::from(k2.orientation) - f64::from(k1.orientation) - angle)
                 .rem_euclid(std::f64::consts::TAU);
             angle_errors.push(d.min(std::f64::consts::TAU - d).to_degrees());
-            scale_ratios.push(k2.scale as f64 / k1.scale as f64);
+            scale_ratios.push(f64::from(k2.scale) / f64::from(k1.scale));
         }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let precision = good as f64 / matches.len() as f64;
+    let precision = f64::from(good) / matches.len() as f64;
     let (angle_err, ratio) = (median(&mut angle_errors), median(&mut scale_ratios));
     eprintln!(
         "{} and {} features, {} matches, {good} through the transform ({:.1} %); median orientation error {angle_err:.2}°, median scale ratio {ratio:.3} (true {scale})",

@@ -86,12 +86,12 @@ fn exif_block(orientation: u16, focal_35mm: u16) -> Vec<u8> {
         b.extend(value.to_le_bytes());
     };
     b.extend(2u16.to_le_bytes());
-    entry(&mut b, 0x0112, 3, orientation as u32);
+    entry(&mut b, 0x0112, 3, u32::from(orientation));
     entry(&mut b, 0x8769, 4, 38);
     b.extend(0u32.to_le_bytes());
     assert_eq!(b.len(), 38);
     b.extend(1u16.to_le_bytes());
-    entry(&mut b, 0xA405, 3, focal_35mm as u32);
+    entry(&mut b, 0xA405, 3, u32::from(focal_35mm));
     b.extend(0u32.to_le_bytes());
     b
 }

@@ -103,7 +103,7 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
             * skew(&t_rel)
             * truth
             * k1.try_inverse().unwrap();
-        let px = |p: [f32; 2]| Vector2::new(p[0] as f64, p[1] as f64);
+        let px = |p: [f32; 2]| Vector2::new(f64::from(p[0]), f64::from(p[1]));
         let gt_err: Vec<f64> = tv
             .inliers
             .iter()

@@ -811,6 +811,7 @@ fn damaged_strecha_cameras_are_refused_naming_the_file() {
             .recv_timeout(Duration::from_secs(60))
             .expect("reading a damaged .camera did not end within a minute")
             .unwrap_err();
+        let e = e.to_string();
         assert!(e.contains("0000.png.camera") && e.contains(says), "{e}");
     }
 }

@@ -158,19 +158,19 @@ fn greedy_groups(bins: &[Bin], width: f32) -> Vec<std::ops::Range<usize>> {
 fn bin_sorted(sorted: &[f32], lo: f32, hi: f32) -> Vec<Bin> {
     let n = sorted.len();
     let h = n.min(MAX_BINS);
-    let range = (hi - lo) as f64;
-    let iqr = (sorted[3 * n / 4] - sorted[n / 4]) as f64;
+    let range = f64::from(hi - lo);
+    let iqr = f64::from(sorted[3 * n / 4] - sorted[n / 4]);
     let beta = (1.0 - iqr / range).clamp(0.5, 0.999);
     let mut bins = vec![Bin::default(); h];
     for (i, &v) in sorted.iter().enumerate() {
-        let t = beta * i as f64 / n as f64 + (1.0 - beta) * (v - lo) as f64 / range;
+        let t = beta * i as f64 / n as f64 + (1.0 - beta) * f64::from(v - lo) / range;
         let b = ((t * h as f64) as usize).min(h - 1);
         let bin = &mut bins[b];
         if bin.count == 0.0 {
             bin.min = v;
         }
         bin.count += 1.0;
-        bin.sum += v as f64;
+        bin.sum += f64::from(v);
         bin.max = v;
     }
     bins.retain(|b| b.count > 0.0);
@@ -360,7 +360,7 @@ mod tests {
         let mse = |f: &dyn Fn(f32) -> f32| {
             values
                 .iter()
-                .map(|&v| ((f(v) - v) as f64).powi(2))
+                .map(|&v| f64::from(f(v) - v).powi(2))
                 .sum::<f64>()
                 / values.len() as f64
         };

@@ -136,7 +136,7 @@ pub fn compress_on(
         progress.begin("sh palette", opts.iterations as u64);
         let count = kmeans::palette_size(n);
         let p = kmeans::fit(&data, dim, count, opts.iterations, opts.seed, &|i| {
-            progress.advance(i as u64)
+            progress.advance(i as u64);
         });
         let mse = p.mse(&data);
         Some((p, mse))
@@ -161,7 +161,7 @@ pub fn compress_on(
     progress.begin("webp", sog.images.len() as u64);
     let done = std::sync::atomic::AtomicU64::new(0);
     let files = container::encode_files(&sog, opts.effort, &|_| {
-        progress.advance(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+        progress.advance(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
     })?;
     seconds.push(("webp".to_string(), t.elapsed().as_secs_f64()));
 

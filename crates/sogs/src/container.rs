@@ -17,6 +17,7 @@ pub type EncodedFile = (String, Vec<u8>);
 pub type Effort = Option<u8>;
 
 /// Encodes `img` as lossless WebP with `exact` set, so RGB under zero alpha is kept bit for bit.
+#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
 pub fn encode_webp(img: &Image, effort: Effort) -> Result<Vec<u8>> {
     let mut config = webp::WebPConfig::new().map_err(|_| {
         SogsError::Input("libwebp: cannot initialise an encoder configuration".into())
@@ -26,7 +27,8 @@ pub fn encode_webp(img: &Image, effort: Effort) -> Result<Vec<u8>> {
     config.quality = 70.0;
     if let Some(level) = effort {
         // SAFETY: `config` is an initialised WebPConfig; the preset only writes its fields.
-        let ok = unsafe { libwebp_sys::WebPConfigLosslessPreset(&mut config, level.min(9) as i32) };
+        let ok =
+            unsafe { libwebp_sys::WebPConfigLosslessPreset(&mut config, i32::from(level.min(9))) };
         if ok == 0 {
             return Err(SogsError::Input(format!(
                 "libwebp: bad lossless preset {level}"

@@ -3,6 +3,13 @@
 //! codebooks, a k-means SH palette), stored as lossless WebP in a `.sog` bundle or a folder; and
 //! the reader for v1 and v2 files written by any tool.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod codebook;
 mod compress;
 pub mod container;

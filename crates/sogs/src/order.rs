@@ -45,18 +45,18 @@ pub fn sort_keys(cloud: &GaussianCloud, weights: &KeyWeights) -> Vec<u16> {
             let count = (n * dims).max(1) as f64;
             let mean = (0..n)
                 .flat_map(|i| (0..dims).map(move |d| (i, d)))
-                .map(|(i, d)| value(i, d) as f64)
+                .map(|(i, d)| f64::from(value(i, d)))
                 .sum::<f64>()
                 / count;
             let var = (0..n)
                 .flat_map(|i| (0..dims).map(move |d| (i, d)))
-                .map(|(i, d)| (value(i, d) as f64 - mean).powi(2))
+                .map(|(i, d)| (f64::from(value(i, d)) - mean).powi(2))
                 .sum::<f64>()
                 / count;
             let std = var.sqrt().max(1e-12);
             for i in 0..n {
                 for d in 0..dims {
-                    let s = ((value(i, d) as f64 - mean) / std).clamp(-4.0, 4.0) as f32;
+                    let s = ((f64::from(value(i, d)) - mean) / std).clamp(-4.0, 4.0) as f32;
                     z[i * KEY_CHANNELS + offset + d] = s * weight;
                 }
             }
@@ -71,7 +71,7 @@ pub fn sort_keys(cloud: &GaussianCloud, weights: &KeyWeights) -> Vec<u16> {
         .iter()
         .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
     let scale = if hi > lo {
-        KEY_MAX as f32 / (hi - lo)
+        f32::from(KEY_MAX) / (hi - lo)
     } else {
         0.0
     };
@@ -96,7 +96,7 @@ pub fn morton_order(means: &[[f32; 3]]) -> Vec<u32> {
         }
     }
     let spread = |v: u32| -> u64 {
-        let mut x = v as u64 & 0x3ff;
+        let mut x = u64::from(v) & 0x3ff;
         x = (x | (x << 16)) & 0x0300_00ff;
         x = (x | (x << 8)) & 0x0300_f00f;
         x = (x | (x << 4)) & 0x030c_30c3;

@@ -91,7 +91,7 @@ pub fn encode(
     let mut maxs = [f64::NEG_INFINITY; 3];
     for m in &cloud.means {
         for a in 0..3 {
-            let l = log_transform(m[a]) as f64;
+            let l = f64::from(log_transform(m[a]));
             mins[a] = mins[a].min(l);
             maxs[a] = maxs[a].max(l);
         }
@@ -106,7 +106,7 @@ pub fn encode(
         let q: [u16; 3] = std::array::from_fn(|a| {
             let span = maxs[a] - mins[a];
             if span > 0.0 {
-                (65535.0 * (log_transform(cloud.means[g as usize][a]) as f64 - mins[a]) / span)
+                (65535.0 * (f64::from(log_transform(cloud.means[g as usize][a])) - mins[a]) / span)
                     .round()
                     .clamp(0.0, 65535.0) as u16
             } else {
@@ -153,7 +153,7 @@ pub fn encode(
     let mut sh0 = Image::zeroed(width, height);
     for (t, &g) in order.iter().enumerate() {
         let c = cloud.sh_dc[g as usize];
-        let a = to_byte(sigmoid(cloud.opacity[g as usize]) as f64 * 255.0);
+        let a = to_byte(f64::from(sigmoid(cloud.opacity[g as usize])) * 255.0);
         sh0.set(
             t,
             [
@@ -209,13 +209,13 @@ pub fn encode(
 }
 
 fn widen(book: &Codebook) -> Vec<Option<f64>> {
-    book.entries.iter().map(|&v| Some(v as f64)).collect()
+    book.entries.iter().map(|&v| Some(f64::from(v))).collect()
 }
 
 /// Smallest-three packing: the largest component's index in alpha (252 + m), the other three
 /// (sign-flipped so the largest is positive, times √2) in RGB.
 pub fn pack_quat(q: [f32; 4]) -> [u8; 4] {
-    let q = q.map(|c| c as f64);
+    let q = q.map(f64::from);
     let norm = q.iter().map(|c| c * c).sum::<f64>().sqrt();
     let q = if norm > 0.0 && norm.is_finite() {
         q.map(|c| c / norm)
@@ -251,7 +251,7 @@ pub fn unpack_quat(px: [u8; 4]) -> [f32; 4] {
     let mut k = 0;
     for (i, c) in q.iter_mut().enumerate() {
         if i != m {
-            *c = (px[k] as f64 / 255.0 * 2.0 - 1.0) / SQRT_2;
+            *c = (f64::from(px[k]) / 255.0 * 2.0 - 1.0) / SQRT_2;
             k += 1;
         }
     }
@@ -408,10 +408,10 @@ impl<'a> BaseImages<'a> {
         for t in 0..n {
             let (l, u) = (self.lo.get(t), self.hi.get(t));
             cloud.means.push(std::array::from_fn(|a| {
-                let q = (u[a] as u16) << 8 | l[a] as u16;
+                let q = u16::from(u[a]) << 8 | u16::from(l[a]);
                 let span = maxs[a] - mins[a];
                 let span = if span == 0.0 { 1.0 } else { span };
-                inv_log(mins[a] + span * q as f64 / 65535.0)
+                inv_log(mins[a] + span * f64::from(q) / 65535.0)
             }));
             cloud.rotations.push(unpack_quat(self.quats.get(t)));
             let s = self.scales.get(t);
@@ -459,7 +459,7 @@ pub fn decode_v2(meta: &MetaV2, images: &[(String, Image)], path: &Path) -> Resu
         &meta.means.maxs,
         &|_, b| scale_book[b as usize],
         &|_, b| dc_book[b as usize],
-        &|a| logit(a as f64 / 255.0),
+        &|a| logit(f64::from(a) / 255.0),
     );
     if let Some(sh) = &meta.sh_n {
         if !(1..=3).contains(&sh.bands) {
@@ -571,7 +571,7 @@ pub fn decode_v1(meta: &MetaV1, images: &[(String, Image)], path: &Path) -> Resu
         &mut size,
     )?;
     let lerp = |mins: &[f64], maxs: &[f64], a: usize, b: u8| {
-        (mins[a] + (maxs[a] - mins[a]) * b as f64 / 255.0) as f32
+        (mins[a] + (maxs[a] - mins[a]) * f64::from(b) / 255.0) as f32
     };
     let mins = [meta.means.mins[0], meta.means.mins[1], meta.means.mins[2]];
     let maxs = [meta.means.maxs[0], meta.means.maxs[1], meta.means.maxs[2]];
@@ -608,7 +608,7 @@ pub fn decode_v1(meta: &MetaV1, images: &[(String, Image)], path: &Path) -> Resu
             count,
             centroids,
             labels,
-            &|b| (lo + (hi - lo) * b as f64 / 255.0) as f32,
+            &|b| (lo + (hi - lo) * f64::from(b) / 255.0) as f32,
             &sh.files[0],
             path,
         )?;
@@ -633,11 +633,11 @@ mod tests {
         for _ in 0..20_000 {
             let q = [next(), next(), next(), next()].map(|c| c as f32);
             let d = unpack_quat(pack_quat(q));
-            let n = q.iter().map(|c| (*c as f64).powi(2)).sum::<f64>().sqrt();
+            let n = q.iter().map(|c| f64::from(*c).powi(2)).sum::<f64>().sqrt();
             let dot: f64 = q
                 .iter()
                 .zip(d)
-                .map(|(a, b)| *a as f64 / n * b as f64)
+                .map(|(a, b)| f64::from(*a) / n * f64::from(b))
                 .sum::<f64>()
                 .abs();
             worst = worst.max(2.0 * dot.min(1.0).acos().to_degrees());

@@ -88,7 +88,7 @@ impl Grid {
             self.key(a)
                 .iter()
                 .zip(self.key(b))
-                .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+                .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
                 .sum::<f64>()
                 .sqrt()
         };
@@ -111,7 +111,7 @@ impl Grid {
                 (s, c)
             })
             .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        sum / count.max(1) as f64 / KEY_MAX as f64
+        sum / count.max(1) as f64 / f64::from(KEY_MAX)
     }
 }
 
@@ -300,7 +300,7 @@ fn sq_dist(a: &[u16], b: &[u16]) -> u32 {
     a.iter()
         .zip(b)
         .map(|(&x, &y)| {
-            let d = x as i32 - y as i32;
+            let d = i32::from(x) - i32::from(y);
             (d * d) as u32
         })
         .sum()
@@ -345,8 +345,8 @@ fn swap_step(
     let (mut before, mut after) = (0u64, 0u64);
     let mut tmp_keys = vec![0u16; 4 * c];
     for (g, &(pi, identity, cost)) in choices.iter().enumerate() {
-        before += identity as u64;
-        after += cost as u64;
+        before += u64::from(identity);
+        after += u64::from(cost);
         if pi == 0 {
             continue;
         }
@@ -374,7 +374,7 @@ pub fn blur(grid: &Grid, fx: usize, fy: usize) -> Vec<u16> {
     let hx = fx / 2;
     rows.par_chunks_mut(w * c).enumerate().for_each(|(y, out)| {
         for ch in 0..c {
-            let at = |x: usize| grid.keys[(y * w + x) * c + ch] as u32;
+            let at = |x: usize| u32::from(grid.keys[(y * w + x) * c + ch]);
             let mut s: u32 = (0..fx).map(|k| at((k + w - hx) % w)).sum();
             for x in 0..w {
                 out[x * c + ch] = ((s + fx as u32 / 2) / fx as u32) as u16;
@@ -400,7 +400,7 @@ pub fn blur(grid: &Grid, fx: usize, fy: usize) -> Vec<u16> {
         let (x, y) = (cell % w, cell / w);
         for (ch, v) in o.iter_mut().enumerate() {
             let s: u32 = (-(hy as isize)..=hy as isize)
-                .map(|d| rows[(reflect(y as isize + d) * w + x) * c + ch] as u32)
+                .map(|d| u32::from(rows[(reflect(y as isize + d) * w + x) * c + ch]))
                 .sum();
             *v = ((s + fy as u32 / 2) / fy as u32) as u16;
         }
@@ -509,7 +509,7 @@ mod tests {
                         let mut r = 0u32;
                         for dx in -(fx as i64 / 2)..=fx as i64 / 2 {
                             let xx = (x as i64 + dx).rem_euclid(w as i64) as usize;
-                            r += keys[(yy * w + xx) * 2 + ch] as u32;
+                            r += u32::from(keys[(yy * w + xx) * 2 + ch]);
                         }
                         s += (r + fx as u32 / 2) / fx as u32;
                     }

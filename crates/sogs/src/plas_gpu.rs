@@ -101,9 +101,9 @@ impl Swapper for GpuSwapper<'_> {
             .dispatch(self.ctx, &mut enc, &self.swap.1, workgroups);
         self.ctx.queue.submit([enc.finish()]);
         let sums: Vec<u32> = gpu::readback(self.ctx, &self.partial, 2 * workgroups as usize)?;
-        Ok(sums
-            .chunks_exact(2)
-            .fold((0u64, 0u64), |(b, a), s| (b + s[0] as u64, a + s[1] as u64)))
+        Ok(sums.chunks_exact(2).fold((0u64, 0u64), |(b, a), s| {
+            (b + u64::from(s[0]), a + u64::from(s[1]))
+        }))
     }
 }
 
@@ -124,7 +124,7 @@ pub fn sort(
         return Ok(PlasStats::default());
     }
     ctx.checked("PLAS sort on the GPU", || {
-        let keys32: Vec<u32> = grid.keys.iter().map(|&k| k as u32).collect();
+        let keys32: Vec<u32> = grid.keys.iter().map(|&k| u32::from(k)).collect();
         let n = (w * h) as u64;
         let keys = gpu::storage_buffer(ctx, "plas keys", &keys32);
         let ids = gpu::storage_buffer(ctx, "plas ids", &grid.ids);
@@ -134,7 +134,7 @@ pub fn sort(
         let partial = gpu::storage_buffer_zeroed(
             ctx,
             "plas partial sums",
-            (n / 4).div_ceil(WG as u64) * 8 + 8,
+            (n / 4).div_ceil(u64::from(WG)) * 8 + 8,
         );
         let params = Params {
             width: w as u32,

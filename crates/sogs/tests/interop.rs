@@ -65,18 +65,18 @@ fn a_sog_splat_transform_writes_reads_as_its_own_decode() {
 
 /// Rotation angle between two quaternions, degrees.
 fn angle_deg(a: [f32; 4], b: [f32; 4]) -> f64 {
-    let n = |q: [f32; 4]| q.iter().map(|c| (*c as f64).powi(2)).sum::<f64>().sqrt();
+    let n = |q: [f32; 4]| q.iter().map(|c| f64::from(*c).powi(2)).sum::<f64>().sqrt();
     let dot: f64 = a
         .iter()
         .zip(b)
-        .map(|(x, y)| *x as f64 * y as f64)
+        .map(|(x, y)| f64::from(*x) * f64::from(y))
         .sum::<f64>()
         / (n(a) * n(b));
     2.0 * dot.abs().min(1.0).acos().to_degrees()
 }
 
 fn sigmoid(x: f32) -> f64 {
-    1.0 / (1.0 + (-(x as f64)).exp())
+    1.0 / (1.0 + (-f64::from(x)).exp())
 }
 
 #[test]
@@ -98,16 +98,18 @@ fn our_round_trip_stays_inside_the_format_error_bounds() {
         let b = &back.means[t];
         for k in 0..3 {
             // Positions are stored in log space: the error is relative to 1 + |p|.
-            pos = pos.max(((a[k] - b[k]).abs() / (1.0 + a[k].abs())) as f64);
+            pos = pos.max(f64::from((a[k] - b[k]).abs() / (1.0 + a[k].abs())));
         }
         rot = rot.max(angle_deg(cloud.rotations[i], back.rotations[t]));
         for k in 0..3 {
-            scale = scale.max((cloud.log_scales[i][k] - back.log_scales[t][k]).abs() as f64);
+            scale = scale.max(f64::from(
+                (cloud.log_scales[i][k] - back.log_scales[t][k]).abs(),
+            ));
         }
         opa = opa.max((sigmoid(cloud.opacity[i]) - sigmoid(back.opacity[t])).abs());
         if sigmoid(cloud.opacity[i]) >= 1.0 / 255.0 {
             for k in 0..3 {
-                dc = dc.max((cloud.sh_dc[i][k] - back.sh_dc[t][k]).abs() as f64);
+                dc = dc.max(f64::from((cloud.sh_dc[i][k] - back.sh_dc[t][k]).abs()));
             }
         }
     }

@@ -64,6 +64,10 @@ impl Checkpoint {
             .map(|i| self.data[i].as_slice())
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "a header of numbers, strings and lists always serialises"
+    )]
     pub fn to_bytes(&self) -> Vec<u8> {
         let header = serde_json::to_vec(&self.header).expect("a header always serialises");
         let floats: usize = self.data.iter().map(Vec::len).sum();
@@ -91,7 +95,9 @@ impl Checkpoint {
             return Err(corrupt("truncated before the header length".into()));
         }
         let (len, rest) = rest.split_at(8);
-        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(len);
+        let len = u64::from_le_bytes(word) as usize;
         if rest.len() < len {
             return Err(corrupt(format!("truncated header ({len} bytes expected)")));
         }
@@ -108,7 +114,7 @@ impl Checkpoint {
             let (a, r) = rest.split_at(n);
             data.push(
                 a.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             );
             rest = r;

@@ -5,6 +5,13 @@
 //! control, `mcmc`), settings (`config`), the trainer (`train`) and a whole run around it
 //! (`run`: cadence, checkpoints, metrics), which callers only observe.
 
+// Library code (not its tests) never unwraps, expects or panics on what a user can influence;
+// where an invariant makes one impossible, the site says so with an `allow` and why.
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod checkpoint;
 pub mod config;
 pub mod constants;

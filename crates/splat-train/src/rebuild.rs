@@ -58,6 +58,10 @@ pub fn rebuild(
         Ok(written)
     })?;
     let mut written = written.into_iter();
+    #[allow(
+        clippy::expect_used,
+        reason = "one new buffer was written per array above"
+    )]
     let mut next = || written.next().expect("one new buffer per array");
     g.means = next();
     g.log_scales = next();

@@ -220,7 +220,7 @@ fn clone_split_and_prune_match_the_reference_and_carry_adam_moments() {
     let n = g.len();
     for i in 0..n {
         let ls = &mut g.log_scales[3 * i..3 * i + 3];
-        let max = ls.iter().copied().fold(f32::MIN, f32::max) as f64;
+        let max = f64::from(ls.iter().copied().fold(f32::MIN, f32::max));
         let mut moved = off_edge(max, f64::from(rule.clone_max_scale).ln()) - max;
         moved = off_edge(max + moved, f64::from(rule.max_world_scale).ln()) - max;
         moved = off_edge(

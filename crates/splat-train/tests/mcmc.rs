@@ -30,7 +30,9 @@ fn relocated_copies_keep_opacity_and_the_integrated_profile() {
             // = ∫ o g, with g a unit-scale Gaussian and g' one of scale `coeff`.
             let integral = |f: &dyn Fn(f64) -> f64| {
                 let h = 1e-3;
-                (-20_000..=20_000).map(|k| f(k as f64 * h) * h).sum::<f64>()
+                (-20_000..=20_000)
+                    .map(|k| f(f64::from(k) * h) * h)
+                    .sum::<f64>()
             };
             let want = integral(&|x| o * (-x * x / 2.0).exp());
             let got = integral(&|x| {
@@ -48,7 +50,7 @@ fn relocated_copies_keep_opacity_and_the_integrated_profile() {
 fn the_plan_relocates_every_dead_gaussian_and_grows_to_the_cap() {
     let logit = |p: f64| (p / (1.0 - p)).ln() as f32;
     let mut opacities: Vec<f32> = (0..1000)
-        .map(|i| logit(0.05 + 0.9 * (i as f64 / 1000.0)))
+        .map(|i| logit(0.05 + 0.9 * (f64::from(i) / 1000.0)))
         .collect();
     for i in (0..1000).step_by(10) {
         opacities[i] = logit(0.001);

@@ -26,7 +26,7 @@ fn model() -> Reconstruction {
     for id in 1..=3u32 {
         let points2d = (0..4)
             .map(|k| Point2D {
-                xy: [10.0 + 9.0 * k as f64, 20.0 + id as f64],
+                xy: [10.0 + 9.0 * f64::from(k), 20.0 + f64::from(id)],
                 point3d_id: (k != 3 || id != 2).then_some(k as u64 + 1),
             })
             .collect();
@@ -34,8 +34,8 @@ fn model() -> Reconstruction {
             id,
             Image {
                 id,
-                qvec: [0.99, 0.01 * id as f64, -0.05, 0.1],
-                tvec: [0.1 * id as f64, -0.2, 3.0],
+                qvec: [0.99, 0.01 * f64::from(id), -0.05, 0.1],
+                tvec: [0.1 * f64::from(id), -0.2, 3.0],
                 camera_id: if id == 3 { 2 } else { 1 },
                 name: format!("view_{id}.png"),
                 points2d,
@@ -51,10 +51,10 @@ fn model() -> Reconstruction {
             })
             .collect();
         rec.points3d.insert(
-            k as u64 + 1,
+            u64::from(k) + 1,
             Point3D {
-                id: k as u64 + 1,
-                xyz: [0.1 * k as f64, -0.3, 0.5],
+                id: u64::from(k) + 1,
+                xyz: [0.1 * f64::from(k), -0.3, 0.5],
                 rgb: [200, 100, k as u8],
                 error: 0.5,
                 track,

@@ -18,12 +18,12 @@ fn exif_block(orientation: u16, focal_35mm: u16) -> Vec<u8> {
         b.extend(value.to_le_bytes());
     };
     b.extend(3u16.to_le_bytes());
-    entry(&mut b, 0x0112, 3, 1, orientation as u32);
+    entry(&mut b, 0x0112, 3, 1, u32::from(orientation));
     entry(&mut b, 0x010F, 2, 4, u32::from_le_bytes(*b"Cam\0"));
     entry(&mut b, 0x8769, 4, 1, 50);
     b.extend(0u32.to_le_bytes());
     b.extend(1u16.to_le_bytes());
-    entry(&mut b, 0xA405, 3, 1, focal_35mm as u32);
+    entry(&mut b, 0xA405, 3, 1, u32::from(focal_35mm));
     b.extend(0u32.to_le_bytes());
     b
 }

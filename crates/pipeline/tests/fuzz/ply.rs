@@ -61,7 +61,7 @@ fn ours(cloud: &GaussianCloud) -> Vec<u8> {
 fn seeds(formats: &[&str]) -> Vec<Seed> {
     let mut out = Vec::new();
     for (degree, n) in [(0, 24), (1, 16), (3, 12)] {
-        let cloud = splat_test_support::sog::synthetic_cloud(n, degree, 5 + degree as u64);
+        let cloud = splat_test_support::sog::synthetic_cloud(n, degree, 5 + u64::from(degree));
         for f in formats {
             let bytes = match *f {
                 "ours" => ours(&cloud),

@@ -122,12 +122,12 @@ fn colmap_database() {
 fn strecha_seed() -> Seed {
     let files = (0..3)
         .map(|i| {
-            let a = 0.1 * i as f64;
+            let a = 0.1 * f64::from(i);
             let (c, s) = (a.cos(), a.sin());
             let text = format!(
                 "2759.48 0 1520.69\n0 2764.16 1006.81\n0 0 1\n0 0 0\n{c} 0 {s}\n0 1 0\n{} 0 {c}\n{} 0.5 -3.2\n3072 2048\n",
                 -s,
-                0.4 * i as f64
+                0.4 * f64::from(i)
             );
             (PathBuf::from(format!("000{i}.png.camera")), text.into_bytes())
         })
@@ -151,7 +151,7 @@ fn check_strecha(dir: &Path) -> Result<Outcome, String> {
             }
             Ok(Outcome::Accepted)
         }
-        Err(e) => named(&e, &[".camera"]),
+        Err(e) => named(&e.to_string(), &[".camera"]),
     }
 }
 

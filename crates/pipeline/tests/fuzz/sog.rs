@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn encoded(n: usize, degree: u32) -> Vec<(String, Vec<u8>)> {
-    let cloud = splat_test_support::sog::synthetic_cloud(n, degree, 3 + degree as u64);
+    let cloud = splat_test_support::sog::synthetic_cloud(n, degree, 3 + u64::from(degree));
     let options = sogs::CompressOptions {
         iterations: 2,
         ..Default::default()

@@ -95,7 +95,9 @@ fn read_cameras(path: &Path) -> Result<BTreeMap<u32, Camera>> {
             .ok_or_else(|| {
                 f.err(format!(
                     "unknown camera model '{name}' (known: {})",
-                    CameraModel::ALL.map(|m| m.name()).join(", ")
+                    CameraModel::ALL
+                        .map(super::super::camera::CameraModel::name)
+                        .join(", ")
                 ))
             })?;
         let width = f.parse("WIDTH")?;

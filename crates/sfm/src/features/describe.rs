@@ -30,13 +30,6 @@ fn gradient(img: &GrayImage, x: usize, y: usize) -> (f32, f32) {
 /// large share of the descriptor's cost.
 #[inline]
 fn fast_atan2(y: f32, x: f32) -> f32 {
-    let (ax, ay) = (x.abs(), y.abs());
-    let (lo, hi) = if ax < ay { (ax, ay) } else { (ay, ax) };
-    if hi == 0.0 {
-        return 0.0;
-    }
-    let t = lo / hi;
-    let t2 = t * t;
     // Least-squares odd polynomial for atan on [0, 1] (max error 1.3e-7).
     const C: [f32; 8] = [
         0.999_999_4,
@@ -48,6 +41,13 @@ fn fast_atan2(y: f32, x: f32) -> f32 {
         0.022_566_83,
         -0.004_257_41,
     ];
+    let (ax, ay) = (x.abs(), y.abs());
+    let (lo, hi) = if ax < ay { (ax, ay) } else { (ay, ax) };
+    if hi == 0.0 {
+        return 0.0;
+    }
+    let t = lo / hi;
+    let t2 = t * t;
     let mut a = C.iter().rev().fold(0.0, |acc, &c| acc * t2 + c) * t;
     if ay > ax {
         a = std::f32::consts::FRAC_PI_2 - a;
@@ -216,11 +216,13 @@ mod tests {
     fn fast_atan2_matches_libm() {
         let mut worst = 0f64;
         for i in 0..20_000 {
-            let a = i as f64 / 20_000.0 * std::f64::consts::TAU;
+            let a = f64::from(i) / 20_000.0 * std::f64::consts::TAU;
             for r in [1e-3, 0.7, 3.0] {
                 let (y, x) = ((r * a.sin()) as f32, (r * a.cos()) as f32);
-                let exact = (y as f64).atan2(x as f64).rem_euclid(std::f64::consts::TAU);
-                let d = (fast_atan2(y, x) as f64 - exact).abs();
+                let exact = f64::from(y)
+                    .atan2(f64::from(x))
+                    .rem_euclid(std::f64::consts::TAU);
+                let d = (f64::from(fast_atan2(y, x)) - exact).abs();
                 worst = worst.max(d.min(std::f64::consts::TAU - d));
             }
         }

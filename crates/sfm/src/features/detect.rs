@@ -105,10 +105,17 @@ fn refine(
         let dxs = 0.25 * (d(1, 1, 0) - d(1, -1, 0) - d(-1, 1, 0) + d(-1, -1, 0));
         let dys = 0.25 * (d(1, 0, 1) - d(1, 0, -1) - d(-1, 0, 1) + d(-1, 0, -1));
         let hess = nalgebra::Matrix3::new(
-            dxx as f64, dxy as f64, dxs as f64, dxy as f64, dyy as f64, dys as f64, dxs as f64,
-            dys as f64, dss as f64,
+            f64::from(dxx),
+            f64::from(dxy),
+            f64::from(dxs),
+            f64::from(dxy),
+            f64::from(dyy),
+            f64::from(dys),
+            f64::from(dxs),
+            f64::from(dys),
+            f64::from(dss),
         );
-        let grad = nalgebra::Vector3::new(gx as f64, gy as f64, gs as f64);
+        let grad = nalgebra::Vector3::new(f64::from(gx), f64::from(gy), f64::from(gs));
         let offset = hess.lu().solve(&(-grad))?;
         let (ox, oy, os) = (offset.x as f32, offset.y as f32, offset.z as f32);
         let step_x = if ox > 0.6 {

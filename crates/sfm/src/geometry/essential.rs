@@ -36,6 +36,10 @@ const MONOMIALS: [(u8, u8, u8); 20] = [
     (0, 0, 0),
 ];
 
+#[allow(
+    clippy::expect_used,
+    reason = "callers multiply polynomials of degree at most 3, every one of whose monomials is listed"
+)]
 fn monomial_index(e: (u8, u8, u8)) -> usize {
     MONOMIALS
         .iter()

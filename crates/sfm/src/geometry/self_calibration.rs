@@ -47,10 +47,10 @@ pub fn cost(pairs: &[PairObservation], focal: f64) -> f64 {
 /// the edge of the range or is not clearly better than the range's typical cost (the pairs
 /// do not constrain the focal).
 pub fn estimate_focal(pairs: &[PairObservation], lo: f64, hi: f64) -> Option<f64> {
+    const SAMPLES: usize = 120;
     if pairs.is_empty() || !(lo > 0.0 && hi > lo) {
         return None;
     }
-    const SAMPLES: usize = 120;
     let at = |i: usize| lo * (hi / lo).powf(i as f64 / (SAMPLES - 1) as f64);
     let costs: Vec<f64> = (0..SAMPLES).map(|i| cost(pairs, at(i))).collect();
     let (best, &min) = costs.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;

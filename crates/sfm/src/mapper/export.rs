@@ -20,8 +20,8 @@ pub fn to_reconstruction(
             Camera {
                 id,
                 model: CameraModel::SimpleRadial,
-                width: w as u64,
-                height: h as u64,
+                width: u64::from(w),
+                height: u64::from(h),
                 params: vec![cam.focal, cam.cx, cam.cy, cam.k],
             },
         );

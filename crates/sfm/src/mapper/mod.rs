@@ -215,12 +215,12 @@ impl Mapper {
                 let (f, _) = scene::Camera {
                     id: c.id,
                     model: c.model,
-                    width: c.width as u64,
-                    height: c.height as u64,
+                    width: u64::from(c.width),
+                    height: u64::from(c.height),
                     params: c.params.clone(),
                 }
                 .focal();
-                let (cx, cy) = (c.width as f64 / 2.0, c.height as f64 / 2.0);
+                let (cx, cy) = (f64::from(c.width) / 2.0, f64::from(c.height) / 2.0);
                 let k = if c.model == scene::CameraModel::SimpleRadial {
                     c.params[3]
                 } else {
@@ -244,7 +244,7 @@ impl Mapper {
                 keypoints: im
                     .keypoints
                     .iter()
-                    .map(|k| Vector2::new(k[0] as f64, k[1] as f64))
+                    .map(|k| Vector2::new(f64::from(k[0]), f64::from(k[1])))
                     .collect(),
                 pose: None,
                 point_of: vec![None; im.keypoints.len()],

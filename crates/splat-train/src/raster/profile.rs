@@ -14,7 +14,10 @@ pub struct Profile {
 impl Rasterizer {
     /// Starts (or stops) timing each stage of later calls.
     pub fn set_profiling(&self, on: bool) {
-        let mut p = self.profile.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self
+            .profile
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *p = on.then(|| Profile {
             last: std::time::Instant::now(),
             stages: Vec::new(),
@@ -23,7 +26,10 @@ impl Rasterizer {
 
     /// The stages timed since profiling started or was last taken.
     pub fn take_profile(&self) -> Vec<(&'static str, f64)> {
-        let mut p = self.profile.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self
+            .profile
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         p.as_mut()
             .map(|p| std::mem::take(&mut p.stages))
             .unwrap_or_default()
@@ -33,7 +39,7 @@ impl Rasterizer {
         if let Some(p) = self
             .profile
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_mut()
         {
             p.last = std::time::Instant::now();
@@ -48,7 +54,10 @@ impl Rasterizer {
         enc: Option<&mut wgpu::CommandEncoder>,
         stage: &'static str,
     ) -> Result<(), GpuError> {
-        let mut guard = self.profile.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self
+            .profile
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(p) = guard.as_mut() else {
             return Ok(());
         };

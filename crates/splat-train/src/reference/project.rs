@@ -124,8 +124,8 @@ fn covariance3d(g: &Gaussians, i: usize) -> (Matrix3<f64>, Matrix3<f64>, Vector3
 
 /// The perspective Jacobian at camera point `p` with the field-of-view clamp.
 fn jacobian(view: &View, p: &Vector3<f64>) -> (Matrix2x3<f64>, bool, bool) {
-    let lim_x = FOV_CLAMP * view.width as f64 / (2.0 * view.fx);
-    let lim_y = FOV_CLAMP * view.height as f64 / (2.0 * view.fy);
+    let lim_x = FOV_CLAMP * f64::from(view.width) / (2.0 * view.fx);
+    let lim_y = FOV_CLAMP * f64::from(view.height) / (2.0 * view.fy);
     let (ux, uy) = (p.x / p.z, p.y / p.z);
     let (cx, cy) = (ux.clamp(-lim_x, lim_x), uy.clamp(-lim_y, lim_y));
     let j = Matrix2x3::new(
@@ -271,8 +271,8 @@ pub fn project_backward(
 
     // J → camera point (true derivative of the clamped Jacobian).
     let (z, z2) = (pc.z, pc.z * pc.z);
-    let lim_x = FOV_CLAMP * view.width as f64 / (2.0 * view.fx);
-    let lim_y = FOV_CLAMP * view.height as f64 / (2.0 * view.fy);
+    let lim_x = FOV_CLAMP * f64::from(view.width) / (2.0 * view.fx);
+    let lim_y = FOV_CLAMP * f64::from(view.height) / (2.0 * view.fy);
     let ux = (pc.x / z).clamp(-lim_x, lim_x);
     let uy = (pc.y / z).clamp(-lim_y, lim_y);
     let (dux_dx, dux_dz) = if p.clamp_x {

@@ -4,11 +4,12 @@
 use crate::model::Gaussians32;
 use crate::sh::{SH_C0, coeff_count};
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use scene::Reconstruction;
 
 /// 1.1 × the largest distance of a camera centre from their mean (the 3DGS "cameras extent").
 pub fn scene_extent(model: &Reconstruction) -> f64 {
-    let centres: Vec<_> = model.images.values().map(|i| i.center()).collect();
+    let centres: Vec<_> = model.images.values().map(scene::Image::center).collect();
     if centres.is_empty() {
         return 1.0;
     }
@@ -56,7 +57,6 @@ pub fn initial_gaussians(model: &Reconstruction, sh_degree: u32, seed: u64) -> G
     };
     let n = points.len();
     // Brute-force 3-NN, parallel: fine for the sizes SfM gives (tens of thousands).
-    use rayon::prelude::*;
     let log_scales: Vec<f32> = (0..n)
         .into_par_iter()
         .map(|i| {
