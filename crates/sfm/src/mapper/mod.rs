@@ -6,15 +6,17 @@
 //! filtering of bad observations keeps the model consistent. Images that cannot join start a
 //! further model; the largest model comes first.
 
+mod adjust;
 pub mod export;
+mod initialize;
 mod register;
 pub mod tracks;
 pub mod triangulate;
 
-use crate::bundle::{self, CameraParams, Loss};
+use crate::bundle::CameraParams;
 use crate::database::DatabaseContents;
 use crate::geometry::absolute::bearing;
-use crate::geometry::two_view::{self, Intrinsics, TwoViewOptions};
+use crate::geometry::two_view::Intrinsics;
 use crate::watchdog::TimeLimit;
 use nalgebra::{Matrix3, Vector2, Vector3};
 use tracks::Element;
@@ -185,10 +187,6 @@ pub struct MapperStats {
     #[serde(skip_serializing_if = "crate::linalg::Counts::is_zero")]
     pub solver: crate::linalg::Counts,
 }
-
-/// A pair's relative pose (R, t), median triangulation angle (degrees) and points past the
-/// angle and cheirality checks.
-type TwoViewPose = (Matrix3<f64>, Vector3<f64>, f64, usize);
 
 /// The mapper's state for one database.
 pub struct Mapper {
@@ -387,123 +385,6 @@ impl Mapper {
         }
     }
 
-    /// Reconstructs the best initial pair; false when none gives enough points.
-    fn initialize(&mut self) -> bool {
-        let mut order: Vec<usize> = (0..self.pairs.len()).collect();
-        order.sort_by_key(|&k| std::cmp::Reverse(self.pairs[k].2.len()));
-        let mut best: Option<(f64, usize, Matrix3<f64>, Vector3<f64>)> = None;
-        let mut warnings = Vec::new();
-        for &k in order.iter().take(30) {
-            let (a, b, ref inliers) = self.pairs[k];
-            if inliers.len() < self.opts.min_initial_points {
-                break;
-            }
-            let pose = self.two_view_pose(a, b, inliers).unwrap_or_else(|w| {
-                warnings.push(w);
-                None
-            });
-            let Some((r, t, angle, count)) = pose else {
-                continue;
-            };
-            // Prefer many points seen under a wide angle; 8° of median angle is plenty.
-            let score = count as f64 * angle.min(8.0);
-            if count >= self.opts.min_initial_points && best.as_ref().is_none_or(|b| score > b.0) {
-                best = Some((score, k, r, t));
-            }
-        }
-        self.stats.warnings.append(&mut warnings);
-        let Some((_, k, r, t)) = best else {
-            return false;
-        };
-        let (a, b, _) = self.pairs[k];
-        self.model.images[a].pose = Some((Matrix3::identity(), Vector3::zeros()));
-        self.model.images[b].pose = Some((r, t));
-        self.stats.initial_pair = Some((
-            self.model.images[a].name.clone(),
-            self.model.images[b].name.clone(),
-        ));
-        self.triangulate_image(b);
-        self.global_adjustment();
-        self.model.num_points() >= self.opts.min_initial_points / 2
-    }
-
-    /// Relative pose of a pair from its inliers with the current intrinsics, the median
-    /// triangulation angle (degrees) and how many points pass the angle and cheirality checks.
-    fn two_view_pose(
-        &self,
-        a: usize,
-        b: usize,
-        inliers: &[[u32; 2]],
-    ) -> Result<Option<TwoViewPose>, String> {
-        let pa: Vec<Vector2<f64>> = inliers
-            .iter()
-            .map(|m| self.model.images[a].keypoints[m[0] as usize])
-            .collect();
-        let pb: Vec<Vector2<f64>> = inliers
-            .iter()
-            .map(|m| self.model.images[b].keypoints[m[1] as usize])
-            .collect();
-        let opts = TwoViewOptions {
-            max_error: self.opts.max_error,
-            ..TwoViewOptions::default()
-        };
-        let g = match two_view::verify(
-            &self.intrinsics(a),
-            &self.intrinsics(b),
-            &pa,
-            &pb,
-            &opts,
-            self.opts.seed ^ (a as u64) << 32 ^ b as u64,
-        ) {
-            Ok(g) => g,
-            Err(expired) => {
-                return Err(format!(
-                    "initial pair {} – {}: relative pose {expired}",
-                    self.model.images[a].name, self.model.images[b].name
-                ));
-            }
-        };
-        let (Some(q), Some(t)) = (g.rotation, g.translation) else {
-            return Ok(None);
-        };
-        let r = *q.to_rotation_matrix().matrix();
-        let (ca, cb) = (
-            &self.model.cameras[self.model.images[a].camera],
-            &self.model.cameras[self.model.images[b].camera],
-        );
-        let mut angles = Vec::new();
-        for &i in &g.inliers {
-            let ra = Ray {
-                rotation: Matrix3::identity(),
-                translation: Vector3::zeros(),
-                center: Vector3::zeros(),
-                bearing: bearing(ca.focal, ca.cx, ca.cy, ca.k, pa[i].x, pa[i].y),
-            };
-            let rb = Ray {
-                rotation: r,
-                translation: t,
-                center: -r.transpose() * t,
-                bearing: bearing(cb.focal, cb.cx, cb.cy, cb.k, pb[i].x, pb[i].y),
-            };
-            let Some(x) = triangulate::dlt(&[ra, rb]) else {
-                continue;
-            };
-            if x.z <= 0.0 || (r * x + t).z <= 0.0 {
-                continue;
-            }
-            angles.push(triangulate::max_angle(&x, &[ra, rb]).to_degrees());
-        }
-        angles.sort_by(f64::total_cmp);
-        let Some(&median) = angles.get(angles.len() / 2) else {
-            return Ok(None);
-        };
-        let count = angles
-            .iter()
-            .filter(|&&a| a >= self.opts.min_triangulation_angle)
-            .count();
-        Ok(Some((r, t, median, count)))
-    }
-
     /// Creates points for the tracks through image `i` that have none yet, and extends the
     /// existing points it sees.
     fn triangulate_image(&mut self, i: usize) {
@@ -591,229 +472,6 @@ impl Mapper {
             point.observations.push(e);
             self.model.images[e.image].point_of[e.kp as usize] = Some(p);
         }
-    }
-
-    /// Drops observations that reproject badly and points left with fewer than two
-    /// observations or too small an angle; returns how many observations were dropped.
-    fn filter(&mut self) -> usize {
-        let mut dropped = 0;
-        for p in 0..self.model.points.len() {
-            let Some(point) = self.model.points[p].clone() else {
-                continue;
-            };
-            let keep: Vec<Element> = point
-                .observations
-                .iter()
-                .copied()
-                .filter(|e| {
-                    self.model
-                        .reprojection_error(e, &point.xyz)
-                        .is_some_and(|err| err <= self.opts.max_error)
-                })
-                .collect();
-            dropped += point.observations.len() - keep.len();
-            let rays: Vec<Ray> = keep.iter().filter_map(|e| self.model.ray(e)).collect();
-            let angle_ok = triangulate::max_angle(&point.xyz, &rays).to_degrees()
-                >= self.opts.min_triangulation_angle;
-            for e in &point.observations {
-                if !keep.contains(e) || keep.len() < 2 || !angle_ok {
-                    self.model.images[e.image].point_of[e.kp as usize] = None;
-                }
-            }
-            if keep.len() < 2 || !angle_ok {
-                self.model.points[p] = None;
-                self.track_point[point.track] = None;
-            } else if let Some(pt) = self.model.points[p].as_mut() {
-                pt.observations = keep;
-            }
-        }
-        dropped
-    }
-
-    fn global_adjustment(&mut self) {
-        let registered: Vec<usize> = self.model.registered().collect();
-        self.adjust(&registered, &[]);
-        self.stats.global_bundle_adjustments += 1;
-        self.filter();
-        // Retriangulate: tracks whose points were removed, or that failed before, may now fit.
-        for t in 0..self.tracks.len() {
-            self.triangulate_track(t);
-        }
-    }
-
-    /// Adjusts image `i` and the registered images sharing the most points with it; the
-    /// others hold still (at least two, to pin the frame), as do points none of them sees.
-    fn local_adjustment(&mut self, i: usize) {
-        let mut shared: std::collections::BTreeMap<usize, usize> =
-            std::collections::BTreeMap::new();
-        for p in self.model.images[i].point_of.iter().flatten() {
-            if let Some(point) = &self.model.points[*p] {
-                for e in &point.observations {
-                    if e.image != i {
-                        *shared.entry(e.image).or_default() += 1;
-                    }
-                }
-            }
-        }
-        let mut neighbours: Vec<(usize, usize)> =
-            shared.into_iter().map(|(img, n)| (n, img)).collect();
-        neighbours.sort_by(|a, b| b.cmp(a));
-        let mut free: Vec<usize> = vec![i];
-        free.extend(
-            neighbours
-                .iter()
-                .take(self.opts.local_ba_images)
-                .map(|&(_, img)| img),
-        );
-        let fixed: Vec<usize> = self
-            .model
-            .registered()
-            .filter(|r| !free.contains(r))
-            .collect();
-        if fixed.len() < 2 {
-            self.global_adjustment();
-            return;
-        }
-        let mut all = free.clone();
-        all.extend(&fixed);
-        self.adjust(&all, &fixed);
-        self.stats.local_bundle_adjustments += 1;
-        self.filter();
-        self.triangulate_image(i);
-    }
-
-    /// Bundle adjustment of the points seen by `images` (free or fixed poses as given).
-    fn adjust(&mut self, images: &[usize], fixed: &[usize]) {
-        let mut free = vec![false; self.model.images.len()];
-        for &i in images.iter().filter(|i| !fixed.contains(i)) {
-            free[i] = true;
-        }
-        let point_ids: Vec<usize> = (0..self.model.points.len())
-            .filter(|&p| {
-                self.model.points[p]
-                    .as_ref()
-                    .is_some_and(|pt| pt.observations.iter().any(|e| free[e.image]))
-            })
-            .collect();
-        let pose_index: std::collections::HashMap<usize, usize> =
-            images.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-        let mut problem = bundle::Problem {
-            cameras: self.model.cameras.clone(),
-            poses: images
-                .iter()
-                .filter_map(|&i| {
-                    let (r, t) = self.model.images[i].pose?;
-                    Some(bundle::Pose {
-                        rotation: r,
-                        translation: t,
-                        camera: self.model.images[i].camera,
-                    })
-                })
-                .collect(),
-            points: point_ids
-                .iter()
-                .filter_map(|&p| self.model.points[p].as_ref().map(|pt| pt.xyz))
-                .collect(),
-            observations: Vec::new(),
-        };
-        for (k, &p) in point_ids.iter().enumerate() {
-            let Some(point) = &self.model.points[p] else {
-                continue;
-            };
-            for e in &point.observations {
-                if let Some(&pose) = pose_index.get(&e.image) {
-                    problem.observations.push(bundle::Observation {
-                        pose,
-                        point: k,
-                        xy: self.model.images[e.image].keypoints[e.kp as usize],
-                    });
-                }
-            }
-        }
-        let n = images.len();
-        let opts = bundle::Options {
-            max_iterations: if fixed.is_empty() { 50 } else { 25 },
-            // Intermediate adjustments need not converge fully: the final ones do.
-            function_tolerance: if self.final_stage { 1e-9 } else { 1e-6 },
-            loss: Loss::SoftL1(1.0),
-            refine_focal: n >= 3,
-            refine_distortion: self.opts.refine_distortion && n >= 3,
-            refine_principal_point: self.final_stage
-                && self.opts.principal_point != PrincipalPoint::Fixed
-                && {
-                    let per_camera = |c: usize| {
-                        images
-                            .iter()
-                            .filter(|&&i| self.model.images[i].camera == c)
-                            .count()
-                    };
-                    (0..self.model.cameras.len()).all(|c| {
-                        per_camera(c) == 0 || per_camera(c) >= MIN_IMAGES_FOR_PRINCIPAL_POINT
-                    })
-                },
-            fixed_poses: fixed
-                .iter()
-                .filter_map(|i| pose_index.get(i).copied())
-                .collect(),
-            fix_gauge: fixed.is_empty(),
-            ..bundle::Options::default()
-        };
-        let start = problem.clone();
-        let opts = bundle::Options {
-            compute_covariance: opts.refine_principal_point,
-            deadline: self
-                .opts
-                .bundle_time_limit
-                .start(problem.observations.len()),
-            ..opts
-        };
-        let report = bundle::solve(&mut problem, &opts);
-        if report.timed_out {
-            self.stats.warnings.push(format!(
-                "bundle adjustment of {} images ({} observations) stopped at its time limit of {:.0} s after {} iterations; the last accepted step is kept",
-                images.len(),
-                problem.observations.len(),
-                opts.deadline.seconds(),
-                report.iterations
-            ));
-        }
-        if opts.refine_principal_point && self.opts.principal_point == PrincipalPoint::Auto {
-            let accepted = report.camera_sigmas.len() == problem.cameras.len()
-                && start
-                    .cameras
-                    .iter()
-                    .zip(&problem.cameras)
-                    .zip(&report.camera_sigmas)
-                    .all(|((before, after), sigma)| {
-                        let longest = 2.0 * before.cx.max(before.cy);
-                        principal_point_is_determined(
-                            (after.cx - before.cx, after.cy - before.cy),
-                            (sigma[2], sigma[3]),
-                            longest,
-                        )
-                    });
-            if !accepted {
-                problem = start;
-                bundle::solve(
-                    &mut problem,
-                    &bundle::Options {
-                        refine_principal_point: false,
-                        compute_covariance: false,
-                        ..opts
-                    },
-                );
-            }
-        }
-        for (k, &i) in images.iter().enumerate() {
-            let pose = &problem.poses[k];
-            self.model.images[i].pose = Some((pose.rotation, pose.translation));
-        }
-        for (k, &p) in point_ids.iter().enumerate() {
-            if let Some(point) = self.model.points[p].as_mut() {
-                point.xyz = problem.points[k];
-            }
-        }
-        self.model.cameras = problem.cameras;
     }
 }
 

@@ -1,0 +1,143 @@
+//! Preconditioned conjugate gradients on the reduced camera system, for problems past the
+//! dense solver's size.
+
+use super::normal::*;
+use super::residuals::*;
+use nalgebra::{DMatrix, DVector, Matrix3};
+
+/// Preconditioned conjugate gradients (block-Jacobi: one block per pose and per camera) on the
+/// reduced camera system.
+pub(super) fn solve_iterative(
+    l: &Layout,
+    ne: &Normal,
+    by_point: &[Vec<usize>],
+    v_inv: &[Matrix3<f64>],
+    lambda: f64,
+    rhs: &DVector<f64>,
+) -> Option<DVector<f64>> {
+    let n = l.size;
+    // Block-Jacobi preconditioner: the diagonal blocks of S for each pose's and each camera's
+    // columns, (U + λ·diag U)_GG − Σⱼ W_jG·Vⱼ⁻¹·W_jGᵀ, inverted.
+    let mut group_of = vec![0usize; n];
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for cols in l
+        .pose
+        .iter()
+        .map(|p| p.to_vec())
+        .chain(l.camera.iter().map(|c| c.to_vec()))
+    {
+        let cols: Vec<usize> = cols.into_iter().flatten().collect();
+        if cols.is_empty() {
+            continue;
+        }
+        for &c in &cols {
+            group_of[c] = groups.len();
+        }
+        groups.push(cols);
+    }
+    let position = |c: usize| {
+        groups[group_of[c]]
+            .iter()
+            .position(|&x| x == c)
+            .unwrap_or(0)
+    };
+    let mut blocks: Vec<DMatrix<f64>> = groups
+        .iter()
+        .map(|cols| {
+            DMatrix::from_fn(cols.len(), cols.len(), |a, b| {
+                let (ca, cb) = (cols[a], cols[b]);
+                let u = match &ne.u {
+                    CameraSystem::Dense(u) => u[(ca, cb)],
+                    CameraSystem::Blocks(_) => 0.0,
+                };
+                u + if a == b {
+                    lambda * ne.u_diag[ca].max(1e-9)
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    if let CameraSystem::Blocks(pose_blocks) = &ne.u {
+        for (idx, b) in pose_blocks {
+            for (sa, ca) in idx.iter().enumerate() {
+                let Some(ca) = *ca else { continue };
+                for (sb, cb) in idx.iter().enumerate() {
+                    let Some(cb) = *cb else { continue };
+                    if group_of[ca] == group_of[cb] {
+                        blocks[group_of[ca]][(position(ca), position(cb))] += b[(sa, sb)];
+                    }
+                }
+            }
+        }
+    }
+    for (j, vi) in v_inv.iter().enumerate() {
+        if !point_is_free(l, by_point, j) {
+            continue;
+        }
+        let rows = &ne.w[j];
+        for (ca, ra) in rows {
+            let wv = vi * ra;
+            for (cb, rb) in rows {
+                if group_of[*ca] == group_of[*cb] {
+                    blocks[group_of[*ca]][(position(*ca), position(*cb))] -= rb.dot(&wv);
+                }
+            }
+        }
+    }
+    let inverses: Vec<DMatrix<f64>> = blocks
+        .into_iter()
+        .map(|b| {
+            let k = b.nrows();
+            let diag = b.diagonal();
+            b.cholesky().map_or_else(
+                || {
+                    DMatrix::from_fn(k, k, |a, c| {
+                        if a == c && diag[a] > 1e-12 {
+                            1.0 / diag[a]
+                        } else {
+                            0.0
+                        }
+                    })
+                },
+                |c| c.inverse(),
+            )
+        })
+        .collect();
+    let precondition = |r: &DVector<f64>| {
+        let mut z = DVector::zeros(n);
+        for (g, cols) in groups.iter().enumerate() {
+            let rg = DVector::from_fn(cols.len(), |a, _| r[cols[a]]);
+            let zg = &inverses[g] * rg;
+            for (a, &c) in cols.iter().enumerate() {
+                z[c] = zg[a];
+            }
+        }
+        z
+    };
+    let mut x = DVector::zeros(n);
+    let mut r = rhs.clone();
+    let mut z = precondition(&r);
+    let mut d = z.clone();
+    let mut rz = r.dot(&z);
+    // An inexact step (residual 1e-3 of the right-hand side) is all Levenberg–Marquardt needs.
+    let target = 1e-6 * rhs.norm_squared();
+    for _ in 0..n.clamp(50, 500) {
+        if r.norm_squared() <= target {
+            break;
+        }
+        let q = schur_product(l, ne, by_point, v_inv, lambda, &d);
+        let dq = d.dot(&q);
+        if dq <= 0.0 || !dq.is_finite() {
+            break;
+        }
+        let alpha = rz / dq;
+        x += &d * alpha;
+        r -= &q * alpha;
+        z = precondition(&r);
+        let rz_new = r.dot(&z);
+        d = &z + &d * (rz_new / rz);
+        rz = rz_new;
+    }
+    x.iter().all(|v| v.is_finite()).then_some(x)
+}
