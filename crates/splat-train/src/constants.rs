@@ -20,6 +20,18 @@ pub const SSIM_C1: f64 = 0.0001;
 pub const SSIM_C2: f64 = 0.0009;
 pub const SSIM_RADIUS: i64 = 5;
 
+/// The SSIM window's weights for offsets 0..=5 as the GPU uses them: exp(−k²/(2·1.5²)),
+/// normalised over k = −5..=5, to 8 decimals (within 5e-9 of the exact weights the f64
+/// reference computes; a test checks it).
+pub const SSIM_WINDOW_F32: [f32; 6] = [
+    0.266_011_72,
+    0.213_005_54,
+    0.109_360_69,
+    0.036_000_77,
+    0.007_598_76,
+    0.001_028_38,
+];
+
 /// Coefficients per SH band: 1, 3, 5, 7.
 pub const BAND_COEFFS: [usize; 4] = [1, 3, 5, 7];
 

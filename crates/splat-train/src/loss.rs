@@ -2,7 +2,7 @@
 //! pixel, in the `[r, g, b, alpha]` layout the rasterizer's backward pass takes, and per-workgroup
 //! partial sums from which the loss value is read back only when it is logged.
 
-use crate::constants::{SSIM_C1, SSIM_C2, SSIM_RADIUS};
+use crate::constants::{SSIM_C1, SSIM_C2, SSIM_RADIUS, SSIM_WINDOW_F32};
 use gpu::{
     Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, reuse_buffer,
     storage_buffer_zeroed, uniform_buffer, wgsl_layout,
@@ -17,6 +17,7 @@ pub fn loss_source() -> ShaderSource {
             Constant::F32("C1", SSIM_C1 as f32),
             Constant::F32("C2", SSIM_C2 as f32),
             Constant::I32("RADIUS", SSIM_RADIUS as i32),
+            Constant::F32Array("G", SSIM_WINDOW_F32.to_vec()),
         ],
         layouts: vec![wgsl_layout!(LossParams as "LossParams" {
             width, height, lambda, inv_count

@@ -18,8 +18,7 @@ struct LossParams {
 }
 
 // C1, C2 and RADIUS come from the host (`constants.rs`, shared with the f64 reference).
-// exp(−k²/(2·1.5²)) for k = 0..5, normalised over k = −5..5.
-const G = array<f32, 6>(0.26601172, 0.21300554, 0.10936069, 0.03600077, 0.00759876, 0.00102838);
+// G (the window's weights for offsets 0..5) comes from the host too.
 
 @group(0) @binding(0) var<uniform> lp: LossParams;
 @group(0) @binding(1) var<storage, read> render: array<vec4<f32>>;

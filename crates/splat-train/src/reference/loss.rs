@@ -143,3 +143,23 @@ pub fn photometric_loss_grad(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod window_tests {
+    use super::window;
+    use crate::constants::SSIM_WINDOW_F32;
+
+    #[test]
+    fn the_gpu_window_is_the_reference_window_to_8_decimals() {
+        // Rounding to 8 decimals, then to f32 (half an ulp: 2^-24 relative).
+        let exact = window();
+        for (k, &w) in SSIM_WINDOW_F32.iter().enumerate() {
+            assert!(
+                (f64::from(w) - exact[5 + k]).abs() <= 5e-9 + f64::from(w) * 2f64.powi(-24),
+                "weight {k}: {w} vs {}",
+                exact[5 + k]
+            );
+            assert_eq!(exact[5 + k], exact[5 - k], "the window is symmetric");
+        }
+    }
+}
