@@ -213,9 +213,22 @@ impl Shader {
         Ok(out)
     }
 
+    /// `@workgroup_size` of the compute entry point `entry`, constants evaluated.
+    pub fn workgroup_size(&self, entry: &str) -> Result<[u32; 3], GpuError> {
+        self.module
+            .entry_points
+            .iter()
+            .find(|e| e.name == entry && e.stage == naga::ShaderStage::Compute)
+            .map(|e| e.workgroup_size)
+            .ok_or_else(|| {
+                kernel_error(self.label, format!("has no compute entry point `{entry}`"))
+            })
+    }
+
     /// Compiles the entry point `entry` into a kernel.
     pub fn kernel(&self, ctx: &GpuContext, entry: &str) -> Result<Kernel, GpuError> {
         let bindings = self.bindings(entry)?;
+        let workgroup = self.workgroup_size(entry)?;
         let name = format!("{}::{entry}", self.label);
         let module = ctx
             .device
@@ -237,6 +250,7 @@ impl Shader {
             name,
             pipeline,
             bindings,
+            workgroup,
         })
     }
 }
@@ -246,6 +260,8 @@ pub struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
     bindings: Vec<(String, u32)>,
+    /// `@workgroup_size` as the shader declares it.
+    workgroup: [u32; 3],
 }
 
 impl Kernel {
@@ -266,6 +282,24 @@ impl Kernel {
         bind: &wgpu::BindGroup,
         groups: u32,
     ) {
+        ctx.dispatch(encoder, &self.pipeline, bind, groups);
+    }
+
+    /// The invocations one workgroup runs, from the shader's `@workgroup_size`.
+    pub fn workgroup_invocations(&self) -> u32 {
+        self.workgroup.iter().product()
+    }
+
+    /// Records one dispatch of enough workgroups for `items` invocations (one per item), so
+    /// that the host never restates the shader's workgroup size.
+    pub fn dispatch_items(
+        &self,
+        ctx: &GpuContext,
+        encoder: &mut wgpu::CommandEncoder,
+        bind: &wgpu::BindGroup,
+        items: u32,
+    ) {
+        let groups = items.div_ceil(self.workgroup_invocations().max(1));
         ctx.dispatch(encoder, &self.pipeline, bind, groups);
     }
 
@@ -401,6 +435,8 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             vec![("p".to_string(), 0), ("data".to_string(), 3)]
         );
         assert!(shader.bindings("nope").is_err());
+        // The workgroup size comes from the generated constant WG.
+        assert_eq!(shader.workgroup_size("main").expect("entry"), [64, 1, 1]);
     }
 
     #[test]

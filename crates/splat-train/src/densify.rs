@@ -141,8 +141,6 @@ enum Kind {
     Moment = 3,
 }
 
-const WORKGROUP: u32 = 256;
-
 fn logit(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
@@ -220,7 +218,7 @@ impl Densifier {
             ],
         );
         self.accumulate
-            .dispatch(ctx, enc, &bind, params.count.div_ceil(WORKGROUP));
+            .dispatch_items(ctx, enc, &bind, params.count);
     }
 
     /// Clones, splits and prunes `g` by the accumulated statistics, carrying the Adam moments
@@ -263,8 +261,7 @@ impl Densifier {
             ],
         );
         let mut enc = ctx.encoder("densify: decide");
-        self.decide
-            .dispatch(ctx, &mut enc, &bind, (n + 1).div_ceil(WORKGROUP));
+        self.decide.dispatch_items(ctx, &mut enc, &bind, n + 1);
         let plan = self.scan.plan(ctx, &slots, n + 1);
         self.scan.encode(ctx, &mut enc, &plan);
         enc.copy_buffer_to_buffer(&tally, 0, &summary, 0, 16);
@@ -313,8 +310,7 @@ impl Densifier {
                         ("quats", &quats),
                     ],
                 );
-                self.scatter
-                    .dispatch(ctx, enc, &bind, n.div_ceil(WORKGROUP));
+                self.scatter.dispatch_items(ctx, enc, &bind, n);
             },
         )?;
         self.reset_stats(ctx, after);
@@ -340,8 +336,7 @@ impl Densifier {
             .reset
             .bind(ctx, &[("dp", &u), ("opacities_rw", &g.opacities)]);
         let mut enc = ctx.encoder("opacity reset");
-        self.reset
-            .dispatch(ctx, &mut enc, &bind, g.count.div_ceil(WORKGROUP));
+        self.reset.dispatch_items(ctx, &mut enc, &bind, g.count);
         enc.clear_buffer(&opacity_state.m1, 0, None);
         enc.clear_buffer(&opacity_state.m2, 0, None);
         ctx.queue.submit([enc.finish()]);

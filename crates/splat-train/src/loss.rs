@@ -154,7 +154,8 @@ impl PhotometricLoss {
                 std::array::from_fn(|i| reuse_buffer(ctx, &mut eval.t[i], bytes, "loss scratch"));
             let m: [wgpu::Buffer; 3] =
                 std::array::from_fn(|i| reuse_buffer(ctx, &mut eval.m[i], bytes, "loss partials"));
-            let groups = pixels.div_ceil(256);
+            // One partial sum per workgroup of `ssim_map`.
+            let groups = pixels.div_ceil(self.ssim_map.workgroup_invocations());
             let partial_sums = reuse_buffer(
                 ctx,
                 &mut eval.partial_sums,

@@ -113,7 +113,6 @@ struct McmcParams {
     scaler: f32,
 }
 
-const WORKGROUP: u32 = 256;
 const FLAG_RESET: u32 = 1;
 const FLAG_OPACITY: u32 = 2;
 
@@ -260,8 +259,7 @@ impl Mcmc {
                 ("log_scales", &g.log_scales),
             ],
         );
-        self.regularize
-            .dispatch(ctx, enc, &bind, g.count.div_ceil(WORKGROUP));
+        self.regularize.dispatch_items(ctx, enc, &bind, g.count);
     }
 
     /// Records the position noise (after the Adam step); `scaler` is the position learning
@@ -293,8 +291,7 @@ impl Mcmc {
                 ("means", &g.means),
             ],
         );
-        self.perturb
-            .dispatch(ctx, enc, &bind, g.count.div_ceil(WORKGROUP));
+        self.perturb.dispatch_items(ctx, enc, &bind, g.count);
     }
 
     /// Relocates dead Gaussians and grows the model (see `plan`), carrying Adam moments.
@@ -360,8 +357,7 @@ impl Mcmc {
                     ("dst", dst),
                 ],
             );
-            self.gather
-                .dispatch(ctx, enc, &bind, total.div_ceil(WORKGROUP));
+            self.gather.dispatch_items(ctx, enc, &bind, total);
         })
     }
 }

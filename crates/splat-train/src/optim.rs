@@ -162,7 +162,7 @@ impl Adam {
             ],
         );
         self.kernel
-            .dispatch(ctx, enc, &bind, (state.count * state.dim).div_ceil(256));
+            .dispatch_items(ctx, enc, &bind, state.count * state.dim);
         Ok(())
     }
 }

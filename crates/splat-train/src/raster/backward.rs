@@ -1,7 +1,7 @@
 //! The backward pass: gradients of a loss with respect to every Gaussian parameter, given the
 //! loss's gradient per pixel and the frame the forward pass left on the GPU.
 
-use super::{Frame, Rasterizer, WORKGROUP};
+use super::{Frame, Rasterizer};
 use crate::constants::BAND_COEFFS;
 use crate::model::{GpuGaussians, GpuGrads};
 use gpu::{GpuContext, GpuError, reuse_buffer};
@@ -118,8 +118,7 @@ impl Rasterizer {
                 ("grad_sh3", &sh[3]),
             ],
         );
-        self.project_backward
-            .dispatch(ctx, &mut enc, &pb, n.div_ceil(WORKGROUP));
+        self.project_backward.dispatch_items(ctx, &mut enc, &pb, n);
         ctx.queue.submit([enc.finish()]);
         self.mark(ctx, None, "project_backward")?;
         Ok(GpuGrads {

@@ -1,7 +1,7 @@
 //! The forward pass: per-view parameters, the frame's GPU buffers (`Frame`, reused across
 //! frames) and the kernels from projection to the rasterized tiles.
 
-use super::{Rasterizer, WORKGROUP};
+use super::Rasterizer;
 use crate::constants::FOV_CLAMP;
 use crate::model::GpuGaussians;
 use crate::sh::coeff_count;
@@ -180,8 +180,7 @@ impl Rasterizer {
             ],
         );
         let mut enc = ctx.encoder("forward: project");
-        self.project
-            .dispatch(ctx, &mut enc, &bind, n.div_ceil(WORKGROUP));
+        self.project.dispatch_items(ctx, &mut enc, &bind, n);
         self.mark(ctx, Some(&mut enc), "project")?;
         self.sort.encode(
             ctx,
@@ -202,7 +201,7 @@ impl Rasterizer {
             ],
         );
         self.rank_counts
-            .dispatch(ctx, &mut enc, &counts, (n + 1).div_ceil(WORKGROUP));
+            .dispatch_items(ctx, &mut enc, &counts, n + 1);
         let plan = self.scan.plan(ctx, &rank_offsets, n + 1);
         self.scan.encode(ctx, &mut enc, &plan);
         ctx.queue.submit([enc.finish()]);
@@ -240,8 +239,7 @@ impl Rasterizer {
                 ("rank_offsets", &rank_offsets),
             ],
         );
-        self.emit
-            .dispatch(ctx, &mut enc, &emit, n.div_ceil(WORKGROUP));
+        self.emit.dispatch_items(ctx, &mut enc, &emit, n);
         self.mark(ctx, Some(&mut enc), "emit_keys")?;
         let tile_bits = bits_in_use(u64::from(tiles_x * tiles_y).saturating_sub(1));
         self.sort.encode(
@@ -261,8 +259,7 @@ impl Rasterizer {
                 ("ranges", &ranges),
             ],
         );
-        self.ranges
-            .dispatch(ctx, &mut enc, &rb, total.div_ceil(WORKGROUP));
+        self.ranges.dispatch_items(ctx, &mut enc, &rb, total);
         self.mark(ctx, Some(&mut enc), "tile_ranges")?;
         let raster = self.raster.bind(
             ctx,

@@ -95,8 +95,6 @@ pub struct Rasterizer {
     profile: std::sync::Mutex<Option<Profile>>,
 }
 
-const WORKGROUP: u32 = 256;
-
 impl Rasterizer {
     /// The rasterizer with the fastest backward tile pass the device supports.
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
