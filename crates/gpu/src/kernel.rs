@@ -124,11 +124,6 @@ impl Shader {
         Ok(shader)
     }
 
-    /// The composed WGSL (for reading, or for the rare caller that needs the text).
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
     /// Checks that the WGSL struct `layout` names has its size and, for every listed field, a
     /// member of that name at the same offset with the same size.
     pub fn check_layout(&self, layout: &StructLayout) -> Result<(), GpuError> {
@@ -248,6 +243,7 @@ impl Shader {
             });
         Ok(Kernel {
             name,
+            layout: pipeline.get_bind_group_layout(0),
             pipeline,
             bindings,
             workgroup,
@@ -259,21 +255,14 @@ impl Shader {
 pub struct Kernel {
     name: String,
     pipeline: wgpu::ComputePipeline,
+    /// The pipeline's (derived) layout of group 0, taken once rather than at every bind.
+    layout: wgpu::BindGroupLayout,
     bindings: Vec<(String, u32)>,
     /// `@workgroup_size` as the shader declares it.
     workgroup: [u32; 3],
 }
 
 impl Kernel {
-    /// `shader::entry`.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn pipeline(&self) -> &wgpu::ComputePipeline {
-        &self.pipeline
-    }
-
     /// Records one dispatch of `groups` workgroups (see [`GpuContext::dispatch`]).
     pub fn dispatch(
         &self,
@@ -315,42 +304,6 @@ impl Kernel {
         ctx.dispatch_grid(encoder, &self.pipeline, bind, x, y);
     }
 
-    /// The binding names this kernel uses, in binding order of the shader's declarations.
-    pub fn binding_names(&self) -> impl Iterator<Item = &str> {
-        self.bindings.iter().map(|(n, _)| n.as_str())
-    }
-
-    /// Checks that `names` are exactly the bindings this kernel uses (each once).
-    pub fn check_names<'n>(
-        &self,
-        names: impl IntoIterator<Item = &'n str>,
-    ) -> Result<(), GpuError> {
-        let mut seen = Vec::new();
-        for name in names {
-            if !self.bindings.iter().any(|(n, _)| n == name) {
-                return Err(kernel_error(
-                    &self.name,
-                    format!("uses no binding named `{name}`"),
-                ));
-            }
-            if seen.contains(&name) {
-                return Err(kernel_error(&self.name, format!("`{name}` is bound twice")));
-            }
-            seen.push(name);
-        }
-        if let Some((missing, _)) = self
-            .bindings
-            .iter()
-            .find(|(n, _)| !seen.contains(&n.as_str()))
-        {
-            return Err(kernel_error(
-                &self.name,
-                format!("binding `{missing}` is not given a buffer"),
-            ));
-        }
-        Ok(())
-    }
-
     /// A bind group with each buffer at the binding the shader names so. Every binding the
     /// kernel uses must be given, and no other: a mismatch is a programming error and panics
     /// with the kernel's name (the GPU tests run every bind site).
@@ -359,26 +312,51 @@ impl Kernel {
         reason = "binding names are the program's, never a user's; a wrong one is a bug the GPU tests find"
     )]
     pub fn bind(&self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> wgpu::BindGroup {
-        if let Err(e) = self.check_names(buffers.iter().map(|(n, _)| *n)) {
-            panic!("{e}");
-        }
+        let slots = match resolve(&self.name, &self.bindings, buffers.iter().map(|(n, _)| *n)) {
+            Ok(slots) => slots,
+            Err(e) => panic!("{e}"),
+        };
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
-            .map(|(name, buffer)| wgpu::BindGroupEntry {
-                binding: self
-                    .bindings
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map_or(0, |(_, b)| *b),
+            .zip(slots)
+            .map(|((_, buffer), binding)| wgpu::BindGroupEntry {
+                binding,
                 resource: buffer.as_entire_binding(),
             })
             .collect();
         ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(&self.name),
-            layout: &self.pipeline.get_bind_group_layout(0),
+            layout: &self.layout,
             entries: &entries,
         })
     }
+}
+
+/// The binding number of each of `names` in `bindings` (a kernel's), refusing a name the kernel
+/// does not use, a name given twice and a binding left without one.
+fn resolve<'n>(
+    kernel: &str,
+    bindings: &[(String, u32)],
+    names: impl IntoIterator<Item = &'n str>,
+) -> Result<Vec<u32>, GpuError> {
+    let mut slots = Vec::with_capacity(bindings.len());
+    for name in names {
+        let (_, slot) = bindings
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| kernel_error(kernel, format!("uses no binding named `{name}`")))?;
+        if slots.contains(slot) {
+            return Err(kernel_error(kernel, format!("`{name}` is bound twice")));
+        }
+        slots.push(*slot);
+    }
+    if let Some((missing, _)) = bindings.iter().find(|(_, b)| !slots.contains(b)) {
+        return Err(kernel_error(
+            kernel,
+            format!("binding `{missing}` is not given a buffer"),
+        ));
+    }
+    Ok(slots)
 }
 
 #[cfg(test)]
@@ -455,6 +433,25 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             .err()
             .expect("refused");
         assert!(e.to_string().contains("no struct `Missing`"), "{e}");
+    }
+
+    #[test]
+    fn binding_by_name_refuses_unknown_repeated_and_missing_names() {
+        let bindings = [("p".to_string(), 0), ("data".to_string(), 3)];
+        assert_eq!(
+            resolve("k", &bindings, ["data", "p"]).expect("exact set"),
+            [3, 0]
+        );
+        for (names, says) in [
+            (vec!["p", "data", "extra"], "no binding named `extra`"),
+            (vec!["p", "p", "data"], "`p` is bound twice"),
+            (vec!["p"], "`data` is not given a buffer"),
+        ] {
+            let e = resolve("k", &bindings, names)
+                .expect_err("refused")
+                .to_string();
+            assert!(e.contains("`k`") && e.contains(says), "{e}");
+        }
     }
 
     #[test]

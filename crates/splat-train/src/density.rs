@@ -7,7 +7,7 @@
 use crate::config::{Strategy, TrainConfig};
 use crate::densify::{Densifier, DensifyConfig, DensifyReport, DensifyRule};
 use crate::error::TrainError;
-use crate::mcmc::{Mcmc, McmcConfig, RefineReport};
+use crate::mcmc::{Mcmc, McmcConfig};
 use crate::model::{GpuGaussians, GpuGrads};
 use crate::optim::AdamState;
 use crate::raster::Frame;
@@ -72,11 +72,6 @@ pub trait DensityControl {
     fn last_densify(&self) -> Option<DensifyReport> {
         None
     }
-
-    /// What the last refinement did (MCMC).
-    fn last_refine(&self) -> Option<RefineReport> {
-        None
-    }
 }
 
 /// The controller `cfg.strategy` asks for, for a model of `count` Gaussians in a scene of
@@ -102,7 +97,6 @@ pub fn for_config(
             cfg: m.clone(),
             seed: cfg.seed,
             mcmc: Mcmc::new(ctx)?,
-            last: None,
         }),
     })
 }
@@ -224,7 +218,6 @@ pub struct McmcControl {
     cfg: McmcConfig,
     seed: u64,
     mcmc: Mcmc,
-    last: Option<RefineReport>,
 }
 
 impl DensityControl for McmcControl {
@@ -262,20 +255,14 @@ impl DensityControl for McmcControl {
     ) -> Result<(), TrainError> {
         let m = &self.cfg;
         if iteration > m.from && iteration < m.until && iteration.is_multiple_of(m.every) {
-            let report = self
-                .mcmc
+            self.mcmc
                 .refine(ctx, model, states, m, self.seed, iteration)
                 .map_err(|why| TrainError::Capacity {
                     step: iteration,
                     gaussians: self.mcmc.wanted,
                     why,
                 })?;
-            self.last = Some(report);
         }
         Ok(())
-    }
-
-    fn last_refine(&self) -> Option<RefineReport> {
-        self.last
     }
 }

@@ -10,7 +10,6 @@ use crate::densify::DensifyReport;
 use crate::density::DensityControl;
 use crate::error::TrainError;
 use crate::loss::{LossEval, LossTerms, PhotometricLoss};
-use crate::mcmc::RefineReport;
 use crate::model::{Gaussians32, GpuGaussians, GpuGrads};
 use crate::optim::{Adam, AdamConfig, AdamState};
 use crate::raster::{Frame, Rasterizer};
@@ -338,11 +337,6 @@ impl<'c> Trainer<'c> {
     /// What the last densification did (adaptive density control).
     pub fn last_densify(&self) -> Option<DensifyReport> {
         self.density.last_densify()
-    }
-
-    /// What the last refinement did (MCMC).
-    pub fn last_refine(&self) -> Option<RefineReport> {
-        self.density.last_refine()
     }
 
     /// Gaussians in the model now.
