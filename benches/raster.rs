@@ -13,7 +13,8 @@ use splat_datasets::{SceneSpec, build, surface_cloud};
 use splat_train::{Gaussians32, GpuGaussians, Rasterizer, TileReduction, View};
 
 fn bench_raster(c: &mut Criterion) {
-    let ctx = gpu::GpuContext::new().unwrap_or_else(|e| panic!("{e}\n{}", gpu::LAVAPIPE_HINT));
+    let ctx = splat_gpu::GpuContext::new()
+        .unwrap_or_else(|e| panic!("{e}\n{}", splat_gpu::LAVAPIPE_HINT));
     eprintln!(
         "device: {} ({:?}, {:?})",
         ctx.info.name, ctx.info.backend, ctx.info.device_type
@@ -47,7 +48,7 @@ fn bench_raster(c: &mut Criterion) {
             let im = rec.images_by_name()[3];
             let view = View::from_colmap(&rec.cameras[&im.camera_id], im, 0.04, [1.0; 3])
                 .expect("pinhole");
-            let d_image = gpu::storage_buffer(
+            let d_image = splat_gpu::storage_buffer(
                 &ctx,
                 "d_image",
                 &vec![[1e-3f32, -2e-3, 1.5e-3, 0.0]; (w * h) as usize],

@@ -6,16 +6,16 @@
 //! Times are wall clock on all cores rayon finds; run with RAYON_NUM_THREADS=1 for CPU time per
 //! item. The side-by-side comparison with COLMAP on real photos is `benches/sfm_vs_colmap.sh`.
 //!
-//! Run: `cargo bench -p sfm --bench sfm`. Results go to `benches/RESULTS.md`.
+//! Run: `cargo bench -p splat-sfm --bench sfm`. Results go to `benches/RESULTS.md`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::Vector2;
-use sfm::bundle;
-use sfm::features::{DESCRIPTOR_LEN, SiftOptions, extract};
-use sfm::geometry::two_view::{Intrinsics, TwoViewOptions, verify};
-use sfm::gray::GrayImage;
-use sfm::matching::{DescriptorMatrix, MatchOptions, match_descriptors};
 use splat_datasets::{SceneSpec, build, render_view};
+use splat_sfm::bundle;
+use splat_sfm::features::{DESCRIPTOR_LEN, SiftOptions, extract};
+use splat_sfm::geometry::two_view::{Intrinsics, TwoViewOptions, verify};
+use splat_sfm::gray::GrayImage;
+use splat_sfm::matching::{DescriptorMatrix, MatchOptions, match_descriptors};
 
 fn bench_extract(c: &mut Criterion) {
     let spec = SceneSpec {

@@ -13,7 +13,7 @@ size=${3:-1024}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp -d)
 export QT_QPA_PLATFORM=offscreen
-cargo build --release -q -p pipeline --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p splat-pipeline --manifest-path "$root/Cargo.toml"
 splat="$root/target/release/splat"
 cpu() { # label command... → appends "label user+sys wall" to $out/times
     local label=$1; shift

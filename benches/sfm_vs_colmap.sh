@@ -14,7 +14,7 @@ mapper=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mktemp -d)
 export QT_QPA_PLATFORM=offscreen
-cargo build --release -q -p pipeline --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p splat-pipeline --manifest-path "$root/Cargo.toml"
 splat="$root/target/release/splat"
 cpu() { # command... → "user+sys wall" seconds
     /usr/bin/time -f "%U %S %e" -o "$out/t" "$@" > "$out/log" 2>&1 || { cat "$out/log"; exit 1; }

@@ -7,10 +7,10 @@
 //! 1M-Gaussian and splat-transform timings are in `benches/sogs_vs_splat_transform.sh` (one run
 //! each: a criterion sample of 1M takes minutes).
 //!
-//! Run: `cargo bench -p sogs --bench sogs`. Results go to `benches/RESULTS.md`.
+//! Run: `cargo bench -p splat-sogs --bench sogs`. Results go to `benches/RESULTS.md`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sogs::{CompressOptions, Ordering, kmeans, layout::GridLayout, order, plas};
+use splat_sogs::{CompressOptions, Ordering, kmeans, layout::GridLayout, order, plas};
 use splat_test_support::sog::synthetic_cloud;
 
 const N: usize = 100_000;
@@ -20,14 +20,16 @@ fn bench_compress(c: &mut Criterion) {
     let mut group = c.benchmark_group("sogs_100k");
     group.sample_size(10);
     group.bench_function("compress", |b| {
-        b.iter(|| sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress"));
+        b.iter(|| {
+            splat_sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress")
+        });
     });
     group.bench_function("compress_morton_order", |b| {
         let opts = CompressOptions {
             ordering: Ordering::Morton,
             ..CompressOptions::default()
         };
-        b.iter(|| sogs::compress(&cloud, &opts, &()).expect("compress"));
+        b.iter(|| splat_sogs::compress(&cloud, &opts, &()).expect("compress"));
     });
     let layout = GridLayout::for_count(N);
     group.bench_function("plas_sort", |b| {
@@ -50,10 +52,11 @@ fn bench_compress(c: &mut Criterion) {
     });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("bench.sog");
-    let (files, _) = sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress");
-    sogs::container::write(&path, &files).expect("write");
+    let (files, _) =
+        splat_sogs::compress(&cloud, &CompressOptions::default(), &()).expect("compress");
+    splat_sogs::container::write(&path, &files).expect("write");
     group.bench_function("decompress", |b| {
-        b.iter(|| sogs::read_sog(&path).expect("read"));
+        b.iter(|| splat_sogs::read_sog(&path).expect("read"));
     });
     group.finish();
 }
@@ -62,9 +65,12 @@ fn bench_webp_encoders(c: &mut Criterion) {
     let cloud = synthetic_cloud(N, 0, 2);
     let layout = GridLayout::for_count(N);
     let ids: Vec<u32> = order::morton_order(&cloud.means);
-    let sog = sogs::planes::encode(&cloud, &ids, layout.width, layout.height, None, "bench");
-    let plane = sog.image(sogs::planes::MEANS_L).expect("means_l").clone();
-    let encode_image_webp = |img: &sogs::Image| {
+    let sog = splat_sogs::planes::encode(&cloud, &ids, layout.width, layout.height, None, "bench");
+    let plane = sog
+        .image(splat_sogs::planes::MEANS_L)
+        .expect("means_l")
+        .clone();
+    let encode_image_webp = |img: &splat_sogs::Image| {
         let mut out = Vec::new();
         image::codecs::webp::WebPEncoder::new_lossless(&mut out)
             .encode(
@@ -80,7 +86,7 @@ fn bench_webp_encoders(c: &mut Criterion) {
         "webp_encoder: means_l {}×{}: libwebp {} bytes, image-webp {} bytes",
         plane.width,
         plane.height,
-        sogs::container::encode_webp(&plane, None)
+        splat_sogs::container::encode_webp(&plane, None)
             .expect("libwebp")
             .len(),
         encode_image_webp(&plane).len()
@@ -88,7 +94,7 @@ fn bench_webp_encoders(c: &mut Criterion) {
     let mut group = c.benchmark_group("webp_encoder");
     group.sample_size(10);
     group.bench_function("libwebp", |b| {
-        b.iter(|| sogs::container::encode_webp(&plane, None).expect("libwebp"));
+        b.iter(|| splat_sogs::container::encode_webp(&plane, None).expect("libwebp"));
     });
     group.bench_function("image_webp", |b| b.iter(|| encode_image_webp(&plane)));
     group.finish();

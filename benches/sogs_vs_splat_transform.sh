@@ -18,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:?quality or timing}
 out=$(mktemp -d)
-cargo build --release -q -p pipeline --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p splat-pipeline --manifest-path "$root/Cargo.toml"
 splat="$root/target/release/splat"
 st="${SPLAT_TRANSFORM:-$root/.tools/splat-transform/node_modules/.bin/splat-transform}"
 [ -x "$st" ] || { echo "splat-transform not found at $st: run bash scripts/setup.sh" >&2; exit 1; }

@@ -2,15 +2,15 @@
 //! and u64 keys (44 bits, a tile|depth key), with the data resident on the GPU; a rayon
 //! parallel unstable sort of the same pairs on the CPU runs beside it as the baseline.
 //!
-//! Run: `cargo bench -p gpu --bench sort`. Results go to `benches/RESULTS.md` with the device.
+//! Run: `cargo bench -p splat-gpu --bench sort`. Results go to `benches/RESULTS.md` with the device.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use gpu::{GpuContext, RadixSort, SortKeys, storage_buffer, storage_buffer_zeroed};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
+use splat_gpu::{GpuContext, RadixSort, SortKeys, storage_buffer, storage_buffer_zeroed};
 
 fn bench_sort(c: &mut Criterion) {
-    let ctx = GpuContext::new().unwrap_or_else(|e| panic!("{e}\n{}", gpu::LAVAPIPE_HINT));
+    let ctx = GpuContext::new().unwrap_or_else(|e| panic!("{e}\n{}", splat_gpu::LAVAPIPE_HINT));
     eprintln!(
         "device: {} ({:?}, {:?})",
         ctx.info.name, ctx.info.backend, ctx.info.device_type

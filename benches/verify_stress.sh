@@ -22,7 +22,7 @@ if [ ${#sets[@]} -eq 0 ]; then
     shared=$root/../shared/datasets
     sets=("$shared/fountain-P11/images" "$shared/sceaux-castle/images" "$shared/south-building/images" "$shared/chair/train")
 fi
-cargo build --release -q -p pipeline --manifest-path "$root/Cargo.toml"
+cargo build --release -q -p splat-pipeline --manifest-path "$root/Cargo.toml"
 splat="$root/target/release/splat"
 mkdir -p "$out"
 for set in "${sets[@]}"; do

@@ -8,7 +8,7 @@
 set -euo pipefail
 BIN=${BIN:-target/release/splat}
 D=${1:?usage: same-outputs.sh OUT_DIR}
-[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release -p pipeline first (or set BIN)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release -p splat-pipeline first (or set BIN)" >&2; exit 1; }
 rm -rf "$D"
 mkdir -p "$D"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}

@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 SPLAT_SOAK_KILLS="${1:-60}" SPLAT_SOAK_SEED="${2:-1}" \
-  cargo test -p pipeline --test soak -- --nocapture
+  cargo test -p splat-pipeline --test soak -- --nocapture

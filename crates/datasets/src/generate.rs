@@ -4,9 +4,9 @@ use crate::geometry::{Object, Shape, World};
 use crate::texture::Material;
 use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use rayon::prelude::*;
-use scene::colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement, write_binary};
-use scene::{Camera, SceneError};
 use serde_json::json;
+use splat_scene::colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement, write_binary};
+use splat_scene::{Camera, SceneError};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -288,7 +288,11 @@ fn sample_surface(shape: &Shape, rng: &mut SplitMix) -> Option<(Vector3<f64>, Ve
 /// `count` flat Gaussians lying on the scene's surfaces (ground, boxes, spheres), coloured by
 /// the shaded texture there, SH degree 3 with small view-dependent terms: a stand-in for a
 /// trained model, with Gaussians concentrated on surfaces as in real scenes.
-pub fn surface_cloud(scene: &GeneratedScene, count: usize, seed: u64) -> scene::GaussianCloud {
+pub fn surface_cloud(
+    scene: &GeneratedScene,
+    count: usize,
+    seed: u64,
+) -> splat_scene::GaussianCloud {
     let world = &scene.world;
     let mut rng = SplitMix(seed ^ 0x5EED_C10D);
     // Objects are picked in proportion to their (sampled) surface area.
@@ -310,7 +314,7 @@ pub fn surface_cloud(scene: &GeneratedScene, count: usize, seed: u64) -> scene::
         .collect();
     let total: f64 = areas.iter().map(|a| a.1).sum();
     let spacing = (total / count.max(1) as f64).sqrt();
-    let mut c = scene::GaussianCloud {
+    let mut c = splat_scene::GaussianCloud {
         sh_degree: 3,
         ..Default::default()
     };
@@ -355,7 +359,7 @@ pub fn surface_cloud(scene: &GeneratedScene, count: usize, seed: u64) -> scene::
 fn sample_seen(
     world: &World,
     rec: &Reconstruction,
-    cam: &scene::Camera,
+    cam: &splat_scene::Camera,
     image_ids: &[u32],
     rng: &mut SplitMix,
 ) -> Option<Vector3<f64>> {
@@ -502,7 +506,7 @@ fn write_transforms(path: &Path, rec: &Reconstruction, ids: &[u32]) -> Result<()
         "frames": frames,
     });
     let text = serde_json::to_string_pretty(&doc).map_err(|e| DatasetError::Spec(e.to_string()))?;
-    scene::write_atomic_bytes(path, text.as_bytes())?;
+    splat_scene::write_atomic_bytes(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -527,7 +531,7 @@ pub fn generate_with_progress(
         .par_iter()
         .try_for_each(|im| -> Result<(), DatasetError> {
             let img = render_view(&built.world, cam, im, spec.samples);
-            scene::images::save(
+            splat_scene::images::save(
                 &out.join("images").join(&im.name),
                 &image::DynamicImage::ImageRgb8(img),
             )?;
@@ -556,6 +560,6 @@ pub fn generate_with_progress(
     });
     let text =
         serde_json::to_string_pretty(&manifest).map_err(|e| DatasetError::Spec(e.to_string()))?;
-    scene::write_atomic_bytes(&out.join("manifest.json"), text.as_bytes())?;
+    splat_scene::write_atomic_bytes(&out.join("manifest.json"), text.as_bytes())?;
     Ok(built)
 }

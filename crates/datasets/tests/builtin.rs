@@ -73,7 +73,7 @@ fn same_seed_same_bytes_other_seed_other_scene() {
 fn colmap_model_and_transforms_agree_and_points_reproject() {
     let dir = tempfile::tempdir().unwrap();
     let g = generate(&spec(1), dir.path()).unwrap();
-    let rec = scene::colmap::read_model(&dir.path().join("sparse/0")).unwrap();
+    let rec = splat_scene::colmap::read_model(&dir.path().join("sparse/0")).unwrap();
     assert_eq!(rec, g.reconstruction);
     assert_eq!(rec.images.len(), 12);
     assert!(
@@ -82,10 +82,10 @@ fn colmap_model_and_transforms_agree_and_points_reproject() {
         rec.points3d.len()
     );
 
-    let train =
-        scene::transforms::read_transforms(&dir.path().join("transforms_train.json")).unwrap();
+    let train = splat_scene::transforms::read_transforms(&dir.path().join("transforms_train.json"))
+        .unwrap();
     let test =
-        scene::transforms::read_transforms(&dir.path().join("transforms_test.json")).unwrap();
+        splat_scene::transforms::read_transforms(&dir.path().join("transforms_test.json")).unwrap();
     assert_eq!(
         (train.images.len(), test.images.len()),
         (10, 2),

@@ -2,8 +2,8 @@
 
 #[test]
 fn every_gpu_shader_matches_its_rust_side() {
-    for source in [gpu::scan_source(), gpu::sort_source()] {
-        if let Err(e) = gpu::Shader::compose(&source) {
+    for source in [splat_gpu::scan_source(), splat_gpu::sort_source()] {
+        if let Err(e) = splat_gpu::Shader::compose(&source) {
             panic!("{e}");
         }
     }

@@ -3,10 +3,10 @@
 use splat_test_support::gpu::context;
 
 /// Backends whose wgpu layer keeps an allocator report (the others answer `None`).
-fn reports(ctx: &gpu::GpuContext) -> bool {
+fn reports(ctx: &splat_gpu::GpuContext) -> bool {
     matches!(
         ctx.info.backend,
-        gpu::wgpu::Backend::Vulkan | gpu::wgpu::Backend::Dx12
+        splat_gpu::wgpu::Backend::Vulkan | splat_gpu::wgpu::Backend::Dx12
     )
 }
 
@@ -18,7 +18,7 @@ fn a_new_buffer_shows_in_the_device_memory() {
         return;
     };
     let bytes = 24u64 << 20;
-    let buf = gpu::storage_buffer_zeroed(ctx, "memory probe", bytes);
+    let buf = splat_gpu::storage_buffer_zeroed(ctx, "memory probe", bytes);
     ctx.wait().unwrap();
     let after = ctx.device_memory().expect("a report after one before");
     assert!(

@@ -1,8 +1,8 @@
 //! Prefix scan and radix sort on the real device (lavapipe in CI) against `slice::sort` and a
 //! sequential scan.
 
-use gpu::{PrefixScan, RadixSort};
 use rand::{Rng, SeedableRng};
+use splat_gpu::{PrefixScan, RadixSort};
 use splat_test_support::gpu::context as ctx;
 use std::sync::OnceLock;
 
@@ -210,7 +210,7 @@ fn impossible_allocations_are_errors_not_panics() {
     let c = ctx();
     let err = c
         .checked("allocating a test buffer", || {
-            let b = gpu::storage_buffer_zeroed(
+            let b = splat_gpu::storage_buffer_zeroed(
                 c,
                 "too big",
                 c.limits.max_buffer_size.saturating_mul(4),

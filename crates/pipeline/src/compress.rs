@@ -3,7 +3,7 @@
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use sogs::{CompressOptions, Ordering, PlasOptions};
+use splat_sogs::{CompressOptions, Ordering, PlasOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -41,15 +41,15 @@ pub struct CompressArgs {
 }
 
 /// The GPU to sort on, per `--device`.
-fn sort_device(choice: &str) -> Result<Option<gpu::GpuContext>> {
+fn sort_device(choice: &str) -> Result<Option<splat_gpu::GpuContext>> {
     match choice {
         "cpu" => Ok(None),
         "gpu" => Ok(Some(
-            gpu::GpuContext::new().context("--device gpu: no GPU adapter")?,
+            splat_gpu::GpuContext::new().context("--device gpu: no GPU adapter")?,
         )),
-        _ => Ok(gpu::GpuContext::new()
+        _ => Ok(splat_gpu::GpuContext::new()
             .ok()
-            .filter(|c| c.info.device_type != gpu::wgpu::DeviceType::Cpu)),
+            .filter(|c| c.info.device_type != splat_gpu::wgpu::DeviceType::Cpu)),
     }
 }
 
@@ -77,7 +77,7 @@ struct Bars {
     current: Mutex<Option<Progress>>,
 }
 
-impl sogs::Progress for Bars {
+impl splat_sogs::Progress for Bars {
     fn begin(&self, step: &str, total: u64) {
         let mut cur = self
             .current
@@ -136,7 +136,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     let device = sort_device(&a.device)?;
     let bars = Bars::default();
     let t = Instant::now();
-    let report = sogs::compress_file(&a.model, &a.output, &opts, device.as_ref(), &bars);
+    let report = splat_sogs::compress_file(&a.model, &a.output, &opts, device.as_ref(), &bars);
     bars.finish();
     let report = report?;
     let ply_bytes = std::fs::metadata(&a.model).map_or(0, |m| m.len());
@@ -145,12 +145,12 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
         let mut json = serde_json::to_value(&report)?;
         json["ply_bytes"] = ply_bytes.into();
         json["ratio"] = (ply_bytes as f64 / report.written_bytes.max(1) as f64).into();
-        scene::write_atomic_bytes(path, &serde_json::to_vec_pretty(&json)?)?;
+        splat_scene::write_atomic_bytes(path, &serde_json::to_vec_pretty(&json)?)?;
     }
     Ok(())
 }
 
-fn print_summary(r: &sogs::CompressReport, ply_bytes: u64, output: &Path, seconds: f64) {
+fn print_summary(r: &splat_sogs::CompressReport, ply_bytes: u64, output: &Path, seconds: f64) {
     println!(
         "{} Gaussians → {} ({}×{} images, SH bands {}, palette {})",
         r.count,
@@ -187,14 +187,14 @@ fn print_summary(r: &sogs::CompressReport, ply_bytes: u64, output: &Path, second
 
 pub fn run_decompress(a: DecompressArgs) -> Result<()> {
     let t = Instant::now();
-    let cloud = sogs::read_sog(&a.input)?;
+    let cloud = splat_sogs::read_sog(&a.input)?;
     cloud.validate(&a.input).with_context(|| {
         format!(
             "{}: decoded values are not a valid model",
             a.input.display()
         )
     })?;
-    scene::ply::write_ply(&a.output, &cloud)?;
+    splat_scene::ply::write_ply(&a.output, &cloud)?;
     println!(
         "{} Gaussians (SH degree {}) → {} in {:.2} s",
         cloud.len(),

@@ -76,7 +76,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     print_summary(&report, &a.output);
     let figures = demo_figures(&report, &a.output, &scene)?;
     let path = a.output.join("demo.json");
-    scene::write_atomic_bytes(&path, &serde_json::to_vec_pretty(&figures)?)?;
+    splat_scene::write_atomic_bytes(&path, &serde_json::to_vec_pretty(&figures)?)?;
     println!();
     println!(
         "demo ({} views at {}×{}, {:.0} s in all):",
@@ -159,11 +159,11 @@ fn generate(spec: &SceneSpec, w: &Path, scene: &Path) -> Result<()> {
 /// Pose error of SfM against the exact cameras, the test PSNR and the compressed size.
 fn demo_figures(report: &RunReport, w: &Path, scene: &Path) -> Result<serde_json::Value> {
     let read = |dir: &Path| -> Result<_> {
-        let model = scene::colmap::read_model(&dir.join("sparse/0"))
+        let model = splat_scene::colmap::read_model(&dir.join("sparse/0"))
             .with_context(|| format!("reading the model in {}", dir.display()))?;
-        Ok(sfm::evaluate::from_reconstruction(&model))
+        Ok(splat_sfm::evaluate::from_reconstruction(&model))
     };
-    let pose = sfm::evaluate::compare(&read(w)?, &read(scene)?)
+    let pose = splat_sfm::evaluate::compare(&read(w)?, &read(scene)?)
         .context("fewer than 3 of the scene's images were registered by SfM")?;
     let stage = |name: &str| {
         report

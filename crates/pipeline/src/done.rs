@@ -146,13 +146,13 @@ pub fn start(w: &Path, stage: &str, key: &str) -> Result<bool> {
         stage: stage.into(),
         key: key.into(),
     };
-    scene::write_atomic_bytes(&path, &serde_json::to_vec_pretty(&rec)?)?;
+    splat_scene::write_atomic_bytes(&path, &serde_json::to_vec_pretty(&rec)?)?;
     Ok(resumable)
 }
 
 /// Writes the done record (atomically) and drops the started record.
 pub fn finish(w: &Path, rec: &DoneRecord) -> Result<()> {
-    scene::write_atomic_bytes(&done_path(w, &rec.stage), &serde_json::to_vec_pretty(rec)?)?;
+    splat_scene::write_atomic_bytes(&done_path(w, &rec.stage), &serde_json::to_vec_pretty(rec)?)?;
     let _ = std::fs::remove_file(started_path(w, &rec.stage));
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! a COLMAP workspace, `transforms_test.json` of a Blender folder; all views when none is held out).
 
 use anyhow::{Result, bail};
-use scene::dataset::Dataset;
+use splat_scene::dataset::Dataset;
 use splat_train::train::{Evaluation, TrainConfig, default_near, load_views, score_views};
 use splat_train::{Gaussians32, GpuGaussians, PhotometricLoss, Rasterizer};
 use std::path::PathBuf;
@@ -28,8 +28,8 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     let data = Dataset::load(&a.data)?;
-    let cloud = scene::ply::read_ply(&a.model)?;
-    let ctx = gpu::GpuContext::new()?;
+    let cloud = splat_scene::ply::read_ply(&a.model)?;
+    let ctx = splat_gpu::GpuContext::new()?;
     let near = default_near(&data.model);
     let background = a
         .background

@@ -67,7 +67,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     if let Some(n) = a.cloud {
         let cloud = splat_datasets::surface_cloud(&g, n, a.seed);
         let path = a.output.join("surface.ply");
-        scene::ply::write_ply(&path, &cloud)?;
+        splat_scene::ply::write_ply(&path, &cloud)?;
         println!(
             "wrote {} ({} Gaussians on the scene's surfaces, SH degree 3)",
             path.display(),

@@ -10,7 +10,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs) -> Result<()> {
-    let adapters = gpu::list_adapters()?;
+    let adapters = splat_gpu::list_adapters()?;
     if args.json {
         let list: Vec<_> = adapters
             .iter()
@@ -29,7 +29,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         if adapters.is_empty() {
-            println!("No GPU adapter found.\n{}", gpu::LAVAPIPE_HINT);
+            println!("No GPU adapter found.\n{}", splat_gpu::LAVAPIPE_HINT);
         }
         for (i, a) in adapters.iter().enumerate() {
             let mark = if a.selected { "*" } else { " " };

@@ -3,7 +3,7 @@
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use sfm::front_end::{self, CameraMode, FrontEndOptions, Matcher, Observer};
+use splat_sfm::front_end::{self, CameraMode, FrontEndOptions, Matcher, Observer};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -149,7 +149,7 @@ pub fn match_folder(
     images: &std::path::Path,
     output: &std::path::Path,
     args: &FrontEndArgs,
-) -> Result<(sfm::MatchReport, PathBuf, PathBuf)> {
+) -> Result<(splat_sfm::MatchReport, PathBuf, PathBuf)> {
     let opts = options(args)?;
     if !images.is_dir() {
         bail!("{}: not a folder of images", images.display());
@@ -159,7 +159,7 @@ pub fn match_folder(
     let bars = Bars(Mutex::new(None));
     let report = front_end::run(images, &database, &opts, &bars)?;
     let report_path = output.join("match-report.json");
-    scene::write_atomic_bytes(
+    splat_scene::write_atomic_bytes(
         &report_path,
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
@@ -167,7 +167,7 @@ pub fn match_folder(
 }
 
 /// The front end's headline figures.
-pub fn print_summary(report: &sfm::MatchReport) {
+pub fn print_summary(report: &splat_sfm::MatchReport) {
     let features: usize = report.images.iter().map(|i| i.features).sum();
     let inliers: usize = report
         .pairs

@@ -2,7 +2,7 @@
 //! Blender/nerfstudio `transforms_*.json` folder, on the GPU.
 
 use anyhow::{Context, Result, bail};
-use scene::Reconstruction;
+use splat_scene::Reconstruction;
 use splat_train::{Gaussians32, GpuGaussians, Rasterizer, View};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -50,7 +50,7 @@ pub fn parse_rgb(s: &str) -> Result<[f64; 3], String> {
 
 /// Cameras and image names from either kind of dataset.
 pub fn load_cameras(data: &Path) -> Result<Reconstruction> {
-    Ok(scene::dataset::Dataset::load(data)?.model)
+    Ok(splat_scene::dataset::Dataset::load(data)?.model)
 }
 
 fn to_png(out: &splat_train::RenderOutput) -> image::RgbImage {
@@ -64,7 +64,7 @@ fn to_png(out: &splat_train::RenderOutput) -> image::RgbImage {
 }
 
 pub fn run(a: RenderArgs) -> Result<()> {
-    let cloud = scene::ply::read_ply(&a.model)?;
+    let cloud = splat_scene::ply::read_ply(&a.model)?;
     let rec = load_cameras(&a.data)?;
     let images = rec.images_by_name();
     let chosen: Vec<usize> = match (a.view, a.all) {
@@ -86,7 +86,7 @@ pub fn run(a: RenderArgs) -> Result<()> {
     let near = a
         .near
         .unwrap_or_else(|| splat_train::train::default_near(&rec));
-    let ctx = gpu::GpuContext::new()?;
+    let ctx = splat_gpu::GpuContext::new()?;
     let raster = Rasterizer::new(&ctx)?;
     let gpu_g =
         GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud)).with_context(|| {
@@ -113,7 +113,7 @@ pub fn run(a: RenderArgs) -> Result<()> {
         } else {
             a.output.clone()
         };
-        scene::images::save(&path, &image::DynamicImage::ImageRgb8(to_png(&out)))?;
+        splat_scene::images::save(&path, &image::DynamicImage::ImageRgb8(to_png(&out)))?;
         progress.inc();
     }
     progress.finish();

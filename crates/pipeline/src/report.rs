@@ -235,7 +235,7 @@ pub fn comparison_grid(rows: &[GridRow]) -> RgbImage {
 
 /// Saves a picture atomically.
 pub fn save(path: &Path, img: RgbImage) -> anyhow::Result<()> {
-    scene::images::save(path, &image::DynamicImage::ImageRgb8(img))?;
+    splat_scene::images::save(path, &image::DynamicImage::ImageRgb8(img))?;
     Ok(())
 }
 

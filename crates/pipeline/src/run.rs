@@ -153,7 +153,7 @@ pub fn run_pipeline(
     let _lock = lock_workspace(w)?;
     // A run killed mid-write leaves its temporaries (atomic writes, the database being built);
     // what they were becoming is redone or resumed below.
-    let stale = scene::remove_stale_temporaries(w, &STALE_TEMPORARIES)?;
+    let stale = splat_scene::remove_stale_temporaries(w, &STALE_TEMPORARIES)?;
     if !stale.is_empty() {
         eprintln!(
             "removed {} temporary file(s) an interrupted run left in {}",
@@ -175,7 +175,7 @@ pub fn run_pipeline(
         seconds: start.elapsed().as_secs_f64(),
         stages,
     };
-    scene::write_atomic_bytes(&w.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
+    splat_scene::write_atomic_bytes(&w.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
     Ok(report)
 }
 

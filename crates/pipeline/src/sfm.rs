@@ -6,8 +6,8 @@
 use crate::matching::{FrontEndArgs, match_folder, print_summary};
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use sfm::mapper::{self, MapperOptions, Model};
-use sfm::timing::{StepTime, peak_memory_bytes, timed};
+use splat_sfm::mapper::{self, MapperOptions, Model};
+use splat_sfm::timing::{StepTime, peak_memory_bytes, timed};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -103,7 +103,7 @@ fn point_colors(model: &Model, images: &Path) -> Result<HashMap<(usize, u32), [u
     for (image, kps) in wanted {
         let im = &model.images[image];
         let path = images.join(&im.name);
-        let rgb = scene::images::open(&path)?.to_rgb8();
+        let rgb = splat_scene::images::open(&path)?.to_rgb8();
         for kp in kps {
             let k = im.keypoints[kp as usize];
             let (x, y) = (
@@ -117,7 +117,7 @@ fn point_colors(model: &Model, images: &Path) -> Result<HashMap<(usize, u32), [u
 }
 
 pub fn run(args: SfmArgs) -> Result<()> {
-    let (matched, t_match) = timed(|| -> Result<(sfm::MatchReport, PathBuf)> {
+    let (matched, t_match) = timed(|| -> Result<(splat_sfm::MatchReport, PathBuf)> {
         let (database, report) = (
             args.output.join("database.db"),
             args.output.join("match-report.json"),
@@ -139,7 +139,7 @@ pub fn run(args: SfmArgs) -> Result<()> {
     });
     let (match_report, database) = matched?;
     print_summary(&match_report);
-    let db = sfm::database::read(&database)?;
+    let db = splat_sfm::database::read(&database)?;
     let opts = MapperOptions {
         max_error: args.front_end.max_error(),
         min_triangulation_angle: args.min_triangulation_angle,
@@ -169,11 +169,11 @@ pub fn run(args: SfmArgs) -> Result<()> {
                 colors.get(&(i, kp)).copied()
             });
             let dir = args.output.join("distorted/sparse").join(k.to_string());
-            scene::colmap::write_binary(&dir, &rec)
+            splat_scene::colmap::write_binary(&dir, &rec)
                 .with_context(|| format!("writing {}", dir.display()))?;
             if k == 0 && !args.no_undistort && rec.images.len() >= 2 {
                 let p = Progress::new("undistorting", rec.images.len() as u64);
-                scene::undistort::undistort_workspace_with_progress(
+                splat_scene::undistort::undistort_workspace_with_progress(
                     &rec,
                     &args.images,
                     &args.output,
@@ -198,7 +198,7 @@ pub fn run(args: SfmArgs) -> Result<()> {
         peak_memory_bytes: peak_memory_bytes(),
     };
     let path = args.output.join("sfm-report.json");
-    scene::write_atomic_bytes(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    splat_scene::write_atomic_bytes(&path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     let Some(best) = report.models.first() else {
         bail!(
             "no model: no image pair gave a reliable initial reconstruction ({} verified pairs among {} images; see {})",

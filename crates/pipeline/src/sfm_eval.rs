@@ -3,7 +3,7 @@
 //! pairs, centre error after a similarity alignment as a share of the camera spread, focal error.
 
 use anyhow::{Context, Result, bail};
-use sfm::evaluate::{self, CameraPose};
+use splat_sfm::evaluate::{self, CameraPose};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -25,8 +25,8 @@ fn cameras(path: &Path) -> Result<Vec<CameraPose>> {
     if has_strecha {
         return Ok(evaluate::read_strecha(path)?);
     }
-    let dir = scene::colmap::find_model_dir(path).unwrap_or_else(|| path.to_path_buf());
-    let rec = scene::colmap::read_model(&dir)
+    let dir = splat_scene::colmap::find_model_dir(path).unwrap_or_else(|| path.to_path_buf());
+    let rec = splat_scene::colmap::read_model(&dir)
         .with_context(|| format!("no COLMAP model or .camera files in {}", path.display()))?;
     Ok(evaluate::from_reconstruction(&rec))
 }

@@ -1,7 +1,7 @@
 //! `splat train`: 3DGS training on a COLMAP workspace or a transforms folder.
 
 use anyhow::{Context, Result};
-use scene::dataset::Dataset;
+use splat_scene::dataset::Dataset;
 use splat_train::DensifyConfig;
 use splat_train::mcmc::McmcConfig;
 use splat_train::run::{RunEvent, RunOptions};
@@ -222,7 +222,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         cfg
     };
     let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed);
-    let ctx = gpu::GpuContext::new()?;
+    let ctx = splat_gpu::GpuContext::new()?;
     let mut trainer = Trainer::new(&ctx, &data, &init, cfg.clone())?;
     let (cached, views) = trainer.cached_views();
     if cached < views {
@@ -356,7 +356,7 @@ impl Terminal {
 }
 
 /// Device memory for the terminal: reserved MiB, or "not reported" where the backend keeps none.
-fn mib(m: Option<gpu::DeviceMemory>) -> String {
+fn mib(m: Option<splat_gpu::DeviceMemory>) -> String {
     m.map_or("not reported".to_string(), |m| {
         format!("{:.1} MiB", m.reserved as f64 / f64::from(1u32 << 20))
     })
@@ -442,7 +442,7 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
         return Ok(data);
     }
     let dir = output.join("undistorted");
-    if scene::colmap::find_model_dir(&dir).is_none() {
+    if splat_scene::colmap::find_model_dir(&dir).is_none() {
         let models: std::collections::BTreeSet<String> = data
             .model
             .cameras
@@ -457,7 +457,7 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
         );
         let progress =
             crate::progress::Progress::new("undistorting", data.model.images.len() as u64);
-        scene::undistort::undistort_workspace_with_progress(
+        splat_scene::undistort::undistort_workspace_with_progress(
             &data.model,
             &data.image_root,
             &dir,

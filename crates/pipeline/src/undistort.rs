@@ -16,19 +16,23 @@ pub struct UndistortArgs {
 }
 
 pub fn run(a: UndistortArgs) -> Result<()> {
-    let model_dir = scene::colmap::find_model_dir(&a.input).with_context(|| {
+    let model_dir = splat_scene::colmap::find_model_dir(&a.input).with_context(|| {
         format!(
             "no COLMAP model (sparse/0 or sparse with cameras.bin/.txt) under {}",
             a.input.display()
         )
     })?;
-    let rec = scene::colmap::read_model(&model_dir)?;
+    let rec = splat_scene::colmap::read_model(&model_dir)?;
     let images = a.images.unwrap_or_else(|| a.input.join("images"));
     let progress = crate::progress::Progress::new("undistorting", rec.images.len() as u64);
-    let out =
-        scene::undistort::undistort_workspace_with_progress(&rec, &images, &a.output, &|_| {
+    let out = splat_scene::undistort::undistort_workspace_with_progress(
+        &rec,
+        &images,
+        &a.output,
+        &|_| {
             progress.inc();
-        })?;
+        },
+    )?;
     progress.finish();
     for (id, cam) in &out.cameras {
         let before = &rec.cameras[id];

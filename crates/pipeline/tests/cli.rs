@@ -107,8 +107,8 @@ fn generate_then_undistort_a_pinhole_workspace() {
         std::fs::read(ws.join("images/view_003.png")).unwrap(),
         std::fs::read(out.join("images/view_003.png")).unwrap()
     );
-    let a = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
-    let b = scene::colmap::read_model(&out.join("sparse/0")).unwrap();
+    let a = splat_scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let b = splat_scene::colmap::read_model(&out.join("sparse/0")).unwrap();
     assert_eq!(a, b);
 }
 
@@ -163,7 +163,7 @@ fn absurd_but_finite_values_are_handled_by_every_stage_that_takes_a_ply() {
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let mut cloud = scene::GaussianCloud {
+    let mut cloud = splat_scene::GaussianCloud {
         sh_degree: 0,
         ..Default::default()
     };
@@ -199,7 +199,7 @@ fn absurd_but_finite_values_are_handled_by_every_stage_that_takes_a_ply() {
         cloud.rotations.push(rot);
     }
     let ply = dir.path().join("absurd.ply");
-    scene::ply::write_ply(&ply, &cloud).unwrap();
+    splat_scene::ply::write_ply(&ply, &cloud).unwrap();
     let (p, s) = (ply.to_str().unwrap(), scene.to_str().unwrap());
     let png = dir.path().join("view.png");
     let sog = dir.path().join("absurd.sog");
@@ -223,5 +223,5 @@ fn absurd_but_finite_values_are_handled_by_every_stage_that_takes_a_ply() {
     assert!(eval["psnr"].as_f64().is_some_and(f64::is_finite), "{eval}");
     let img = image::open(&png).unwrap().to_rgb8();
     assert_eq!(img.dimensions(), (64, 48));
-    assert_eq!(scene::ply::read_ply(&back).unwrap().len(), 4);
+    assert_eq!(splat_scene::ply::read_ply(&back).unwrap().len(), 4);
 }

@@ -29,7 +29,7 @@ fn compress_then_decompress_gives_the_model_back_and_devices_agree() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = splat_test_support::sog::synthetic_cloud(3000, 2, 5);
     let ply = dir.path().join("model.ply");
-    scene::ply::write_ply(&ply, &cloud).unwrap();
+    splat_scene::ply::write_ply(&ply, &cloud).unwrap();
 
     let cpu = dir.path().join("cpu.sog");
     let report = dir.path().join("report.json");
@@ -67,15 +67,15 @@ fn compress_then_decompress_gives_the_model_back_and_devices_agree() {
     let gpu = dir.path().join("gpu.sog");
     let o = splat(&["compress", s(&ply), "-o", s(&gpu), "--device", "gpu"]);
     assert!(o.status.success(), "{}", text(&o));
-    let (meta_cpu, images_cpu) = sogs::read_sog_images(&cpu).unwrap();
-    let (meta_gpu, images_gpu) = sogs::read_sog_images(&gpu).unwrap();
+    let (meta_cpu, images_cpu) = splat_sogs::read_sog_images(&cpu).unwrap();
+    let (meta_gpu, images_gpu) = splat_sogs::read_sog_images(&gpu).unwrap();
     assert_eq!(meta_cpu, meta_gpu);
     assert_eq!(images_cpu, images_gpu);
 
     let back = dir.path().join("back.ply");
     let o = splat(&["decompress", s(&cpu), "-o", s(&back)]);
     assert!(o.status.success(), "{}", text(&o));
-    let decoded = scene::ply::read_ply(&back).unwrap();
+    let decoded = splat_scene::ply::read_ply(&back).unwrap();
     assert_eq!(decoded.len(), 3000);
     assert_eq!(decoded.sh_degree, 2);
 
@@ -94,7 +94,7 @@ fn compress_then_decompress_gives_the_model_back_and_devices_agree() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(folder.join("meta.json").exists() && !folder.join("shN_labels.webp").exists());
-    assert_eq!(sogs::read_sog(&folder).unwrap().sh_degree, 0);
+    assert_eq!(splat_sogs::read_sog(&folder).unwrap().sh_degree, 0);
 }
 
 #[test]

@@ -81,7 +81,7 @@ fn no_adapter_buffers_past_the_device_and_a_model_outgrowing_it_are_clear_errors
 
     // A device that allows 1 KiB per buffer: the model does not even upload.
     let out = dir.path().join("tiny");
-    let o = train(data, &out, &[], &[(gpu::BUFFER_BUDGET_VAR, "1024")]);
+    let o = train(data, &out, &[], &[(splat_gpu::BUFFER_BUDGET_VAR, "1024")]);
     let e = failed_clearly(&o);
     assert!(
         e.contains("more than this device allows in one buffer (1024 bytes)"),
@@ -95,7 +95,7 @@ fn no_adapter_buffers_past_the_device_and_a_model_outgrowing_it_are_clear_errors
         data,
         &dir.path().join("probe"),
         &[],
-        &[(gpu::BUFFER_BUDGET_VAR, "65536")],
+        &[(splat_gpu::BUFFER_BUDGET_VAR, "65536")],
     );
     let first = needed_bytes(&failed_clearly(&o));
     let budget = (first * 13 / 10).to_string();
@@ -104,7 +104,7 @@ fn no_adapter_buffers_past_the_device_and_a_model_outgrowing_it_are_clear_errors
         data,
         &out,
         &["--checkpoint-every", "1000"],
-        &[(gpu::BUFFER_BUDGET_VAR, budget.as_str())],
+        &[(splat_gpu::BUFFER_BUDGET_VAR, budget.as_str())],
     );
     let e = failed_clearly(&o);
     assert!(e.contains("Gaussians do not fit on this GPU"), "{e}");

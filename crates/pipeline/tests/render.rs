@@ -9,8 +9,8 @@ use std::path::Path;
 
 /// Writes `c` the way another tool might: big-endian, properties in another order (rotation and
 /// scale first, SH rest reversed), plus extra properties (normals as doubles, 8-bit colour).
-fn write_foreign_ply(path: &Path, c: &scene::GaussianCloud) {
-    let k3 = 3 * scene::ply::sh_rest_per_channel(c.sh_degree);
+fn write_foreign_ply(path: &Path, c: &splat_scene::GaussianCloud) {
+    let k3 = 3 * splat_scene::ply::sh_rest_per_channel(c.sh_degree);
     let mut names: Vec<String> = [
         "rot_0", "rot_1", "rot_2", "rot_3", "scale_2", "scale_0", "scale_1", "opacity", "z", "y",
         "x",
@@ -48,9 +48,9 @@ fn write_foreign_ply(path: &Path, c: &scene::GaussianCloud) {
 
 /// A PLY (in another tool's layout) of small Gaussians at the built-in scene's 3D points,
 /// coloured like them.
-fn points_ply(ws: &Path, out: &Path) -> scene::GaussianCloud {
-    let rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
-    let mut c = scene::GaussianCloud {
+fn points_ply(ws: &Path, out: &Path) -> splat_scene::GaussianCloud {
+    let rec = splat_scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let mut c = splat_scene::GaussianCloud {
         sh_degree: 1,
         ..Default::default()
     };
@@ -65,7 +65,7 @@ fn points_ply(ws: &Path, out: &Path) -> scene::GaussianCloud {
         c.rotations.push([1.0, 0.1 * (i % 3) as f32, 0.0, 0.2]);
     }
     write_foreign_ply(out, &c);
-    assert_eq!(scene::ply::read_ply(out).unwrap(), c);
+    assert_eq!(splat_scene::ply::read_ply(out).unwrap(), c);
     c
 }
 
@@ -101,7 +101,7 @@ fn render_matches_the_reference_from_colmap_and_transforms_cameras() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let got = image::open(&out).unwrap().to_rgb8();
 
-    let rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let rec = splat_scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
     let im = rec.images_by_name()[2];
     let near = splat_train::train::default_near(&rec);
     let view = splat_train::View::from_colmap(&rec.cameras[&1], im, near, [1.0; 3]).unwrap();

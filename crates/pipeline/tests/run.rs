@@ -82,8 +82,8 @@ fn reruns_reuse_finished_stages_and_a_changed_training_option_reruns_training_an
         assert!(w.join(f).exists(), "{f} missing");
     }
     let first = snapshot(&w);
-    let sog = sogs::read_sog(&w.join("scene.sog")).unwrap();
-    let ply = scene::ply::read_ply(&w.join("point_cloud.ply")).unwrap();
+    let sog = splat_sogs::read_sog(&w.join("scene.sog")).unwrap();
+    let ply = splat_scene::ply::read_ply(&w.join("point_cloud.ply")).unwrap();
     assert_eq!(sog.len(), ply.len());
 
     // Nothing changed: every stage is reused; no record or output is rewritten.

@@ -171,7 +171,7 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let out = root.join("processing/output/sfm");
-    let rec = scene::colmap::read_model(&out.join("sparse/0")).unwrap();
+    let rec = splat_scene::colmap::read_model(&out.join("sparse/0")).unwrap();
     assert_eq!(rec.images.len(), 48);
     assert!(out.join("images").read_dir().unwrap().count() == 48);
 
@@ -222,7 +222,7 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     );
     let model = dir.path().join("model");
     std::fs::create_dir_all(&model).unwrap();
-    scene::ply::write_ply(&model.join("point_cloud.ply"), &cloud).unwrap();
+    splat_scene::ply::write_ply(&model.join("point_cloud.ply"), &cloud).unwrap();
     std::fs::write(model.join("eval.json"), "{}").unwrap();
     let input = root.join("processing/input/model");
     std::fs::create_dir_all(&input).unwrap();
@@ -236,7 +236,7 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     let o = sagemaker(&root, &["compress", "--compress.iterations", "2"]);
     assert!(o.status.success(), "{}", text(&o));
     let sog = root.join("processing/output/compress/scene.sog");
-    assert_eq!(sogs::read_sog(&sog).unwrap().len(), 3000);
+    assert_eq!(splat_sogs::read_sog(&sog).unwrap().len(), 3000);
     assert!(
         root.join("processing/output/compress/compress-report.json")
             .is_file()

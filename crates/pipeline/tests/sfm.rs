@@ -27,11 +27,11 @@ fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("model 0: 48 of 48 images registered"), "{t}");
     // The undistorted workspace is ready for training: PINHOLE cameras and images.
-    let rec = scene::colmap::read_model(&out.join("sparse/0")).unwrap();
+    let rec = splat_scene::colmap::read_model(&out.join("sparse/0")).unwrap();
     assert!(
         rec.cameras
             .values()
-            .all(|c| c.model == scene::CameraModel::Pinhole)
+            .all(|c| c.model == splat_scene::CameraModel::Pinhole)
     );
     assert_eq!(std::fs::read_dir(out.join("images")).unwrap().count(), 48);
     assert!(rec.points3d.len() > 500);

@@ -33,7 +33,7 @@ fn train_writes_model_metrics_and_eval() {
         stdout.lines().any(|l| l.starts_with("step=30 loss=")),
         "{stdout}"
     );
-    let cloud = scene::ply::read_ply(&out.join("point_cloud.ply")).unwrap();
+    let cloud = splat_scene::ply::read_ply(&out.join("point_cloud.ply")).unwrap();
     assert_eq!(cloud.sh_degree, 3);
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = metrics
@@ -230,11 +230,11 @@ fn a_reset_due_at_the_end_of_a_run_does_not_flatten_the_model() {
 fn distorted_cameras_are_undistorted_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let ws = built_in(dir.path(), 3, 32, 24, 100);
-    let mut rec = scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let mut rec = splat_scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
     let cam = rec.cameras.get_mut(&1).unwrap();
-    cam.model = scene::CameraModel::SimpleRadial;
+    cam.model = splat_scene::CameraModel::SimpleRadial;
     cam.params = vec![27.0, 16.0, 12.0, -0.1];
-    scene::colmap::write_binary(&ws.join("sparse/0"), &rec).unwrap();
+    splat_scene::colmap::write_binary(&ws.join("sparse/0"), &rec).unwrap();
     let out = dir.path().join("out");
     let o = splat(&[
         "train",
@@ -250,11 +250,11 @@ fn distorted_cameras_are_undistorted_before_training() {
         err.contains("undistorting 3 images (SIMPLE_RADIAL"),
         "{err}"
     );
-    let und = scene::colmap::read_model(&out.join("undistorted/sparse/0")).unwrap();
+    let und = splat_scene::colmap::read_model(&out.join("undistorted/sparse/0")).unwrap();
     assert!(
         und.cameras
             .values()
-            .all(|c| c.model == scene::CameraModel::Pinhole)
+            .all(|c| c.model == splat_scene::CameraModel::Pinhole)
     );
     assert_eq!(
         std::fs::read_dir(out.join("undistorted/images"))

@@ -3,8 +3,8 @@
 
 mod support;
 
-use scene::colmap::{read_binary, read_model, read_text, write_binary, write_text};
-use scene::{
+use splat_scene::colmap::{read_binary, read_model, read_text, write_binary, write_text};
+use splat_scene::{
     Camera, CameraModel, Image, Point2D, Point3D, Reconstruction, SceneError, TrackElement,
 };
 use support::{Lcg, damaged_copies, shared};

@@ -3,8 +3,8 @@
 
 mod support;
 
-use scene::ply::{parse_ply, read_ply, sh_rest_per_channel, write_ply};
-use scene::{GaussianCloud, SceneError};
+use splat_scene::ply::{parse_ply, read_ply, sh_rest_per_channel, write_ply};
+use splat_scene::{GaussianCloud, SceneError};
 use std::path::Path;
 use support::{Lcg, damaged_copies};
 

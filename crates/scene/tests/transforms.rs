@@ -3,7 +3,7 @@
 mod support;
 
 use nalgebra::Vector3;
-use scene::transforms::read_transforms;
+use splat_scene::transforms::read_transforms;
 use support::shared;
 
 #[test]
@@ -44,7 +44,7 @@ fn chair_cameras_look_at_the_origin() {
         }
     }
     // Compositing on white: the chair's corner pixel is background, so exactly white.
-    let img = scene::images::load_rgb(&root.join("train/r_0.png"), [1.0, 1.0, 1.0]).unwrap();
+    let img = splat_scene::images::load_rgb(&root.join("train/r_0.png"), [1.0, 1.0, 1.0]).unwrap();
     assert_eq!(img.get_pixel(0, 0).0, [1.0, 1.0, 1.0]);
 }
 
@@ -86,7 +86,7 @@ fn missing_images_and_bad_matrices_are_clear_errors() {
     std::fs::write(&p, r#"{"fl_x": 10, "fl_y": 11, "cx": 4, "cy": 3, "k1": -0.1, "frames": [{"file_path": "a.png", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}]}"#).unwrap();
     let rec = read_transforms(&p).unwrap();
     let cam = &rec.cameras[&1];
-    assert_eq!(cam.model, scene::CameraModel::OpenCv);
+    assert_eq!(cam.model, splat_scene::CameraModel::OpenCv);
     assert_eq!((cam.width, cam.height), (8, 6));
     // Camera at (0,0,4) looking down -z (OpenGL): the origin is 4 in front of it.
     let p0 = rec.images[&1].world_to_camera(&Vector3::zeros());
@@ -116,7 +116,7 @@ fn random_damage_to_a_transforms_file_never_panics() {
 
 #[test]
 fn blender_folders_default_to_a_white_background_and_colmap_to_black() {
-    use scene::dataset::{Dataset, Source};
+    use splat_scene::dataset::{Dataset, Source};
     let dir = tempfile::tempdir().unwrap();
     let frame =
         r#"{"file_path": "a.png", "transform_matrix": [[1,0,0,0],[0,1,0,0],[0,0,1,4],[0,0,0,1]]}"#;

@@ -5,12 +5,12 @@
 mod support;
 
 use nalgebra::Vector2;
-use scene::CameraModel;
-use scene::colmap::read_binary;
-use scene::undistort::undistort_workspace;
+use splat_scene::CameraModel;
+use splat_scene::colmap::read_binary;
+use splat_scene::undistort::undistort_workspace;
 use support::shared;
 
-fn mean_reprojection_error(rec: &scene::Reconstruction) -> f64 {
+fn mean_reprojection_error(rec: &splat_scene::Reconstruction) -> f64 {
     let (mut sum, mut n) = (0.0, 0usize);
     for p in rec.points3d.values() {
         for t in &p.track {

@@ -116,7 +116,7 @@ impl DatabaseWriter {
     /// A camera row; returns its id.
     pub fn add_camera(
         &self,
-        model: scene::CameraModel,
+        model: splat_scene::CameraModel,
         width: u32,
         height: u32,
         params: &[f64],
@@ -248,7 +248,7 @@ impl DatabaseWriter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbCamera {
     pub id: u32,
-    pub model: scene::CameraModel,
+    pub model: splat_scene::CameraModel,
     pub width: u32,
     pub height: u32,
     pub params: Vec<f64>,
@@ -333,7 +333,7 @@ pub fn read(path: &Path) -> Result<DatabaseContents> {
         .map_err(err)?;
     for row in rows {
         let (id, model, width, height, params, prior) = row.map_err(err)?;
-        let model = scene::CameraModel::from_id(model)
+        let model = splat_scene::CameraModel::from_id(model)
             .ok_or_else(|| bad(format!("camera {id}: unknown model id {model}")))?;
         let params = blob_f64(
             path,

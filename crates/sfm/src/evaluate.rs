@@ -134,7 +134,7 @@ pub fn compare(estimate: &[CameraPose], truth: &[CameraPose]) -> Option<PoseErro
 }
 
 /// The cameras of a COLMAP reconstruction.
-pub fn from_reconstruction(rec: &scene::Reconstruction) -> Vec<CameraPose> {
+pub fn from_reconstruction(rec: &splat_scene::Reconstruction) -> Vec<CameraPose> {
     rec.images
         .values()
         .map(|im| {

@@ -185,7 +185,7 @@ pub fn extract_folder(
                 })
                 .map_err(|reason| SkippedFile {
                     name: input::image_name(dir, path),
-                    reason,
+                    reason: reason.to_string(),
                 });
             obs.tick();
             out
@@ -588,7 +588,7 @@ fn write_database(
                     0.0,
                 ];
                 let id = db.add_camera(
-                    scene::CameraModel::SimpleRadial,
+                    splat_scene::CameraModel::SimpleRadial,
                     im.width,
                     im.height,
                     &params,

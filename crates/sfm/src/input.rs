@@ -80,27 +80,41 @@ pub fn image_name(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
+/// Why a file of the photo folder cannot be used; shown beside its name in the match report.
+#[derive(Debug, thiserror::Error)]
+pub enum UnusablePhoto {
+    /// The file could not be opened or read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Its bytes do not start like any image format the decoder knows.
+    #[error("not an image file")]
+    NotAnImage,
+    /// It looks like an image but does not decode.
+    #[error("{0}")]
+    Decode(#[from] image::ImageError),
+    /// Too few pixels for features.
+    #[error("{width}×{height} pixels is too small")]
+    TooSmall { width: u32, height: u32 },
+}
+
 /// Decodes one photo; the error says why it cannot be used.
 pub fn load(
     root: &Path,
     path: &Path,
     max_image_size: u32,
-) -> std::result::Result<InputImage, String> {
-    let reader = ImageReader::open(path)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
+) -> std::result::Result<InputImage, UnusablePhoto> {
+    let reader = ImageReader::open(path)?.with_guessed_format()?;
     if reader.format().is_none() {
-        return Err("not an image file".into());
+        return Err(UnusablePhoto::NotAnImage);
     }
-    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let mut decoder = reader.into_decoder()?;
+    let orientation = decoder.orientation()?;
     let exif = decoder.exif_metadata().ok().flatten();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    let mut img = DynamicImage::from_decoder(decoder)?;
     img.apply_orientation(orientation);
     let (width, height) = (img.width(), img.height());
     if width < 16 || height < 16 {
-        return Err(format!("{width}×{height} pixels is too small"));
+        return Err(UnusablePhoto::TooSmall { width, height });
     }
     let info = exif.and_then(|raw| exif::Reader::new().read_raw(raw).ok());
     let longest = f64::from(width.max(height));
@@ -115,11 +129,11 @@ pub fn load(
     let camera_name = info.as_ref().and_then(camera_name);
     let rgb = img.to_rgb8();
     let (gray, scale) = if width.max(height) > max_image_size {
-        // Not the project's area filter (scene::images::resize_area, made for training photos):
+        // Not the project's area filter (splat_scene::images::resize_area, made for training photos):
         // its box average blurs more than the half-pixel SIFT assumes, and measured at 1024 px
         // it cost 6 % of the inliers per pair on sceaux-castle against this triangle filter
         // (benches/sfm_vs_colmap.sh), which is close to COLMAP's bilinear downscaling.
-        let (w, h) = scene::images::fit_longest(width, height, max_image_size);
+        let (w, h) = splat_scene::images::fit_longest(width, height, max_image_size);
         let small = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
         let scale = (width as f32 / w as f32, height as f32 / h as f32);
         (GrayImage::from_rgb8(&small), scale)

@@ -3,9 +3,9 @@
 //! reconstructs from the database we write.
 
 use nalgebra::{Matrix3, Vector2};
-use sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
-use sfm::geometry::skew;
-use sfm::input::FocalSource;
+use splat_sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
+use splat_sfm::geometry::skew;
+use splat_sfm::input::FocalSource;
 mod support;
 use std::path::Path;
 use std::process::Command;
@@ -38,7 +38,7 @@ fn front_end_on_ten_views() -> (
 }
 
 /// The generator's exact camera of an image.
-fn true_image<'a>(scene: &'a splat_datasets::GeneratedScene, name: &str) -> &'a scene::Image {
+fn true_image<'a>(scene: &'a splat_datasets::GeneratedScene, name: &str) -> &'a splat_scene::Image {
     scene
         .reconstruction
         .images
@@ -51,7 +51,7 @@ fn true_image<'a>(scene: &'a splat_datasets::GeneratedScene, name: &str) -> &'a 
 fn verified_inliers_lie_on_the_exact_epipolar_lines() {
     let (tmp, scene, report) = front_end_on_ten_views();
     let db_path = tmp.path().join("database.db");
-    let db = sfm::database::read(&db_path).unwrap();
+    let db = splat_sfm::database::read(&db_path).unwrap();
 
     // No EXIF, and every camera fixates the same point, so their optical axes meet: the one
     // configuration where fundamental matrices cannot give the focal. The estimate must
@@ -94,7 +94,7 @@ fn verified_inliers_lie_on_the_exact_epipolar_lines() {
         for m in &tv.inliers {
             let pa = a.keypoints[m[0] as usize];
             let pb = b.keypoints[m[1] as usize];
-            let d = sfm::geometry::sampson_sq(
+            let d = splat_sfm::geometry::sampson_sq(
                 &f,
                 &Vector2::new(f64::from(pa[0]), f64::from(pa[1])),
                 &Vector2::new(f64::from(pb[0]), f64::from(pb[1])),
@@ -143,7 +143,7 @@ fn colmap_mapper_reconstructs_from_our_database() {
     let log =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "colmap mapper failed:\n{log}");
-    let model = scene::colmap::read_model(&sparse.join("0"))
+    let model = splat_scene::colmap::read_model(&sparse.join("0"))
         .unwrap_or_else(|e| panic!("no model: {e}\n{log}"));
     let points = model.points3d.len();
     let mean_error = model.points3d.values().map(|p| p.error).sum::<f64>() / points.max(1) as f64;

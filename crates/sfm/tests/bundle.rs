@@ -5,7 +5,7 @@
 use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use sfm::bundle::{CameraParams, Loss, Observation, Options, Pose, Problem, Solver, solve};
+use splat_sfm::bundle::{CameraParams, Loss, Observation, Options, Pose, Problem, Solver, solve};
 
 fn gaussian(rng: &mut Pcg64) -> f64 {
     let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
@@ -245,7 +245,7 @@ fn a_deadline_stops_the_adjustment_at_its_last_accepted_step() {
     let start = perturbed(&mut rng, &t);
     // Already passed: no iteration runs, nothing moves, and the report says why.
     let mut p = start.clone();
-    let expired = sfm::watchdog::TimeLimit {
+    let expired = splat_sfm::watchdog::TimeLimit {
         base_s: 0.0,
         per_item_s: 0.0,
     };
@@ -262,7 +262,7 @@ fn a_deadline_stops_the_adjustment_at_its_last_accepted_step() {
     assert_eq!(p, start);
     // The default limit for this size is far away: the solve converges as usual.
     let mut q = start.clone();
-    let limit = sfm::watchdog::TimeLimit::BUNDLE;
+    let limit = splat_sfm::watchdog::TimeLimit::BUNDLE;
     let deadline = limit.start(q.observations.len());
     let report = solve(
         &mut q,

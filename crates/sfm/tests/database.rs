@@ -1,8 +1,8 @@
 //! The COLMAP database: what we write reads back, and damaged files are clear errors.
 
-use sfm::database::{DatabaseWriter, image_ids, pair_id, read};
-use sfm::features::Keypoint;
-use sfm::geometry::two_view::{Config, TwoViewGeometry};
+use splat_sfm::database::{DatabaseWriter, image_ids, pair_id, read};
+use splat_sfm::features::Keypoint;
+use splat_sfm::geometry::two_view::{Config, TwoViewGeometry};
 
 fn keypoint(x: f32, y: f32) -> Keypoint {
     Keypoint {
@@ -19,7 +19,7 @@ fn write_pair(path: &std::path::Path, matches: &[[u32; 2]]) -> (u32, u32) {
     let db = DatabaseWriter::create(path).unwrap();
     let cam = db
         .add_camera(
-            scene::CameraModel::SimpleRadial,
+            splat_scene::CameraModel::SimpleRadial,
             640,
             480,
             &[500.0, 320.0, 240.0, 0.0],
@@ -93,7 +93,7 @@ fn damaged_databases_are_clear_errors() {
     let db = DatabaseWriter::create(&good).unwrap();
     let cam = db
         .add_camera(
-            scene::CameraModel::SimplePinhole,
+            splat_scene::CameraModel::SimplePinhole,
             64,
             48,
             &[50.0, 32.0, 24.0],

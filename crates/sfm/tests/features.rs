@@ -3,10 +3,10 @@
 //! keypoint orientations and scales that follow it.
 
 use nalgebra::{Matrix2, Vector2};
-use sfm::features::{SiftOptions, extract};
-use sfm::gray::GrayImage;
-use sfm::matching::{DescriptorMatrix, MatchOptions, match_descriptors};
 use splat_datasets::render_view;
+use splat_sfm::features::{SiftOptions, extract};
+use splat_sfm::gray::GrayImage;
+use splat_sfm::matching::{DescriptorMatrix, MatchOptions, match_descriptors};
 
 mod support;
 

@@ -4,9 +4,9 @@
 use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use sfm::geometry::skew;
-use sfm::geometry::two_view::{self, Config, Intrinsics, TwoViewOptions};
-use sfm::geometry::{essential, fundamental, homography, pose, sampson_sq};
+use splat_sfm::geometry::skew;
+use splat_sfm::geometry::two_view::{self, Config, Intrinsics, TwoViewOptions};
+use splat_sfm::geometry::{essential, fundamental, homography, pose, sampson_sq};
 
 struct Pair {
     r: Matrix3<f64>,

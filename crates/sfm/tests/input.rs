@@ -1,7 +1,7 @@
 //! Folders with files that are not usable photos: those are named and skipped; fewer than two
 //! usable images is an error that names what was skipped.
 
-use sfm::front_end::{FrontEndOptions, Observer, extract_folder};
+use splat_sfm::front_end::{FrontEndOptions, Observer, extract_folder};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -110,12 +110,12 @@ fn exif_orientation_and_focal_are_honoured() {
     enc.write_image(&img, 96, 64, image::ExtendedColorType::Rgb8)
         .unwrap();
     std::fs::write(dir.path().join("rotated.jpg"), &bytes).unwrap();
-    let im = sfm::input::load(dir.path(), &dir.path().join("rotated.jpg"), 1600).unwrap();
+    let im = splat_sfm::input::load(dir.path(), &dir.path().join("rotated.jpg"), 1600).unwrap();
     assert_eq!((im.width, im.height), (64, 96));
     assert_eq!((im.gray.width, im.gray.height), (64, 96));
     // Upright, the stored image's top-left corner (dark red) is at the top right.
     assert!(im.gray.at(63, 0) < im.gray.at(0, 0));
-    assert_eq!(im.focal_source, sfm::input::FocalSource::Exif);
+    assert_eq!(im.focal_source, splat_sfm::input::FocalSource::Exif);
     let diagonal = (64f64 * 64.0 + 96.0 * 96.0).sqrt();
     assert!(
         (im.focal - 35.0 / 43.266_615 * diagonal).abs() < 1e-6,

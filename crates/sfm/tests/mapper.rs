@@ -1,9 +1,9 @@
 //! The incremental mapper on the built-in scene: from our own database to cameras that match
 //! the exact ones.
 
-use sfm::evaluate::{CameraPose, compare};
-use sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
-use sfm::mapper::{MapperOptions, export, reconstruct};
+use splat_sfm::evaluate::{CameraPose, compare};
+use splat_sfm::front_end::{self, FrontEndOptions, Matcher, Silent};
+use splat_sfm::mapper::{MapperOptions, export, reconstruct};
 mod support;
 
 #[test]
@@ -22,7 +22,7 @@ fn builtin_scene_registers_every_image_with_exact_poses() {
         ..FrontEndOptions::default()
     };
     front_end::run(&images, &db_path, &opts, &Silent).unwrap();
-    let db = sfm::database::read(&db_path).unwrap();
+    let db = splat_sfm::database::read(&db_path).unwrap();
     let models = reconstruct(&db, &MapperOptions::default(), &mut |_, _| {});
     let (model, stats) = &models[0];
     eprintln!(
@@ -45,7 +45,7 @@ fn builtin_scene_registers_every_image_with_exact_poses() {
             focal: cam.params[0],
         })
         .collect();
-    let errors = compare(&sfm::evaluate::from_reconstruction(&rec), &truth).unwrap();
+    let errors = compare(&splat_sfm::evaluate::from_reconstruction(&rec), &truth).unwrap();
     eprintln!("{errors:?}");
     assert_eq!(model.num_registered(), count);
     // Issue 6: RRE median under 0.05°, centre error under 0.1 % of the spread (the median; the

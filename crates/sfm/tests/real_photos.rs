@@ -6,25 +6,31 @@
 //! These tests fail when the datasets are missing, unless SPLAT_SKIP_SHARED=1 says to skip them.
 
 use nalgebra::{Matrix3, Vector2, Vector3};
-use sfm::evaluate;
-use sfm::front_end::{self, FrontEndOptions, Silent};
-use sfm::geometry::skew;
-use sfm::geometry::two_view::{self, Intrinsics, TwoViewOptions};
-use sfm::mapper::{MapperOptions, export, reconstruct};
+use splat_sfm::evaluate;
+use splat_sfm::front_end::{self, FrontEndOptions, Silent};
+use splat_sfm::geometry::skew;
+use splat_sfm::geometry::two_view::{self, Intrinsics, TwoViewOptions};
+use splat_sfm::mapper::{MapperOptions, export, reconstruct};
 use std::path::{Path, PathBuf};
 
 fn shared(rel: &str) -> Option<PathBuf> {
     splat_test_support::shared_dataset_for_tests(&PathBuf::from(env!("CARGO_MANIFEST_DIR")), rel)
 }
 
-fn run(images: &Path, dir: &Path) -> (front_end::MatchReport, sfm::database::DatabaseContents) {
+fn run(
+    images: &Path,
+    dir: &Path,
+) -> (
+    front_end::MatchReport,
+    splat_sfm::database::DatabaseContents,
+) {
     let opts = FrontEndOptions {
         max_image_size: 1024,
         ..FrontEndOptions::default()
     };
     let db = dir.join("database.db");
     let report = front_end::run(images, &db, &opts, &Silent).expect("front end");
-    let contents = sfm::database::read(&db).expect("database reads back");
+    let contents = splat_sfm::database::read(&db).expect("database reads back");
     (report, contents)
 }
 
@@ -39,7 +45,7 @@ fn strecha(path: &Path) -> (Matrix3<f64>, Matrix3<f64>, Vector3<f64>) {
         .collect();
     let k = Matrix3::from_row_slice(&v[0..9]);
     let r_cam_to_world = Matrix3::from_row_slice(&v[12..21]);
-    let r = *sfm::linalg::nearest_rotation(&r_cam_to_world.transpose())
+    let r = *splat_sfm::linalg::nearest_rotation(&r_cam_to_world.transpose())
         .expect("a finite rotation")
         .matrix();
     (k, r, Vector3::new(v[21], v[22], v[23]))
@@ -81,7 +87,7 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
     );
     assert_eq!(
         report.images[0].focal_source,
-        sfm::input::FocalSource::SelfCalibrated
+        splat_sfm::input::FocalSource::SelfCalibrated
     );
     assert!((focal - 2762.0).abs() < 0.05 * 2762.0);
     let mut errors = Vec::new();
@@ -108,7 +114,7 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
             .inliers
             .iter()
             .map(|m| {
-                sfm::geometry::sampson_sq(
+                splat_sfm::geometry::sampson_sq(
                     &f_gt,
                     &px(im1.keypoints[m[0] as usize]),
                     &px(im2.keypoints[m[1] as usize]),

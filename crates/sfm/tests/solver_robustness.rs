@@ -6,9 +6,9 @@
 
 use nalgebra::{DMatrix, Matrix3, SMatrix, Schur, Vector2, Vector3};
 use rand::{Rng, SeedableRng};
-use sfm::geometry::{absolute, essential, fundamental, homography, pose};
-use sfm::linalg;
-use sfm::mapper::triangulate::{self, Ray};
+use splat_sfm::geometry::{absolute, essential, fundamental, homography, pose};
+use splat_sfm::linalg;
+use splat_sfm::mapper::triangulate::{self, Ray};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -304,7 +304,7 @@ fn clean_samples_are_not_refused() {
             a.push(Vector2::new(x.x / x.z, x.y / x.z));
             b.push(Vector2::new(y.x / y.z, y.y / y.z));
         }
-        let truth = sfm::geometry::skew(&t) * r;
+        let truth = splat_sfm::geometry::skew(&t) * r;
         let truth = truth / truth.norm();
         let best = essential::five_point(&a, &b)
             .iter()
@@ -713,7 +713,7 @@ fn the_captured_chair_pair_verifies() {
         .iter()
         .map(|p| Vector2::new(p[0].into(), p[1].into()))
         .collect();
-    let k = sfm::geometry::two_view::Intrinsics {
+    let k = splat_sfm::geometry::two_view::Intrinsics {
         focal: 960.0,
         cx: 400.0,
         cy: 400.0,
@@ -721,8 +721,8 @@ fn the_captured_chair_pair_verifies() {
     };
     let (g, counts) = returns_within(LIVENESS, move || {
         let before = linalg::counts();
-        let opts = sfm::geometry::two_view::TwoViewOptions::default();
-        let g = sfm::geometry::two_view::verify(&k, &k, &p1, &p2, &opts, 2 << 32 | 35);
+        let opts = splat_sfm::geometry::two_view::TwoViewOptions::default();
+        let g = splat_sfm::geometry::two_view::verify(&k, &k, &p1, &p2, &opts, 2 << 32 | 35);
         (g, linalg::counts().since(&before))
     });
     let g = g.expect("well within its time limit");
@@ -795,7 +795,7 @@ fn damaged_strecha_cameras_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("0000.png.camera");
     std::fs::write(&file, camera("1", "2759.48", "-3.2")).unwrap();
-    let good = sfm::evaluate::read_strecha(dir.path()).unwrap();
+    let good = splat_sfm::evaluate::read_strecha(dir.path()).unwrap();
     assert_eq!(good[0].rotation, Matrix3::identity());
     for (r00, fx, cz, says) in [
         ("-1e38", "2759.48", "-3.2", "not a rotation"),
@@ -806,7 +806,7 @@ fn damaged_strecha_cameras_are_refused_naming_the_file() {
         std::fs::write(&file, camera(r00, fx, cz)).unwrap();
         let (tx, rx) = mpsc::channel();
         let d = dir.path().to_path_buf();
-        std::thread::spawn(move || tx.send(sfm::evaluate::read_strecha(&d)).unwrap());
+        std::thread::spawn(move || tx.send(splat_sfm::evaluate::read_strecha(&d)).unwrap());
         let e = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("reading a damaged .camera did not end within a minute")

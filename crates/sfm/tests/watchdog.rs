@@ -6,10 +6,10 @@
 
 use nalgebra::Vector2;
 use rand::{Rng, SeedableRng};
-use sfm::front_end::{self, FrontEndOptions, Matcher, Observer, Silent};
-use sfm::geometry::two_view::{self, Intrinsics, TwoViewOptions};
-use sfm::mapper::{MapperOptions, reconstruct};
-use sfm::watchdog::{Expired, TimeLimit};
+use splat_sfm::front_end::{self, FrontEndOptions, Matcher, Observer, Silent};
+use splat_sfm::geometry::two_view::{self, Intrinsics, TwoViewOptions};
+use splat_sfm::mapper::{MapperOptions, reconstruct};
+use splat_sfm::watchdog::{Expired, TimeLimit};
 use std::sync::Mutex;
 mod support;
 
@@ -102,7 +102,7 @@ fn the_front_end_and_the_mapper_name_what_they_abandon() {
             p.image2
         );
     }
-    let db = sfm::database::read(&tmp.path().join("cut.db")).unwrap();
+    let db = splat_sfm::database::read(&tmp.path().join("cut.db")).unwrap();
     // COLMAP reads 0 (undefined) and 1 (degenerate) as unverified.
     assert!(
         db.two_view.iter().all(|t| t.config <= 1),
@@ -116,7 +116,7 @@ fn the_front_end_and_the_mapper_name_what_they_abandon() {
     assert_eq!(report.verification.abandoned_pairs, 0);
     assert!(report.verified_pairs >= 10);
     assert!(report.pairs.iter().all(|p| p.verify_ms > 0.0));
-    let db = sfm::database::read(&db_path).unwrap();
+    let db = splat_sfm::database::read(&db_path).unwrap();
     let full = reconstruct(&db, &MapperOptions::default(), &mut |_, _| {});
     assert_eq!(full[0].0.num_registered(), 6);
     assert!(full[0].1.warnings.is_empty(), "{:?}", full[0].1.warnings);

@@ -9,8 +9,8 @@ use crate::meta::Meta;
 use crate::order::{self, KeyWeights, OrderReport, Ordering};
 use crate::planes::{self, Image, Sog};
 use crate::plas::PlasOptions;
-use scene::GaussianCloud;
-use scene::ply::sh_rest_per_channel;
+use splat_scene::GaussianCloud;
+use splat_scene::ply::sh_rest_per_channel;
 use std::path::Path;
 use std::time::Instant;
 
@@ -92,7 +92,7 @@ pub fn compress(
 pub fn compress_on(
     cloud: &GaussianCloud,
     opts: &CompressOptions,
-    gpu: Option<&gpu::GpuContext>,
+    gpu: Option<&splat_gpu::GpuContext>,
     progress: &dyn Progress,
 ) -> Result<(EncodedFiles, CompressReport)> {
     let n = cloud.len();
@@ -203,11 +203,11 @@ pub fn compress_file(
     input: &Path,
     output: &Path,
     opts: &CompressOptions,
-    gpu: Option<&gpu::GpuContext>,
+    gpu: Option<&splat_gpu::GpuContext>,
     progress: &dyn Progress,
 ) -> Result<CompressReport> {
     let t = Instant::now();
-    let cloud = scene::ply::read_ply(input)?;
+    let cloud = splat_scene::ply::read_ply(input)?;
     cloud.validate(input)?;
     let read = t.elapsed().as_secs_f64();
     let (files, mut report) = compress_on(&cloud, opts, gpu, progress)?;

@@ -115,13 +115,13 @@ pub fn write(path: &Path, files: &[EncodedFile]) -> Result<usize> {
     match unbundled_dir(path) {
         Some(dir) => {
             for (name, bytes) in files {
-                scene::write_atomic_bytes(&dir.join(name), bytes)?;
+                splat_scene::write_atomic_bytes(&dir.join(name), bytes)?;
             }
             Ok(files.iter().map(|(_, b)| b.len()).sum())
         }
         None => {
             let zip = zip_bytes(files)?;
-            scene::write_atomic_bytes(path, &zip)?;
+            splat_scene::write_atomic_bytes(path, &zip)?;
             Ok(zip.len())
         }
     }

@@ -18,9 +18,9 @@ pub enum SogsError {
     #[error("{0}")]
     Input(String),
     #[error(transparent)]
-    Scene(#[from] scene::SceneError),
+    Scene(#[from] splat_scene::SceneError),
     #[error(transparent)]
-    Gpu(#[from] gpu::GpuError),
+    Gpu(#[from] splat_gpu::GpuError),
 }
 
 impl SogsError {

@@ -3,7 +3,7 @@
 
 use crate::layout::GridLayout;
 use crate::plas::{self, Grid, KEY_MAX, PlasOptions, PlasStats};
-use scene::GaussianCloud;
+use splat_scene::GaussianCloud;
 
 /// How much each stored attribute counts in the sort key (after each is standardised).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -154,9 +154,9 @@ pub fn texel_order(
     ordering: Ordering,
     weights: &KeyWeights,
     opts: &PlasOptions,
-    gpu: Option<&gpu::GpuContext>,
+    gpu: Option<&splat_gpu::GpuContext>,
     progress: &dyn Fn(usize, usize),
-) -> Result<(Vec<u32>, OrderReport), gpu::GpuError> {
+) -> Result<(Vec<u32>, OrderReport), splat_gpu::GpuError> {
     let n = cloud.len();
     let keys = sort_keys(cloud, weights);
     let (w, rows) = (layout.width, layout.full_rows());

@@ -9,8 +9,8 @@ use crate::error::{Result, SogsError};
 use crate::kmeans::Palette;
 use crate::meta::{self, CodebookFiles, Files, Means, MetaV1, MetaV2, ShN};
 use crate::order::{log_transform, sigmoid};
-use scene::GaussianCloud;
-use scene::ply::sh_rest_per_channel;
+use splat_scene::GaussianCloud;
+use splat_scene::ply::sh_rest_per_channel;
 use std::f64::consts::SQRT_2;
 use std::path::Path;
 

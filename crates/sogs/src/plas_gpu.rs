@@ -3,7 +3,7 @@
 //! groups. It runs the same integer steps as the rayon backend, so both give the same grid.
 
 use crate::plas::{self, Grid, PlasOptions, PlasStats, Swapper, Tiling};
-use gpu::{Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, wgsl_layout};
+use splat_gpu::{Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, wgsl_layout};
 
 const WG: u32 = 64;
 /// The shader keeps one group's keys in registers.
@@ -100,7 +100,7 @@ impl Swapper for GpuSwapper<'_> {
             .0
             .dispatch(self.ctx, &mut enc, &self.swap.1, workgroups);
         self.ctx.queue.submit([enc.finish()]);
-        let sums: Vec<u32> = gpu::readback(self.ctx, &self.partial, 2 * workgroups as usize)?;
+        let sums: Vec<u32> = splat_gpu::readback(self.ctx, &self.partial, 2 * workgroups as usize)?;
         Ok(sums.chunks_exact(2).fold((0u64, 0u64), |(b, a), s| {
             (b + u64::from(s[0]), a + u64::from(s[1]))
         }))
@@ -126,12 +126,12 @@ pub fn sort(
     ctx.checked("PLAS sort on the GPU", || {
         let keys32: Vec<u32> = grid.keys.iter().map(|&k| u32::from(k)).collect();
         let n = (w * h) as u64;
-        let keys = gpu::storage_buffer(ctx, "plas keys", &keys32);
-        let ids = gpu::storage_buffer(ctx, "plas ids", &grid.ids);
-        let blurred = gpu::storage_buffer_zeroed(ctx, "plas target", n * c as u64 * 4);
-        let rows = gpu::storage_buffer_zeroed(ctx, "plas rows", n * c as u64 * 4);
-        let order = gpu::storage_buffer_zeroed(ctx, "plas order", n * 4);
-        let partial = gpu::storage_buffer_zeroed(
+        let keys = splat_gpu::storage_buffer(ctx, "plas keys", &keys32);
+        let ids = splat_gpu::storage_buffer(ctx, "plas ids", &grid.ids);
+        let blurred = splat_gpu::storage_buffer_zeroed(ctx, "plas target", n * c as u64 * 4);
+        let rows = splat_gpu::storage_buffer_zeroed(ctx, "plas rows", n * c as u64 * 4);
+        let order = splat_gpu::storage_buffer_zeroed(ctx, "plas order", n * 4);
+        let partial = splat_gpu::storage_buffer_zeroed(
             ctx,
             "plas partial sums",
             (n / 4).div_ceil(u64::from(WG)) * 8 + 8,
@@ -142,7 +142,7 @@ pub fn sort(
             channels: c as u32,
             ..Params::default()
         };
-        let params_buf = gpu::uniform_buffer(ctx, "plas params", &params);
+        let params_buf = splat_gpu::uniform_buffer(ctx, "plas params", &params);
         let shader = Shader::compose(&plas_source())?;
         let bx = shader.kernel(ctx, "blur_x")?;
         let bx_bind = bx.bind(ctx, &[("p", &params_buf), ("keys", &keys), ("rows", &rows)]);
@@ -174,8 +174,8 @@ pub fn sort(
             swap: (sw, sw_bind),
         };
         let stats = plas::run(&mut swapper, w, h, opts, progress)?;
-        let sorted_keys: Vec<u32> = gpu::readback(ctx, &keys, grid.keys.len())?;
-        grid.ids = gpu::readback(ctx, &ids, grid.ids.len())?;
+        let sorted_keys: Vec<u32> = splat_gpu::readback(ctx, &keys, grid.keys.len())?;
+        grid.ids = splat_gpu::readback(ctx, &ids, grid.ids.len())?;
         grid.keys = sorted_keys.into_iter().map(|k| k as u16).collect();
         Ok(stats)
     })

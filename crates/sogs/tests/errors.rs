@@ -1,21 +1,21 @@
 //! Damaged and unusual SOG files: every problem is an error naming the file and what is wrong;
 //! DEFLATE bundles and the unbundled folder read like STORE bundles.
 
-use sogs::CompressOptions;
-use sogs::container::{EncodedFile, zip_bytes};
+use splat_sogs::CompressOptions;
+use splat_sogs::container::{EncodedFile, zip_bytes};
 use splat_test_support::sog::synthetic_cloud;
 use std::io::Write;
 use std::path::Path;
 
 fn files() -> Vec<EncodedFile> {
     let cloud = synthetic_cloud(1500, 2, 7);
-    sogs::compress(&cloud, &CompressOptions::default(), &())
+    splat_sogs::compress(&cloud, &CompressOptions::default(), &())
         .unwrap()
         .0
 }
 
 fn error_of(path: &Path) -> String {
-    match sogs::read_sog(path) {
+    match splat_sogs::read_sog(path) {
         Ok(_) => panic!("{} was read without error", path.display()),
         Err(e) => e.to_string(),
     }
@@ -104,7 +104,7 @@ fn missing_entries_bad_json_and_bad_versions_are_named() {
 fn wrong_image_sizes_and_out_of_range_labels_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let all = files();
-    let small = sogs::container::encode_webp(&sogs::Image::zeroed(8, 8), None).unwrap();
+    let small = splat_sogs::container::encode_webp(&splat_sogs::Image::zeroed(8, 8), None).unwrap();
     let p = dir.path().join("small.sog");
     write_zip(&p, &replace(&all, "scales.webp", small));
     let e = error_of(&p);
@@ -113,7 +113,7 @@ fn wrong_image_sizes_and_out_of_range_labels_are_errors() {
     // Every label set to 0xffff, beyond the palette of 1024.
     let p = dir.path().join("labels.sog");
     write_zip(&p, &all);
-    let (_, images) = sogs::read_sog_images(&p).unwrap();
+    let (_, images) = splat_sogs::read_sog_images(&p).unwrap();
     let labels = &images
         .iter()
         .find(|(n, _)| n == "shN_labels.webp")
@@ -128,7 +128,7 @@ fn wrong_image_sizes_and_out_of_range_labels_are_errors() {
         &replace(
             &all,
             "shN_labels.webp",
-            sogs::container::encode_webp(&bad, None).unwrap(),
+            splat_sogs::container::encode_webp(&bad, None).unwrap(),
         ),
     );
     let e = error_of(&p);
@@ -141,7 +141,7 @@ fn deflate_bundles_and_unbundled_folders_read_like_store_bundles() {
     let all = files();
     let store = dir.path().join("store.sog");
     write_zip(&store, &all);
-    let reference = sogs::read_sog(&store).unwrap();
+    let reference = splat_sogs::read_sog(&store).unwrap();
 
     let deflate = dir.path().join("deflate.sog");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&deflate).unwrap());
@@ -152,15 +152,15 @@ fn deflate_bundles_and_unbundled_folders_read_like_store_bundles() {
         zip.write_all(bytes).unwrap();
     }
     zip.finish().unwrap();
-    assert_eq!(sogs::read_sog(&deflate).unwrap(), reference);
+    assert_eq!(splat_sogs::read_sog(&deflate).unwrap(), reference);
 
     let folder = dir.path().join("unbundled");
     std::fs::create_dir_all(&folder).unwrap();
-    sogs::container::write(&folder, &all).unwrap();
+    splat_sogs::container::write(&folder, &all).unwrap();
     assert!(folder.join("meta.json").exists() && folder.join("means_l.webp").exists());
-    assert_eq!(sogs::read_sog(&folder).unwrap(), reference);
+    assert_eq!(splat_sogs::read_sog(&folder).unwrap(), reference);
     assert_eq!(
-        sogs::read_sog(&folder.join("meta.json")).unwrap(),
+        splat_sogs::read_sog(&folder.join("meta.json")).unwrap(),
         reference
     );
 }

@@ -3,15 +3,15 @@
 //! splat-transform writes reads the same in our reader as in its own; (c) our round trip stays
 //! inside the format's error bounds per attribute.
 
-use scene::GaussianCloud;
-use sogs::CompressOptions;
+use splat_scene::GaussianCloud;
+use splat_sogs::CompressOptions;
 use splat_test_support::sog::{diff, run_splat_transform, synthetic_cloud};
 use std::path::Path;
 
 /// Writes `cloud` to `path`; returns the texel order (texel i holds Gaussian order[i]).
 fn write_sog(cloud: &GaussianCloud, path: &Path) -> Vec<u32> {
-    let (files, report) = sogs::compress(cloud, &CompressOptions::default(), &()).unwrap();
-    sogs::container::write(path, &files).unwrap();
+    let (files, report) = splat_sogs::compress(cloud, &CompressOptions::default(), &()).unwrap();
+    splat_sogs::container::write(path, &files).unwrap();
     report.texel_order
 }
 
@@ -35,8 +35,8 @@ fn a_sog_we_write_decodes_identically_in_splat_transform() {
     write_sog(&cloud, &sog);
     let theirs_ply = dir.path().join("theirs.ply");
     run_splat_transform(&[&sog, &theirs_ply]);
-    let theirs = scene::ply::read_ply(&theirs_ply).unwrap();
-    let ours = sogs::read_sog(&sog).unwrap();
+    let theirs = splat_scene::ply::read_ply(&theirs_ply).unwrap();
+    let ours = splat_sogs::read_sog(&sog).unwrap();
     assert_same_decode(&ours, &theirs);
 }
 
@@ -45,20 +45,20 @@ fn a_sog_splat_transform_writes_reads_as_its_own_decode() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = synthetic_cloud(2500, 3, 2);
     let ply = dir.path().join("model.ply");
-    scene::ply::write_ply(&ply, &cloud).unwrap();
+    splat_scene::ply::write_ply(&ply, &cloud).unwrap();
     let sog = dir.path().join("theirs.sog");
     run_splat_transform(&[&ply, &sog]);
     let decoded = dir.path().join("theirs_decoded.ply");
     run_splat_transform(&[&sog, &decoded]);
-    let theirs = scene::ply::read_ply(&decoded).unwrap();
-    let ours = sogs::read_sog(&sog).unwrap();
+    let theirs = splat_scene::ply::read_ply(&decoded).unwrap();
+    let ours = splat_sogs::read_sog(&sog).unwrap();
     assert_same_decode(&ours, &theirs);
 
     // The unbundled form (a folder with meta.json) reads the same.
     let folder = dir.path().join("unbundled");
     std::fs::create_dir_all(&folder).unwrap();
     run_splat_transform(&[&ply, &folder.join("meta.json")]);
-    let unbundled = sogs::read_sog(&folder.join("meta.json")).unwrap();
+    let unbundled = splat_sogs::read_sog(&folder.join("meta.json")).unwrap();
     assert_eq!(unbundled.len(), cloud.len());
     assert_eq!(unbundled.sh_degree, 3);
 }
@@ -85,7 +85,7 @@ fn our_round_trip_stays_inside_the_format_error_bounds() {
     let cloud = synthetic_cloud(6000, 3, 3);
     let sog = dir.path().join("ours.sog");
     let order = write_sog(&cloud, &sog);
-    let back = sogs::read_sog(&sog).unwrap();
+    let back = splat_sogs::read_sog(&sog).unwrap();
     assert_eq!(back.len(), cloud.len());
     // Texel t holds Gaussian order[t]: put the decoded Gaussians back in input order.
     let mut texel_of = vec![0usize; order.len()];

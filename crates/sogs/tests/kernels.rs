@@ -2,7 +2,7 @@
 
 #[test]
 fn plas_shader_matches_its_rust_side() {
-    if let Err(e) = gpu::Shader::compose(&sogs::plas_gpu::plas_source()) {
+    if let Err(e) = splat_gpu::Shader::compose(&splat_sogs::plas_gpu::plas_source()) {
         panic!("{e}");
     }
 }

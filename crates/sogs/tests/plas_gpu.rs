@@ -1,13 +1,14 @@
 //! The WGSL PLAS backend against the rayon one: the same options and seed give the same grid,
 //! cell for cell (runs on lavapipe where there is no GPU; fails, never skips, without a device).
 
-use sogs::layout::GridLayout;
-use sogs::order::{KEY_CHANNELS, KeyWeights, sort_keys};
-use sogs::plas::{self, Grid, PlasOptions};
+use splat_sogs::layout::GridLayout;
+use splat_sogs::order::{KEY_CHANNELS, KeyWeights, sort_keys};
+use splat_sogs::plas::{self, Grid, PlasOptions};
 use splat_test_support::sog::synthetic_cloud;
 
-fn context() -> gpu::GpuContext {
-    gpu::GpuContext::new().unwrap_or_else(|e| panic!("no GPU adapter: {e}\n{}", gpu::LAVAPIPE_HINT))
+fn context() -> splat_gpu::GpuContext {
+    splat_gpu::GpuContext::new()
+        .unwrap_or_else(|e| panic!("no GPU adapter: {e}\n{}", splat_gpu::LAVAPIPE_HINT))
 }
 
 fn same_on_both(grid: Grid, opts: &PlasOptions) {
@@ -16,7 +17,7 @@ fn same_on_both(grid: Grid, opts: &PlasOptions) {
     let mut cpu = grid.clone();
     let cpu_stats = plas::sort(&mut cpu, opts, &|_, _| {});
     let mut gpu = grid;
-    let gpu_stats = sogs::plas_gpu::sort(&ctx, &mut gpu, opts, &|_, _| {}).expect("GPU sort");
+    let gpu_stats = splat_sogs::plas_gpu::sort(&ctx, &mut gpu, opts, &|_, _| {}).expect("GPU sort");
     assert_eq!(
         cpu_stats.iterations, gpu_stats.iterations,
         "the two backends took different paths"

@@ -17,7 +17,7 @@ pub enum CheckpointError {
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
     #[error(transparent)]
-    Write(#[from] scene::SceneError),
+    Write(#[from] splat_scene::SceneError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -130,7 +130,7 @@ impl Checkpoint {
 
     /// Writes to `path` atomically (a temporary file renamed into place).
     pub fn write(&self, path: &Path) -> Result<(), CheckpointError> {
-        Ok(scene::write_atomic_bytes(path, &self.to_bytes())?)
+        Ok(splat_scene::write_atomic_bytes(path, &self.to_bytes())?)
     }
 
     pub fn read(path: &Path) -> Result<Self, CheckpointError> {

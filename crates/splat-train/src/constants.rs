@@ -1,9 +1,9 @@
 //! Constants the GPU kernels and the f64 reference share, defined once here: the WGSL gets them
-//! as generated declarations (`raster_constants`, `gpu::Constant`), the reference and the host
+//! as generated declarations (`raster_constants`, `splat_gpu::Constant`), the reference and the host
 //! code import them.
 
 use crate::sh::{SH_C0, SH_C1, SH_C2, SH_C3};
-use gpu::Constant;
+use splat_gpu::Constant;
 
 /// Tile edge in pixels.
 pub const TILE: u32 = 16;

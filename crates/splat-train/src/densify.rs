@@ -9,7 +9,7 @@ use crate::model::{GpuGaussians, GpuGrads};
 use crate::optim::AdamState;
 use crate::raster::Frame;
 use crate::rebuild::{Role, rebuild};
-use gpu::{
+use splat_gpu::{
     GpuContext, GpuError, Kernel, PrefixScan, Shader, ShaderSource, readback, storage_buffer,
     storage_buffer_zeroed, uniform_buffer, wgsl_layout,
 };

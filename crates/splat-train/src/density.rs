@@ -11,7 +11,7 @@ use crate::mcmc::{Mcmc, McmcConfig};
 use crate::model::{GpuGaussians, GpuGrads};
 use crate::optim::AdamState;
 use crate::raster::Frame;
-use gpu::{GpuContext, GpuError};
+use splat_gpu::{GpuContext, GpuError};
 
 /// One strategy for changing the set of Gaussians. `iteration` is the 1-based number of the
 /// step under way.

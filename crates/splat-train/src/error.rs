@@ -1,7 +1,7 @@
 //! The trainer's errors.
 
-use gpu::GpuError;
-use scene::SceneError;
+use splat_gpu::GpuError;
+use splat_scene::SceneError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {

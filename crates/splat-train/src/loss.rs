@@ -3,7 +3,7 @@
 //! partial sums from which the loss value is read back only when it is logged.
 
 use crate::constants::{SSIM_C1, SSIM_C2, SSIM_RADIUS, SSIM_WINDOW_F32};
-use gpu::{
+use splat_gpu::{
     Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, reuse_buffer,
     storage_buffer_zeroed, uniform_buffer, wgsl_layout,
 };

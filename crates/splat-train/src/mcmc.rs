@@ -12,13 +12,13 @@ use crate::constants::geom_constants;
 use crate::model::{GpuGaussians, GpuGrads};
 use crate::optim::AdamState;
 use crate::rebuild::{Role, rebuild};
-use gpu::{
-    Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, storage_buffer,
-    uniform_buffer, wgsl_layout,
-};
 use rand::SeedableRng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
+use splat_gpu::{
+    Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, readback, storage_buffer,
+    uniform_buffer, wgsl_layout,
+};
 
 /// The MCMC kernels' source (the shared random-number functions, then the kernels).
 pub fn mcmc_source() -> ShaderSource {

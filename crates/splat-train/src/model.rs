@@ -7,8 +7,8 @@ use crate::constants::{
     BAND_COEFFS, GEOM_MEAN, GEOM_MEAN2D, GEOM_OPACITY, GEOM_QUAT, GEOM_SCALE, GEOM_STRIDE,
 };
 use crate::sh::coeff_count;
-use gpu::{GpuContext, GpuError, readback, storage_buffer, storage_buffer_zeroed};
-use scene::GaussianCloud;
+use splat_gpu::{GpuContext, GpuError, readback, storage_buffer, storage_buffer_zeroed};
+use splat_scene::GaussianCloud;
 
 /// Gaussians in f32 in the layout of the GPU buffers (SH coefficient-major, then channel).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! Adam on the GPU (host side of `adam.wgsl`) and the same step in f64 for tests.
 
 use crate::model::{GradLayout, ParamGroup};
-use gpu::{
+use splat_gpu::{
     GpuContext, GpuError, Kernel, Shader, ShaderSource, storage_buffer_zeroed, uniform_buffer,
     wgsl_layout,
 };

@@ -4,7 +4,7 @@
 
 use crate::model::GpuGaussians;
 use crate::optim::AdamState;
-use gpu::{GpuContext, GpuError, storage_buffer_zeroed};
+use splat_gpu::{GpuContext, GpuError, storage_buffer_zeroed};
 
 /// Which array a rebuild is writing (kernels treat some specially).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -65,7 +65,7 @@ pub enum RunEvent<'a> {
         evaluation: &'a Evaluation,
         gaussians: u32,
         steps_per_second: f64,
-        device_memory: Option<gpu::DeviceMemory>,
+        device_memory: Option<splat_gpu::DeviceMemory>,
     },
     /// Step `step` is done.
     Stepped { step: u32 },
@@ -87,7 +87,7 @@ pub struct RunSummary {
     pub gaussians: usize,
     pub ply: PathBuf,
     pub metrics: PathBuf,
-    pub peak_device_memory: Option<gpu::DeviceMemory>,
+    pub peak_device_memory: Option<splat_gpu::DeviceMemory>,
     pub profile: Option<StageTimes>,
 }
 
@@ -109,7 +109,7 @@ pub enum RunError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
-    Scene(#[from] scene::SceneError),
+    Scene(#[from] splat_scene::SceneError),
     #[error("{what} {}", path.display())]
     Io {
         what: &'static str,
@@ -297,7 +297,7 @@ pub fn run(
     drop(metrics);
     let cloud = trainer.download()?;
     let ply = opts.output.join("point_cloud.ply");
-    scene::ply::write_ply(&ply, &cloud)?;
+    splat_scene::ply::write_ply(&ply, &cloud)?;
     let summary = RunSummary {
         first_step,
         steps: opts.steps,
@@ -340,7 +340,7 @@ fn write_eval(trainer: &Trainer, s: &RunSummary, path: &Path) -> Result<(), RunE
         "views": e.views,
     });
     let text = serde_json::to_string_pretty(&eval).unwrap_or_default();
-    scene::write_atomic_bytes(path, text.as_bytes())?;
+    splat_scene::write_atomic_bytes(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -354,7 +354,7 @@ fn write_profile(p: &StageTimes, path: &Path) -> Result<(), RunError> {
         .collect();
     let json = serde_json::json!({ "steps": p.steps, "seconds": p.total(), "stages": stages });
     let text = serde_json::to_string_pretty(&json).unwrap_or_default();
-    scene::write_atomic_bytes(path, text.as_bytes())?;
+    splat_scene::write_atomic_bytes(path, text.as_bytes())?;
     Ok(())
 }
 

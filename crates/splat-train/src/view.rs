@@ -31,8 +31,8 @@ impl View {
 
     /// A view of a COLMAP image with a PINHOLE or SIMPLE_PINHOLE camera.
     pub fn from_colmap(
-        cam: &scene::Camera,
-        im: &scene::Image,
+        cam: &splat_scene::Camera,
+        im: &splat_scene::Image,
         near: f64,
         background: [f64; 3],
     ) -> Option<Self> {

@@ -46,11 +46,11 @@ fn accumulated_statistics_match_the_gradients_of_each_view() {
     let w: Vec<[f32; 4]> = (0..64 * 48)
         .map(|_| [0; 4].map(|_| r.random_range(-1.0..1.0)))
         .collect();
-    let d = gpu::storage_buffer(ctx, "d_image", &w);
+    let d = splat_gpu::storage_buffer(ctx, "d_image", &w);
     let grads = rasterizer().backward(ctx, &gg, &frame, &d).unwrap();
     let host = grads.read(ctx).unwrap();
-    let rects: Vec<[u32; 4]> = gpu::readback(ctx, frame.tile_rects(), g.len()).unwrap();
-    let xy: Vec<[f32; 4]> = gpu::readback(ctx, frame.xy_depth_radius(), g.len()).unwrap();
+    let rects: Vec<[u32; 4]> = splat_gpu::readback(ctx, frame.tile_rects(), g.len()).unwrap();
+    let xy: Vec<[f32; 4]> = splat_gpu::readback(ctx, frame.xy_depth_radius(), g.len()).unwrap();
 
     let densifier = Densifier::new(ctx, g.len() as u32).expect("densify kernels");
     let mut enc = ctx.encoder("test");
@@ -261,8 +261,8 @@ fn clone_split_and_prune_match_the_reference_and_carry_adam_moments() {
     let mut gg = GpuGaussians::upload(ctx, &g).unwrap();
     let mut states: [AdamState; 8] = std::array::from_fn(|b| {
         let mut s = AdamState::new(ctx, rows(b) as u32, dims[b] as u32);
-        s.m1 = gpu::storage_buffer(ctx, "m1", &moments[b].0);
-        s.m2 = gpu::storage_buffer(ctx, "m2", &moments[b].1);
+        s.m1 = splat_gpu::storage_buffer(ctx, "m1", &moments[b].0);
+        s.m2 = splat_gpu::storage_buffer(ctx, "m2", &moments[b].1);
         s
     });
     let mut densifier = Densifier::new(ctx, n as u32).expect("densify kernels");
@@ -299,8 +299,8 @@ fn clone_split_and_prune_match_the_reference_and_carry_adam_moments() {
     assert_eq!(got.sh, want.g.sh);
     for (b, s) in states.iter().enumerate().take(7) {
         assert_eq!(s.count, report.after);
-        let m1: Vec<f32> = gpu::readback(ctx, &s.m1, want.moments[2 * b].len()).unwrap();
-        let m2: Vec<f32> = gpu::readback(ctx, &s.m2, want.moments[2 * b + 1].len()).unwrap();
+        let m1: Vec<f32> = splat_gpu::readback(ctx, &s.m1, want.moments[2 * b].len()).unwrap();
+        let m2: Vec<f32> = splat_gpu::readback(ctx, &s.m2, want.moments[2 * b + 1].len()).unwrap();
         assert_eq!(m1, want.moments[2 * b], "first moment of group {b}");
         assert_eq!(m2, want.moments[2 * b + 1], "second moment of group {b}");
     }
@@ -348,13 +348,13 @@ fn opacity_reset_clamps_opacities_and_clears_their_moments() {
     let gg = GpuGaussians::upload(ctx, &g).unwrap();
     let state = AdamState::new(ctx, 700, 1);
     let state = AdamState {
-        m1: gpu::storage_buffer(ctx, "m1", &vec![0.5f32; 700]),
-        m2: gpu::storage_buffer(ctx, "m2", &vec![0.25f32; 700]),
+        m1: splat_gpu::storage_buffer(ctx, "m1", &vec![0.5f32; 700]),
+        m2: splat_gpu::storage_buffer(ctx, "m2", &vec![0.25f32; 700]),
         ..state
     };
     let d = Densifier::new(ctx, 700).expect("densify kernels");
     d.reset_opacity(ctx, &gg, &state, 0.01);
-    let got: Vec<f32> = gpu::readback(ctx, &gg.opacities, 700).unwrap();
+    let got: Vec<f32> = splat_gpu::readback(ctx, &gg.opacities, 700).unwrap();
     let ceiling = logit(0.01);
     let mut clamped = 0;
     for (a, b) in got.iter().zip(&g.opacities) {
@@ -363,7 +363,7 @@ fn opacity_reset_clamps_opacities_and_clears_their_moments() {
         assert!((f64::from(*a) - want).abs() < 1e-5, "{a} vs {want}");
     }
     assert!(clamped > 100);
-    let m1: Vec<f32> = gpu::readback(ctx, &state.m1, 700).unwrap();
-    let m2: Vec<f32> = gpu::readback(ctx, &state.m2, 700).unwrap();
+    let m1: Vec<f32> = splat_gpu::readback(ctx, &state.m1, 700).unwrap();
+    let m2: Vec<f32> = splat_gpu::readback(ctx, &state.m2, 700).unwrap();
     assert!(m1.iter().chain(&m2).all(|&x| x == 0.0));
 }

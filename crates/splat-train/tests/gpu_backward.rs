@@ -57,7 +57,7 @@ fn gpu_grads(r: &Rasterizer, g: &Gaussians32, v: &View, w: &[[f32; 4]]) -> Grads
     let ctx = context();
     let gg = GpuGaussians::upload(ctx, g).expect("upload");
     let frame = r.forward(ctx, &gg, v).expect("forward");
-    let d = gpu::storage_buffer(ctx, "d_image", w);
+    let d = splat_gpu::storage_buffer(ctx, "d_image", w);
     r.backward(ctx, &gg, &frame, &d)
         .expect("backward")
         .read(ctx)
@@ -213,7 +213,7 @@ fn active_sh_degree_renders_and_differentiates_the_truncated_model() {
         .flat_map(|c| c[..12].to_vec())
         .collect();
     let w = loss_weights(&v, 9);
-    let d = gpu::storage_buffer(ctx, "d_image", &w);
+    let d = splat_gpu::storage_buffer(ctx, "d_image", &w);
 
     let mut g = GpuGaussians::upload(ctx, &full).unwrap();
     g.set_active_sh_degree(1);
@@ -264,7 +264,7 @@ fn reused_gradient_and_loss_buffers_give_the_same_results_as_fresh_ones() {
         splat_train::GpuGrads::empty(ctx),
     );
     let target = |v: &View| {
-        gpu::storage_buffer(
+        splat_gpu::storage_buffer(
             ctx,
             "target",
             &loss_weights(v, 3)
@@ -318,7 +318,7 @@ fn a_frame_without_keys_has_zero_gradients() {
         let gg = GpuGaussians::upload(ctx, &g).expect("upload");
         let frame = r.forward(ctx, &gg, &v).expect("forward");
         assert_eq!(frame.keys, 0);
-        let d = gpu::storage_buffer(ctx, "d_image", &loss_weights(&v, 3));
+        let d = splat_gpu::storage_buffer(ctx, "d_image", &loss_weights(&v, 3));
         let grads = r
             .backward(ctx, &gg, &frame, &d)
             .expect("backward of an empty frame")

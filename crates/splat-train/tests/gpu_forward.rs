@@ -155,7 +155,7 @@ fn a_frame_with_too_many_keys_is_a_clear_error() {
     }
     let gg = GpuGaussians::upload(ctx, &g).expect("upload");
     match rasterizer().forward(ctx, &gg, &v) {
-        Err(e @ gpu::GpuError::TooLarge { .. }) => {
+        Err(e @ splat_gpu::GpuError::TooLarge { .. }) => {
             let msg = e.to_string();
             assert!(msg.contains("tile/Gaussian key list"), "{msg}");
         }

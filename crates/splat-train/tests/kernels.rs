@@ -1,7 +1,7 @@
 //! Every shader of the trainer composes, validates and matches its Rust parameter structs and
 //! shared constants (no GPU needed); each kernel's bindings are checked by name when it binds.
 
-use gpu::{Shader, ShaderSource};
+use splat_gpu::{Shader, ShaderSource};
 
 fn check(source: ShaderSource) -> Shader {
     match Shader::compose(&source) {

@@ -60,7 +60,7 @@ fn upload(img: &[[f64; 3]]) -> wgpu::Buffer {
         .iter()
         .map(|p| [p[0] as f32, p[1] as f32, p[2] as f32, 1.0])
         .collect();
-    gpu::storage_buffer(context(), "image", &data)
+    splat_gpu::storage_buffer(context(), "image", &data)
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn gpu_loss_and_gradient_match_the_reference() {
             want.ssim
         );
         assert!((terms.total - want.total).abs() < 1e-5);
-        let got: Vec<[f32; 4]> = gpu::readback(ctx, &eval.d_image, w * h).unwrap();
+        let got: Vec<[f32; 4]> = splat_gpu::readback(ctx, &eval.d_image, w * h).unwrap();
         let grad = photometric_loss_grad(&x, &y, w, h, 0.2);
         let (mut err, mut norm) = (0.0, 0.0);
         for (a, b) in got.iter().zip(&grad) {

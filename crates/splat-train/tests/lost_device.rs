@@ -9,9 +9,9 @@ mod common;
 #[test]
 fn a_lost_device_stops_training_and_nothing_after_it_is_used() {
     // A device of its own: the shared one must outlive this test.
-    let ctx: &'static gpu::GpuContext =
-        Box::leak(Box::new(gpu::GpuContext::new().unwrap_or_else(|e| {
-            panic!("no GPU adapter: {e}\n{}", gpu::LAVAPIPE_HINT)
+    let ctx: &'static splat_gpu::GpuContext =
+        Box::leak(Box::new(splat_gpu::GpuContext::new().unwrap_or_else(|e| {
+            panic!("no GPU adapter: {e}\n{}", splat_gpu::LAVAPIPE_HINT)
         })));
     let dir = tempfile::tempdir().unwrap();
     let data = common::built_in(dir.path(), 8, 48, 36, 500);

@@ -107,8 +107,8 @@ fn gather_writes_what_the_plan_says_and_clears_touched_moments() {
         let rows = if dims[b] > 0 { 600 } else { 0 };
         let mut s = AdamState::new(ctx, rows, if rows > 0 { dims[b] as u32 } else { 3 });
         if rows > 0 {
-            s.m1 = gpu::storage_buffer(ctx, "m1", &moments[b]);
-            s.m2 = gpu::storage_buffer(ctx, "m2", &moments[b]);
+            s.m1 = splat_gpu::storage_buffer(ctx, "m1", &moments[b]);
+            s.m2 = splat_gpu::storage_buffer(ctx, "m2", &moments[b]);
         }
         s
     });
@@ -137,7 +137,7 @@ fn gather_writes_what_the_plan_says_and_clears_touched_moments() {
     }
     for b in 0..6 {
         assert_eq!(states[b].count, 630);
-        let m: Vec<f32> = gpu::readback(ctx, &states[b].m1, 630 * dims[b]).unwrap();
+        let m: Vec<f32> = splat_gpu::readback(ctx, &states[b].m1, 630 * dims[b]).unwrap();
         for (j, &s) in p.src_of.iter().enumerate() {
             for d in 0..dims[b] {
                 let want = if p.flags[j] & 1 != 0 {
@@ -174,7 +174,7 @@ fn noise_moves_only_faint_gaussians_with_their_covariance() {
     let scaler = 2.0f32;
     mcmc.perturb(ctx, &mut enc, &gg, scaler, 5, 10);
     ctx.queue.submit([enc.finish()]);
-    let means: Vec<f32> = gpu::readback(ctx, &gg.means, 3 * n).unwrap();
+    let means: Vec<f32> = splat_gpu::readback(ctx, &gg.means, 3 * n).unwrap();
     assert!(means[..3 * n / 2].iter().all(|&x| x.abs() < 1e-6));
     // Faint ones: d = s·f·Σz with Σ = R S² Rᵀ and the gate f = 1 / (1 + e^(−100 ((1 − σ(o)) −
     // 0.995))), so Cov(d) = (s f)² Σ².
@@ -206,7 +206,7 @@ fn regularisation_adds_the_gradients_of_mean_opacity_and_scale() {
         .expect("kernels")
         .forward(ctx, &gg, &v)
         .unwrap();
-    let d = gpu::storage_buffer(ctx, "d", &vec![[0.1f32, -0.2, 0.05, 0.0]; 32 * 24]);
+    let d = splat_gpu::storage_buffer(ctx, "d", &vec![[0.1f32, -0.2, 0.05, 0.0]; 32 * 24]);
     let mut grads = GpuGrads::empty(ctx);
     Rasterizer::new(ctx)
         .expect("kernels")

@@ -32,7 +32,7 @@ fn steps_at_a_fixed_gaussian_count_do_not_grow_memory() {
         dir.path(),
     )
     .expect("generating the built-in scene");
-    let data = scene::dataset::Dataset::load(dir.path()).expect("loading the built-in scene");
+    let data = splat_scene::dataset::Dataset::load(dir.path()).expect("loading the built-in scene");
     let cfg = TrainConfig {
         steps: 1000,
         seed: 1,

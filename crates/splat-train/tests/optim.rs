@@ -19,7 +19,7 @@ fn gpu_adam_matches_the_reference_step() {
     let p0: Vec<f32> = (0..count * dim)
         .map(|_| r.random_range(-1.0..1.0))
         .collect();
-    let param = gpu::storage_buffer(ctx, "p", &p0);
+    let param = splat_gpu::storage_buffer(ctx, "p", &p0);
     let adam = Adam::new(ctx, AdamConfig::default()).expect("adam kernel");
     let mut state = AdamState::new(ctx, count as u32, dim as u32);
     let (mut p, mut m, mut v) = (
@@ -31,7 +31,7 @@ fn gpu_adam_matches_the_reference_step() {
         let g_rows: Vec<f32> = (0..count * stride)
             .map(|_| r.random_range(-2.0..2.0))
             .collect();
-        let grad = gpu::storage_buffer(ctx, "g", &g_rows);
+        let grad = splat_gpu::storage_buffer(ctx, "g", &g_rows);
         let mut enc = ctx.encoder("adam test");
         let layout = GradLayout {
             stride: stride as u32,
@@ -54,7 +54,7 @@ fn gpu_adam_matches_the_reference_step() {
             .map(|i| f64::from(g_rows[(i / dim) * stride + offset + i % dim]))
             .collect();
         adam_step_reference(&mut p, &g, &mut m, &mut v, 0.01, t, AdamConfig::default());
-        let got: Vec<f32> = gpu::readback(ctx, &param, count * dim).unwrap();
+        let got: Vec<f32> = splat_gpu::readback(ctx, &param, count * dim).unwrap();
         let worst = got
             .iter()
             .zip(&p)

@@ -25,7 +25,7 @@ fn built_in_scene_reaches_30_db_on_held_out_views() {
         dir.path(),
     )
     .expect("generating the built-in scene");
-    let data = scene::dataset::Dataset::load(dir.path()).expect("loading the built-in scene");
+    let data = splat_scene::dataset::Dataset::load(dir.path()).expect("loading the built-in scene");
     assert_eq!(data.test_images().len(), 6);
     let steps = 1500;
     let cfg = TrainConfig {

@@ -1,8 +1,8 @@
 //! `--resolution`: photos downscaled with the area filter and cameras scaled alike match the
 //! same scene ray-traced directly at the smaller size.
 
-use scene::dataset::Dataset;
 use splat_datasets::{SceneSpec, generate};
+use splat_scene::dataset::Dataset;
 use splat_test_support::gpu::context;
 use splat_train::train::{default_near, load_views};
 

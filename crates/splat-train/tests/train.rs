@@ -55,8 +55,8 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
         cloud.len()
     );
     let p = dir.path().join("point_cloud.ply");
-    scene::ply::write_ply(&p, &cloud).unwrap();
-    assert_eq!(scene::ply::read_ply(&p).unwrap(), cloud);
+    splat_scene::ply::write_ply(&p, &cloud).unwrap();
+    assert_eq!(splat_scene::ply::read_ply(&p).unwrap(), cloud);
     eprintln!(
         "test PSNR {before:.2} dB -> {after:.2} dB after 200 steps; {} -> {} Gaussians",
         init.len(),

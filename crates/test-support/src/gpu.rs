@@ -1,7 +1,7 @@
 //! The device tests run on, shared by all tests of one test binary. It fails — never skips —
 //! when no adapter exists, with the message that says how to install lavapipe.
 
-use gpu::GpuContext;
+use splat_gpu::GpuContext;
 use std::sync::OnceLock;
 
 /// The process-wide test device.
@@ -17,7 +17,7 @@ pub fn context() -> &'static GpuContext {
         }
         Err(e) => panic!(
             "GPU tests need a GPU adapter and found none usable: {e}\n{}",
-            gpu::LAVAPIPE_HINT
+            splat_gpu::LAVAPIPE_HINT
         ),
     })
 }

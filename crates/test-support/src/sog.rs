@@ -4,7 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
-use scene::GaussianCloud;
+use splat_scene::GaussianCloud;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,7 +14,7 @@ use std::process::Command;
 pub fn synthetic_cloud(n: usize, degree: u32, seed: u64) -> GaussianCloud {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     let unit = Normal::new(0.0f32, 1.0).unwrap();
-    let k = scene::ply::sh_rest_per_channel(degree);
+    let k = splat_scene::ply::sh_rest_per_channel(degree);
     let mut c = GaussianCloud {
         sh_degree: degree,
         ..Default::default()

@@ -2,8 +2,8 @@
 //! readers take validates, and the training data set built on it loads.
 
 use crate::{Outcome, Seed, cases, fuzz, named};
-use scene::colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement, read_model};
-use scene::{Camera, CameraModel};
+use splat_scene::colmap::{Image, Point2D, Point3D, Reconstruction, TrackElement, read_model};
+use splat_scene::{Camera, CameraModel};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,9 +80,9 @@ fn files_of(dir: &Path, prefix: &str) -> Vec<(PathBuf, Vec<u8>)> {
 fn model_seed(binary: bool) -> Vec<Seed> {
     let dir = tempfile::tempdir().unwrap();
     if binary {
-        scene::colmap::write_binary(dir.path(), &model()).unwrap();
+        splat_scene::colmap::write_binary(dir.path(), &model()).unwrap();
     } else {
-        scene::colmap::write_text(dir.path(), &model()).unwrap();
+        splat_scene::colmap::write_text(dir.path(), &model()).unwrap();
     }
     vec![Seed::all(files_of(dir.path(), "sparse/0"))]
 }
@@ -104,7 +104,7 @@ fn check_model(dir: &Path) -> Result<Outcome, String> {
         .map_err(|e| format!("read, but fails validation: {e}"))?;
     let copy = dir.join("copy");
     std::fs::create_dir_all(&copy).map_err(|e| e.to_string())?;
-    scene::colmap::write_binary(&copy, &rec).map_err(|e| format!("not written: {e}"))?;
+    splat_scene::colmap::write_binary(&copy, &rec).map_err(|e| format!("not written: {e}"))?;
     let back = read_model(&copy).map_err(|e| format!("our copy is not read: {e}"))?;
     if back != rec {
         return Err("the written copy reads back different".into());
@@ -187,7 +187,7 @@ fn transforms_seeds() -> Vec<Seed> {
 
 /// The data set loads (as `splat train` loads it) or the error names a JSON file.
 fn check_transforms(dir: &Path) -> Result<Outcome, String> {
-    match scene::dataset::Dataset::load(dir) {
+    match splat_scene::dataset::Dataset::load(dir) {
         Ok(d) => {
             let f = dir.join("transforms.json");
             d.model

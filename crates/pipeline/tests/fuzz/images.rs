@@ -62,8 +62,8 @@ fn check(dir: &Path) -> Result<Outcome, String> {
         .map(|n| dir.join(n))
         .find(|p| p.exists())
         .ok_or("no photo written")?;
-    let sfm_read = sfm::input::load(dir, &path, 1600);
-    let loaded = scene::images::load_rgb(&path, [0.0; 3]);
+    let sfm_read = splat_sfm::input::load(dir, &path, 1600);
+    let loaded = splat_scene::images::load_rgb(&path, [0.0; 3]);
     match (sfm_read, loaded) {
         (Ok(im), Ok(rgb)) => {
             let sides = [(im.width, im.height), (rgb.width(), rgb.height())];
@@ -74,7 +74,7 @@ fn check(dir: &Path) -> Result<Outcome, String> {
         }
         (Err(_), Err(e)) => named(&e.to_string(), &["photo."]),
         // A photo too small for SfM still loads for training.
-        (Err(e), Ok(_)) if e.contains("too small") => Ok(Outcome::Refused),
+        (Err(splat_sfm::input::UnusablePhoto::TooSmall { .. }), Ok(_)) => Ok(Outcome::Refused),
         (Err(e), Ok(_)) => Err(format!("SfM refused what training reads: {e}")),
         (Ok(_), Err(e)) => Err(format!("training refused what SfM reads: {e}")),
     }

@@ -7,7 +7,7 @@
 //!
 //! The CI run uses a fixed seed and a case count per reader sized to keep the whole file to a
 //! few minutes on two cores; `SPLAT_FUZZ_CASES=N` (and `SPLAT_FUZZ_SEED=S`) change both, and
-//! `cargo test -p pipeline --test fuzz -- --ignored` is the long run (100,000 cases per reader).
+//! `cargo test -p splat-pipeline --test fuzz -- --ignored` is the long run (100,000 cases per reader).
 //! Each test prints how many cases its reader took and refused (`-- --nocapture`).
 
 mod colmap;

@@ -2,8 +2,8 @@
 //! and a written copy reads back the same.
 
 use crate::{Outcome, Seed, cases, fuzz, named};
-use scene::GaussianCloud;
-use scene::ply::{read_ply, write_ply};
+use splat_scene::GaussianCloud;
+use splat_scene::ply::{read_ply, write_ply};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -84,11 +84,11 @@ fn check(dir: &Path) -> Result<Outcome, String> {
     cloud
         .validate(&path)
         .map_err(|e| format!("read, but fails validation: {e}"))?;
-    let options = sogs::CompressOptions {
+    let options = splat_sogs::CompressOptions {
         iterations: 2,
         ..Default::default()
     };
-    let (files, _) = match sogs::compress(&cloud, &options, &()) {
+    let (files, _) = match splat_sogs::compress(&cloud, &options, &()) {
         Ok(done) => done,
         // An empty model is a valid PLY that compression refuses, saying so.
         Err(e) if cloud.is_empty() && e.to_string().contains("no Gaussians") => {

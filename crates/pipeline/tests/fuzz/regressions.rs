@@ -8,10 +8,10 @@ use std::path::Path;
 #[test]
 fn a_zip_entry_declaring_gigabytes_reserves_nothing_of_the_kind() {
     let cloud = splat_test_support::sog::synthetic_cloud(40, 0, 3);
-    let files = sogs::compress(&cloud, &sogs::CompressOptions::default(), &())
+    let files = splat_sogs::compress(&cloud, &splat_sogs::CompressOptions::default(), &())
         .unwrap()
         .0;
-    let mut bytes = sogs::container::zip_bytes(&files).unwrap();
+    let mut bytes = splat_sogs::container::zip_bytes(&files).unwrap();
     let central = bytes
         .windows(4)
         .position(|w| w == [0x50, 0x4b, 0x01, 0x02])
@@ -21,7 +21,7 @@ fn a_zip_entry_declaring_gigabytes_reserves_nothing_of_the_kind() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("sized.sog");
     std::fs::write(&p, &bytes).unwrap();
-    match sogs::read_sog(Path::new(&p)) {
+    match splat_sogs::read_sog(Path::new(&p)) {
         Ok(c) => c.validate(&p).unwrap(),
         Err(e) => assert!(e.to_string().contains("sized.sog"), "{e}"),
     }

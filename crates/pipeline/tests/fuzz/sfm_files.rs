@@ -2,9 +2,9 @@
 //! `.camera` ground truth (`splat sfm-eval`).
 
 use crate::{Outcome, Seed, cases, fuzz, named};
-use sfm::database::{DatabaseWriter, read};
-use sfm::features::Keypoint;
-use sfm::geometry::two_view::{Config, TwoViewGeometry};
+use splat_sfm::database::{DatabaseWriter, read};
+use splat_sfm::features::Keypoint;
+use splat_sfm::geometry::two_view::{Config, TwoViewGeometry};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ fn database() -> Vec<u8> {
     let db = DatabaseWriter::create(&path).unwrap();
     let cam = db
         .add_camera(
-            scene::CameraModel::SimpleRadial,
+            splat_scene::CameraModel::SimpleRadial,
             64,
             48,
             &[60.0, 32.0, 24.0, 0.0],
@@ -136,7 +136,7 @@ fn strecha_seed() -> Seed {
 }
 
 fn check_strecha(dir: &Path) -> Result<Outcome, String> {
-    match sfm::evaluate::read_strecha(dir) {
+    match splat_sfm::evaluate::read_strecha(dir) {
         Ok(poses) => {
             for p in &poses {
                 let finite = p

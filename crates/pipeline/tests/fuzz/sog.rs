@@ -7,18 +7,18 @@ use std::sync::Arc;
 
 fn encoded(n: usize, degree: u32) -> Vec<(String, Vec<u8>)> {
     let cloud = splat_test_support::sog::synthetic_cloud(n, degree, 3 + u64::from(degree));
-    let options = sogs::CompressOptions {
+    let options = splat_sogs::CompressOptions {
         iterations: 2,
         ..Default::default()
     };
-    sogs::compress(&cloud, &options, &()).unwrap().0
+    splat_sogs::compress(&cloud, &options, &()).unwrap().0
 }
 
 fn seeds() -> Vec<Seed> {
     let mut out = Vec::new();
     for (n, degree) in [(40, 0), (30, 3)] {
         let files = encoded(n, degree);
-        let bundle = sogs::container::zip_bytes(&files).unwrap();
+        let bundle = splat_sogs::container::zip_bytes(&files).unwrap();
         out.push(Seed::all(vec![(PathBuf::from("scene.sog"), bundle)]));
         let files: Vec<(PathBuf, Vec<u8>)> = files
             .into_iter()
@@ -43,14 +43,14 @@ fn check(dir: &Path) -> Result<Outcome, String> {
     } else {
         dir.join("scene")
     };
-    let cloud = match sogs::read_sog(&path) {
+    let cloud = match splat_sogs::read_sog(&path) {
         Ok(c) => c,
         Err(e) => return named(&e.to_string(), &["scene.sog", "scene"]),
     };
     cloud
         .validate(&path)
         .map_err(|e| format!("read, but fails validation: {e}"))?;
-    scene::ply::write_ply(&dir.join("out.ply"), &cloud)
+    splat_scene::ply::write_ply(&dir.join("out.ply"), &cloud)
         .map_err(|e| format!("read, but not written as a PLY: {e}"))?;
     Ok(Outcome::Accepted)
 }

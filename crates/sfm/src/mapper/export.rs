@@ -2,7 +2,7 @@
 //! all their keypoints, points with their tracks, colours and mean reprojection errors).
 
 use super::Model;
-use scene::{Camera, CameraModel, Image, Point2D, Point3D, Reconstruction, TrackElement};
+use splat_scene::{Camera, CameraModel, Image, Point2D, Point3D, Reconstruction, TrackElement};
 use std::collections::BTreeMap;
 
 /// `colors[i][kp]` gives the RGB of keypoint `kp` in image `i` when known.

@@ -210,7 +210,7 @@ impl Mapper {
             .cameras
             .iter()
             .map(|c| {
-                let (f, _) = scene::Camera {
+                let (f, _) = splat_scene::Camera {
                     id: c.id,
                     model: c.model,
                     width: u64::from(c.width),
@@ -219,7 +219,7 @@ impl Mapper {
                 }
                 .focal();
                 let (cx, cy) = (f64::from(c.width) / 2.0, f64::from(c.height) / 2.0);
-                let k = if c.model == scene::CameraModel::SimpleRadial {
+                let k = if c.model == splat_scene::CameraModel::SimpleRadial {
                     c.params[3]
                 } else {
                     0.0

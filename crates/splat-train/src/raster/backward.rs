@@ -4,7 +4,7 @@
 use super::{Frame, Rasterizer};
 use crate::constants::BAND_COEFFS;
 use crate::model::{GpuGaussians, GpuGrads};
-use gpu::{GpuContext, GpuError, reuse_buffer};
+use splat_gpu::{GpuContext, GpuError, reuse_buffer};
 
 impl Rasterizer {
     /// Gradients of a loss with respect to every Gaussian parameter, given dL/d(image) and

@@ -6,7 +6,7 @@ use crate::constants::FOV_CLAMP;
 use crate::model::GpuGaussians;
 use crate::sh::coeff_count;
 use crate::view::View;
-use gpu::{
+use splat_gpu::{
     GpuContext, GpuError, SortKeys, StructLayout, bits_in_use, readback, reuse_buffer,
     storage_buffer, storage_buffer_zeroed, wgsl_layout,
 };

@@ -18,7 +18,7 @@ pub use forward::{Frame, RenderOutput};
 pub use profile::Profile;
 
 use crate::constants::raster_constants;
-use gpu::{GpuContext, GpuError, Kernel, PrefixScan, RadixSort, Shader, ShaderSource};
+use splat_gpu::{GpuContext, GpuError, Kernel, PrefixScan, RadixSort, Shader, ShaderSource};
 
 const COMMON_WGSL: &str = include_str!("common.wgsl");
 const FORWARD_WGSL: &str = include_str!("forward.wgsl");

@@ -1,7 +1,7 @@
 //! Per-stage wall time of the rasterizer's (and the trainer's) GPU work, for `--profile`.
 
 use super::Rasterizer;
-use gpu::{GpuContext, GpuError};
+use splat_gpu::{GpuContext, GpuError};
 
 /// Wall time per stage, measured by submitting and waiting after each one (which itself costs
 /// time; use only to see where the time goes).

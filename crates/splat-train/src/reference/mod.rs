@@ -18,7 +18,7 @@ pub use project::{Projected, project, project_backward};
 pub use raster::{Render, backward, forward};
 
 pub use crate::view::View;
-use scene::GaussianCloud;
+use splat_scene::GaussianCloud;
 
 pub use crate::constants::{ALPHA_MAX, ALPHA_MIN, COV2D_DILATION, FOV_CLAMP, T_MIN, TILE};
 use crate::model::Gaussians32;

@@ -21,8 +21,8 @@ impl Trainer<'_> {
         ];
         for (i, s) in self.states.iter().enumerate() {
             let len = s.count as usize * s.dim as usize;
-            arrays.push((format!("adam{i}.m1"), gpu::readback(ctx, &s.m1, len)?));
-            arrays.push((format!("adam{i}.m2"), gpu::readback(ctx, &s.m2, len)?));
+            arrays.push((format!("adam{i}.m1"), splat_gpu::readback(ctx, &s.m1, len)?));
+            arrays.push((format!("adam{i}.m2"), splat_gpu::readback(ctx, &s.m2, len)?));
         }
         let stats = self.density.stats(ctx, self.gaussians.count)?;
         arrays.push((
@@ -105,8 +105,8 @@ impl Trainer<'_> {
                     "Adam moments of group {i} have the wrong size"
                 )));
             }
-            s.m1 = gpu::storage_buffer(ctx, "adam m1", m1);
-            s.m2 = gpu::storage_buffer(ctx, "adam m2", m2);
+            s.m1 = splat_gpu::storage_buffer(ctx, "adam m1", m1);
+            s.m2 = splat_gpu::storage_buffer(ctx, "adam m2", m2);
             s.step = h.adam_steps[i];
         }
         let stats: Vec<[f32; 4]> = get("densify_stats")?

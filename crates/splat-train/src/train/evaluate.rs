@@ -7,7 +7,7 @@ use crate::loss::{LossEval, PhotometricLoss};
 use crate::model::GpuGaussians;
 use crate::raster::{Frame, Rasterizer};
 use crate::view::View;
-use gpu::GpuContext;
+use splat_gpu::GpuContext;
 
 /// How well a model reproduces one photo (serialised as `{"image", "psnr", "ssim"}`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -48,7 +48,7 @@ pub fn score_views(
 ) -> Result<Vec<ViewScore>, TrainError> {
     let mut frame = Frame::empty(ctx);
     let mut eval = LossEval::empty(ctx);
-    let mut scratch = gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4);
+    let mut scratch = splat_gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4);
     views
         .iter()
         .map(|tv| {

@@ -5,11 +5,15 @@ use crate::model::Gaussians32;
 use crate::sh::{SH_C0, coeff_count};
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use scene::Reconstruction;
+use splat_scene::Reconstruction;
 
 /// 1.1 × the largest distance of a camera centre from their mean (the 3DGS "cameras extent").
 pub fn scene_extent(model: &Reconstruction) -> f64 {
-    let centres: Vec<_> = model.images.values().map(scene::Image::center).collect();
+    let centres: Vec<_> = model
+        .images
+        .values()
+        .map(splat_scene::Image::center)
+        .collect();
     if centres.is_empty() {
         return 1.0;
     }

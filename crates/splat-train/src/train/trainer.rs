@@ -13,11 +13,11 @@ use crate::loss::{LossEval, LossTerms, PhotometricLoss};
 use crate::model::{Gaussians32, GpuGaussians, GpuGrads};
 use crate::optim::{Adam, AdamConfig, AdamState};
 use crate::raster::{Frame, Rasterizer};
-use gpu::{GpuContext, GpuError};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use scene::GaussianCloud;
-use scene::dataset::Dataset;
+use splat_gpu::{GpuContext, GpuError};
+use splat_scene::GaussianCloud;
+use splat_scene::dataset::Dataset;
 
 pub struct Trainer<'c> {
     pub(super) ctx: &'c GpuContext,
@@ -46,7 +46,7 @@ pub struct Trainer<'c> {
     /// Time per stage summed over the steps profiled, when profiling.
     profile: Option<StageTimes>,
     /// The most device memory seen after a step of this trainer (each field its own maximum).
-    peak_memory: Option<gpu::DeviceMemory>,
+    peak_memory: Option<splat_gpu::DeviceMemory>,
     /// The view the step under way took, and whether it has submitted its parameter update:
     /// a step that fails before that leaves the model as the last step left it.
     current_view: Option<usize>,
@@ -132,7 +132,7 @@ impl<'c> Trainer<'c> {
             step: 0,
             order: Vec::new(),
             frame: Frame::empty(ctx),
-            streamed: gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4),
+            streamed: splat_gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4),
             eval: LossEval::empty(ctx),
             grads,
             density,
@@ -162,7 +162,7 @@ impl<'c> Trainer<'c> {
     }
 
     /// Device memory wgpu's allocator holds now (`None` where the backend keeps no report).
-    pub fn device_memory(&self) -> Option<gpu::DeviceMemory> {
+    pub fn device_memory(&self) -> Option<splat_gpu::DeviceMemory> {
         self.ctx.device_memory()
     }
 
@@ -174,7 +174,7 @@ impl<'c> Trainer<'c> {
     /// The most device memory wgpu's allocator held after any step of this trainer (not of
     /// earlier runs a checkpoint continues), or `None` where the backend keeps no report. Taken
     /// after each step's work is submitted, while its temporaries are still alive.
-    pub fn peak_device_memory(&self) -> Option<gpu::DeviceMemory> {
+    pub fn peak_device_memory(&self) -> Option<splat_gpu::DeviceMemory> {
         self.peak_memory
     }
 

@@ -3,8 +3,8 @@
 
 use crate::error::TrainError;
 use crate::view::View;
-use gpu::{GpuContext, storage_buffer};
-use scene::dataset::Dataset;
+use splat_gpu::{GpuContext, storage_buffer};
+use splat_scene::dataset::Dataset;
 
 /// A posed photo, cached on the GPU when it fit.
 pub struct TrainView {
@@ -35,7 +35,7 @@ impl TrainView {
         if let Some(b) = &self.cached {
             return b.clone();
         }
-        let buf = gpu::reuse_buffer(ctx, scratch, self.gpu_bytes(), "target (streamed)");
+        let buf = splat_gpu::reuse_buffer(ctx, scratch, self.gpu_bytes(), "target (streamed)");
         // Written in place into the queue's staging memory: no per-step copy of the photo.
         if let Some(size) = wgpu::BufferSize::new(self.gpu_bytes())
             && let Some(mut staged) = ctx.queue.write_buffer_with(&buf, 0, size)
@@ -80,7 +80,7 @@ pub fn load_views(
                 ))
             })?;
             let path = data.image_root.join(&im.name);
-            let img = scene::images::load_rgb(&path, background.map(|v| v as f32))?;
+            let img = splat_scene::images::load_rgb(&path, background.map(|v| v as f32))?;
             if u64::from(img.width()) != cam.width || u64::from(img.height()) != cam.height {
                 return Err(TrainError::Data(format!(
                     "{}: {}x{} pixels, but its camera says {}x{}",
@@ -92,7 +92,7 @@ pub fn load_views(
                 )));
             }
             let (w, h) =
-                scene::images::fit_longest(view.width, view.height, resolution.unwrap_or(0));
+                splat_scene::images::fit_longest(view.width, view.height, resolution.unwrap_or(0));
             let img = if (w, h) != (view.width, view.height) {
                 let (sx, sy) = (
                     f64::from(w) / f64::from(view.width),
@@ -104,7 +104,7 @@ pub fn load_views(
                 view.cy *= sy;
                 view.width = w;
                 view.height = h;
-                scene::images::resize_area(&img, w, h)
+                splat_scene::images::resize_area(&img, w, h)
             } else {
                 img
             };

@@ -107,7 +107,7 @@ pub fn built_in(
     width: u32,
     height: u32,
     points: usize,
-) -> scene::dataset::Dataset {
+) -> splat_scene::dataset::Dataset {
     splat_datasets::generate(
         &splat_datasets::SceneSpec {
             views,
@@ -119,5 +119,5 @@ pub fn built_in(
         dir,
     )
     .expect("generating the built-in scene");
-    scene::dataset::Dataset::load(dir).expect("loading the built-in scene")
+    splat_scene::dataset::Dataset::load(dir).expect("loading the built-in scene")
 }
