@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite on a new machine, as written in README.md: installs what the tests need
 # (scripts/setup.sh: the Vulkan loader and lavapipe, PlayCanvas's splat-transform; COLMAP 3.8
-# from the distribution's packages), then runs `cargo test --workspace` (extra arguments are
+# and Chromium from the distribution's packages), then runs `cargo test --workspace` (extra arguments are
 # passed to it). Tests that read the real photo datasets run when ../shared/datasets (or
 # SPLAT_SHARED_DATASETS) exists; without them they are skipped and the summary at the end lists
 # each and why. Under CI (CI=true) nothing may be skipped: a missing dataset or COLMAP fails.
@@ -22,6 +22,17 @@ fi
 if ! command -v "${SPLAT_COLMAP:-colmap}" >/dev/null && [ "${CI:-}" != "true" ]; then
     echo "test: COLMAP is not available here; the tests that run it will be skipped"
     export SPLAT_SKIP_COLMAP=1
+fi
+
+# The viewer's tests drive headless Chromium (WebGL2 on its CPU renderer, SwiftShader).
+if [ -z "${SPLAT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        echo "test: installing Chromium (the viewer's tests run it headless)"
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    else
+        echo "test: no Chromium and no apt-get: install Chromium (or set SPLAT_CHROMIUM) for the viewer's tests"
+    fi
 fi
 
 have_datasets() {

@@ -12,6 +12,7 @@ mod compress;
 mod demo;
 mod done;
 mod eval;
+mod export;
 mod generate;
 mod info;
 mod matching;
@@ -25,6 +26,7 @@ mod sfm_eval;
 mod stage_options;
 mod train;
 mod undistort;
+mod view;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +71,10 @@ enum Command {
     Decompress(compress::DecompressArgs),
     /// Turn a COLMAP workspace with distorted cameras into a PINHOLE one (images + sparse/0).
     Undistort(undistort::UndistortArgs),
+    /// Look at a model in the browser: a local web viewer (PLY, SOG or a workspace).
+    View(view::ViewArgs),
+    /// Write a model in another form: one-file web page (.html) or Inria PLY (.ply).
+    Export(export::ExportArgs),
 }
 
 /// Mesa's Vulkan drivers (lavapipe among them) probe for a Wayland display and print
@@ -117,6 +123,8 @@ fn main() {
         Command::SfmEval(a) => sfm_eval::run(a),
         Command::Compress(a) => compress::run_compress(a),
         Command::Decompress(a) => compress::run_decompress(a),
+        Command::View(a) => view::run(a),
+        Command::Export(a) => export::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,8 +1,9 @@
 //! What the workspace's tests and benchmarks share, kept out of the libraries' public API (a
 //! dev-dependency only): where the real photo datasets and the peer tools (COLMAP,
 //! splat-transform) are, how a test says it did not run, the GPU the tests run on, and synthetic
-//! models for the compressor.
+//! models for the compressor, and headless Chromium for the viewer.
 
+pub mod browser;
 pub mod gpu;
 pub mod sog;
 

@@ -1,0 +1,168 @@
+//! The viewer's HTTP server on 127.0.0.1 (tiny_http): the page and its scripts, the scene's
+//! description, the model's bytes, and a route where the page reports what went wrong so that
+//! the terminal shows it too. Nothing else is served: SOG folder files only by the names its
+//! `meta.json` lists.
+
+use super::page;
+use super::source::{Model, Source};
+use anyhow::{Context, Result, anyhow};
+use std::io::Read;
+use std::sync::Arc;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+/// The running server and the port it got.
+pub struct Viewer {
+    server: Server,
+    pub port: u16,
+}
+
+/// Binds 127.0.0.1:`port` (0: any free port). When `fallback` is set and the port is taken,
+/// takes a free one instead.
+pub fn bind(port: u16, fallback: bool) -> Result<Viewer> {
+    let server = match Server::http(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) if fallback => {
+            eprintln!("port {port} is taken ({e}); using a free one");
+            Server::http(("127.0.0.1", 0))
+                .map_err(|e| anyhow!("cannot listen on 127.0.0.1: {e}"))?
+        }
+        Err(e) => return Err(anyhow!("cannot listen on 127.0.0.1:{port}: {e}")),
+    };
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .context("the server has no IP address")?;
+    Ok(Viewer { server, port })
+}
+
+#[allow(
+    clippy::expect_used,
+    reason = "every name and value is an ASCII constant of this module"
+)]
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+}
+
+fn text(status: u16, body: String, kind: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_data(body.into_bytes())
+        .with_status_code(status)
+        .with_header(header("Content-Type", kind))
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+fn bytes(body: Vec<u8>, kind: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_data(body)
+        .with_header(header("Content-Type", kind))
+        .with_header(header("Cache-Control", "no-store"))
+}
+
+/// What the page asked for, answered.
+fn respond(source: &Source, mut req: Request) {
+    let url = req.url().split('?').next().unwrap_or("/").to_string();
+    let method = req.method().clone();
+    let result = match (&method, url.as_str()) {
+        (Method::Get, "/") => req.respond(text(200, page::served(), "text/html; charset=utf-8")),
+        (Method::Get, "/constants.js") => {
+            req.respond(text(200, page::constants_js(), "text/javascript"))
+        }
+        (Method::Get, "/api/scene") => {
+            let mut v = serde_json::to_value(&source.meta).unwrap_or_default();
+            let url = match &source.model {
+                Model::SogFolder { .. } => "/model/meta.json",
+                _ => "/model",
+            };
+            v["model"] = serde_json::json!({
+                "format": source.model.format(),
+                "url": url,
+                "name": source.model.path().display().to_string(),
+            });
+            req.respond(text(200, v.to_string(), "application/json"))
+        }
+        (Method::Get, "/model") => match &source.model {
+            Model::Ply(p) | Model::SogBundle(p) => match std::fs::File::open(p) {
+                Ok(f) => req.respond(
+                    Response::from_file(f)
+                        .with_header(header("Content-Type", "application/octet-stream")),
+                ),
+                Err(e) => {
+                    let msg = format!("{}: {e}", p.display());
+                    eprintln!("viewer: {msg}");
+                    req.respond(text(500, msg, "text/plain"))
+                }
+            },
+            Model::SogFolder { .. } => req.respond(text(404, "no such file".into(), "text/plain")),
+        },
+        (Method::Post, "/api/error") => {
+            let mut body = String::new();
+            let _ = req.as_reader().take(64 * 1024).read_to_string(&mut body);
+            eprintln!("viewer (in the browser): {body}");
+            req.respond(text(200, String::new(), "text/plain"))
+        }
+        (Method::Get, path) => {
+            if let Some((_, js)) = page::SCRIPTS.iter().find(|(n, _)| path == format!("/{n}")) {
+                req.respond(text(200, (*js).to_string(), "text/javascript"))
+            } else if let (Some(name), Model::SogFolder { meta, files, .. }) =
+                (path.strip_prefix("/model/"), &source.model)
+            {
+                let name = percent_decode(name);
+                if name == "meta.json" {
+                    req.respond(bytes(meta.clone(), "application/json"))
+                } else if let Some((_, b)) = files.iter().find(|(n, _)| *n == name) {
+                    req.respond(bytes(b.clone(), "image/webp"))
+                } else {
+                    req.respond(text(
+                        404,
+                        format!("{name}: not part of this scene"),
+                        "text/plain",
+                    ))
+                }
+            } else {
+                req.respond(text(404, format!("{path}: not found"), "text/plain"))
+            }
+        }
+        _ => req.respond(text(405, "method not allowed".into(), "text/plain")),
+    };
+    if let Err(e) = result {
+        // The browser went away mid-answer; the next request is unaffected.
+        eprintln!("viewer: answering {url}: {e}");
+    }
+}
+
+/// `%XX` escapes of a URL path segment decoded (names are ASCII in practice; bad escapes stay).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%' && i + 2 < b.len())
+            .then(|| std::str::from_utf8(&b[i + 1..i + 3]).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        if let Some(v) = hex {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Viewer {
+    /// Answers requests until the process is stopped, each on its own thread (a large model
+    /// download does not hold up the page's other requests).
+    pub fn serve(self, source: Source) -> ! {
+        let source = Arc::new(source);
+        loop {
+            match self.server.recv() {
+                Ok(req) => {
+                    let s = Arc::clone(&source);
+                    std::thread::spawn(move || respond(&s, req));
+                }
+                Err(e) => eprintln!("viewer: {e}"),
+            }
+        }
+    }
+}

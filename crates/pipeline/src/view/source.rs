@@ -1,0 +1,247 @@
+//! What `splat view` and `splat export --html` show: the model file a path names (a PLY, a SOG
+//! bundle or folder, or the model inside a `splat run`/`splat train` folder), checked by our own
+//! readers before the browser sees it, and the training cameras to step through.
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use splat_scene::Reconstruction;
+use std::path::{Path, PathBuf};
+
+/// The model as the page loads it.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// An Inria 3DGS PLY, served as is.
+    Ply(PathBuf),
+    /// A bundled SOG v2 (`.sog`, a zip), served as is.
+    SogBundle(PathBuf),
+    /// An unbundled SOG v2: `meta.json` and the files it names, by name.
+    SogFolder {
+        dir: PathBuf,
+        meta: Vec<u8>,
+        files: Vec<(String, Vec<u8>)>,
+    },
+}
+
+impl Model {
+    /// The format name the page's loader knows it by.
+    pub fn format(&self) -> &'static str {
+        match self {
+            Model::Ply(_) => "ply",
+            Model::SogBundle(_) => "sog",
+            Model::SogFolder { .. } => "sog-folder",
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            Model::Ply(p) | Model::SogBundle(p) => p,
+            Model::SogFolder { dir, .. } => dir,
+        }
+    }
+}
+
+/// One training camera, as the page's renderer takes it: PINHOLE intrinsics and the
+/// world → camera pose (rotation row-major).
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraJson {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fx: f64,
+    pub fy: f64,
+    pub cx: f64,
+    pub cy: f64,
+    #[serde(rename = "R")]
+    pub rotation: [f64; 9],
+    pub t: [f64; 3],
+}
+
+/// Everything the page is told about the scene (`/api/scene`, or embedded in an export).
+#[derive(Debug, Clone, Serialize)]
+pub struct SceneMeta {
+    pub title: String,
+    pub gaussians: usize,
+    pub cameras: Vec<CameraJson>,
+    /// Near plane for every view (training's default for these cameras); None: the page picks
+    /// 1 % of the scene's radius.
+    pub near: Option<f64>,
+    pub background: [f64; 3],
+}
+
+/// A model and its cameras, checked.
+pub struct Source {
+    pub model: Model,
+    pub meta: SceneMeta,
+    /// Why some cameras were left out, or where they came from.
+    pub notes: Vec<String>,
+}
+
+/// The model file `path` names: a file by its extension, a folder by what it holds.
+fn find_model(path: &Path) -> Result<PathBuf> {
+    if !path.exists() {
+        bail!("{}: no such file or folder", path.display());
+    }
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    for name in ["point_cloud.ply", "scene.sog", "meta.json"] {
+        let p = path.join(name);
+        if p.is_file() {
+            return Ok(if name == "meta.json" {
+                path.to_path_buf()
+            } else {
+                p
+            });
+        }
+    }
+    bail!(
+        "{}: holds no point_cloud.ply, scene.sog or meta.json; give a 3DGS PLY, a .sog or a splat run / splat train folder",
+        path.display()
+    )
+}
+
+/// Reads and checks the model; returns it with its Gaussian count.
+fn open_model(file: &Path) -> Result<(Model, usize)> {
+    let is_dir = file.is_dir();
+    let is_meta = file.file_name().is_some_and(|n| n == "meta.json");
+    let ext = file
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    if is_dir || is_meta {
+        let dir = if is_dir {
+            file.to_path_buf()
+        } else {
+            file.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let count = check_sog(file)?;
+        let meta_path = dir.join("meta.json");
+        let meta = std::fs::read(&meta_path).with_context(|| format!("{}", meta_path.display()))?;
+        let raw = splat_sogs::container::read_raw(file)?;
+        return Ok((
+            Model::SogFolder {
+                dir,
+                meta,
+                files: raw.files,
+            },
+            count,
+        ));
+    }
+    match ext.as_deref() {
+        Some("ply") => {
+            let cloud = splat_scene::ply::read_ply(file)?;
+            Ok((Model::Ply(file.to_path_buf()), cloud.len()))
+        }
+        Some("sog" | "zip") => {
+            let count = check_sog(file)?;
+            Ok((Model::SogBundle(file.to_path_buf()), count))
+        }
+        _ => bail!(
+            "{}: not a model splat can show (expected .ply, .sog, or a SOG folder with meta.json)",
+            file.display()
+        ),
+    }
+}
+
+/// Decodes a SOG fully (so that a damaged one fails here, named) and insists on version 2,
+/// the one the page decodes.
+fn check_sog(path: &Path) -> Result<usize> {
+    let raw = splat_sogs::container::read_raw(path)?;
+    if matches!(raw.meta, splat_sogs::meta::Meta::V1(_)) {
+        bail!(
+            "{}: SOG version 1; the viewer reads version 2 (convert: splat decompress IN -o m.ply && splat compress m.ply -o OUT.sog)",
+            path.display()
+        );
+    }
+    Ok(splat_sogs::read_sog(path)?.len())
+}
+
+/// The COLMAP workspace (or transforms folder) near the model: the folder given, else the
+/// folder holding the model (a `splat run` workspace has `sparse/0` beside `point_cloud.ply`).
+fn find_cameras(model: &Path, given: Option<&Path>) -> Option<PathBuf> {
+    if let Some(g) = given {
+        return Some(g.to_path_buf());
+    }
+    let dir = if model.is_dir() {
+        model.to_path_buf()
+    } else {
+        model.parent()?.to_path_buf()
+    };
+    [dir.clone(), dir.parent()?.to_path_buf()]
+        .into_iter()
+        .find(|d| d.join("sparse").is_dir() || d.join("transforms_train.json").is_file())
+}
+
+/// Every pinhole camera of `rec`, in image-name order (`splat render --view N` counts the same
+/// way); cameras of other models are left out and counted.
+pub fn cameras_of(rec: &Reconstruction) -> (Vec<CameraJson>, usize) {
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for im in rec.images_by_name() {
+        let Some(cam) = rec.cameras.get(&im.camera_id) else {
+            skipped += 1;
+            continue;
+        };
+        let Some(view) = splat_train::View::from_colmap(cam, im, 0.0, [0.0; 3]) else {
+            skipped += 1;
+            continue;
+        };
+        let r = view.rotation;
+        out.push(CameraJson {
+            name: im.name.clone(),
+            width: view.width,
+            height: view.height,
+            fx: view.fx,
+            fy: view.fy,
+            cx: view.cx,
+            cy: view.cy,
+            rotation: std::array::from_fn(|k| r[(k / 3, k % 3)]),
+            t: [view.translation.x, view.translation.y, view.translation.z],
+        });
+    }
+    (out, skipped)
+}
+
+/// Resolves `path` (and an optional camera source) into what the page shows.
+pub fn resolve(path: &Path, cameras: Option<&Path>, background: [f64; 3]) -> Result<Source> {
+    let file = find_model(path)?;
+    let (model, gaussians) = open_model(&file)?;
+    let mut notes = Vec::new();
+    let (cams, near) = match find_cameras(&file, cameras) {
+        Some(dir) => {
+            let rec = crate::render::load_cameras(&dir)
+                .with_context(|| format!("reading the cameras in {}", dir.display()))?;
+            let (cams, skipped) = cameras_of(&rec);
+            notes.push(format!(
+                "{} training camera(s) from {}",
+                cams.len(),
+                dir.display()
+            ));
+            if skipped > 0 {
+                notes.push(format!(
+                    "{skipped} camera(s) with lens distortion left out (run `splat undistort` for PINHOLE ones)"
+                ));
+            }
+            (cams, Some(splat_train::train::default_near(&rec)))
+        }
+        None => {
+            notes.push("no cameras (give --cameras DATA to step through training views)".into());
+            (Vec::new(), None)
+        }
+    };
+    let title = file
+        .canonicalize()
+        .unwrap_or_else(|_| file.clone())
+        .display()
+        .to_string();
+    Ok(Source {
+        model,
+        meta: SceneMeta {
+            title,
+            gaussians,
+            cameras: cams,
+            near,
+            background,
+        },
+        notes,
+    })
+}

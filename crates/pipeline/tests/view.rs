@@ -1,0 +1,246 @@
+//! `splat view` and `splat export … .html` in headless Chromium: the page's WebGL2 renderer, shown
+//! a training camera, matches `splat render` (the WGSL rasterizer) of the same model and camera,
+//! for a PLY, for its SOG (decoded in the browser) and for the one-file page; bad input is an
+//! error on the terminal.
+
+mod common;
+
+use common::{built_in, splat, text};
+use rand::{Rng, SeedableRng};
+use splat_test_support::browser::Browser;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// PSNR (dB) of two same-size RGB images.
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions(), "image sizes differ");
+    let se: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    let mse = se / a.as_raw().len() as f64 / 255.0 / 255.0;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        -10.0 * mse.log10()
+    }
+}
+
+/// `splat view` running in the background; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_splat"))
+            .arg("view")
+            .args(args)
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting splat view");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("reading the URL");
+        assert!(
+            line.starts_with("http://127.0.0.1:"),
+            "splat view printed {line:?}"
+        );
+        Server {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A trained model of the built-in scene with every SH band made to matter (the short run
+/// leaves bands 1-3 at zero): its workspace and PLY.
+fn trained_model(dir: &Path) -> (PathBuf, PathBuf) {
+    let ws = built_in(dir, 12, 160, 120, 3000);
+    let out = dir.join("train");
+    let o = splat(&[
+        "train",
+        ws.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--steps",
+        "300",
+        "--eval-every",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut cloud = splat_scene::ply::read_ply(&out.join("point_cloud.ply")).unwrap();
+    assert_eq!(cloud.sh_degree, 3);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+    for v in &mut cloud.sh_rest {
+        *v += rng.random_range(-0.15..0.15);
+    }
+    let model = dir.join("model.ply");
+    splat_scene::ply::write_ply(&model, &cloud).unwrap();
+    (ws, model)
+}
+
+/// `splat render` of `model` from camera `view` of `ws`.
+fn reference(model: &Path, ws: &Path, view: usize, out: &Path) -> image::RgbImage {
+    let o = splat(&[
+        "render",
+        model.to_str().unwrap(),
+        ws.to_str().unwrap(),
+        "--view",
+        &view.to_string(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    image::open(out).unwrap().to_rgb8()
+}
+
+/// The page at `url` shown from training camera `view`: its canvas as an image.
+fn viewer_shot(browser: &mut Browser, url: &str, view: usize, save: &Path) -> image::RgbImage {
+    browser.navigate(url).unwrap();
+    let cam = browser
+        .eval(&format!("window.splatViewer.goToCamera({view})"))
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    eprintln!("{url}: camera {cam}");
+    let shot = browser.eval("window.splatViewer.screenshot()").unwrap();
+    let png = Browser::png_from_data_url(&shot).unwrap();
+    std::fs::write(save, &png).unwrap();
+    image::load_from_memory(&png).unwrap().to_rgb8()
+}
+
+#[test]
+fn the_viewer_draws_what_splat_render_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ws, model) = trained_model(d);
+    let sog = d.join("model.sog");
+    let o = splat(&[
+        "compress",
+        model.to_str().unwrap(),
+        "-o",
+        sog.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The SOG's own reference: its decoded PLY, rendered.
+    let sog_ply = d.join("sog.ply");
+    let o = splat(&[
+        "decompress",
+        sog.to_str().unwrap(),
+        "-o",
+        sog_ply.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = d.join("scene.html");
+    let o = splat(&[
+        "export",
+        model.to_str().unwrap(),
+        "--cameras",
+        ws.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut browser = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
+    let mut results = Vec::new();
+    for view in [0usize, 5] {
+        let want = reference(&model, &ws, view, &d.join(format!("render-{view}.png")));
+        let want_sog = reference(
+            &sog_ply,
+            &ws,
+            view,
+            &d.join(format!("render-sog-{view}.png")),
+        );
+        {
+            let s = Server::start(&[model.to_str().unwrap(), "--cameras", ws.to_str().unwrap()]);
+            let got = viewer_shot(
+                &mut browser,
+                &s.url,
+                view,
+                &d.join(format!("view-ply-{view}.png")),
+            );
+            results.push((format!("PLY, camera {view}"), psnr(&got, &want)));
+            let n = browser.eval("window.splatViewer.stats.gaussians").unwrap();
+            assert_eq!(
+                n.as_u64(),
+                Some(splat_scene::ply::read_ply(&model).unwrap().len() as u64)
+            );
+        }
+        {
+            let s = Server::start(&[sog.to_str().unwrap(), "--cameras", ws.to_str().unwrap()]);
+            let got = viewer_shot(
+                &mut browser,
+                &s.url,
+                view,
+                &d.join(format!("view-sog-{view}.png")),
+            );
+            results.push((format!("SOG, camera {view}"), psnr(&got, &want_sog)));
+        }
+        let url = format!("file://{}", page.display());
+        let got = viewer_shot(
+            &mut browser,
+            &url,
+            view,
+            &d.join(format!("view-html-{view}.png")),
+        );
+        results.push((format!("exported page, camera {view}"), psnr(&got, &want)));
+    }
+    for (what, p) in &results {
+        eprintln!("{what}: PSNR {p:.2} dB against splat render");
+    }
+    if std::env::var_os("SPLAT_KEEP_VIEW_TEST").is_some() {
+        let keep = dir.keep();
+        eprintln!("kept {}", keep.display());
+    }
+    // The bar is 30 dB; the two renderers agree to within one 8-bit level almost
+    // everywhere (about 60 dB here), so anything under 45 dB is a real difference (leaving out
+    // the SH bands entirely gives 29-31 dB on this model).
+    for (what, p) in &results {
+        assert!(
+            *p >= 45.0,
+            "{what}: PSNR {p:.2} dB < 45 dB against splat render"
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.ply");
+    std::fs::write(
+        &bad,
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 10\nproperty float x\nend_header\n",
+    )
+    .unwrap();
+    let o = splat(&["view", bad.to_str().unwrap(), "--port", "0"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("broken.ply"), "{}", text(&o));
+    let o = splat(&["view", dir.path().to_str().unwrap(), "--port", "0"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("point_cloud.ply"), "{}", text(&o));
+    let o = splat(&[
+        "export",
+        bad.to_str().unwrap(),
+        "-o",
+        dir.path().join("x.html").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("broken.ply"), "{}", text(&o));
+    assert!(!dir.path().join("x.html").exists());
+}
