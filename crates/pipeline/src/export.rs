@@ -1,7 +1,8 @@
 //! `splat export MODEL -o OUT`: a model in another form, chosen by OUT's extension. `.html` is
 //! one self-contained page (the viewer of `splat view` with the scene inside, to mail or host
-//! anywhere); `.ply` is the Inria PLY (decoded, for a SOG). Written to a temporary file and
-//! renamed into place.
+//! anywhere); `.ply` (Inria), `.compressed.ply` (PlayCanvas), `.splat` (antimatter15) and `.spz`
+//! (Niantic) are written by `splat_scene::formats`. MODEL may be any of those or a SOG. Written
+//! to a temporary file and renamed into place.
 
 use crate::view::{page, source};
 use anyhow::{Result, bail};
@@ -9,9 +10,10 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The model: a 3DGS PLY, a SOG v2 (bundle or folder), or a `splat run` / `splat train` folder.
+    /// The model: a 3DGS PLY (plain or compressed), .splat, .spz, a SOG (bundle or folder), or
+    /// a `splat run` / `splat train` folder.
     model: PathBuf,
-    /// Output; its extension picks the format: .html or .ply.
+    /// Output; its extension picks the format: .html, .ply, .compressed.ply, .splat or .spz.
     #[arg(short, long)]
     output: PathBuf,
     /// Training cameras the page steps through (.html): a COLMAP workspace or transforms folder
@@ -32,18 +34,19 @@ pub fn run(a: ExportArgs) -> Result<()> {
     if name.ends_with(".html") || name.ends_with(".htm") {
         return html(&a);
     }
-    if name.ends_with(".ply") {
-        return ply(&a);
+    match splat_scene::formats::Format::from_name(&a.output) {
+        Some(format) => model(&a, format),
+        None => bail!(
+            "{}: unknown output format; splat export writes .html (the viewer with the scene inside), .ply (Inria), .compressed.ply (PlayCanvas), .splat and .spz (use `splat compress` for .sog)",
+            a.output.display()
+        ),
     }
-    bail!(
-        "{}: unknown output format; splat export writes .html (the viewer with the scene inside) and .ply (use `splat compress` for .sog)",
-        a.output.display()
-    )
 }
 
 fn html(a: &ExportArgs) -> Result<()> {
     let src = source::resolve(&a.model, a.cameras.as_deref(), a.background)?;
     let (format, bytes) = match &src.model {
+        source::Model::Converted { ply, .. } => ("ply", ply.clone()),
         source::Model::Ply(p) | source::Model::SogBundle(p) => (
             src.model.format(),
             std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
@@ -67,26 +70,34 @@ fn html(a: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
-fn ply(a: &ExportArgs) -> Result<()> {
-    let file = if a.model.is_dir() && a.model.join("point_cloud.ply").is_file() {
-        a.model.join("point_cloud.ply")
+/// Reads any model splat reads: a PLY of any kind, .splat, .spz, or a SOG (bundle or folder),
+/// or the model in a `splat run` / `splat train` folder.
+pub fn read_any(path: &std::path::Path) -> Result<splat_scene::GaussianCloud> {
+    let file = if path.is_dir() && path.join("point_cloud.ply").is_file() {
+        path.join("point_cloud.ply")
     } else {
-        a.model.clone()
+        path.to_path_buf()
     };
-    let is_ply = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("ply"));
-    let cloud = if is_ply {
-        splat_scene::ply::read_ply(&file)?
-    } else {
-        splat_sogs::read_sog(&file)?
-    };
-    splat_scene::ply::write_ply(&a.output, &cloud)?;
+    Ok(match splat_scene::formats::Format::from_name(&file) {
+        Some(_) => splat_scene::formats::read_model(&file)?,
+        None => splat_sogs::read_sog(&file)?,
+    })
+}
+
+fn model(a: &ExportArgs, format: splat_scene::formats::Format) -> Result<()> {
+    let cloud = read_any(&a.model)?;
+    splat_scene::formats::write_model(&a.output, &cloud, format)?;
+    let size = std::fs::metadata(&a.output).map_or(0, |m| m.len());
     println!(
-        "wrote {} ({} Gaussians, SH degree {})",
+        "wrote {} ({} Gaussians, SH degree {}, {:.2} MB)",
         a.output.display(),
         cloud.len(),
-        cloud.sh_degree
+        if format == splat_scene::formats::Format::Splat {
+            0
+        } else {
+            cloud.sh_degree
+        },
+        size as f64 / 1e6
     );
     Ok(())
 }

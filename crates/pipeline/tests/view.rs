@@ -201,6 +201,25 @@ fn the_viewer_draws_what_splat_render_draws() {
         );
         results.push((format!("exported page, camera {view}"), psnr(&got, &want)));
     }
+    // Every other format splat reads is shown too (converted to a PLY by the server).
+    for ext in ["spz", "splat", "compressed.ply"] {
+        let m = d.join(format!("model.{ext}"));
+        let o = splat(&["export", model.to_str().unwrap(), "-o", m.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        let s = Server::start(&[m.to_str().unwrap(), "--cameras", ws.to_str().unwrap()]);
+        let got = viewer_shot(&mut browser, &s.url, 0, &d.join(format!("view-{ext}.png")));
+        let want = reference(&model, &ws, 0, &d.join("render-0.png"));
+        eprintln!(
+            "{ext}, camera 0: PSNR {:.2} dB against splat render of the PLY",
+            psnr(&got, &want)
+        );
+        // Quantised formats: the picture stays close (spz and compressed PLY keep the SH).
+        assert!(
+            psnr(&got, &want) >= 25.0,
+            ".{ext}: {:.2} dB",
+            psnr(&got, &want)
+        );
+    }
     for (what, p) in &results {
         eprintln!("{what}: PSNR {p:.2} dB against splat render");
     }

@@ -16,6 +16,7 @@ pub mod camera;
 pub mod colmap;
 pub mod dataset;
 mod error;
+pub mod formats;
 pub mod images;
 pub mod ply;
 pub mod transforms;

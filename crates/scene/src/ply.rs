@@ -103,14 +103,14 @@ impl GaussianCloud {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Format {
+pub(crate) enum Format {
     Ascii,
     BinaryLe,
     BinaryBe,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Scalar {
+pub(crate) enum Scalar {
     I8,
     U8,
     I16,
@@ -136,7 +136,7 @@ impl Scalar {
         })
     }
 
-    fn size(self) -> usize {
+    pub(crate) fn size(self) -> usize {
         match self {
             Self::I8 | Self::U8 => 1,
             Self::I16 | Self::U16 => 2,
@@ -145,7 +145,7 @@ impl Scalar {
         }
     }
 
-    fn read(self, b: &[u8], big: bool) -> f64 {
+    pub(crate) fn read(self, b: &[u8], big: bool) -> f64 {
         macro_rules! num {
             ($t:ty, $n:expr) => {{
                 let mut a = [0u8; $n];
@@ -171,29 +171,29 @@ impl Scalar {
 }
 
 #[derive(Debug, Clone)]
-struct Property {
-    name: String,
-    ty: Scalar,
+pub(crate) struct Property {
+    pub(crate) name: String,
+    pub(crate) ty: Scalar,
     /// For list properties, the type of the length prefix.
-    list_len: Option<Scalar>,
+    pub(crate) list_len: Option<Scalar>,
 }
 
 #[derive(Debug, Clone)]
-struct Element {
-    name: String,
-    count: usize,
-    props: Vec<Property>,
+pub(crate) struct Element {
+    pub(crate) name: String,
+    pub(crate) count: usize,
+    pub(crate) props: Vec<Property>,
 }
 
-struct Header {
-    format: Format,
-    elements: Vec<Element>,
+pub(crate) struct Header {
+    pub(crate) format: Format,
+    pub(crate) elements: Vec<Element>,
     /// Byte offset of the data after `end_header\n`, and the number of header lines.
-    data_start: usize,
+    pub(crate) data_start: usize,
     lines: usize,
 }
 
-fn parse_header(data: &[u8], path: &Path) -> Result<Header> {
+pub(crate) fn parse_header(data: &[u8], path: &Path) -> Result<Header> {
     const END: &[u8] = b"end_header";
     let limit = data.len().min(1 << 20);
     let Some(end_at) = data[..limit].windows(END.len()).position(|w| w == END) else {
@@ -551,29 +551,32 @@ fn assemble(n: usize, degree: u32, v: &[f32]) -> GaussianCloud {
 /// Writes the cloud as a binary little-endian PLY in the Inria layout, atomically.
 pub fn write_ply(path: &Path, cloud: &GaussianCloud) -> Result<()> {
     cloud.validate(path)?;
+    write_atomic(path, |w| write_ply_to(w, cloud))
+}
+
+/// The Inria PLY of `cloud` (binary little-endian, float properties), into `w`.
+pub fn write_ply_to(w: &mut dyn std::io::Write, cloud: &GaussianCloud) -> std::io::Result<()> {
     let k3 = 3 * sh_rest_per_channel(cloud.sh_degree);
-    write_atomic(path, |w| {
-        writeln!(w, "ply")?;
-        writeln!(w, "format binary_little_endian 1.0")?;
-        writeln!(w, "element vertex {}", cloud.len())?;
-        for name in cloud.property_names() {
-            writeln!(w, "property float {name}")?;
+    writeln!(w, "ply")?;
+    writeln!(w, "format binary_little_endian 1.0")?;
+    writeln!(w, "element vertex {}", cloud.len())?;
+    for name in cloud.property_names() {
+        writeln!(w, "property float {name}")?;
+    }
+    writeln!(w, "end_header")?;
+    let mut row: Vec<f32> = Vec::with_capacity(17 + k3);
+    for i in 0..cloud.len() {
+        row.clear();
+        row.extend_from_slice(&cloud.means[i]);
+        row.extend_from_slice(&[0.0; 3]);
+        row.extend_from_slice(&cloud.sh_dc[i]);
+        row.extend_from_slice(&cloud.sh_rest[i * k3..(i + 1) * k3]);
+        row.push(cloud.opacity[i]);
+        row.extend_from_slice(&cloud.log_scales[i]);
+        row.extend_from_slice(&cloud.rotations[i]);
+        for v in &row {
+            w.write_all(&v.to_le_bytes())?;
         }
-        writeln!(w, "end_header")?;
-        let mut row: Vec<f32> = Vec::with_capacity(17 + k3);
-        for i in 0..cloud.len() {
-            row.clear();
-            row.extend_from_slice(&cloud.means[i]);
-            row.extend_from_slice(&[0.0; 3]);
-            row.extend_from_slice(&cloud.sh_dc[i]);
-            row.extend_from_slice(&cloud.sh_rest[i * k3..(i + 1) * k3]);
-            row.push(cloud.opacity[i]);
-            row.extend_from_slice(&cloud.log_scales[i]);
-            row.extend_from_slice(&cloud.rotations[i]);
-            for v in &row {
-                w.write_all(&v.to_le_bytes())?;
-            }
-        }
-        Ok(())
-    })
+    }
+    Ok(())
 }

@@ -91,6 +91,9 @@ fn respond(source: &Source, mut req: Request) {
                     req.respond(text(500, msg, "text/plain"))
                 }
             },
+            Model::Converted { ply, .. } => {
+                req.respond(bytes(ply.clone(), "application/octet-stream"))
+            }
             Model::SogFolder { .. } => req.respond(text(404, "no such file".into(), "text/plain")),
         },
         (Method::Post, "/api/error") => {

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 /// The model as the page loads it.
 #[derive(Debug, Clone)]
 pub enum Model {
-    /// An Inria 3DGS PLY, served as is.
+    /// An Inria 3DGS PLY (binary little-endian), served as is.
     Ply(PathBuf),
+    /// Another model format (.splat, .spz, .compressed.ply, an ascii or big-endian PLY), read by
+    /// our readers and served as the Inria PLY they decode to.
+    Converted { path: PathBuf, ply: Vec<u8> },
     /// A bundled SOG v2 (`.sog`, a zip), served as is.
     SogBundle(PathBuf),
     /// An unbundled SOG v2: `meta.json` and the files it names, by name.
@@ -26,7 +29,7 @@ impl Model {
     /// The format name the page's loader knows it by.
     pub fn format(&self) -> &'static str {
         match self {
-            Model::Ply(_) => "ply",
+            Model::Ply(_) | Model::Converted { .. } => "ply",
             Model::SogBundle(_) => "sog",
             Model::SogFolder { .. } => "sog-folder",
         }
@@ -34,7 +37,7 @@ impl Model {
 
     pub fn path(&self) -> &Path {
         match self {
-            Model::Ply(p) | Model::SogBundle(p) => p,
+            Model::Ply(p) | Model::SogBundle(p) | Model::Converted { path: p, .. } => p,
             Model::SogFolder { dir, .. } => dir,
         }
     }
@@ -126,20 +129,47 @@ fn open_model(file: &Path) -> Result<(Model, usize)> {
             count,
         ));
     }
-    match ext.as_deref() {
-        Some("ply") => {
-            let cloud = splat_scene::ply::read_ply(file)?;
-            Ok((Model::Ply(file.to_path_buf()), cloud.len()))
-        }
-        Some("sog" | "zip") => {
-            let count = check_sog(file)?;
-            Ok((Model::SogBundle(file.to_path_buf()), count))
+    if matches!(ext.as_deref(), Some("sog" | "zip")) {
+        let count = check_sog(file)?;
+        return Ok((Model::SogBundle(file.to_path_buf()), count));
+    }
+    match splat_scene::formats::Format::from_name(file) {
+        Some(format) => {
+            let cloud = splat_scene::formats::read_model(file)?;
+            let native = format == splat_scene::formats::Format::Ply && is_plain_le_ply(file)?;
+            if native {
+                return Ok((Model::Ply(file.to_path_buf()), cloud.len()));
+            }
+            let mut ply = Vec::new();
+            splat_scene::ply::write_ply_to(&mut ply, &cloud)?;
+            Ok((
+                Model::Converted {
+                    path: file.to_path_buf(),
+                    ply,
+                },
+                cloud.len(),
+            ))
         }
         _ => bail!(
-            "{}: not a model splat can show (expected .ply, .sog, or a SOG folder with meta.json)",
+            "{}: not a model splat can show (expected .ply, .compressed.ply, .splat, .spz, .sog, or a SOG folder with meta.json)",
             file.display()
         ),
     }
+}
+
+/// Whether a PLY is the binary little-endian kind the page reads itself (compressed PLYs and
+/// ascii or big-endian ones are converted first).
+fn is_plain_le_ply(file: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let mut f = std::fs::File::open(file).with_context(|| format!("{}", file.display()))?;
+    let n = f
+        .read(&mut head)
+        .with_context(|| format!("{}", file.display()))?;
+    head.truncate(n);
+    let text = String::from_utf8_lossy(&head);
+    Ok(text.contains("format binary_little_endian 1.0")
+        && !splat_scene::formats::compressed_ply::is_compressed(&head))
 }
 
 /// Decodes a SOG fully (so that a damaged one fails here, named) and insists on version 2,
