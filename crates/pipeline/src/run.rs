@@ -487,6 +487,11 @@ pub fn print_summary(r: &RunReport, w: &Path) {
         w.display(),
         w.display()
     );
+    println!(
+        "  look at it: splat view {}   share it: splat export {} -o scene.html",
+        w.display(),
+        w.display()
+    );
 }
 
 /// Peak resident memory of a stage: the kernel's high-water mark, reset before the stage.

@@ -263,3 +263,42 @@ fn bad_input_is_an_error_naming_the_file() {
     assert!(text(&o).contains("broken.ply"), "{}", text(&o));
     assert!(!dir.path().join("x.html").exists());
 }
+
+#[test]
+fn a_model_gone_after_the_server_started_is_shown_on_the_page_and_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("moved.ply");
+    splat_scene::ply::write_ply(&model, &splat_test_support::sog::synthetic_cloud(50, 1, 3))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(["view", model.to_str().unwrap(), "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    std::fs::remove_file(&model).unwrap();
+    let mut browser = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
+    browser.navigate(url.trim()).unwrap();
+    let failed = browser
+        .eval("window.splatViewer.ready.then(() => 'loaded', (e) => 'failed: ' + e.message)")
+        .unwrap();
+    assert!(
+        failed.as_str().unwrap_or_default().starts_with("failed"),
+        "{failed}"
+    );
+    let shown = browser.eval("document.getElementById('error').hidden ? '' : document.getElementById('error').textContent").unwrap();
+    let shown = shown.as_str().unwrap_or_default().to_string();
+    assert!(shown.contains("moved.ply"), "the page shows {shown:?}");
+    // The server printed it too (its own line, and the page's report).
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let terminal = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        terminal.contains("moved.ply") && terminal.contains("in the browser"),
+        "{terminal}"
+    );
+}
