@@ -15,10 +15,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("SPLAT_VIEWER_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect())
-        .unwrap_or_else(|| vec![100_000, 1_000_000]);
+    let sizes: Vec<usize> = std::env::var("SPLAT_VIEWER_SIZES").ok().map_or_else(
+        || vec![100_000, 1_000_000],
+        |s| s.split(',').filter_map(|v| v.trim().parse().ok()).collect(),
+    );
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/view/web");
     let js: u64 = ["loaders.js", "render.js", "viewer.js", "index.html"]
         .iter()
