@@ -302,3 +302,61 @@ fn a_model_gone_after_the_server_started_is_shown_on_the_page_and_the_terminal()
         "{terminal}"
     );
 }
+
+#[test]
+fn dragging_turns_the_view_and_the_hud_counts_the_gaussians() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("cloud.ply");
+    splat_scene::ply::write_ply(
+        &model,
+        &splat_test_support::sog::synthetic_cloud(2000, 2, 9),
+    )
+    .unwrap();
+    let s = Server::start(&[model.to_str().unwrap()]);
+    let mut browser = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
+    browser.navigate(&s.url).unwrap();
+    browser
+        .eval("window.splatViewer.ready.then(() => true)")
+        .unwrap();
+    let hud = browser
+        .eval("document.getElementById('count').textContent")
+        .unwrap();
+    assert_eq!(hud.as_str(), Some("2,000 Gaussians"));
+    let before =
+        Browser::png_from_data_url(&browser.eval("window.splatViewer.screenshot()").unwrap())
+            .unwrap();
+    let pose = |b: &mut Browser| {
+        b.eval("JSON.stringify(window.splatViewer.viewer.pose.R)")
+            .unwrap()
+    };
+    let r0 = pose(&mut browser);
+    for (kind, x) in [
+        ("mousePressed", 300),
+        ("mouseMoved", 360),
+        ("mouseMoved", 420),
+        ("mouseReleased", 420),
+    ] {
+        browser
+            .call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({ "type": kind, "x": x, "y": 200, "button": "left", "buttons": 1, "clickCount": 1 }),
+            )
+            .unwrap();
+    }
+    assert_ne!(pose(&mut browser), r0, "dragging did not turn the camera");
+    browser
+        .eval("window.splatViewer.viewer.refresh().then(() => true)")
+        .unwrap();
+    let after =
+        Browser::png_from_data_url(&browser.eval("window.splatViewer.screenshot()").unwrap())
+            .unwrap();
+    let (a, b) = (
+        image::load_from_memory(&before).unwrap().to_rgb8(),
+        image::load_from_memory(&after).unwrap().to_rgb8(),
+    );
+    assert!(
+        psnr(&a, &b) < 30.0,
+        "the picture did not change after turning ({:.1} dB)",
+        psnr(&a, &b)
+    );
+}

@@ -58,6 +58,7 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--disable-quic",
+                "--disable-dev-shm-usage",
                 "--no-first-run",
                 "--force-device-scale-factor=1",
                 "--allow-file-access-from-files",
