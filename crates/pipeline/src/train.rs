@@ -221,7 +221,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
     } else {
         cfg
     };
-    let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed);
+    if data.model.points3d.is_empty() {
+        let r = splat_train::train::init::random_init(&data.model, a.resolution);
+        eprintln!(
+            "no SfM points: starting from {} random Gaussians in the cube the cameras look at (centre {:.3?}, half-size {:.3})",
+            r.count, r.centre, r.half_size
+        );
+    }
+    let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed, a.resolution);
     let ctx = splat_gpu::GpuContext::new()?;
     let mut trainer = Trainer::new(&ctx, &data, &init, cfg.clone())?;
     let (cached, views) = trainer.cached_views();

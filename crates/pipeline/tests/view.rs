@@ -137,6 +137,18 @@ fn the_viewer_draws_what_splat_render_draws() {
         "cpu",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    // The same SOG unbundled (a folder with meta.json), as some hosts serve it.
+    let folder = d.join("sog-folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let o = splat(&[
+        "compress",
+        model.to_str().unwrap(),
+        "-o",
+        folder.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
     // The SOG's own reference: its decoded PLY, rendered.
     let sog_ply = d.join("sog.ply");
     let o = splat(&[
@@ -191,6 +203,16 @@ fn the_viewer_draws_what_splat_render_draws() {
                 &d.join(format!("view-sog-{view}.png")),
             );
             results.push((format!("SOG, camera {view}"), psnr(&got, &want_sog)));
+        }
+        {
+            let s = Server::start(&[folder.to_str().unwrap(), "--cameras", ws.to_str().unwrap()]);
+            let got = viewer_shot(
+                &mut browser,
+                &s.url,
+                view,
+                &d.join(format!("view-sog-folder-{view}.png")),
+            );
+            results.push((format!("SOG folder, camera {view}"), psnr(&got, &want_sog)));
         }
         let url = format!("file://{}", page.display());
         let got = viewer_shot(

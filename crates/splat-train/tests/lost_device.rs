@@ -21,7 +21,7 @@ fn a_lost_device_stops_training_and_nothing_after_it_is_used() {
         strategy: Strategy::Fixed,
         ..TrainConfig::default()
     };
-    let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed);
+    let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed, None);
     let mut t = Trainer::new(ctx, &data, &init, cfg).unwrap();
     for _ in 0..5 {
         t.step(true).unwrap();

@@ -245,7 +245,7 @@ fn regularisation_adds_the_gradients_of_mean_opacity_and_scale() {
 fn mcmc_training_grows_to_the_cap_and_improves() {
     let dir = tempfile::tempdir().unwrap();
     let data = built_in(dir.path(), 12, 80, 60, 2000);
-    let init = initial_gaussians(&data.model, 1, 0);
+    let init = initial_gaussians(&data.model, 1, 0, None);
     let cap = init.len() as u32 + 150;
     let cfg = TrainConfig {
         steps: 200,
@@ -279,7 +279,7 @@ fn mcmc_training_grows_to_the_cap_and_improves() {
 fn an_mcmc_run_restored_from_a_checkpoint_continues_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let data = built_in(dir.path(), 6, 40, 30, 400);
-    let init = initial_gaussians(&data.model, 1, 0);
+    let init = initial_gaussians(&data.model, 1, 0, None);
     let cfg = TrainConfig {
         steps: 60,
         seed: 9,

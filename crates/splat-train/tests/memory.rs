@@ -39,7 +39,7 @@ fn steps_at_a_fixed_gaussian_count_do_not_grow_memory() {
         strategy: Strategy::Fixed,
         ..TrainConfig::default()
     };
-    let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed);
+    let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed, None);
     let mut t = Trainer::new(context(), &data, &init, cfg).unwrap();
     for _ in 0..60 {
         t.step(false).unwrap();

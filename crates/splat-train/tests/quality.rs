@@ -38,7 +38,7 @@ fn built_in_scene_reaches_30_db_on_held_out_views() {
         ..TrainConfig::default()
     }
     .with_schedule_scaled(f64::from(steps) / f64::from(TrainConfig::default().steps));
-    let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed);
+    let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed, None);
     let mut t = Trainer::new(context(), &data, &init, cfg).unwrap();
     let before = t.evaluate().unwrap();
     for _ in 0..steps {

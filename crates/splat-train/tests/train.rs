@@ -13,7 +13,7 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
     let dir = tempfile::tempdir().unwrap();
     let data = built_in(dir.path(), 12, 80, 60, 3000);
     assert_eq!(data.test_images().len(), 2, "every 8th view is held out");
-    let init = initial_gaussians(&data.model, 1, 0);
+    let init = initial_gaussians(&data.model, 1, 0, None);
     assert!(init.len() > 1000);
     let cfg = TrainConfig {
         steps: 200,
@@ -70,7 +70,7 @@ fn training_on_the_built_in_scene_raises_test_psnr() {
 fn a_restored_trainer_evaluates_as_the_run_did() {
     let dir = tempfile::tempdir().unwrap();
     let data = built_in(dir.path(), 10, 48, 36, 800);
-    let init = initial_gaussians(&data.model, 3, 0);
+    let init = initial_gaussians(&data.model, 3, 0, None);
     let cfg = TrainConfig {
         steps: 30,
         sh_interval: 10,
@@ -100,7 +100,7 @@ fn a_restored_trainer_evaluates_as_the_run_did() {
 fn streamed_photos_train_exactly_as_cached_ones() {
     let dir = tempfile::tempdir().unwrap();
     let data = built_in(dir.path(), 12, 40, 30, 800);
-    let init = initial_gaussians(&data.model, 1, 0);
+    let init = initial_gaussians(&data.model, 1, 0, None);
     let run = |budget: u64| {
         let cfg = TrainConfig {
             steps: 24,

@@ -6,13 +6,13 @@
 
 mod checkpointing;
 mod evaluate;
-mod init;
+pub mod init;
 mod trainer;
 mod views;
 
 pub use crate::config::{Strategy, TrainConfig};
 pub use crate::error::TrainError;
 pub use evaluate::{Evaluation, ViewScore, psnr, score_views};
-pub use init::{default_near, initial_gaussians, scene_extent};
+pub use init::{default_near, initial_gaussians, mean_sq_distance_3nn, scene_extent};
 pub use trainer::{StageTimes, Trainer};
 pub use views::{TrainView, load_views};
