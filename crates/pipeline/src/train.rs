@@ -249,6 +249,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         output: a.output.clone(),
         resume: a.resume,
         profile: a.profile,
+        settings: Some(splat_train::run::settings(&cfg, &data_digest(&data))),
     };
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -473,4 +474,26 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
         progress.finish();
     }
     Ok(Dataset::load(&dir)?)
+}
+
+/// What identifies the views a run trains on, for the checkpoints' settings: each image's name,
+/// pose and camera, and the held-out split (BLAKE3, hex). Photos are not read: a renamed or
+/// re-posed view changes it; retouched pixels under the same name do not.
+fn data_digest(data: &Dataset) -> String {
+    let mut h = blake3::Hasher::new();
+    for im in data.model.images_by_name() {
+        h.update(im.name.as_bytes());
+        for v in im.qvec.iter().chain(&im.tvec) {
+            h.update(&v.to_le_bytes());
+        }
+        if let Some(c) = data.model.cameras.get(&im.camera_id) {
+            h.update(&c.width.to_le_bytes());
+            h.update(&c.height.to_le_bytes());
+            for p in &c.params {
+                h.update(&p.to_le_bytes());
+            }
+        }
+        h.update(&[u8::from(data.test.contains(&im.name))]);
+    }
+    h.finalize().to_hex().to_string()
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{built_in, kill_when_written, splat};
+use common::{built_in, kill_when_written, splat, text};
 use std::path::Path;
 
 /// `splat train WS -o OUT EXTRA…`.
@@ -389,4 +389,48 @@ fn a_corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
         "{err}"
     );
     assert!(err.contains("step_000010.ckpt"), "{err}");
+}
+
+#[test]
+fn a_resume_with_other_settings_is_refused_saying_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 9, 48, 36, 800);
+    let out = dir.path().join("out");
+    let base = [
+        "--steps",
+        "20",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "10",
+    ];
+    let o = train(&ws, &out, &base);
+    assert!(o.status.success(), "{}", text(&o));
+    // Other learning rate and more steps: refused, naming both, and nothing is overwritten.
+    let model = std::fs::read(out.join("point_cloud.ply")).unwrap();
+    let mut other = base.to_vec();
+    other[1] = "30";
+    other.extend(["--lr-opacity", "0.02", "--resume"]);
+    let o = train(&ws, &out, &other);
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("other settings"), "{t}");
+    assert!(t.contains("lr_opacity: 0.05") && t.contains("0.02"), "{t}");
+    assert!(t.contains("steps: 20 → 30"), "{t}");
+    assert_eq!(std::fs::read(out.join("point_cloud.ply")).unwrap(), model);
+    // Other data (one view fewer): refused too.
+    let fewer = dir.path().join("fewer");
+    let ws2 = built_in(&fewer, 8, 48, 36, 800);
+    let mut same = base.to_vec();
+    same.push("--resume");
+    let o = train(&ws2, &out, &same);
+    assert!(
+        !o.status.success() && text(&o).contains("data:"),
+        "{}",
+        text(&o)
+    );
+    // The same settings resume.
+    let o = train(&ws, &out, &same);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("resuming from"), "{}", text(&o));
 }

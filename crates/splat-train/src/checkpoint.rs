@@ -43,6 +43,10 @@ pub struct Header {
     /// caller that times the run; absent in older checkpoints).
     #[serde(default)]
     pub elapsed_s: f64,
+    /// What the run was made with (`run::settings`: the training settings and a digest of the
+    /// data); a resume with other settings is refused. Absent in older checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Value>,
     /// Name and length (floats) of each array that follows the header.
     pub arrays: Vec<(String, u64)>,
 }

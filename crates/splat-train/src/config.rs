@@ -4,7 +4,7 @@
 use crate::densify::DensifyConfig;
 
 /// How the set of Gaussians changes during training.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum Strategy {
     /// A fixed set: the initial Gaussians only move.
     Fixed,
@@ -14,8 +14,10 @@ pub enum Strategy {
     Mcmc(crate::mcmc::McmcConfig),
 }
 
-/// Training settings; `Default` gives the 3DGS paper's values.
-#[derive(Debug, Clone, PartialEq)]
+/// Training settings; `Default` gives the 3DGS paper's values. Serialised (all but the cache
+/// size, which changes no result) into each checkpoint, so that a resume with other settings is
+/// refused (`run::settings`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrainConfig {
     pub steps: u32,
     pub seed: u64,
@@ -40,6 +42,7 @@ pub struct TrainConfig {
     pub resolution: Option<u32>,
     /// GPU memory for cached photos (training views first, then test views), in bytes; photos
     /// past it, or that the device has no memory for, are uploaded when used.
+    #[serde(skip)]
     pub image_cache_bytes: u64,
 }
 

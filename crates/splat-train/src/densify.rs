@@ -28,7 +28,7 @@ pub fn densify_source() -> ShaderSource {
 }
 
 /// When and how to densify; `Default` gives the 3DGS paper's values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DensifyConfig {
     /// Densify every `every` steps after step `from` and before step `until`.
     pub from: u32,

@@ -36,7 +36,7 @@ pub fn mcmc_source() -> ShaderSource {
 }
 
 /// The MCMC settings; `Default` gives the paper's (as gsplat ships them).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct McmcConfig {
     /// The most Gaussians the model may have.
     pub max_gaussians: u32,

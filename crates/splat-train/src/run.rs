@@ -6,6 +6,7 @@
 //! [`RunEvent`]s, and decide how to show them.
 
 use crate::checkpoint::{self, Checkpoint, CheckpointError};
+use crate::config::TrainConfig;
 use crate::error::TrainError;
 use crate::loss::LossTerms;
 use crate::train::{Evaluation, StageTimes, Trainer};
@@ -29,6 +30,70 @@ pub struct RunOptions {
     pub resume: bool,
     /// Time each stage of every step (`StageTimes`).
     pub profile: bool,
+    /// What this run is made with (`settings`), written into every checkpoint; `--resume`
+    /// refuses a checkpoint written with other settings. None: no check.
+    pub settings: Option<serde_json::Value>,
+}
+
+/// The settings a checkpoint records: every training setting that changes the result, and
+/// `data`, a digest of the views trained on (the caller's choice of what identifies them).
+pub fn settings(cfg: &TrainConfig, data: &str) -> serde_json::Value {
+    let mut v = serde_json::to_value(cfg).unwrap_or_default();
+    v["data"] = serde_json::Value::String(data.to_string());
+    // Through text and back, as a checkpoint's copy goes: serde_json's float parsing may land
+    // an ulp away from the value it printed, so both sides of a comparison take the same path.
+    serde_json::from_str(&v.to_string()).unwrap_or(v)
+}
+
+/// A setting's value for a message: f32 settings (stored widened) print as the f32 they are.
+fn show_setting(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() && f64::from(x as f32) == x => format!("{}", x as f32),
+        _ => v.to_string(),
+    }
+}
+
+/// `a.b: old → new` for every leaf where two settings differ.
+pub fn setting_differences(had: &serde_json::Value, want: &serde_json::Value) -> Vec<String> {
+    fn leaves(
+        v: &serde_json::Value,
+        at: String,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let key = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    leaves(x, key, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    leaves(x, format!("{at}[{i}]"), out);
+                }
+            }
+            other => {
+                out.insert(at, show_setting(other));
+            }
+        }
+    }
+    let (mut a, mut b) = (Default::default(), Default::default());
+    leaves(had, String::new(), &mut a);
+    leaves(want, String::new(), &mut b);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let show = |m: &std::collections::BTreeMap<String, String>| {
+                m.get(k).cloned().unwrap_or_else(|| "(none)".into())
+            };
+            format!("{k}: {} → {}", show(&a), show(&b))
+        })
+        .collect()
 }
 
 /// What a run reports as it goes.
@@ -132,6 +197,15 @@ pub enum RunError {
         checkpoint.display()
     )]
     Interrupted { step: u32, checkpoint: PathBuf },
+    #[error(
+        "{} was written by a run with other settings ({}); resume with the settings it was made with, or start over without --resume (or with another checkpoint folder)",
+        path.display(),
+        differences.join("; ")
+    )]
+    OtherSettings {
+        path: PathBuf,
+        differences: Vec<String>,
+    },
     /// A step failed; `message` says why and what was kept.
     #[error("{message}")]
     StepFailed { message: String },
@@ -158,6 +232,12 @@ pub fn run(
     let mut earlier_secs = 0.0;
     if opts.resume {
         if let Some((path, c)) = newest_checkpoint(ckpt_dir, observe) {
+            if let (Some(had), Some(want)) = (&c.header.settings, &opts.settings) {
+                let differences = setting_differences(had, want);
+                if !differences.is_empty() {
+                    return Err(RunError::OtherSettings { path, differences });
+                }
+            }
             trainer.restore(&c)?;
             earlier_secs = c.header.elapsed_s;
             observe(RunEvent::Resumed {
@@ -192,6 +272,7 @@ pub fn run(
         let path = checkpoint::path_for(ckpt_dir, trainer.step);
         let mut c = trainer.checkpoint()?;
         c.header.elapsed_s = elapsed();
+        c.header.settings.clone_from(&opts.settings);
         c.write(&path)?;
         checkpoint::prune(ckpt_dir, 2);
         Ok(path)

@@ -39,6 +39,7 @@ impl Trainer<'_> {
                 sh_degree: self.gaussians.sh_degree,
                 adam_steps: self.states.iter().map(|s| s.step).collect(),
                 elapsed_s: 0.0,
+                settings: None,
                 arrays: arrays
                     .iter()
                     .map(|(n, a)| (n.clone(), a.len() as u64))
