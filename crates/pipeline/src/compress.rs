@@ -114,6 +114,26 @@ impl Bars {
     }
 }
 
+/// `cloud` as a SOG v2 at `output` with `splat compress`'s defaults (PLAS order, seed 1, 10
+/// k-means iterations, the sort where `--device auto` puts it); returns the bytes written.
+pub fn write_sog_with_defaults(cloud: &splat_scene::GaussianCloud, output: &Path) -> Result<usize> {
+    let opts = CompressOptions {
+        iterations: 10,
+        ordering: Ordering::Plas,
+        plas: PlasOptions {
+            seed: 1,
+            ..PlasOptions::default()
+        },
+        seed: 1,
+        ..CompressOptions::default()
+    };
+    let gpu = sort_device("auto")?;
+    let bars = Bars::default();
+    let (files, _) = splat_sogs::compress_on(cloud, &opts, gpu.as_ref(), &bars)?;
+    bars.finish();
+    Ok(splat_sogs::container::write(output, &files)?)
+}
+
 pub fn run_compress(a: CompressArgs) -> Result<()> {
     if a.model == a.output {
         bail!(

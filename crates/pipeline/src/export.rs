@@ -1,7 +1,7 @@
 //! `splat export MODEL -o OUT`: a model in another form, chosen by OUT's extension. `.html` is
 //! one self-contained page (the viewer of `splat view` with the scene inside, to mail or host
 //! anywhere); `.ply` (Inria), `.compressed.ply` (PlayCanvas), `.splat` (antimatter15) and `.spz`
-//! (Niantic) are written by `splat_scene::formats`. MODEL may be any of those or a SOG. Written
+//! (Niantic) are written by `splat_scene::formats`; `.sog` by `splat compress`'s defaults. MODEL may be any of those or a SOG. Written
 //! to a temporary file and renamed into place.
 
 use crate::view::{page, source};
@@ -13,7 +13,7 @@ pub struct ExportArgs {
     /// The model: a 3DGS PLY (plain or compressed), .splat, .spz, a SOG (bundle or folder), or
     /// a `splat run` / `splat train` folder.
     model: PathBuf,
-    /// Output; its extension picks the format: .html, .ply, .compressed.ply, .splat or .spz.
+    /// Output; its extension picks the format: .html, .ply, .compressed.ply, .splat, .spz or .sog.
     #[arg(short, long)]
     output: PathBuf,
     /// Training cameras the page steps through (.html): a COLMAP workspace or transforms folder
@@ -34,10 +34,21 @@ pub fn run(a: ExportArgs) -> Result<()> {
     if name.ends_with(".html") || name.ends_with(".htm") {
         return html(&a);
     }
+    if name.ends_with(".sog") {
+        let cloud = read_any(&a.model)?;
+        let bytes = crate::compress::write_sog_with_defaults(&cloud, &a.output)?;
+        println!(
+            "wrote {} ({} Gaussians, {:.2} MB; `splat compress` has the options)",
+            a.output.display(),
+            cloud.len(),
+            bytes as f64 / 1e6
+        );
+        return Ok(());
+    }
     match splat_scene::formats::Format::from_name(&a.output) {
         Some(format) => model(&a, format),
         None => bail!(
-            "{}: unknown output format; splat export writes .html (the viewer with the scene inside), .ply (Inria), .compressed.ply (PlayCanvas), .splat and .spz (use `splat compress` for .sog)",
+            "{}: unknown output format; splat export writes .html (the viewer with the scene inside), .ply (Inria), .compressed.ply (PlayCanvas), .splat, .spz and .sog",
             a.output.display()
         ),
     }

@@ -73,7 +73,7 @@ enum Command {
     Undistort(undistort::UndistortArgs),
     /// Look at a model in the browser: a local web viewer (PLY, SOG or a workspace).
     View(view::ViewArgs),
-    /// Write a model in another form: one-file web page (.html), .ply, .compressed.ply, .splat, .spz.
+    /// Write a model in another form: one-file web page (.html), .ply, .compressed.ply, .splat, .spz, .sog.
     Export(export::ExportArgs),
 }
 

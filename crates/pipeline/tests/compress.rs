@@ -118,3 +118,25 @@ fn bad_inputs_fail_naming_the_file() {
     assert!(!o.status.success());
     assert!(text(&o).contains("bad.sog"), "{}", text(&o));
 }
+
+#[test]
+fn splat_export_to_sog_writes_what_splat_compress_writes_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.ply");
+    splat_scene::ply::write_ply(
+        &model,
+        &splat_test_support::sog::synthetic_cloud(3000, 2, 4),
+    )
+    .unwrap();
+    let (a, b) = (dir.path().join("a.sog"), dir.path().join("b.sog"));
+    let o = splat(&[
+        "compress",
+        model.to_str().unwrap(),
+        "-o",
+        a.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = splat(&["export", model.to_str().unwrap(), "-o", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+}
