@@ -17,6 +17,7 @@ mod generate;
 mod info;
 mod matching;
 mod progress;
+mod progress_file;
 mod render;
 mod report;
 mod run;

@@ -1,5 +1,6 @@
 //! `splat train`: 3DGS training on a COLMAP workspace or a transforms folder.
 
+use crate::progress_file::ProgressFile;
 use anyhow::{Context, Result};
 use splat_scene::dataset::Dataset;
 use splat_train::DensifyConfig;
@@ -261,9 +262,41 @@ pub fn run(a: TrainArgs) -> Result<()> {
         device: ctx.info.name.clone(),
         progress: None,
     };
-    let summary =
-        splat_train::run::run(&mut trainer, &opts, &interrupted, &mut |e| terminal.show(e))?;
+    // Beside the checkpoints, which SageMaker uploads as they change.
+    let mut watch = ProgressFile::new(opts.checkpoint_dir.join("progress.json"), "train");
+    let result = splat_train::run::run(&mut trainer, &opts, &interrupted, &mut |e| {
+        match &e {
+            RunEvent::Started {
+                gaussians,
+                first_step,
+                steps,
+                ..
+            } => watch.start(*first_step, *steps, *gaussians),
+            RunEvent::Stepped { step } => watch.stepped(*step),
+            RunEvent::Evaluated {
+                evaluation,
+                gaussians,
+                ..
+            } => watch.evaluated(evaluation.psnr, *gaussians),
+            _ => {}
+        }
+        terminal.show(e);
+    });
     drop(terminal);
+    let summary = match result {
+        Ok(s) => {
+            watch.evaluated(
+                s.evaluation.psnr,
+                u32::try_from(s.gaussians).unwrap_or(u32::MAX),
+            );
+            watch.finish(None);
+            s
+        }
+        Err(e) => {
+            watch.finish(Some(&e.to_string()));
+            return Err(e.into());
+        }
+    };
     write_pictures(&trainer, &summary.metrics, &a.output, a.steps)?;
     if let Some(p) = &summary.profile {
         print_profile(p);

@@ -406,6 +406,23 @@ fn a_resume_with_other_settings_is_refused_saying_what_differs() {
     ];
     let o = train(&ws, &out, &base);
     assert!(o.status.success(), "{}", text(&o));
+    // progress.json beside the checkpoints (what SageMaker uploads live) says where it got.
+    let progress = || -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join("checkpoints/progress.json")).unwrap())
+            .unwrap()
+    };
+    let p = progress();
+    assert_eq!(
+        (p["stage"].as_str(), p["status"].as_str()),
+        (Some("train"), Some("done")),
+        "{p}"
+    );
+    assert_eq!(
+        (p["step"].as_u64(), p["total"].as_u64()),
+        (Some(20), Some(20)),
+        "{p}"
+    );
+    assert!(p["test_psnr"].as_f64().is_some_and(|v| v > 5.0), "{p}");
     // Other learning rate and more steps: refused, naming both, and nothing is overwritten.
     let model = std::fs::read(out.join("point_cloud.ply")).unwrap();
     let mut other = base.to_vec();
@@ -418,6 +435,15 @@ fn a_resume_with_other_settings_is_refused_saying_what_differs() {
     assert!(t.contains("lr_opacity: 0.05") && t.contains("0.02"), "{t}");
     assert!(t.contains("steps: 20 → 30"), "{t}");
     assert_eq!(std::fs::read(out.join("point_cloud.ply")).unwrap(), model);
+    let p = progress();
+    assert_eq!(p["status"].as_str(), Some("failed"), "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("other settings"),
+        "{p}"
+    );
     // Other data (one view fewer): refused too.
     let fewer = dir.path().join("fewer");
     let ws2 = built_in(&fewer, 8, 48, 36, 800);
