@@ -74,6 +74,26 @@ pub fn run(a: SagemakerArgs) -> Result<()> {
     result
 }
 
+/// Logs the GPU a job trains on. A CPU device only (lavapipe: the NVIDIA driver's Vulkan ICD is
+/// not visible in the container) fails the job at once, since training there would take a
+/// hundred times the paid-for GPU time, unless `SPLAT_ALLOW_CPU_DEVICE=1` says to go on.
+fn gpu_or_refusal() -> Result<()> {
+    let ctx = splat_gpu::GpuContext::new().context("no GPU adapter: the job cannot train")?;
+    let info = &ctx.info;
+    eprintln!(
+        "sagemaker: GPU {} ({:?}, {:?})",
+        info.name, info.device_type, info.backend
+    );
+    let allowed = std::env::var("SPLAT_ALLOW_CPU_DEVICE").is_ok_and(|v| v == "1");
+    if info.device_type == splat_gpu::wgpu::DeviceType::Cpu && !allowed {
+        anyhow::bail!(
+            "only a CPU Vulkan device ({}) is available: the NVIDIA driver's Vulkan ICD is not visible in the container (the job's NVIDIA_DRIVER_CAPABILITIES must include graphics; see docker/README.md). Set SPLAT_ALLOW_CPU_DEVICE=1 in the job's environment to run on the CPU anyway",
+            info.name
+        );
+    }
+    Ok(())
+}
+
 fn train(root: &Path) -> Result<()> {
     let options = hyperparameters(&root.join("input/config/hyperparameters.json"))?;
     let data = channel(root)?;
@@ -91,6 +111,8 @@ fn train(root: &Path) -> Result<()> {
         root.join("model").display(),
         root.join("checkpoints").display()
     );
+    // After the job's files are checked (a bad one fails first, and cheaply).
+    gpu_or_refusal()?;
     crate::train::run(train_args)
 }
 
@@ -199,6 +221,7 @@ fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
             r
         }
         _ => {
+            gpu_or_refusal()?;
             let report = crate::run::run_pipeline(&input, &output, &a.stages, false)?;
             crate::run::print_summary(&report, &output);
             Ok(())

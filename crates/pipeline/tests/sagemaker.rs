@@ -16,6 +16,8 @@ fn sagemaker(root: &Path, args: &[&str]) -> Output {
         .arg("sagemaker")
         .args(args)
         .env("SPLAT_SAGEMAKER_ROOT", root)
+        // The tests' GPU is lavapipe, a CPU device, which a real job refuses.
+        .env("SPLAT_ALLOW_CPU_DEVICE", "1")
         .output()
         .expect("running splat")
 }
@@ -85,7 +87,10 @@ fn training_job_writes_the_model_and_metric_lines_and_resumes_after_a_spot_resta
     let root: &Path = &spot;
     kill_when_written(
         &["sagemaker".to_string(), "train".to_string()],
-        &[("SPLAT_SAGEMAKER_ROOT", root)],
+        &[
+            ("SPLAT_SAGEMAKER_ROOT", root),
+            ("SPLAT_ALLOW_CPU_DEVICE", Path::new("1")),
+        ],
         &spot.join("checkpoints/step_000060.ckpt"),
     );
     assert!(!spot.join("model/point_cloud.ply").exists());
@@ -152,6 +157,7 @@ fn training_job_failures_are_reported_in_output_failure() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_splat"))
         .args(["sagemaker", "train"])
         .env("SPLAT_SAGEMAKER_ROOT", &root)
+        .env("SPLAT_ALLOW_CPU_DEVICE", "1")
         .env("SM_CHANNEL_TRAINING", &elsewhere)
         .output()
         .unwrap();
@@ -254,4 +260,26 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     assert!(!o.status.success());
     let message = std::fs::read_to_string(root.join("output/message")).unwrap();
     assert!(message.contains("no point_cloud.ply"), "{message}");
+}
+
+#[test]
+fn a_training_job_that_finds_only_a_cpu_device_fails_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("opt_ml");
+    let ws = built_in(dir.path(), 9, 48, 36, 500);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(["sagemaker", "train"])
+        .env("SPLAT_SAGEMAKER_ROOT", &root)
+        .env("SM_CHANNEL_TRAINING", &ws)
+        .env_remove("SPLAT_ALLOW_CPU_DEVICE")
+        .env("SPLAT_ADAPTER", "llvmpipe")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let failure = std::fs::read_to_string(root.join("output/failure")).unwrap();
+    assert!(
+        failure.contains("only a CPU Vulkan device") && failure.contains("SPLAT_ALLOW_CPU_DEVICE"),
+        "{failure}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sagemaker: GPU"));
 }
