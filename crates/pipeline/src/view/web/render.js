@@ -41,7 +41,8 @@ function texelsPerGaussian(degree) {
   return 3 + Math.ceil(Math.ceil((3 * k) / 2) / 4);
 }
 
-// The per-Gaussian texture's contents.
+// The per-Gaussian texture's contents. A hot loop over millions of Gaussians: no allocation
+// per Gaussian, plain arithmetic only.
 function packScene(s, width) {
   const k = restPerChannel(s.degree);
   const stride = texelsPerGaussian(s.degree);
@@ -49,42 +50,54 @@ function packScene(s, width) {
   const data = new Uint32Array(rows * width * 4);
   const f = new Float32Array(data.buffer);
   const C0 = SPLAT_CONSTANTS.SH_C0;
+  const q = s.quats;
+  const ls = s.logScales;
+  const m = s.means;
+  const dc = s.dc;
+  const rest = s.rest;
   for (let i = 0; i < s.count; i++) {
     const o = i * stride * 4;
-    f[o] = s.means[3 * i];
-    f[o + 1] = s.means[3 * i + 1];
-    f[o + 2] = s.means[3 * i + 2];
+    f[o] = m[3 * i];
+    f[o + 1] = m[3 * i + 1];
+    f[o + 2] = m[3 * i + 2];
     f[o + 3] = s.opacity[i];
-    // Sigma = R diag(s)^2 R^T from the normalised quaternion (w, x, y, z) and exp(log-scale).
-    let [r, x, y, z] = s.quats.subarray(4 * i, 4 * i + 4);
-    const len = Math.hypot(r, x, y, z);
-    const sx = Math.exp(s.logScales[3 * i]);
-    const sy = Math.exp(s.logScales[3 * i + 1]);
-    const sz = Math.exp(s.logScales[3 * i + 2]);
-    let cov = [NaN, NaN, NaN, NaN, NaN, NaN];
+    // Sigma = M M^T, M = R diag(s), R from the normalised quaternion (w, x, y, z).
+    let r = q[4 * i];
+    let x = q[4 * i + 1];
+    let y = q[4 * i + 2];
+    let z = q[4 * i + 3];
+    const len = Math.sqrt(r * r + x * x + y * y + z * z);
     if (len > 0) {
       r /= len; x /= len; y /= len; z /= len;
-      // Rows of R.
-      const R = [
-        1 - 2 * (y * y + z * z), 2 * (x * y - r * z), 2 * (x * z + r * y),
-        2 * (x * y + r * z), 1 - 2 * (x * x + z * z), 2 * (y * z - r * x),
-        2 * (x * z - r * y), 2 * (y * z + r * x), 1 - 2 * (x * x + y * y),
-      ];
-      const M = [R[0] * sx, R[1] * sy, R[2] * sz, R[3] * sx, R[4] * sy, R[5] * sz, R[6] * sx, R[7] * sy, R[8] * sz];
-      const dot = (a, b) => M[3 * a] * M[3 * b] + M[3 * a + 1] * M[3 * b + 1] + M[3 * a + 2] * M[3 * b + 2];
-      cov = [dot(0, 0), dot(0, 1), dot(0, 2), dot(1, 1), dot(1, 2), dot(2, 2)];
+      const sx = Math.exp(ls[3 * i]);
+      const sy = Math.exp(ls[3 * i + 1]);
+      const sz = Math.exp(ls[3 * i + 2]);
+      const m00 = (1 - 2 * (y * y + z * z)) * sx;
+      const m01 = 2 * (x * y - r * z) * sy;
+      const m02 = 2 * (x * z + r * y) * sz;
+      const m10 = 2 * (x * y + r * z) * sx;
+      const m11 = (1 - 2 * (x * x + z * z)) * sy;
+      const m12 = 2 * (y * z - r * x) * sz;
+      const m20 = 2 * (x * z - r * y) * sx;
+      const m21 = 2 * (y * z + r * x) * sy;
+      const m22 = (1 - 2 * (x * x + y * y)) * sz;
+      f[o + 4] = m00 * m00 + m01 * m01 + m02 * m02;
+      f[o + 5] = m00 * m10 + m01 * m11 + m02 * m12;
+      f[o + 6] = m00 * m20 + m01 * m21 + m02 * m22;
+      f[o + 7] = m10 * m10 + m11 * m11 + m12 * m12;
+      f[o + 8] = m10 * m20 + m11 * m21 + m12 * m22;
+      f[o + 9] = m20 * m20 + m21 * m21 + m22 * m22;
+    } else {
+      for (let j = 4; j < 10; j++) f[o + j] = NaN;
     }
-    f[o + 4] = cov[0]; f[o + 5] = cov[1]; f[o + 6] = cov[2]; f[o + 7] = cov[3];
-    f[o + 8] = cov[4]; f[o + 9] = cov[5];
-    const base = [0, 1, 2].map((c) => 0.5 + C0 * s.dc[3 * i + c]);
-    data[o + 10] = toHalf(base[0]) | (toHalf(base[1]) << 16);
-    data[o + 11] = toHalf(base[2]);
+    data[o + 10] = toHalf(0.5 + C0 * dc[3 * i]) | (toHalf(0.5 + C0 * dc[3 * i + 1]) << 16);
+    data[o + 11] = toHalf(0.5 + C0 * dc[3 * i + 2]);
     // Coefficient-major: (j, channel) in order, two halves per u32.
     const u = o + 12;
+    const base = 3 * k * i;
     for (let h = 0; h < 3 * k; h++) {
-      const j = Math.floor(h / 3);
-      const c = h % 3;
-      const bits = toHalf(s.rest[3 * k * i + c * k + j]);
+      const j = (h / 3) | 0;
+      const bits = toHalf(rest[base + (h - 3 * j) * k + j]);
       data[u + (h >> 1)] |= (h & 1) ? (bits << 16) : bits;
     }
   }
