@@ -57,14 +57,14 @@ pub fn run(a: ExportArgs) -> Result<()> {
 fn html(a: &ExportArgs) -> Result<()> {
     let src = source::resolve(&a.model, a.cameras.as_deref(), a.background)?;
     let (format, bytes) = match &src.model {
-        source::Model::Converted { ply, .. } => ("ply", ply.clone()),
+        source::Model::Converted { ply, .. } => ("ply", ply.to_vec()),
         source::Model::Ply(p) | source::Model::SogBundle(p) => (
             src.model.format(),
             std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
         ),
         source::Model::SogFolder { meta, files, .. } => {
-            let mut all = vec![("meta.json".to_string(), meta.clone())];
-            all.extend(files.iter().cloned());
+            let mut all = vec![("meta.json".to_string(), meta.to_vec())];
+            all.extend(files.iter().map(|(n, b)| (n.clone(), b.to_vec())));
             ("sog", splat_sogs::container::zip_bytes(&all)?)
         }
     };
@@ -84,11 +84,7 @@ fn html(a: &ExportArgs) -> Result<()> {
 /// Reads any model splat reads: a PLY of any kind, .splat, .spz, or a SOG (bundle or folder),
 /// or the model in a `splat run` / `splat train` folder.
 pub fn read_any(path: &std::path::Path) -> Result<splat_scene::GaussianCloud> {
-    let file = if path.is_dir() && path.join("point_cloud.ply").is_file() {
-        path.join("point_cloud.ply")
-    } else {
-        path.to_path_buf()
-    };
+    let file = source::find_model(path)?;
     Ok(match splat_scene::formats::Format::from_name(&file) {
         Some(_) => splat_scene::formats::read_model(&file)?,
         None => splat_sogs::read_sog(&file)?,

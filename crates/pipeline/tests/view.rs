@@ -29,6 +29,18 @@ fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
     }
 }
 
+/// The largest per-channel difference (8-bit levels) and the share of pixels that differ at all.
+fn differences(a: &image::RgbImage, b: &image::RgbImage) -> (u8, f64) {
+    let mut max = 0;
+    let mut differing = 0usize;
+    for (p, q) in a.pixels().zip(b.pixels()) {
+        let d = (0..3).map(|c| p[c].abs_diff(q[c])).max().unwrap_or(0);
+        max = max.max(d);
+        differing += usize::from(d > 0);
+    }
+    (max, differing as f64 / f64::from(a.width() * a.height()))
+}
+
 /// `splat view` running in the background; killed when dropped.
 struct Server {
     child: Child,
@@ -186,6 +198,11 @@ fn the_viewer_draws_what_splat_render_draws() {
                 &s.url,
                 view,
                 &d.join(format!("view-ply-{view}.png")),
+            );
+            let (max, share) = differences(&got, &want);
+            eprintln!(
+                "PLY, camera {view}: at most {max} level(s) apart, on {:.1} % of the pixels",
+                100.0 * share
             );
             results.push((format!("PLY, camera {view}"), psnr(&got, &want)));
             let n = browser.eval("window.splatViewer.stats.gaussians").unwrap();

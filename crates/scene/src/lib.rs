@@ -18,6 +18,7 @@ pub mod dataset;
 mod error;
 pub mod formats;
 pub mod images;
+pub mod morton;
 pub mod ply;
 pub mod transforms;
 pub mod undistort;

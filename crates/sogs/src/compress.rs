@@ -222,7 +222,11 @@ pub fn compress_file(
 
 /// Reads a `.sog` bundle, an unbundled folder or its `meta.json` (v1 or v2) into a cloud.
 pub fn read_sog(path: &Path) -> Result<GaussianCloud> {
-    let raw = container::read_raw(path)?;
+    decode_raw(&container::read_raw(path)?, path)
+}
+
+/// Decodes a scene already read from `path` (`container::read_raw`) into a cloud.
+pub fn decode_raw(raw: &container::RawScene, path: &Path) -> Result<GaussianCloud> {
     let images = decode_images(&raw.files, path)?;
     let cloud = match &raw.meta {
         Meta::V2(m) => planes::decode_v2(m, &images, path),

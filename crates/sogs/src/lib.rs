@@ -24,7 +24,7 @@ pub mod plas_gpu;
 
 pub use compress::{
     CompressOptions, CompressReport, Progress, compress, compress_file, compress_on, decode,
-    read_sog, read_sog_images,
+    decode_raw, read_sog, read_sog_images,
 };
 pub use error::{Result, SogsError};
 pub use order::{KeyWeights, Ordering};

@@ -84,45 +84,9 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Gaussian ids in Morton (Z-curve) order of their positions: 10 bits per axis over the bounding
-/// box, ties kept in id order.
-pub fn morton_order(means: &[[f32; 3]]) -> Vec<u32> {
-    let mut lo = [f32::MAX; 3];
-    let mut hi = [f32::MIN; 3];
-    for m in means {
-        for a in 0..3 {
-            lo[a] = lo[a].min(m[a]);
-            hi[a] = hi[a].max(m[a]);
-        }
-    }
-    let spread = |v: u32| -> u64 {
-        let mut x = u64::from(v) & 0x3ff;
-        x = (x | (x << 16)) & 0x0300_00ff;
-        x = (x | (x << 8)) & 0x0300_f00f;
-        x = (x | (x << 4)) & 0x030c_30c3;
-        (x | (x << 2)) & 0x0924_9249
-    };
-    let mut coded: Vec<(u64, u32)> = means
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let q: [u32; 3] = std::array::from_fn(|a| {
-                let span = hi[a] - lo[a];
-                if span > 0.0 {
-                    (((m[a] - lo[a]) / span) * 1023.0).round() as u32
-                } else {
-                    0
-                }
-            });
-            (
-                spread(q[2]) << 2 | spread(q[1]) << 1 | spread(q[0]),
-                i as u32,
-            )
-        })
-        .collect();
-    coded.sort_unstable();
-    coded.into_iter().map(|(_, i)| i).collect()
-}
+/// Gaussian ids in Morton (Z-curve) order of their positions (the scene crate's definition,
+/// shared with the compressed PLY writer).
+pub use splat_scene::morton::morton_order;
 
 /// Which sort to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

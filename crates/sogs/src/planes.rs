@@ -10,6 +10,7 @@ use crate::kmeans::Palette;
 use crate::meta::{self, CodebookFiles, Files, Means, MetaV1, MetaV2, ShN};
 use crate::order::{log_transform, sigmoid};
 use splat_scene::GaussianCloud;
+use splat_scene::formats::{byte, logit};
 use splat_scene::ply::sh_rest_per_channel;
 use std::f64::consts::SQRT_2;
 use std::path::Path;
@@ -66,10 +67,6 @@ impl Sog {
     pub fn image(&self, name: &str) -> Option<&Image> {
         self.images.iter().find(|(n, _)| n == name).map(|(_, i)| i)
     }
-}
-
-fn to_byte(v: f64) -> u8 {
-    (v.round()).clamp(0.0, 255.0) as u8
 }
 
 /// Encodes `cloud` with texel `t` holding Gaussian `order[t]` in `width × height` images; `palette`
@@ -153,7 +150,7 @@ pub fn encode(
     let mut sh0 = Image::zeroed(width, height);
     for (t, &g) in order.iter().enumerate() {
         let c = cloud.sh_dc[g as usize];
-        let a = to_byte(f64::from(sigmoid(cloud.opacity[g as usize])) * 255.0);
+        let a = byte(f64::from(sigmoid(cloud.opacity[g as usize])) * 255.0);
         sh0.set(
             t,
             [
@@ -233,7 +230,7 @@ pub fn pack_quat(q: [f32; 4]) -> [u8; 4] {
     let mut k = 0;
     for (i, &c) in q.iter().enumerate() {
         if i != m {
-            out[k] = to_byte(255.0 * (c * s * 0.5 + 0.5));
+            out[k] = byte(255.0 * (c * s * 0.5 + 0.5));
             k += 1;
         }
     }
@@ -428,11 +425,6 @@ impl<'a> BaseImages<'a> {
 
 fn inv_log(v: f64) -> f32 {
     (v.signum() * (v.abs().exp() - 1.0)) as f32
-}
-
-fn logit(a: f64) -> f32 {
-    let a = a.clamp(1e-6, 1.0 - 1e-6);
-    (a / (1.0 - a)).ln() as f32
 }
 
 /// Decodes a v2 scene; `path` names the source in errors.

@@ -38,9 +38,7 @@ pub fn served() -> String {
     for (name, _) in SCRIPTS {
         tags.push_str(&format!("<script src=\"{name}\"></script>\n"));
     }
-    INDEX_HTML
-        .replace("<!--SPLAT_HEAD-->", "")
-        .replace("<!--SPLAT_SCRIPTS-->", &tags)
+    INDEX_HTML.replace("<!--SPLAT_SCRIPTS-->", &tags)
 }
 
 /// Text safe inside a `<script>` element: `</` cannot end it early.
@@ -67,34 +65,61 @@ pub fn standalone(meta: &SceneMeta, format: &str, model: &[u8]) -> anyhow::Resul
     for (_, text) in SCRIPTS {
         body.push_str(&format!("<script>{}</script>\n", script_safe(text)));
     }
-    Ok(INDEX_HTML
-        .replace("<!--SPLAT_HEAD-->", "")
-        .replace("<!--SPLAT_SCRIPTS-->", &body))
+    Ok(INDEX_HTML.replace("<!--SPLAT_SCRIPTS-->", &body))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The names `SPLAT_CONSTANTS` defines.
+    fn defined() -> std::collections::BTreeSet<String> {
+        constants_js()
+            .lines()
+            .filter_map(|l| l.trim().split_once(": "))
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
     #[test]
-    fn constants_are_the_rasterizers() {
-        let js = constants_js();
-        assert!(
-            js.contains(&format!("DILATION: {COV2D_DILATION:?},")),
-            "{js}"
-        );
-        assert!(js.contains(&format!("ALPHA_MIN: {ALPHA_MIN:?},")), "{js}");
-        assert!(js.contains(&format!("SH_C0: {SH_C0:?},")), "{js}");
-        // Every value parses back to the same f64 (what the page's JavaScript does).
-        for line in js.lines().filter(|l| l.contains(": ") && !l.contains("//")) {
-            let v = line.split(": ").nth(1).unwrap_or_default();
-            for x in v
-                .trim_matches(|c| c == '[' || c == ']' || c == ',')
-                .split(", ")
-            {
-                assert!(x.parse::<f64>().is_ok(), "{line}");
+    fn every_constant_the_page_uses_comes_from_rust_and_none_is_left_unused() {
+        let mut used = std::collections::BTreeSet::new();
+        for (_, js) in SCRIPTS {
+            for part in js.split("SPLAT_CONSTANTS.").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.insert(name);
             }
         }
+        assert_eq!(used, defined());
+    }
+
+    #[test]
+    fn constants_are_the_rasterizers_values() {
+        let js = constants_js();
+        // JavaScript reads each as the f64 Rust wrote, which GLSL then rounds to f32 exactly as
+        // the WGSL constants were.
+        let value = |name: &str| -> f64 {
+            let line = js
+                .lines()
+                .find(|l| l.trim().starts_with(&format!("{name}: ")))
+                .unwrap_or_default();
+            line.trim()
+                .trim_end_matches(',')
+                .split(": ")
+                .nth(1)
+                .unwrap_or("nan")
+                .parse()
+                .unwrap_or(f64::NAN)
+        };
+        assert_eq!(value("DILATION"), COV2D_DILATION);
+        assert_eq!(value("ALPHA_MIN"), ALPHA_MIN);
+        assert_eq!(value("ALPHA_MAX"), ALPHA_MAX);
+        assert_eq!(value("FOV_CLAMP"), FOV_CLAMP);
+        assert_eq!(value("SH_C0"), SH_C0);
+        assert_eq!(value("TILE"), f64::from(TILE));
     }
 
     #[test]

@@ -51,10 +51,18 @@ fn text(status: u16, body: String, kind: &str) -> Response<std::io::Cursor<Vec<u
         .with_header(header("Cache-Control", "no-store"))
 }
 
-fn bytes(body: Vec<u8>, kind: &str) -> Response<std::io::Cursor<Vec<u8>>> {
-    Response::from_data(body)
-        .with_header(header("Content-Type", kind))
-        .with_header(header("Cache-Control", "no-store"))
+/// Bytes the source holds, answered without copying them.
+fn shared(body: &Arc<[u8]>, kind: &str) -> Response<std::io::Cursor<Arc<[u8]>>> {
+    Response::new(
+        tiny_http::StatusCode(200),
+        vec![
+            header("Content-Type", kind),
+            header("Cache-Control", "no-store"),
+        ],
+        std::io::Cursor::new(Arc::clone(body)),
+        Some(body.len()),
+        None,
+    )
 }
 
 /// What the page asked for, answered.
@@ -91,9 +99,7 @@ fn respond(source: &Source, mut req: Request) {
                     req.respond(text(500, msg, "text/plain"))
                 }
             },
-            Model::Converted { ply, .. } => {
-                req.respond(bytes(ply.clone(), "application/octet-stream"))
-            }
+            Model::Converted { ply, .. } => req.respond(shared(ply, "application/octet-stream")),
             Model::SogFolder { .. } => req.respond(text(404, "no such file".into(), "text/plain")),
         },
         (Method::Post, "/api/error") => {
@@ -110,9 +116,9 @@ fn respond(source: &Source, mut req: Request) {
             {
                 let name = percent_decode(name);
                 if name == "meta.json" {
-                    req.respond(bytes(meta.clone(), "application/json"))
+                    req.respond(shared(meta, "application/json"))
                 } else if let Some((_, b)) = files.iter().find(|(n, _)| *n == name) {
-                    req.respond(bytes(b.clone(), "image/webp"))
+                    req.respond(shared(b, "image/webp"))
                 } else {
                     req.respond(text(
                         404,

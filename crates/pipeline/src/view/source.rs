@@ -6,22 +6,23 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use splat_scene::Reconstruction;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The model as the page loads it.
+/// The model as the page loads it (bytes held in memory are shared, not copied, by each answer).
 #[derive(Debug, Clone)]
 pub enum Model {
     /// An Inria 3DGS PLY (binary little-endian), served as is.
     Ply(PathBuf),
     /// Another model format (.splat, .spz, .compressed.ply, an ascii or big-endian PLY), read by
     /// our readers and served as the Inria PLY they decode to.
-    Converted { path: PathBuf, ply: Vec<u8> },
+    Converted { path: PathBuf, ply: Arc<[u8]> },
     /// A bundled SOG v2 (`.sog`, a zip), served as is.
     SogBundle(PathBuf),
     /// An unbundled SOG v2: `meta.json` and the files it names, by name.
     SogFolder {
         dir: PathBuf,
-        meta: Vec<u8>,
-        files: Vec<(String, Vec<u8>)>,
+        meta: Arc<[u8]>,
+        files: Vec<(String, Arc<[u8]>)>,
     },
 }
 
@@ -79,8 +80,9 @@ pub struct Source {
     pub notes: Vec<String>,
 }
 
-/// The model file `path` names: a file by its extension, a folder by what it holds.
-fn find_model(path: &Path) -> Result<PathBuf> {
+/// The model file `path` names: a file by its extension, a folder by what it holds (a
+/// workspace's `point_cloud.ply`, else its `scene.sog`; a SOG folder itself).
+pub fn find_model(path: &Path) -> Result<PathBuf> {
     if !path.exists() {
         bail!("{}: no such file or folder", path.display());
     }
@@ -116,21 +118,20 @@ fn open_model(file: &Path) -> Result<(Model, usize)> {
         } else {
             file.parent().map(Path::to_path_buf).unwrap_or_default()
         };
-        let count = check_sog(file)?;
+        let (raw, count) = check_sog(file)?;
         let meta_path = dir.join("meta.json");
         let meta = std::fs::read(&meta_path).with_context(|| format!("{}", meta_path.display()))?;
-        let raw = splat_sogs::container::read_raw(file)?;
         return Ok((
             Model::SogFolder {
                 dir,
-                meta,
-                files: raw.files,
+                meta: meta.into(),
+                files: raw.files.into_iter().map(|(n, b)| (n, b.into())).collect(),
             },
             count,
         ));
     }
     if matches!(ext.as_deref(), Some("sog" | "zip")) {
-        let count = check_sog(file)?;
+        let (_, count) = check_sog(file)?;
         return Ok((Model::SogBundle(file.to_path_buf()), count));
     }
     match splat_scene::formats::Format::from_name(file) {
@@ -145,7 +146,7 @@ fn open_model(file: &Path) -> Result<(Model, usize)> {
             Ok((
                 Model::Converted {
                     path: file.to_path_buf(),
-                    ply,
+                    ply: ply.into(),
                 },
                 cloud.len(),
             ))
@@ -172,9 +173,9 @@ fn is_plain_le_ply(file: &Path) -> Result<bool> {
         && !splat_scene::formats::compressed_ply::is_compressed(&head))
 }
 
-/// Decodes a SOG fully (so that a damaged one fails here, named) and insists on version 2,
-/// the one the page decodes.
-fn check_sog(path: &Path) -> Result<usize> {
+/// Reads a SOG once and decodes it fully (so that a damaged one fails here, named), insisting
+/// on version 2, the one the page decodes; returns its files and its Gaussian count.
+fn check_sog(path: &Path) -> Result<(splat_sogs::container::RawScene, usize)> {
     let raw = splat_sogs::container::read_raw(path)?;
     if matches!(raw.meta, splat_sogs::meta::Meta::V1(_)) {
         bail!(
@@ -182,7 +183,8 @@ fn check_sog(path: &Path) -> Result<usize> {
             path.display()
         );
     }
-    Ok(splat_sogs::read_sog(path)?.len())
+    let count = splat_sogs::decode_raw(&raw, path)?.len();
+    Ok((raw, count))
 }
 
 /// The COLMAP workspace (or transforms folder) near the model: the folder given, else the

@@ -46,39 +46,6 @@ pub fn is_compressed(data: &[u8]) -> bool {
         && head.windows(13).any(|w| w == b"element chunk")
 }
 
-/// Morton order of the means within their bounding box (10 bits per axis).
-fn morton_order(cloud: &GaussianCloud) -> Vec<usize> {
-    let mut lo = [f32::INFINITY; 3];
-    let mut hi = [f32::NEG_INFINITY; 3];
-    for m in &cloud.means {
-        for a in 0..3 {
-            lo[a] = lo[a].min(m[a]);
-            hi[a] = hi[a].max(m[a]);
-        }
-    }
-    let spread = |v: u32| {
-        let mut x = u64::from(v) & 0x3ff;
-        x = (x | x << 16) & 0x0300_00ff;
-        x = (x | x << 8) & 0x0300_f00f;
-        x = (x | x << 4) & 0x030c_30c3;
-        (x | x << 2) & 0x0924_9249
-    };
-    let code = |m: &[f32; 3]| {
-        (0..3).fold(0u64, |c, a| {
-            let span = f64::from(hi[a] - lo[a]);
-            let t = if span > 0.0 {
-                f64::from(m[a] - lo[a]) / span
-            } else {
-                0.0
-            };
-            c | spread(unorm(t, 10)) << (2 - a)
-        })
-    };
-    let mut order: Vec<usize> = (0..cloud.len()).collect();
-    order.sort_by_key(|&i| code(&cloud.means[i]));
-    order
-}
-
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
@@ -132,7 +99,10 @@ pub fn encode(cloud: &GaussianCloud) -> Vec<u8> {
         }
     }
     header += "end_header\n";
-    let order = morton_order(cloud);
+    let order: Vec<usize> = crate::morton::morton_order(&cloud.means)
+        .into_iter()
+        .map(|i| i as usize)
+        .collect();
     let colour = |i: usize, c: usize| 0.5 + SH_C0 * f64::from(cloud.sh_dc[i][c]);
     let scale = |i: usize, a: usize| f64::from(cloud.log_scales[i][a]);
     let mut bounds = Vec::with_capacity(chunks * 18 * 4);

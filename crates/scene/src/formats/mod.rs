@@ -84,8 +84,9 @@ pub(crate) fn sigmoid(x: f32) -> f64 {
     1.0 / (1.0 + (-f64::from(x)).exp())
 }
 
-/// Inverse sigmoid, kept off the asymptotes (an 8-bit 0 or 255 stays finite).
-pub(crate) fn logit(a: f64) -> f32 {
+/// Inverse sigmoid, kept off the asymptotes (an 8-bit 0 or 255 stays finite). Every 8-bit
+/// opacity reader uses it (these formats and SOG).
+pub fn logit(a: f64) -> f32 {
     let a = a.clamp(1e-6, 1.0 - 1e-6);
     (a / (1.0 - a)).ln() as f32
 }
@@ -107,6 +108,7 @@ pub(crate) fn unorm(v: f64, bits: u32) -> u32 {
     (v.clamp(0.0, 1.0) * top + 0.5).floor() as u32
 }
 
-pub(crate) fn byte(v: f64) -> u8 {
+/// `v` rounded to the nearest byte, clamped (the formats' and SOG's 8-bit quantiser).
+pub fn byte(v: f64) -> u8 {
     v.round().clamp(0.0, 255.0) as u8
 }

@@ -105,16 +105,15 @@ function packScene(s, width) {
 }
 
 function glslConstants() {
-  const c = SPLAT_CONSTANTS;
   const fl = (v) => { const t = String(v); return /[.eE]/.test(t) ? t : `${t}.0`; };
   return [
-    `const float DILATION = ${fl(c.DILATION)};`,
-    `const float ALPHA_MAX = ${fl(c.ALPHA_MAX)};`,
-    `const float ALPHA_MIN = ${fl(c.ALPHA_MIN)};`,
-    `const float TILE = ${fl(c.TILE)};`,
-    `const float SH_C1 = ${fl(c.SH_C1)};`,
-    `const float SH_C2[5] = float[5](${c.SH_C2.map(fl).join(', ')});`,
-    `const float SH_C3[7] = float[7](${c.SH_C3.map(fl).join(', ')});`,
+    `const float DILATION = ${fl(SPLAT_CONSTANTS.DILATION)};`,
+    `const float ALPHA_MAX = ${fl(SPLAT_CONSTANTS.ALPHA_MAX)};`,
+    `const float ALPHA_MIN = ${fl(SPLAT_CONSTANTS.ALPHA_MIN)};`,
+    `const float TILE = ${fl(SPLAT_CONSTANTS.TILE)};`,
+    `const float SH_C1 = ${fl(SPLAT_CONSTANTS.SH_C1)};`,
+    `const float SH_C2[5] = float[5](${SPLAT_CONSTANTS.SH_C2.map(fl).join(', ')});`,
+    `const float SH_C3[7] = float[7](${SPLAT_CONSTANTS.SH_C3.map(fl).join(', ')});`,
   ].join('\n');
 }
 
