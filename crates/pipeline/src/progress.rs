@@ -1,6 +1,9 @@
 //! Progress for long steps: an indicatif bar when stderr is a terminal, JSON lines on stderr
 //! otherwise (`{"step":…,"done":…,"total":…}`), so logs of batch jobs stay machine-readable.
+//! When the process has a progress mirror (a SageMaker processing job), each bar also rewrites
+//! that `progress.json`.
 
+use crate::progress_file::{self, ProgressFile};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -14,6 +17,7 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     last_line: Mutex<Instant>,
     status: Mutex<String>,
+    file: Option<Mutex<ProgressFile>>,
 }
 
 impl Progress {
@@ -36,6 +40,11 @@ impl Progress {
             bar,
             last_line: Mutex::new(Instant::now() - Duration::from_secs(10)),
             status: Mutex::new(String::new()),
+            file: progress_file::mirror().map(|path| {
+                let mut f = ProgressFile::new(path.to_path_buf(), step);
+                f.start(0, u32::try_from(total).unwrap_or(u32::MAX), None);
+                Mutex::new(f)
+            }),
         }
     }
 
@@ -72,6 +81,11 @@ impl Progress {
     }
 
     fn show(&self, done: u64) {
+        if let Some(f) = &self.file {
+            f.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stepped(u32::try_from(done).unwrap_or(u32::MAX));
+        }
         match &self.bar {
             Some(b) => b.set_position(done),
             None => {

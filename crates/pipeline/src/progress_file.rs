@@ -4,13 +4,31 @@
 //! file, then rename), at most every few seconds and always at the start and the end: stage,
 //! status, step of total, the latest test PSNR, Gaussians, elapsed time and an estimate of the
 //! time left.
+//!
+//! A processing job (`splat sagemaker sfm|compress|run`) also names a *mirror* file
+//! ([`mirror_to`]): every progress bar of the process and the trainer's own file write their
+//! snapshots there too, in a folder SageMaker uploads continuously.
 
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Seconds between rewrites while running.
 const EVERY: Duration = Duration::from_secs(5);
+
+static MIRROR: OnceLock<PathBuf> = OnceLock::new();
+
+/// From now on every progress snapshot of this process is also written to `path` (the first
+/// call wins).
+pub fn mirror_to(path: PathBuf) {
+    let _ = MIRROR.set(path);
+}
+
+/// The mirror file, when one is set.
+pub fn mirror() -> Option<&'static Path> {
+    MIRROR.get().map(PathBuf::as_path)
+}
 
 #[derive(Serialize)]
 struct Snapshot<'a> {
@@ -33,7 +51,7 @@ struct Snapshot<'a> {
 
 pub struct ProgressFile {
     path: PathBuf,
-    stage: &'static str,
+    stage: String,
     started: Instant,
     first_step: u32,
     step: u32,
@@ -44,10 +62,10 @@ pub struct ProgressFile {
 }
 
 impl ProgressFile {
-    pub fn new(path: PathBuf, stage: &'static str) -> Self {
+    pub fn new(path: PathBuf, stage: &str) -> Self {
         Self {
             path,
-            stage,
+            stage: stage.to_string(),
             started: Instant::now(),
             first_step: 0,
             step: 0,
@@ -59,19 +77,19 @@ impl ProgressFile {
     }
 
     /// The step loop starts at `first_step` of `total`.
-    pub fn start(&mut self, first_step: u32, total: u32, gaussians: u32) {
+    pub fn start(&mut self, first_step: u32, total: u32, gaussians: Option<u32>) {
         self.started = Instant::now();
         self.first_step = first_step;
         self.step = first_step;
         self.total = total;
-        self.gaussians = Some(gaussians);
+        self.gaussians = gaussians;
         self.write("running", None);
     }
 
     /// After step `step`; written when the last write is older than a few seconds.
     pub fn stepped(&mut self, step: u32) {
         self.step = step;
-        if self.last_write.is_none_or(|t| t.elapsed() >= EVERY) {
+        if step == self.total || self.last_write.is_none_or(|t| t.elapsed() >= EVERY) {
             self.write("running", None);
         }
     }
@@ -95,7 +113,7 @@ impl ProgressFile {
         let eta = (done > 0 && status == "running")
             .then(|| elapsed / f64::from(done) * f64::from(self.total.saturating_sub(self.step)));
         let snap = Snapshot {
-            stage: self.stage,
+            stage: &self.stage,
             status,
             step: self.step,
             total: self.total,
@@ -114,17 +132,26 @@ impl ProgressFile {
             message,
         };
         self.last_write = Some(Instant::now());
-        let written = serde_json::to_vec_pretty(&snap)
-            .map_err(std::io::Error::other)
-            .and_then(|b| {
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                splat_scene::write_atomic_bytes(&self.path, &b).map_err(std::io::Error::other)
-            });
-        if let Err(e) = written {
-            // Progress is for watchers; a failed write must not stop the job.
-            eprintln!("warning: could not write {}: {e}", self.path.display());
+        let Ok(bytes) = serde_json::to_vec_pretty(&snap) else {
+            return;
+        };
+        write_snapshot(&self.path, &bytes);
+        if let Some(m) = mirror().filter(|m| *m != self.path) {
+            write_snapshot(m, &bytes);
         }
+    }
+}
+
+/// Writes one snapshot atomically; a failure is a warning (progress is for watchers and must
+/// not stop the job).
+fn write_snapshot(path: &Path, bytes: &[u8]) {
+    if let Some(dir) = path.parent()
+        && let Err(e) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("warning: could not create {}: {e}", dir.display());
+        return;
+    }
+    if let Err(e) = splat_scene::write_atomic_bytes(path, bytes) {
+        eprintln!("warning: could not write {}: {e}", path.display());
     }
 }

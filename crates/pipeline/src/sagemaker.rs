@@ -12,8 +12,15 @@
 //!   failure the reason in `output/failure` with a non-zero exit.
 //! - Processing jobs (`sfm`, `compress`, `run`): input under `processing/input/…`, output under
 //!   `processing/output/…` (flags override both), stage options as container arguments
-//!   (`--sfm.X`, `--compress.X`, `--train.X`), and on failure the reason in `output/message`.
+//!   (`--sfm.X`, `--compress.X`, `--train.X`, or all at once as `--options JSON`, the form the
+//!   state machine passes), and on failure the reason in `output/message`. Every processing
+//!   job checks the options of every stage before it starts work, so the first job of a run
+//!   (sfm) fails at once on an option a later stage would refuse.
+//! - Every processing job rewrites `processing/output/progress/progress.json` as it works
+//!   (the state machine uploads that folder continuously); training jobs write theirs beside
+//!   the checkpoints.
 
+use crate::progress_file::{self, ProgressFile};
 use crate::stage_options::{self, StageOption, StageOptions};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -30,6 +37,17 @@ pub enum Stage {
     Run,
 }
 
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sfm => "sfm",
+            Self::Train => "train",
+            Self::Compress => "compress",
+            Self::Run => "run",
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct SagemakerArgs {
     #[arg(value_enum)]
@@ -41,6 +59,11 @@ pub struct SagemakerArgs {
     /// Processing output (default: ROOT/processing/output/<stage>).
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Every stage's options as one JSON object, `{"sfm": {NAME: "VALUE"}, "train": {…},
+    /// "compress": {…}}` (names are the stages' long options, `-` or `_` alike; switches
+    /// "true"/"false"). Added to any `--STAGE.NAME` options.
+    #[arg(long, value_name = "JSON")]
+    options: Option<String>,
     #[arg(skip)]
     pub stages: StageOptions,
 }
@@ -54,7 +77,15 @@ pub fn run(a: SagemakerArgs) -> Result<()> {
     let root = root();
     let result = match a.stage {
         Stage::Train => train(&root),
-        _ => process(&a, &root),
+        _ => {
+            let mirror = root.join("processing/output/progress/progress.json");
+            progress_file::mirror_to(mirror.clone());
+            let r = process(&a, &root);
+            let stage = a.stage.name();
+            let mut end = ProgressFile::new(mirror, stage);
+            end.finish(r.as_ref().err().map(|e| format!("{e:#}")).as_deref());
+            r
+        }
     };
     if let Err(e) = &result {
         // Training jobs report `output/failure`, processing jobs `output/message` (first 1 KB shown).
@@ -185,10 +216,19 @@ fn channel(root: &Path) -> Result<PathBuf> {
 }
 
 fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
-    let (name, input_default) = match a.stage {
-        Stage::Sfm => ("sfm", "images"),
-        Stage::Compress => ("compress", "model"),
-        _ => ("run", "images"),
+    let mut stages = a.stages.clone();
+    if let Some(json) = &a.options {
+        let given = stage_options::from_json(json).context("--options")?;
+        for stage in stage_options::STAGES {
+            stages = stages.with_options(stage, given.of(stage));
+        }
+    }
+    stage_options::check(&stages).context("the run's stage options")?;
+    let name = a.stage.name();
+    let input_default = if a.stage == Stage::Compress {
+        "model"
+    } else {
+        "images"
     };
     let input = a
         .input
@@ -207,13 +247,13 @@ fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
     match a.stage {
         Stage::Sfm => {
             let mut args = crate::run::stage_args("sfm", &input, &output, false);
-            args.extend(stage_options::words(a.stages.of("sfm")));
+            args.extend(stage_options::words(stages.of("sfm")));
             crate::run::invoke("sfm", &args, true)
         }
         Stage::Compress => {
             let (model, temporary) = find_model(&input)?;
             let mut args = crate::run::stage_args("compress", &model, &output, false);
-            args.extend(stage_options::words(a.stages.of("compress")));
+            args.extend(stage_options::words(stages.of("compress")));
             let r = crate::run::invoke("compress", &args, true);
             if temporary {
                 let _ = std::fs::remove_file(&model);
@@ -222,7 +262,7 @@ fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
         }
         _ => {
             gpu_or_refusal()?;
-            let report = crate::run::run_pipeline(&input, &output, &a.stages, false)?;
+            let report = crate::run::run_pipeline(&input, &output, &stages, false)?;
             crate::run::print_summary(&report, &output);
             Ok(())
         }

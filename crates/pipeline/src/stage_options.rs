@@ -46,6 +46,14 @@ impl StageOptions {
         }
     }
 
+    /// These options of `stage` added after the ones given (a later option of the same name wins
+    /// when the stage parses them).
+    #[must_use]
+    pub fn with_options(mut self, stage: &str, more: &[StageOption]) -> Self {
+        self.of_mut(stage).extend_from_slice(more);
+        self
+    }
+
     /// `defaults` for `stage`, each replaced by the option of the same name given here.
     pub fn with_defaults(mut self, stage: &str, defaults: &[(&str, Option<&str>)]) -> Self {
         let given = self.of(stage).to_vec();
@@ -164,6 +172,63 @@ pub fn from_pairs(stage: &str, pairs: &[(String, String)]) -> Result<Vec<StageOp
     Ok(out)
 }
 
+/// Every stage's options from one JSON object, as the state machine's execution input gives
+/// them (`{"sfm": {"matcher": "sequential"}, "train": {"steps": "7000"}}`): each stage an
+/// object of option names (`-` or `_` alike) to strings, switches "true" or "false". Unknown
+/// stages, unknown options and values that are not strings are errors naming them; the values
+/// are then checked by each stage's own parser ([`check`]).
+pub fn from_json(text: &str) -> Result<StageOptions> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("stage options: not JSON ({e})"))?;
+    let Some(map) = json.as_object() else {
+        bail!(
+            "stage options: not a JSON object of stages ({})",
+            STAGES.join(", ")
+        );
+    };
+    let mut opts = StageOptions::default();
+    for (stage, options) in map {
+        let Some(stage) = STAGES.into_iter().find(|s| s == stage) else {
+            bail!(
+                "stage options: no stage '{stage}' (the stages are {})",
+                STAGES.join(", ")
+            );
+        };
+        let Some(options) = options.as_object() else {
+            bail!("stage options: {stage} is not an object of option names to strings");
+        };
+        let mut pairs = Vec::new();
+        for (name, value) in options {
+            let Some(v) = value.as_str() else {
+                bail!(
+                    "stage options: {stage}.{name} is {value}, not a string (write every value as a string, as SageMaker passes hyperparameters)"
+                );
+            };
+            pairs.push((name.clone(), v.to_string()));
+        }
+        let parsed = from_pairs(stage, &pairs).map_err(|e| anyhow::anyhow!("{stage}: {e}"))?;
+        opts.of_mut(stage).extend(parsed);
+    }
+    check(&opts)?;
+    Ok(opts)
+}
+
+/// Checks every stage's options with that stage's own parser (values included) against
+/// placeholder inputs, so that a bad value fails before any stage runs.
+pub fn check(opts: &StageOptions) -> Result<()> {
+    for stage in STAGES {
+        let mut args = vec!["INPUT".to_string(), "-o".into(), "OUTPUT".into()];
+        args.extend(words(opts.of(stage)));
+        let checked = match stage {
+            "sfm" => parse::<crate::sfm::SfmArgs>(stage, &args).map(drop),
+            "train" => parse::<crate::train::TrainArgs>(stage, &args).map(drop),
+            _ => parse::<crate::compress::CompressArgs>(stage, &args).map(drop),
+        };
+        checked?;
+    }
+    Ok(())
+}
+
 /// `--stage.name[=value]` → (stage, name, value).
 fn parse_dotted(arg: &str) -> Option<(&'static str, String, Option<String>)> {
     let body = arg.strip_prefix("--")?;
@@ -238,6 +303,27 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn json_options_are_checked_for_every_stage_before_any_runs() {
+        let o = from_json(
+            r#"{"sfm": {"matcher": "sequential"}, "train": {"steps": "70", "scale_schedule": "true"}, "compress": {"sh-bands": "2"}}"#,
+        )
+        .unwrap();
+        assert_eq!(words(&o.sfm), ["--matcher", "sequential"]);
+        // In name order (a JSON object has none of its own).
+        assert_eq!(words(&o.train), ["--scale-schedule", "--steps", "70"]);
+        assert_eq!(words(&o.compress), ["--sh-bands", "2"]);
+        assert_eq!(from_json("{}").unwrap(), StageOptions::default());
+        let err = |t: &str| from_json(t).unwrap_err().to_string();
+        assert!(err(r#"{"trian": {}}"#).contains("no stage 'trian'"));
+        assert!(err(r#"{"train": {"stepz": "3"}}"#).contains("stepz"));
+        assert!(err(r#"{"train": {"steps": 3}}"#).contains("not a string"));
+        // A value only the stage's own parser can judge.
+        assert!(err(r#"{"compress": {"sh-bands": "seven"}}"#).contains("seven"));
+        assert!(err(r#"{"sfm": {"matcher": "telepathy"}}"#).contains("telepathy"));
+        assert!(err("[1]").contains("not a JSON object"));
     }
 
     fn os(v: &[&str]) -> Vec<OsString> {

@@ -271,7 +271,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 first_step,
                 steps,
                 ..
-            } => watch.start(*first_step, *steps, *gaussians),
+            } => watch.start(*first_step, *steps, Some(*gaussians)),
             RunEvent::Stepped { step } => watch.stepped(*step),
             RunEvent::Evaluated {
                 evaluation,

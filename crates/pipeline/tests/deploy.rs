@@ -1,5 +1,5 @@
 //! `deploy/state-machine.asl.json`, the Step Functions definition that chains the SageMaker
-//! jobs: valid Amazon States Language (each state's required fields, every transition to a
+//! jobs of one project, and `deploy/batch.asl.json`, which runs it over a manifest of projects: valid Amazon States Language (each state's required fields, every transition to a
 //! state that exists, every state reachable, a way to the end), the SageMaker requests' required
 //! fields, `.sync` integrations, retries on capacity errors, a catch that records failure, and
 //! data flow: every JSON path a state reads is produced before it on every way there, the S3
@@ -11,19 +11,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 fn definition() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/state-machine.asl.json");
+    read_definition("state-machine.asl.json")
+}
+
+fn read_definition(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The fields of the execution input (documented in deploy/README.md).
-const EXECUTION_INPUT: [&str; 5] = [
-    "$.job_id",
-    "$.images_s3_uri",
-    "$.output_bucket",
-    "$.output_prefix",
-    "$.hyperparameters",
-];
+/// The required fields of the execution input (documented in deploy/README.md); the optional
+/// ones come from the definition's own defaults.
+const EXECUTION_INPUT: [&str; 3] = ["$.job_id", "$.images_s3_uri", "$.output_bucket"];
 
 fn get<'a>(v: &'a Value, path: &str) -> &'a Value {
     path.split('.').fold(v, |v, k| &v[k])
@@ -68,7 +69,10 @@ fn edges(s: &Value) -> Vec<(String, Option<String>)> {
 }
 
 /// JSON paths a state writes into its output when it succeeds.
-fn produced(s: &Value) -> Vec<String> {
+fn produced(s: &Value, states: &serde_json::Map<String, Value>) -> Vec<String> {
+    if let Some(merged) = merged_defaults(s, states) {
+        return merged;
+    }
     let Some(result) = s["ResultPath"].as_str() else {
         return Vec::new(); // null: the input passes through; absent: only on Fail/Succeed here
     };
@@ -97,12 +101,46 @@ fn produced(s: &Value) -> Vec<String> {
     out
 }
 
+/// A Pass state that merges a defaults object under the input and keeps the merge as its whole
+/// output (`{"x.$": "States.JsonMerge($.d, $, false)"}` with `OutputPath` `$.x`): the top-level
+/// keys of the `Result` another Pass state wrote at `$.d`.
+fn merged_defaults(s: &Value, states: &serde_json::Map<String, Value>) -> Option<Vec<String>> {
+    let (key, call) = s["Parameters"].as_object()?.iter().next()?;
+    let call = call.as_str()?;
+    let from = call
+        .strip_prefix("States.JsonMerge(")?
+        .strip_suffix(", $, false)")?;
+    assert_eq!(
+        s["OutputPath"].as_str(),
+        Some(format!("$.{}", key.trim_end_matches(".$")).as_str())
+    );
+    for other in states.values() {
+        let Some(at) = other["ResultPath"].as_str() else {
+            continue;
+        };
+        if let Some(rest) = from.strip_prefix(at) {
+            let defaults = rest
+                .split('.')
+                .filter(|k| !k.is_empty())
+                .fold(&other["Result"], |v, k| &v[k]);
+            let keys = defaults.as_object()?.keys();
+            return Some(keys.map(|k| format!("$.{k}")).collect());
+        }
+    }
+    None
+}
+
 /// Every JSON path (`$.a.b`) a state reads: values of `…​.$` fields and Choice variables.
 fn references(v: &Value, out: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
             for (k, x) in m {
-                if let (true, Some(s)) = (k.ends_with(".$") || k == "Variable", x.as_str()) {
+                let reads = k.ends_with(".$")
+                    || matches!(
+                        k.as_str(),
+                        "Variable" | "ErrorPath" | "CausePath" | "ItemsPath" | "MaxConcurrencyPath"
+                    );
+                if let (true, Some(s)) = (reads, x.as_str()) {
                     out.extend(paths_in(s));
                 }
                 references(x, out);
@@ -142,7 +180,57 @@ fn satisfied(reference: &str, available: &BTreeSet<String>) -> bool {
 
 #[test]
 fn the_state_machine_is_valid_and_every_path_it_reads_is_produced_before() {
-    let d = definition();
+    check_definition(&definition(), &EXECUTION_INPUT);
+}
+
+#[test]
+fn the_batch_state_machine_is_valid_and_runs_each_manifest_item_as_a_project() {
+    let d = read_definition("batch.asl.json");
+    check_definition(&d, &["$.manifest_bucket", "$.manifest_key"]);
+    let map = &d["States"]["Projects"];
+    assert_eq!(map["Type"], "Map");
+    // The manifest is read from S3 by the Map itself (any number of projects), one child
+    // execution per item, a bounded number at a time, none stopping the others.
+    let reader = &map["ItemReader"];
+    assert_eq!(reader["Resource"], "arn:aws:states:::s3:getObject");
+    assert_eq!(reader["ReaderConfig"]["InputType"], "JSON");
+    assert_eq!(reader["Parameters"]["Bucket.$"], "$.manifest_bucket");
+    assert_eq!(reader["Parameters"]["Key.$"], "$.manifest_key");
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "DISTRIBUTED"
+    );
+    assert_eq!(map["MaxConcurrencyPath"], "$.max_concurrency");
+    assert!(
+        d["States"]["Defaults"]["Result"]["max_concurrency"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    );
+    assert_eq!(map["ToleratedFailurePercentage"], 100);
+    let inner = map["ItemProcessor"]["States"].as_object().unwrap();
+    let start = map["ItemProcessor"]["StartAt"].as_str().unwrap();
+    let project = &inner[start];
+    assert_eq!(
+        project["Resource"], "arn:aws:states:::states:startExecution.sync:2",
+        "each project runs as its own execution, waited for"
+    );
+    assert_eq!(
+        project["Parameters"]["StateMachineArn"],
+        "${ProjectStateMachineArn}"
+    );
+    assert_eq!(
+        project["Parameters"]["Input.$"], "$",
+        "the item is the project's input"
+    );
+    assert_eq!(project["End"], true);
+    assert_eq!(
+        map["ResultWriter"]["Resource"],
+        "arn:aws:states:::s3:putObject"
+    );
+}
+
+/// Structure and data flow of a definition whose execution input has `input`.
+fn check_definition(d: &Value, input: &[&str]) {
     let states = d["States"].as_object().expect("States");
     let start = d["StartAt"].as_str().expect("StartAt");
     assert!(states.contains_key(start), "StartAt {start} is not a state");
@@ -198,10 +286,7 @@ fn the_state_machine_is_valid_and_every_path_it_reads_is_produced_before() {
     let mut available: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     available.insert(
         start.into(),
-        EXECUTION_INPUT
-            .iter()
-            .map(std::string::ToString::to_string)
-            .collect(),
+        input.iter().map(std::string::ToString::to_string).collect(),
     );
     loop {
         let mut changed = false;
@@ -216,7 +301,7 @@ fn the_state_machine_is_valid_and_every_path_it_reads_is_produced_before() {
                         out.insert(format!("{error}.Error"));
                         out.insert(format!("{error}.Cause"));
                     }
-                    None => out.extend(produced(s)),
+                    None => out.extend(produced(s, states)),
                 }
                 let merged: BTreeSet<String> = match available.get(&next) {
                     Some(old) => old.intersection(&out).cloned().collect(),
@@ -274,21 +359,71 @@ fn the_sagemaker_jobs_chain_their_s3_locations_and_match_the_container_contract(
             .filter_map(Value::as_str)
             .collect();
         assert!(
-            retried.contains(&"SageMaker.ResourceLimitExceededException")
-                && retried.contains(&"SageMaker.AmazonSageMakerException"),
+            retried.contains(&"SageMaker.ResourceLimitExceededException"),
             "{name}: no retry on capacity errors"
+        );
+        // SageMaker reports a bad request (ValidationException) as AmazonSageMakerException:
+        // retrying it only delays the failure.
+        assert!(
+            !retried.contains(&"SageMaker.AmazonSageMakerException")
+                && !retried.contains(&"States.ALL"),
+            "{name}: a validation error would be retried"
         );
         let catches_all = s["Catch"].as_array().is_some_and(|c| {
             c.iter()
                 .any(|c| c["ErrorEquals"][0] == "States.ALL" && c["Next"] == "RecordFailure")
         });
         assert!(catches_all, "{name}: failures are not recorded");
+        for c in s["Catch"].as_array().unwrap() {
+            assert_eq!(
+                c["ResultPath"], "$.error",
+                "{name}: the catch must keep the error"
+            );
+        }
     }
+    // The real cause reaches the execution: the catch keeps SageMaker's error at $.error
+    // (for a failed job its Cause is the job's description, whose FailureReason is what
+    // `splat sagemaker` wrote to output/failure or output/message); RecordFailure stores it in
+    // S3 and the Fail state takes its error and cause from there, not a fixed text.
     let record = &st["RecordFailure"];
     assert_eq!(record["Resource"], "arn:aws:states:::aws-sdk:s3:putObject");
+    assert_eq!(record["Parameters"]["Body.$"], "$.error");
     assert_eq!(record["Next"], "Failed");
-    assert_eq!(st["Failed"]["Type"], "Fail");
+    assert_eq!(
+        record["Catch"][0]["Next"], "Failed",
+        "a failed record still fails"
+    );
+    assert_eq!(record["Catch"][0]["ResultPath"], Value::Null);
+    let failed = &st["Failed"];
+    assert_eq!(failed["Type"], "Fail");
+    assert_eq!(failed["ErrorPath"], "$.error.Error");
+    assert_eq!(failed["CausePath"], "$.error.Cause");
+    assert!(failed["Cause"].is_null() && failed["Error"].is_null());
+    assert_eq!(st["TrainCapacityError"]["Default"], "RecordFailure");
 
+    // Per-execution settings: each stage's instance type and options come from the run's
+    // settings (the input over the definition's defaults), never fixed in a job.
+    let defaults = &st["Defaults"]["Result"];
+    for stage in ["sfm", "train", "compress"] {
+        assert!(defaults["instance_types"][stage].is_string(), "{stage}");
+        assert!(defaults["options"][stage].is_object(), "{stage}");
+    }
+    for key in ["output_prefix", "options", "instance_types"] {
+        assert!(
+            !defaults["top"][key].is_null(),
+            "optional input {key} has no default"
+        );
+    }
+    let prepare = &st["Prepare"]["Parameters"];
+    assert_eq!(
+        prepare["options.$"],
+        "States.JsonMerge($.defaults.options, $.options, false)"
+    );
+    assert_eq!(
+        prepare["instance_types.$"],
+        "States.JsonMerge($.defaults.instance_types, $.instance_types, false)"
+    );
+    assert_eq!(st["Prepare"]["ResultPath"], "$.run");
     let p = |state: &str| &st[state]["Parameters"];
     let (sfm, train, compress) = (p("Sfm"), p("Train"), p("Compress"));
     for (name, job) in [("Sfm", sfm), ("Compress", compress)] {
@@ -359,10 +494,37 @@ fn the_sagemaker_jobs_chain_their_s3_locations_and_match_the_container_contract(
         Value::Null,
         "arguments go in AppSpecification"
     );
-    assert_eq!(sfm["AppSpecification"]["ContainerArguments"][0], "sfm");
+    for (stage, job) in [("sfm", sfm), ("compress", compress)] {
+        // `splat sagemaker STAGE --options JSON`: every stage's options, which the first job
+        // checks before it starts work.
+        assert_eq!(
+            job["AppSpecification"]["ContainerArguments.$"],
+            format!("States.Array('{stage}', '--options', States.JsonToString($.run.options))")
+        );
+        assert_eq!(
+            job["ProcessingResources"]["ClusterConfig"]["InstanceType.$"],
+            format!("$.run.instance_types.{stage}")
+        );
+        // progress.json, uploaded while the job runs.
+        let outputs = job["ProcessingOutputConfig"]["Outputs"].as_array().unwrap();
+        let progress = outputs
+            .iter()
+            .find(|o| o["OutputName"] == "progress")
+            .unwrap_or_else(|| panic!("{stage}: no progress output"));
+        assert_eq!(progress["S3Output"]["S3UploadMode"], "Continuous");
+        assert_eq!(
+            progress["S3Output"]["LocalPath"],
+            "/opt/ml/processing/output/progress"
+        );
+        assert_eq!(
+            progress["S3Output"]["S3Uri.$"],
+            format!("$.run.progress.{stage}")
+        );
+    }
+    assert_eq!(train["HyperParameters.$"], "$.run.options.train");
     assert_eq!(
-        compress["AppSpecification"]["ContainerArguments"][0],
-        "compress"
+        train["ResourceConfig"]["InstanceType.$"],
+        "$.run.instance_types.train"
     );
     let sfm_in = &sfm["ProcessingInputs"][0]["S3Input"];
     assert_eq!(sfm_in["LocalPath"], "/opt/ml/processing/input/images");

@@ -166,16 +166,56 @@ fn training_job_failures_are_reported_in_output_failure() {
 }
 
 #[test]
+fn the_first_job_refuses_an_option_of_a_later_stage_before_it_starts_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ml");
+    let images = root.join("processing/input/images");
+    std::fs::create_dir_all(&images).unwrap();
+    for (options, named) in [
+        (r#"{"train": {"stepz": "10"}}"#, "stepz"),
+        (r#"{"compress": {"sh-bands": "seven"}}"#, "seven"),
+        (r#"{"train": {"steps": 10}}"#, "not a string"),
+    ] {
+        let o = sagemaker(&root, &["sfm", "--options", options]);
+        assert!(!o.status.success(), "{options}: {}", text(&o));
+        let message = std::fs::read_to_string(root.join("output/message")).unwrap();
+        assert!(message.contains(named), "{options}: {message}");
+        // Refused before any work: no photo was looked at, nothing written but the reason.
+        assert!(
+            !text(&o).contains("sagemaker sfm: input"),
+            "{options}: {}",
+            text(&o)
+        );
+        let progress =
+            std::fs::read_to_string(root.join("processing/output/progress/progress.json")).unwrap();
+        assert!(progress.contains("\"failed\""), "{progress}");
+        assert!(progress.contains(named), "{progress}");
+    }
+}
+
+#[test]
 fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     let dir = tempfile::tempdir().unwrap();
     let ws = built_in(dir.path(), 48, 480, 360, 300);
     let root = dir.path().join("ml");
     copy_dir(&ws.join("images"), &root.join("processing/input/images"));
+    // The options as the state machine passes them: every stage's, as one JSON argument.
     let o = sagemaker(
         &root,
-        &["sfm", "--sfm.matcher", "sequential", "--sfm.overlap", "4"],
+        &[
+            "sfm",
+            "--options",
+            r#"{"sfm": {"matcher": "sequential", "overlap": "4"}, "train": {"steps": "10"}, "compress": {}}"#,
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
+    // progress.json in the folder the state machine uploads continuously, ended "done".
+    let progress: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("processing/output/progress/progress.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(progress["stage"], "sfm", "{progress}");
+    assert_eq!(progress["status"], "done", "{progress}");
     let out = root.join("processing/output/sfm");
     let rec = splat_scene::colmap::read_model(&out.join("sparse/0")).unwrap();
     assert_eq!(rec.images.len(), 48);
