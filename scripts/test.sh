@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+# The cloud side's linters and moto (a local S3 + Step Functions for `splat submit`).
+bash scripts/cloud-tools.sh
 
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi

@@ -579,3 +579,184 @@ fn the_checker_finds_a_path_that_is_not_produced() {
         ["$.job_id"]
     );
 }
+
+#[test]
+fn the_template_the_state_machines_and_the_dockerfile_pass_their_linters() {
+    use splat_test_support::cloud::run_tool;
+    let (ok, out) = run_tool("cfn-lint", &["deploy/template.yaml"]);
+    assert!(ok, "cfn-lint deploy/template.yaml:\n{out}");
+    let (ok, out) = run_tool(
+        "asl-validator",
+        &[
+            "--json-path",
+            "deploy/state-machine.asl.json",
+            "--json-path",
+            "deploy/batch.asl.json",
+        ],
+    );
+    assert!(ok, "asl-validator:\n{out}");
+    let (ok, out) = run_tool("hadolint", &["docker/Dockerfile"]);
+    assert!(ok, "hadolint docker/Dockerfile:\n{out}");
+}
+
+/// The template's resources, each as its block of lines (name → text).
+fn template_resources() -> BTreeMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let body = text
+        .split_once("\nResources:\n")
+        .expect("Resources")
+        .1
+        .split("\nOutputs:\n")
+        .next()
+        .unwrap();
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut current = None;
+    for line in body.lines() {
+        let is_head = line.len() > 3
+            && line.starts_with("  ")
+            && !line.starts_with("   ")
+            && line.ends_with(':')
+            && !line.trim_start().starts_with('#');
+        if is_head {
+            current = Some(line.trim().trim_end_matches(':').to_string());
+        } else if let Some(c) = &current {
+            let block = out.entry(c.clone()).or_default();
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn the_template_wires_each_definition_and_its_role_allows_what_the_definition_calls() {
+    let resources = template_resources();
+    let machines: Vec<(&String, &String)> = resources
+        .iter()
+        .filter(|(_, r)| r.contains("Type: AWS::StepFunctions::StateMachine"))
+        .collect();
+    assert_eq!(machines.len(), 2);
+    let substitution = regex::Regex::new(r"\$\{([A-Za-z]+)\}").unwrap();
+    for (name, block) in machines {
+        let file = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DefinitionS3Location: "))
+            .unwrap_or_else(|| panic!("{name}: no DefinitionS3Location"));
+        let definition = read_definition(file);
+        let text = definition.to_string();
+        // Every ${X} of the definition is substituted, and nothing else is.
+        let used: BTreeSet<String> = substitution
+            .captures_iter(&text)
+            .map(|c| c[1].to_string())
+            .collect();
+        let subs = block.split("DefinitionSubstitutions:\n").nth(1).unwrap();
+        let given: BTreeSet<String> = subs
+            .lines()
+            .take_while(|l| l.starts_with("        "))
+            .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k.to_string()))
+            .collect();
+        assert_eq!(used, given, "{name} ({file}): substitutions");
+
+        // The role allows each integration the definition uses (and `.sync` its describe/stop).
+        let role = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("RoleArn: !GetAtt "))
+            .and_then(|r| r.strip_suffix(".Arn"))
+            .unwrap_or_else(|| panic!("{name}: no RoleArn"));
+        let policy = &resources[role];
+        let mut needed: Vec<&str> = Vec::new();
+        let mut integrations: Vec<String> = Vec::new();
+        collect_resources(&definition, &mut integrations);
+        for r in &integrations {
+            needed.extend(match r.as_str() {
+                "arn:aws:states:::sagemaker:createProcessingJob.sync" => vec![
+                    "sagemaker:CreateProcessingJob",
+                    "sagemaker:DescribeProcessingJob",
+                    "sagemaker:StopProcessingJob",
+                    "iam:PassRole",
+                    "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+                ],
+                "arn:aws:states:::sagemaker:createTrainingJob.sync" => vec![
+                    "sagemaker:CreateTrainingJob",
+                    "sagemaker:DescribeTrainingJob",
+                    "sagemaker:StopTrainingJob",
+                    "iam:PassRole",
+                    "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+                ],
+                "arn:aws:states:::aws-sdk:s3:putObject" | "arn:aws:states:::s3:putObject" => {
+                    vec!["s3:PutObject"]
+                }
+                "arn:aws:states:::s3:getObject" => vec!["s3:GetObject"],
+                "arn:aws:states:::states:startExecution.sync:2" => vec![
+                    "states:StartExecution",
+                    "states:DescribeExecution",
+                    "states:StopExecution",
+                    "StepFunctionsGetEventsForStepFunctionsExecutionRule",
+                ],
+                other => panic!("{name}: the test knows no permissions for {other}"),
+            });
+        }
+        for n in needed {
+            assert!(policy.contains(n), "{name}: role {role} does not allow {n}");
+        }
+        assert!(
+            !policy.contains("Action: \"*\"") && !policy.contains("- \"*:*\""),
+            "{role}: a wildcard action"
+        );
+    }
+}
+
+/// Every `Resource` of a Task and of a Map's reader or writer, nested machines included.
+fn collect_resources(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "Resource"
+                    && let Some(r) = x.as_str()
+                    && r.starts_with("arn:aws:states:::")
+                {
+                    out.push(r.to_string());
+                }
+                collect_resources(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_resources(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_image_runs_as_root_on_a_base_without_cuda_and_sees_the_nvidia_vulkan_driver() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker/Dockerfile");
+    let text = std::fs::read_to_string(path).unwrap();
+    let instructions: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+        .collect();
+    // SageMaker mounts /opt/ml owned by root at run time: no unprivileged user.
+    assert!(
+        !instructions.iter().any(|l| l.starts_with("USER")),
+        "the image must run as root"
+    );
+    assert!(
+        !text.contains("nvidia/cuda"),
+        "no CUDA base (and its driver minimum)"
+    );
+    assert!(text.contains("ARG BASE_IMAGE=ubuntu:"));
+    assert!(text.contains("libvulkan1"));
+    let caps = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once("NVIDIA_DRIVER_CAPABILITIES=")
+                .map(|x| x.1)
+        })
+        .expect("NVIDIA_DRIVER_CAPABILITIES");
+    assert!(
+        caps.contains("graphics"),
+        "the Vulkan ICD needs the graphics capability"
+    );
+    assert!(text.contains("/usr/share/vulkan/icd.d/nvidia_icd.json"));
+    assert!(text.contains(r#"ENTRYPOINT ["splat", "sagemaker"]"#));
+}

@@ -4,6 +4,7 @@
 //! models for the compressor, and headless Chromium for the viewer.
 
 pub mod browser;
+pub mod cloud;
 pub mod gpu;
 pub mod sog;
 
