@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test suite on a new machine, as written in README.md: installs what the tests need
 # (scripts/setup.sh: the Vulkan loader and lavapipe, PlayCanvas's splat-transform; COLMAP 3.8
-# and Chromium from the distribution's packages), then runs `cargo test --workspace` (extra arguments are
+# and Chromium from the distribution's packages; scripts/cloud-tools.sh: cfn-lint, hadolint,
+# moto, asl-validator), then runs `cargo test --workspace --features splat-pipeline/aws` (the
+# feature builds `splat submit`, tested against moto; extra arguments are
 # passed to it). Tests that read the real photo datasets run when ../shared/datasets (or
 # SPLAT_SHARED_DATASETS) exists; without them they are skipped and the summary at the end lists
 # each and why. Under CI (CI=true) nothing may be skipped: a missing dataset or COLMAP fails.
@@ -57,7 +59,7 @@ skipped="$(mktemp)"
 export SPLAT_SKIP_LOG="$skipped"
 
 status=0
-cargo test --workspace "$@" || status=$?
+cargo test --workspace --features splat-pipeline/aws "$@" || status=$?
 
 if [ -s "$skipped" ]; then
     echo

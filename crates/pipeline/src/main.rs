@@ -25,6 +25,7 @@ mod sagemaker;
 mod sfm;
 mod sfm_eval;
 mod stage_options;
+mod submit;
 mod train;
 mod undistort;
 mod view;
@@ -76,6 +77,8 @@ enum Command {
     View(view::ViewArgs),
     /// Write a model in another form: one-file web page (.html), .ply, .compressed.ply, .splat, .spz, .sog.
     Export(export::ExportArgs),
+    /// Run a project in the cloud (deploy/): upload the photos, start it, follow it, download scene.sog.
+    Submit(submit::SubmitArgs),
 }
 
 /// Mesa's Vulkan drivers (lavapipe among them) probe for a Wayland display and print
@@ -126,6 +129,10 @@ fn main() {
         Command::Decompress(a) => compress::run_decompress(a),
         Command::View(a) => view::run(a),
         Command::Export(a) => export::run(a),
+        Command::Submit(mut a) => {
+            a.stages = stages;
+            submit::run(a)
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

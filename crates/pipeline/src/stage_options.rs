@@ -46,11 +46,12 @@ impl StageOptions {
         }
     }
 
-    /// These options of `stage` added after the ones given (a later option of the same name wins
-    /// when the stage parses them).
+    /// These options of `stage` added to the ones given, each replacing one of the same name.
     #[must_use]
     pub fn with_options(mut self, stage: &str, more: &[StageOption]) -> Self {
-        self.of_mut(stage).extend_from_slice(more);
+        let list = self.of_mut(stage);
+        list.retain(|o| !more.iter().any(|m| m.name == o.name));
+        list.extend_from_slice(more);
         self
     }
 
@@ -94,7 +95,7 @@ pub fn split(argv: Vec<OsString>) -> Result<(Vec<OsString>, StageOptions)> {
     let mut opts = StageOptions::default();
     let takes_stage_options = argv
         .get(1)
-        .is_some_and(|c| c == "run" || c == "demo" || c == "sagemaker");
+        .is_some_and(|c| c == "run" || c == "demo" || c == "sagemaker" || c == "submit");
     if !takes_stage_options {
         return Ok((argv, opts));
     }
@@ -324,6 +325,23 @@ mod tests {
         assert!(err(r#"{"compress": {"sh-bands": "seven"}}"#).contains("seven"));
         assert!(err(r#"{"sfm": {"matcher": "telepathy"}}"#).contains("telepathy"));
         assert!(err("[1]").contains("not a JSON object"));
+    }
+
+    #[test]
+    fn added_options_replace_those_of_the_same_name() {
+        let (_, o) = split(os(&[
+            "splat",
+            "sagemaker",
+            "--train.steps",
+            "10",
+            "--train.seed",
+            "2",
+        ]))
+        .unwrap();
+        let more = from_json(r#"{"train": {"steps": "20"}}"#).unwrap();
+        let o = o.with_options("train", &more.train);
+        assert_eq!(words(&o.train), ["--seed", "2", "--steps", "20"]);
+        check(&o).unwrap();
     }
 
     fn os(v: &[&str]) -> Vec<OsString> {

@@ -92,7 +92,43 @@ impl Moto {
         }
     }
 
-    /// A plain HTTP POST of a JSON body to moto's own API; whether it answered 200.
+    /// The environment a client of this server needs (endpoint, region, test credentials).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_CONFIG_FILE", "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// Runs a Python script with boto3 (moto's environment has it) against this server: an
+    /// independent AWS client to set up and inspect what `splat submit` did. `s3`, `sfn` and
+    /// `cfn` are ready; `ARGS` holds `args`; what the script prints is returned.
+    pub fn boto3(&self, script: &str, args: &[&str]) -> String {
+        let prelude = format!(
+            "import boto3, json, sys, time\nARGS = sys.argv[1:]\nkw = dict(endpoint_url={:?}, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\ns3 = boto3.client('s3', **kw)\nsfn = boto3.client('stepfunctions', **kw)\ncfn = boto3.client('cloudformation', **kw)\n",
+            self.endpoint
+        );
+        let out = Command::new(tool("python3"))
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .args(args)
+            .output()
+            .expect("running python3");
+        assert!(
+            out.status.success(),
+            "boto3 script failed:\n{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A plain HTTP POST of a JSON body to moto's own API; whether it answered with success.
     fn post_json(&self, path: &str, body: &str) -> bool {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(self.endpoint.trim_start_matches("http://"))
@@ -106,7 +142,8 @@ impl Moto {
         let mut reply = String::new();
         s.write_all(request.as_bytes()).is_ok()
             && s.read_to_string(&mut reply).is_ok()
-            && reply.starts_with("HTTP/1.1 200")
+            && reply.starts_with("HTTP/1.")
+            && reply.get(9..10) == Some("2")
     }
 }
 

@@ -1,0 +1,442 @@
+//! The AWS side of `splat submit` (feature `aws`): the stack's outputs (CloudFormation), the
+//! uploads and downloads (S3), starting and watching the execution (Step Functions), through
+//! the official AWS SDK for Rust. The SDK finds credentials and the region as the AWS CLI
+//! does (environment, profiles, SSO, instance roles) and honours `AWS_ENDPOINT_URL`, which the
+//! tests point at a local moto server.
+
+use super::SubmitArgs;
+use super::plan::{self, Layout};
+use crate::progress::Progress;
+use crate::stage_options;
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sfn::types::ExecutionStatus;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// An SDK error with its whole chain (the SDK's own Display says only "service error").
+fn sdk(e: impl std::error::Error) -> anyhow::Error {
+    anyhow!("{}", DisplayErrorContext(e))
+}
+
+struct Aws {
+    s3: aws_sdk_s3::Client,
+    sfn: aws_sdk_sfn::Client,
+    cfn: aws_sdk_cloudformation::Client,
+}
+
+impl Aws {
+    async fn connect(region: Option<&str>) -> Self {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(r) = region {
+            loader = loader.region(aws_config::Region::new(r.to_string()));
+        }
+        let conf = loader.load().await;
+        // A local endpoint (moto, MinIO) serves buckets by path, not by host name.
+        let s3_conf = aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(conf.endpoint_url().is_some())
+            .build();
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            sfn: aws_sdk_sfn::Client::new(&conf),
+            cfn: aws_sdk_cloudformation::Client::new(&conf),
+        }
+    }
+
+    /// The bucket and project state machine: given, or the stack's outputs.
+    async fn target(&self, a: &SubmitArgs) -> Result<(String, String)> {
+        if let (Some(b), Some(m)) = (&a.bucket, &a.state_machine) {
+            return Ok((b.clone(), m.clone()));
+        }
+        let out = self
+            .cfn
+            .describe_stacks()
+            .stack_name(&a.stack)
+            .send()
+            .await
+            .map_err(sdk)
+            .with_context(|| {
+                format!(
+                    "stack '{}': deploy it first (deploy/README.md) or pass --bucket and --state-machine",
+                    a.stack
+                )
+            })?;
+        let outputs: HashMap<&str, &str> = out
+            .stacks()
+            .first()
+            .map(aws_sdk_cloudformation::types::Stack::outputs)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?, o.output_value()?)))
+            .collect();
+        let get = |k: &str| {
+            outputs.get(k).map(|v| (*v).to_string()).with_context(|| {
+                format!(
+                    "stack '{}' has no output {k}: is it deploy/template.yaml's?",
+                    a.stack
+                )
+            })
+        };
+        Ok((get("BucketName")?, get("StateMachineArn")?))
+    }
+
+    /// Object sizes under a prefix.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(sdk)
+                .with_context(|| format!("listing s3://{bucket}/{prefix}"))?;
+            for o in page.contents() {
+                if let Some(k) = o.key() {
+                    out.insert(k.to_string(), o.size().unwrap_or(0));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An object's bytes; `None` when there is no such key.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.s3.get_object().bucket(bucket).key(key).send().await {
+            Ok(o) => {
+                let bytes = o
+                    .body
+                    .collect()
+                    .await
+                    .with_context(|| format!("reading s3://{bucket}/{key}"))?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) => {
+                let service = e.into_service_error();
+                if service.is_no_such_key() {
+                    Ok(None)
+                } else {
+                    Err(sdk(service)).with_context(|| format!("reading s3://{bucket}/{key}"))
+                }
+            }
+        }
+    }
+}
+
+pub fn run(a: SubmitArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the AWS client's runtime")?;
+    rt.block_on(submit(a))
+}
+
+async fn submit(a: SubmitArgs) -> Result<()> {
+    if let Some(id) = &a.status {
+        return status(&a, id).await;
+    }
+    let photos = a.photos.clone().context("no photo folder")?;
+    // Everything that can be judged here is judged before any upload.
+    stage_options::check(&a.stages).context("stage options")?;
+    let options = plan::options_json(&a.stages);
+    let instances = plan::instance_types(&a.instances)?;
+    let (images, others) = plan::photos(&photos)?;
+    for o in &others {
+        eprintln!("submit: {} is not an image; left out", o.display());
+    }
+    let job_id = match &a.job_id {
+        Some(id) => id.clone(),
+        None => plan::default_job_id(&photos, unix_now()),
+    };
+    plan::check_job_id(&job_id)?;
+
+    let aws = Aws::connect(a.region.as_deref()).await;
+    let (bucket, machine) = aws.target(&a).await?;
+    let layout = Layout::new(&bucket, &a.prefix, &job_id);
+    upload(&aws, &layout, &images).await?;
+
+    let input = plan::execution_input(&job_id, &layout, &a.prefix, options, instances);
+    let started = aws
+        .sfn
+        .start_execution()
+        .state_machine_arn(&machine)
+        .name(&job_id)
+        .input(input.to_string())
+        .send()
+        .await
+        .map_err(sdk)
+        .with_context(|| format!("starting {job_id} on {machine}"))?;
+    let arn = started.execution_arn().to_string();
+    eprintln!("submit: started {job_id}: {arn}");
+    eprintln!("submit: follow it with: splat submit --status {arn} --wait");
+    if a.detach {
+        println!("{arn}");
+        return Ok(());
+    }
+    let out = a.output.clone().unwrap_or_else(|| PathBuf::from(&job_id));
+    follow(&aws, &arn, &layout, &out, a.poll_seconds).await
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Uploads the photos under the project's `images/`, leaving out those already there with the
+/// same size (a submission started again after an interruption).
+async fn upload(aws: &Aws, layout: &Layout, images: &[plan::Photo]) -> Result<()> {
+    let there = aws.list(&layout.bucket, &layout.images()).await?;
+    let bar = Progress::new("upload", images.len() as u64);
+    let mut sent = 0usize;
+    for (path, name) in images {
+        let key = format!("{}{name}", layout.images());
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?
+            .len();
+        if there
+            .get(&key)
+            .is_none_or(|s| u64::try_from(*s).ok() != Some(size))
+        {
+            let body = ByteStream::from_path(path)
+                .await
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            aws.s3
+                .put_object()
+                .bucket(&layout.bucket)
+                .key(&key)
+                .body(body)
+                .send()
+                .await
+                .map_err(sdk)
+                .with_context(|| {
+                    format!(
+                        "uploading {} to s3://{}/{key}",
+                        path.display(),
+                        layout.bucket
+                    )
+                })?;
+            sent += 1;
+        }
+        bar.inc();
+    }
+    bar.finish();
+    eprintln!(
+        "submit: {} photos in {} ({sent} uploaded, {} already there)",
+        images.len(),
+        layout.images_uri(),
+        images.len() - sent
+    );
+    Ok(())
+}
+
+/// `--status`: the execution's state and latest progress; with `--wait`, followed to the end.
+async fn status(a: &SubmitArgs, id: &str) -> Result<()> {
+    let aws = Aws::connect(a.region.as_deref()).await;
+    let arn = if id.starts_with("arn:") {
+        id.to_string()
+    } else {
+        plan::check_job_id(id)?;
+        let (_, machine) = aws.target(a).await?;
+        machine.replacen(":stateMachine:", ":execution:", 1) + ":" + id
+    };
+    let d = describe(&aws, &arn).await?;
+    let input: Value = serde_json::from_str(d.input().unwrap_or("{}"))
+        .with_context(|| format!("{arn}: its input is not JSON"))?;
+    let (Some(job_id), Some(bucket)) = (input["job_id"].as_str(), input["output_bucket"].as_str())
+    else {
+        bail!("{arn}: not a splat project execution (its input has no job_id/output_bucket)");
+    };
+    let prefix = input["output_prefix"].as_str().unwrap_or("splat-jobs");
+    let layout = Layout::new(bucket, prefix, job_id);
+    if a.wait {
+        let out = a.output.clone().unwrap_or_else(|| PathBuf::from(job_id));
+        return follow(&aws, &arn, &layout, &out, a.poll_seconds).await;
+    }
+    println!("{job_id}: {}", d.status().as_str());
+    if let Some(p) = latest_progress(&aws, &layout)
+        .await?
+        .and_then(|p| plan::progress_line(&p))
+    {
+        println!("  {p}");
+    }
+    if let Some(e) = d.error() {
+        println!("  error: {e}: {}", d.cause().unwrap_or(""));
+    }
+    Ok(())
+}
+
+async fn describe(
+    aws: &Aws,
+    arn: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    aws.sfn
+        .describe_execution()
+        .execution_arn(arn)
+        .send()
+        .await
+        .map_err(sdk)
+        .with_context(|| format!("looking up {arn}"))
+}
+
+/// The newest `progress.json` any of the project's jobs has uploaded.
+async fn latest_progress(aws: &Aws, layout: &Layout) -> Result<Option<Value>> {
+    let mut found = Vec::new();
+    for key in layout.progress_keys() {
+        if let Some(bytes) = aws.get(&layout.bucket, &key).await? {
+            // A snapshot caught half-written is skipped until the next look.
+            if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+                found.push(v);
+            }
+        }
+    }
+    Ok(plan::newest(found))
+}
+
+/// Shows progress until the execution ends; downloads the results when it succeeded.
+async fn follow(
+    aws: &Aws,
+    arn: &str,
+    layout: &Layout,
+    out: &Path,
+    poll_seconds: f64,
+) -> Result<()> {
+    let mut watch = Watch::new();
+    loop {
+        let d = describe(aws, arn).await?;
+        if let Some(p) = latest_progress(aws, layout).await? {
+            watch.show(&p);
+        }
+        match d.status() {
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+                tokio::time::sleep(Duration::from_secs_f64(poll_seconds.max(0.05))).await;
+            }
+            ExecutionStatus::Succeeded => {
+                watch.finish();
+                return download(aws, layout, out).await;
+            }
+            other => {
+                watch.finish();
+                let failure = aws
+                    .get(&layout.bucket, &layout.failure_key())
+                    .await
+                    .ok()
+                    .flatten();
+                if failure.is_some() {
+                    eprintln!(
+                        "submit: the failure is recorded in s3://{}/{}",
+                        layout.bucket,
+                        layout.failure_key()
+                    );
+                }
+                bail!(
+                    "{arn} ended {}: {}: {}",
+                    other.as_str(),
+                    d.error().unwrap_or("no error given"),
+                    d.cause().unwrap_or("no cause given")
+                );
+            }
+        }
+    }
+}
+
+/// Live progress: a bar on a terminal, a line per change otherwise.
+struct Watch {
+    bar: Option<ProgressBar>,
+    last: String,
+}
+
+impl Watch {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = ProgressBar::new(1);
+            let style = ProgressStyle::with_template("{prefix:>9} [{bar:40}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+            b.set_style(style);
+            b
+        });
+        Self {
+            bar,
+            last: String::new(),
+        }
+    }
+
+    fn show(&mut self, p: &Value) {
+        let Some(line) = plan::progress_line(p) else {
+            return;
+        };
+        if line == self.last {
+            return;
+        }
+        match &self.bar {
+            Some(b) => {
+                b.set_prefix(p["stage"].as_str().unwrap_or("").to_string());
+                b.set_length(p["total"].as_u64().unwrap_or(1).max(1));
+                b.set_position(p["step"].as_u64().unwrap_or(0));
+                b.set_message(line.clone());
+            }
+            None => eprintln!("submit: {line}"),
+        }
+        self.last = line;
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// `scene.sog`, the compression report and the SfM reports, into `out` (each written whole,
+/// then renamed into place).
+async fn download(aws: &Aws, layout: &Layout, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut written = Vec::new();
+    for prefix in layout.result_prefixes() {
+        let mut keys: Vec<String> = aws
+            .list(&layout.bucket, &prefix)
+            .await?
+            .into_keys()
+            .filter(|k| plan::is_downloaded(k, layout))
+            .collect();
+        keys.sort();
+        for key in keys {
+            let Some(bytes) = aws.get(&layout.bucket, &key).await? else {
+                continue;
+            };
+            let name = key.strip_prefix(&prefix).unwrap_or(&key);
+            let path = out.join(name);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            splat_scene::write_atomic_bytes(&path, &bytes)
+                .with_context(|| format!("writing {}", path.display()))?;
+            written.push(path);
+        }
+    }
+    if !written.iter().any(|p| p.ends_with("scene.sog")) {
+        bail!(
+            "the run succeeded but s3://{}/{} holds no scene.sog",
+            layout.bucket,
+            layout.result_prefixes()[0]
+        );
+    }
+    for p in &written {
+        println!("{}", p.display());
+    }
+    eprintln!(
+        "submit: done; look at it with: splat view {}",
+        out.join("scene.sog").display()
+    );
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! `splat submit` against a local AWS (moto in server mode on 127.0.0.1: S3, Step Functions,
+//! CloudFormation), checked with an independent client (boto3): the photos land under the
+//! project's prefix, the execution starts with the right input and really runs the project
+//! definition's input checks, defaults and paths (its SageMaker jobs stood in for by a wait and
+//! canned results), progress the test writes to S3 meanwhile is shown, and the results are
+//! downloaded. Also: options refused before any upload, a failed execution's cause shown,
+//! `--detach` then `--status`. Built with the feature `aws` (scripts/test.sh enables it).
+
+mod common;
+
+use common::text;
+use serde_json::{Value, json};
+use splat_test_support::cloud::Moto;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BUCKET: &str = "splat-test";
+const STACK: &str = "splat-test";
+
+fn definition_text() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/state-machine.asl.json");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace(
+            "${SplatImageUri}",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/splat:test",
+        )
+        .replace(
+            "${SageMakerRoleArn}",
+            "arn:aws:iam::123456789012:role/splat-sagemaker",
+        )
+}
+
+/// The project definition with its three SageMaker jobs stood in for: a wait where the jobs
+/// would run (long enough for the test to write progress), then canned job results. Every
+/// other state is the real one.
+fn stand_in_definition() -> String {
+    let mut d: Value = serde_json::from_str(&definition_text()).unwrap();
+    let states = d["States"].as_object_mut().unwrap();
+    states.insert(
+        "Sfm".into(),
+        json!({"Type": "Wait", "Seconds": 4, "Next": "Train"}),
+    );
+    states.insert(
+        "Train".into(),
+        json!({"Type": "Pass", "ResultPath": "$.train", "Next": "Compress",
+               "Result": {"ModelArtifacts": {"S3ModelArtifacts": "s3://splat-test/model.tar.gz"}}}),
+    );
+    states.insert(
+        "Compress".into(),
+        json!({"Type": "Pass", "ResultPath": "$.compress", "Result": {}, "Next": "Done"}),
+    );
+    // The capacity-retry path reads $.train; unreachable now but kept valid.
+    d.to_string()
+}
+
+/// A moto server with the bucket, a stack whose outputs name it and the stand-in state
+/// machine, and the real definition as a second machine. Returns (moto, stand-in, real).
+fn cloud() -> (Moto, String, String) {
+    let moto = Moto::start();
+    let out = moto.boto3(
+        r#"
+role = 'arn:aws:iam::123456789012:role/splat-states'
+stand_in = sfn.create_state_machine(name='splat-test-project', definition=ARGS[0], roleArn=role)['stateMachineArn']
+real = sfn.create_state_machine(name='splat-real', definition=ARGS[1], roleArn=role)['stateMachineArn']
+template = {'Resources': {'Bucket': {'Type': 'AWS::S3::Bucket', 'Properties': {'BucketName': 'splat-test'}}},
+            'Outputs': {'BucketName': {'Value': {'Ref': 'Bucket'}}, 'StateMachineArn': {'Value': stand_in}}}
+cfn.create_stack(StackName='splat-test', TemplateBody=json.dumps(template))
+print(json.dumps([stand_in, real]))
+"#,
+        &[&stand_in_definition(), &definition_text()],
+    );
+    let arns: Vec<String> = serde_json::from_str(out.trim()).unwrap();
+    (moto, arns[0].clone(), arns[1].clone())
+}
+
+/// A folder of three small PNG photos and a note that is not one.
+fn photos(dir: &Path) -> PathBuf {
+    let p = dir.join("castle");
+    std::fs::create_dir_all(p.join("more")).unwrap();
+    for (i, name) in ["a.png", "b.png", "more/c.png"].iter().enumerate() {
+        let img = image::RgbImage::from_fn(32, 24, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 10) as u8, (i * 90) as u8])
+        });
+        img.save(p.join(name)).unwrap();
+    }
+    std::fs::write(p.join("notes.txt"), "not a photo").unwrap();
+    p
+}
+
+/// Results as the jobs would leave them, for `job`.
+fn place_results(moto: &Moto, job: &str) {
+    moto.boto3(
+        r#"
+root = 'splat-jobs/' + ARGS[0]
+s3.put_object(Bucket='splat-test', Key=root + '/sog/scene.sog', Body=b'SOG bytes of ' + ARGS[0].encode())
+s3.put_object(Bucket='splat-test', Key=root + '/sog/compress-report.json', Body=b'{"ratio": 6.1}')
+s3.put_object(Bucket='splat-test', Key=root + '/sfm/sfm-report.json', Body=b'{"registered": 3}')
+s3.put_object(Bucket='splat-test', Key=root + '/sfm/images/a.png', Body=b'undistorted')
+"#,
+        &[job],
+    );
+}
+
+fn submit(moto: &Moto) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_splat"));
+    c.arg("submit");
+    for (k, v) in moto.env() {
+        c.env(k, v);
+    }
+    c
+}
+
+#[test]
+fn submit_uploads_starts_follows_and_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (moto, stand_in, _) = cloud();
+    let photos = photos(dir.path());
+    place_results(&moto, "castle-1");
+    let out = dir.path().join("out");
+
+    let mut child = submit(&moto)
+        .arg(&photos)
+        .args([
+            "--stack",
+            STACK,
+            "--job-id",
+            "castle-1",
+            "--poll-seconds",
+            "0.2",
+        ])
+        .args(["--train.steps", "7000", "--train.scale-schedule"])
+        .args(["--instance", "train=ml.g5.4xlarge", "-o"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While the "jobs" run, the test uploads progress as the training job would.
+    let mut log = String::new();
+    let mut wrote_progress = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with("submit: started") && !wrote_progress {
+            moto.boto3(
+                r#"
+s = {'stage': 'train', 'status': 'running', 'step': 1200, 'total': 7000, 'fraction': 0.17,
+     'test_psnr': 27.51, 'gaussians': 48210, 'elapsed_s': 60, 'eta_s': 290, 'updated': int(time.time())}
+s3.put_object(Bucket='splat-test', Key='splat-jobs/castle-1/checkpoints/progress.json', Body=json.dumps(s).encode())
+"#,
+                &[],
+            );
+            wrote_progress = true;
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("train 1200/7000 (17 %), test PSNR 27.51 dB, 48210 Gaussians, 5 min left"),
+        "progress not shown:\n{log}"
+    );
+    assert!(log.contains("notes.txt is not an image"), "{log}");
+
+    // The results, and only the results.
+    assert_eq!(
+        std::fs::read(out.join("scene.sog")).unwrap(),
+        b"SOG bytes of castle-1"
+    );
+    assert!(out.join("compress-report.json").is_file());
+    assert!(out.join("sfm-report.json").is_file());
+    assert!(!out.join("images").exists());
+
+    // What landed in S3 and how the execution was started, seen by boto3.
+    let seen: Value = serde_json::from_str(
+        moto.boto3(
+            r#"
+keys = sorted(o['Key'] for o in s3.list_objects_v2(Bucket='splat-test', Prefix='splat-jobs/castle-1/images/').get('Contents', []))
+arn = ARGS[0].replace(':stateMachine:', ':execution:') + ':castle-1'
+e = sfn.describe_execution(executionArn=arn)
+print(json.dumps({'keys': keys, 'status': e['status'], 'input': json.loads(e['input']), 'output': json.loads(e.get('output', 'null'))}))
+"#,
+            &[&stand_in],
+        )
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        seen["keys"],
+        json!([
+            "splat-jobs/castle-1/images/a.png",
+            "splat-jobs/castle-1/images/b.png",
+            "splat-jobs/castle-1/images/more/c.png"
+        ])
+    );
+    assert_eq!(seen["status"], "SUCCEEDED");
+    let input = &seen["input"];
+    assert_eq!(input["job_id"], "castle-1");
+    assert_eq!(
+        input["images_s3_uri"],
+        "s3://splat-test/splat-jobs/castle-1/images/"
+    );
+    assert_eq!(input["output_bucket"], BUCKET);
+    assert_eq!(input["output_prefix"], "splat-jobs");
+    assert_eq!(
+        input["options"],
+        json!({"sfm": {}, "train": {"steps": "7000", "scale-schedule": "true"}, "compress": {}})
+    );
+    assert_eq!(input["instance_types"], json!({"train": "ml.g5.4xlarge"}));
+    // The real input handling ran: the Done state's locations are the ones submit reads.
+    assert_eq!(
+        seen["output"]["sog"],
+        "s3://splat-test/splat-jobs/castle-1/sog/"
+    );
+
+    // Submitted again: nothing to upload, and the execution name (the job id) is refused.
+    let o = submit(&moto)
+        .arg(&photos)
+        .args(["--stack", STACK, "--job-id", "castle-1", "--detach"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("0 uploaded, 3 already there"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("castle-1"), "{}", text(&o));
+}
+
+#[test]
+fn bad_options_are_refused_before_anything_is_uploaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (moto, _, _) = cloud();
+    let photos = photos(dir.path());
+    let run = |extra: &[&str]| -> Output {
+        submit(&moto)
+            .arg(&photos)
+            .args(["--stack", STACK, "--job-id", "castle-9"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for (extra, named) in [
+        (&["--train.steps", "many"][..], "many"),
+        (&["--train.stepz", "3"][..], "stepz"),
+        (&["--instance", "gpu=ml.g5.xlarge"][..], "gpu"),
+    ] {
+        let o = run(extra);
+        assert!(!o.status.success(), "{extra:?}");
+        assert!(text(&o).contains(named), "{extra:?}: {}", text(&o));
+    }
+    let o = submit(&moto)
+        .arg(&photos)
+        .args(["--stack", STACK, "--job-id", "no_underscores"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no_underscores"), "{}", text(&o));
+    let o = submit(&moto)
+        .arg(dir.path().join("nowhere"))
+        .args(["--stack", STACK])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nowhere"), "{}", text(&o));
+    let o = submit(&moto)
+        .arg(&photos)
+        .args(["--stack", "no-such-stack"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no-such-stack"), "{}", text(&o));
+    let keys = moto.boto3(
+        "print(s3.list_objects_v2(Bucket='splat-test').get('KeyCount', 0))",
+        &[],
+    );
+    assert_eq!(keys.trim(), "0", "something was uploaded");
+}
+
+#[test]
+fn a_failed_execution_shows_its_cause_and_detach_then_status_follows_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (moto, _, real) = cloud();
+    let photos = photos(dir.path());
+    // The real definition: moto cannot run a SageMaker job, so the execution fails at Sfm —
+    // its error and cause must reach the user.
+    let o = submit(&moto)
+        .arg(&photos)
+        .args(["--bucket", BUCKET, "--state-machine", &real])
+        .args(["--job-id", "castle-2", "--poll-seconds", "0.2"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("ended FAILED"), "{t}");
+    assert!(
+        t.contains("createProcessingJob"),
+        "the cause is not shown: {t}"
+    );
+
+    // --detach prints the execution and returns; --status shows it; --status --wait follows
+    // it to the end and downloads.
+    place_results(&moto, "castle-3");
+    let o = submit(&moto)
+        .arg(&photos)
+        .args(["--stack", STACK, "--job-id", "castle-3", "--detach"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let arn = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        arn.starts_with("arn:aws:states:") && arn.ends_with(":castle-3"),
+        "{arn}"
+    );
+    let o = submit(&moto)
+        .args(["--status", "castle-3", "--stack", STACK])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("castle-3: RUNNING"), "{}", text(&o));
+    let out = dir.path().join("three");
+    let o = submit(&moto)
+        .args(["--status", &arn, "--wait", "--poll-seconds", "0.2", "-o"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(out.join("scene.sog")).unwrap(),
+        b"SOG bytes of castle-3"
+    );
+}
