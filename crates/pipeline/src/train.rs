@@ -42,15 +42,19 @@ pub struct TrainArgs {
     /// (relocation and growth up to --max-gaussians, with position noise) or `fixed`.
     #[arg(long, value_enum, default_value_t = StrategyArg::Adc)]
     strategy: StrategyArg,
-    /// Multiply the step-based settings (densification window, opacity reset, SH interval,
-    /// position learning-rate decay; not the densification interval) by --steps / 30000, compressing the paper's
-    /// schedule into a shorter run. Without it a short run keeps the paper's step numbers.
-    #[arg(long)]
+    /// Keep the paper's step numbers for the step-based settings whatever --steps is. By
+    /// default they follow the run's length: the densification window, opacity resets, SH
+    /// interval, position learning-rate decay and MCMC window are the paper's times
+    /// --steps / 30000 (not the densification interval), except those given explicitly.
+    #[arg(long, conflicts_with = "scale_schedule")]
+    paper_schedule: bool,
+    /// Scale the schedule to --steps: the default now; accepted so that older commands run.
+    #[arg(long, hide = true)]
     scale_schedule: bool,
     /// Position learning rate at the start, times the scene extent.
     #[arg(long, default_value_t = TrainConfig::default().lr_position.0)]
     lr_position: f32,
-    /// Position learning rate after the decay (at step 30000, or --steps with --scale-schedule).
+    /// Position learning rate after the decay (at --steps; at step 30000 with --paper-schedule).
     #[arg(long, default_value_t = TrainConfig::default().lr_position.1)]
     lr_position_final: f32,
     #[arg(long, default_value_t = TrainConfig::default().lr_sh_dc)]
@@ -67,9 +71,9 @@ pub struct TrainArgs {
     /// Weight of the D-SSIM term of the loss (the rest is L1).
     #[arg(long, default_value_t = TrainConfig::default().lambda)]
     lambda_dssim: f32,
-    /// Steps between SH degree increases.
-    #[arg(long, default_value_t = TrainConfig::default().sh_interval)]
-    sh_interval: u32,
+    /// Steps between SH degree increases (default: 1000, scaled to --steps).
+    #[arg(long)]
+    sh_interval: Option<u32>,
     /// Steps between checkpoints (0: none); the newest two are kept.
     #[arg(long, default_value_t = 2000)]
     checkpoint_every: u32,
@@ -103,12 +107,12 @@ struct McmcArgs {
     /// The most Gaussians the model may have (`--strategy mcmc`).
     #[arg(long, default_value_t = McmcConfig::default().max_gaussians)]
     max_gaussians: u32,
-    /// First step after which MCMC relocates and grows.
-    #[arg(long, default_value_t = McmcConfig::default().from)]
-    mcmc_from: u32,
-    /// Step at which MCMC relocation and growth stop.
-    #[arg(long, default_value_t = McmcConfig::default().until)]
-    mcmc_until: u32,
+    /// First step after which MCMC relocates and grows (default: 500, scaled to --steps).
+    #[arg(long)]
+    mcmc_from: Option<u32>,
+    /// Step at which MCMC relocation and growth stop (default: 25000, scaled to --steps).
+    #[arg(long)]
+    mcmc_until: Option<u32>,
     /// Steps between MCMC relocations.
     #[arg(long, default_value_t = McmcConfig::default().every)]
     mcmc_every: u32,
@@ -128,10 +132,11 @@ struct McmcArgs {
 
 impl McmcArgs {
     fn config(&self, min_opacity: f32) -> McmcConfig {
+        let d = McmcConfig::default();
         McmcConfig {
             max_gaussians: self.max_gaussians,
-            from: self.mcmc_from,
-            until: self.mcmc_until,
+            from: self.mcmc_from.unwrap_or(d.from),
+            until: self.mcmc_until.unwrap_or(d.until),
             every: self.mcmc_every,
             grow_rate: self.mcmc_grow_rate,
             min_opacity,
@@ -145,12 +150,12 @@ impl McmcArgs {
 /// Adaptive density control (`--strategy adc`); defaults are the paper's.
 #[derive(clap::Args)]
 struct DensifyArgs {
-    /// First step after which Gaussians are densified.
-    #[arg(long, default_value_t = DensifyConfig::default().from)]
-    densify_from: u32,
-    /// Step at which densification (and opacity reset) stops.
-    #[arg(long, default_value_t = DensifyConfig::default().until)]
-    densify_until: u32,
+    /// First step after which Gaussians are densified (default: 500, scaled to --steps).
+    #[arg(long)]
+    densify_from: Option<u32>,
+    /// Step at which densification (and opacity reset) stops (default: 15000, scaled to --steps).
+    #[arg(long)]
+    densify_until: Option<u32>,
     /// Steps between densifications.
     #[arg(long, default_value_t = DensifyConfig::default().every)]
     densify_every: u32,
@@ -160,9 +165,9 @@ struct DensifyArgs {
     /// Clone Gaussians up to this fraction of the scene extent, split larger ones.
     #[arg(long, default_value_t = DensifyConfig::default().percent_dense)]
     percent_dense: f32,
-    /// Steps between opacity resets (0: never).
-    #[arg(long, default_value_t = DensifyConfig::default().opacity_reset_every)]
-    opacity_reset_every: u32,
+    /// Steps between opacity resets (0: never; default: 3000, scaled to --steps).
+    #[arg(long)]
+    opacity_reset_every: Option<u32>,
     /// Prune Gaussians with an opacity below this at each densification (with mcmc: relocate them).
     #[arg(long, default_value_t = DensifyConfig::default().min_opacity)]
     prune_opacity: f32,
@@ -177,13 +182,14 @@ struct DensifyArgs {
 
 impl DensifyArgs {
     fn config(&self) -> DensifyConfig {
+        let d = DensifyConfig::default();
         DensifyConfig {
-            from: self.densify_from,
-            until: self.densify_until,
+            from: self.densify_from.unwrap_or(d.from),
+            until: self.densify_until.unwrap_or(d.until),
             every: self.densify_every,
             grad_threshold: self.densify_grad_threshold,
             percent_dense: self.percent_dense,
-            opacity_reset_every: self.opacity_reset_every,
+            opacity_reset_every: self.opacity_reset_every.unwrap_or(d.opacity_reset_every),
             min_opacity: self.prune_opacity,
             max_world_scale: self.prune_world_scale,
             max_screen_radius: self.prune_screen_radius,
@@ -191,15 +197,91 @@ impl DensifyArgs {
     }
 }
 
-pub fn run(a: TrainArgs) -> Result<()> {
-    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?;
+impl DensifyArgs {
+    /// The step settings given explicitly, over a (scaled) configuration.
+    fn keep_explicit(&self, c: &mut DensifyConfig) {
+        if let Some(v) = self.densify_from {
+            c.from = v;
+        }
+        if let Some(v) = self.densify_until {
+            c.until = v;
+        }
+        if let Some(v) = self.opacity_reset_every {
+            c.opacity_reset_every = v;
+        }
+    }
+}
+
+impl McmcArgs {
+    /// The step settings given explicitly, over a (scaled) configuration.
+    fn keep_explicit(&self, c: &mut McmcConfig) {
+        if let Some(v) = self.mcmc_from {
+            c.from = v;
+        }
+        if let Some(v) = self.mcmc_until {
+            c.until = v;
+        }
+    }
+}
+
+/// The step-based schedule of a run: the paper's, scaled to `--steps` unless
+/// `--paper-schedule`, then every step setting given explicitly as given.
+fn schedule(a: &TrainArgs, cfg: TrainConfig) -> TrainConfig {
+    let paper_steps = TrainConfig::default().steps;
+    let mut cfg = if a.paper_schedule {
+        cfg
+    } else {
+        cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(paper_steps))
+    };
+    if let Some(v) = a.sh_interval {
+        cfg.sh_interval = v;
+    }
+    match &mut cfg.strategy {
+        Strategy::Adc(d) => a.densify.keep_explicit(d),
+        Strategy::Mcmc(m) => a.mcmc.keep_explicit(m),
+        Strategy::Fixed => {}
+    }
+    cfg
+}
+
+/// One line saying which schedule the run follows.
+fn describe_schedule(a: &TrainArgs, cfg: &TrainConfig) -> String {
+    let how = if a.paper_schedule {
+        "the paper's step numbers (--paper-schedule)".to_string()
+    } else {
+        format!(
+            "the paper's schedule scaled to {} steps (--paper-schedule keeps its step numbers)",
+            a.steps
+        )
+    };
+    let window = match &cfg.strategy {
+        Strategy::Adc(d) => format!(
+            "densify every {} from {} to {}, opacity reset every {}",
+            d.every,
+            d.from,
+            d.until,
+            if d.opacity_reset_every == 0 {
+                "never".to_string()
+            } else {
+                d.opacity_reset_every.to_string()
+            }
+        ),
+        Strategy::Mcmc(m) => format!("MCMC every {} from {} to {}", m.every, m.from, m.until),
+        Strategy::Fixed => "a fixed set of Gaussians".into(),
+    };
+    format!(
+        "schedule: {how}: {window}, SH degree up every {}",
+        cfg.sh_interval
+    )
+}
+
+/// The run's configuration from the flags (`background`: the data's default colour).
+fn train_config(a: &TrainArgs, background: [f64; 3]) -> TrainConfig {
     let cfg = TrainConfig {
         steps: a.steps,
         seed: a.seed,
         max_sh_degree: a.sh_degree.min(3),
-        background: a
-            .background
-            .unwrap_or_else(|| data.source.default_background()),
+        background: a.background.unwrap_or(background),
         lr_position: (a.lr_position, a.lr_position_final),
         lr_sh_dc: a.lr_sh_dc,
         lr_sh_rest: a.lr_sh_rest,
@@ -207,7 +289,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         lr_scale: a.lr_scale,
         lr_rotation: a.lr_rotation,
         lambda: a.lambda_dssim,
-        sh_interval: a.sh_interval,
+        sh_interval: TrainConfig::default().sh_interval,
         resolution: a.resolution,
         image_cache_bytes: a.image_cache_mb << 20,
         strategy: match a.strategy {
@@ -217,11 +299,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
         },
         ..TrainConfig::default()
     };
-    let cfg = if a.scale_schedule {
-        cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(TrainConfig::default().steps))
-    } else {
-        cfg
-    };
+    schedule(a, cfg)
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?;
+    let cfg = train_config(&a, data.source.default_background());
+    eprintln!("{}", describe_schedule(&a, &cfg));
     if data.model.points3d.is_empty() {
         let r = splat_train::train::init::random_init(&data.model, a.resolution);
         eprintln!(
@@ -529,4 +613,86 @@ fn data_digest(data: &Dataset) -> String {
         h.update(&[u8::from(data.test.contains(&im.name))]);
     }
     h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(flags: &[&str]) -> TrainConfig {
+        let mut args = vec!["DATA".to_string(), "-o".into(), "OUT".into()];
+        args.extend(flags.iter().map(|f| (*f).to_string()));
+        let a: TrainArgs = crate::stage_options::parse("train", &args).unwrap();
+        train_config(&a, [0.0; 3])
+    }
+
+    fn adc(c: &TrainConfig) -> &DensifyConfig {
+        match &c.strategy {
+            Strategy::Adc(d) => d,
+            _ => panic!("not adc"),
+        }
+    }
+
+    #[test]
+    fn the_schedule_follows_the_runs_length_unless_told_otherwise() {
+        let paper = TrainConfig::default();
+        let d0 = DensifyConfig::default();
+        // 3,000 steps: the paper's step settings times 0.1; the densification interval stays.
+        let c = config(&["--steps", "3000"]);
+        let d = adc(&c);
+        assert_eq!((d.from, d.until, d.opacity_reset_every), (50, 1500, 300));
+        assert_eq!(d.every, d0.every);
+        assert_eq!(c.sh_interval, 100);
+        assert_eq!(c.lr_position_steps, paper.lr_position_steps / 10);
+        // The old switch is accepted and means the same.
+        let old = config(&["--steps", "3000", "--scale-schedule"]);
+        assert_eq!(adc(&old).opacity_reset_every, 300);
+        // Explicit step settings are taken as given, the rest still follow --steps.
+        let c = config(&[
+            "--steps",
+            "3000",
+            "--densify-until",
+            "2000",
+            "--sh-interval",
+            "1000",
+        ]);
+        assert_eq!((adc(&c).from, adc(&c).until), (50, 2000));
+        assert_eq!(c.sh_interval, 1000);
+        assert_eq!(adc(&c).opacity_reset_every, 300);
+        let c = config(&["--steps", "3000", "--opacity-reset-every", "0"]);
+        assert_eq!(adc(&c).opacity_reset_every, 0);
+        // --paper-schedule keeps the paper's numbers; the full run is the paper's either way.
+        let c = config(&["--steps", "3000", "--paper-schedule"]);
+        assert_eq!((adc(&c).from, adc(&c).until), (d0.from, d0.until));
+        assert_eq!(c.sh_interval, paper.sh_interval);
+        let full = config(&[]);
+        assert_eq!(adc(&full).until, d0.until);
+        assert_eq!(full.lr_position_steps, paper.lr_position_steps);
+        // MCMC's window scales too.
+        let c = config(&[
+            "--steps",
+            "3000",
+            "--strategy",
+            "mcmc",
+            "--mcmc-until",
+            "2500",
+        ]);
+        match &c.strategy {
+            Strategy::Mcmc(m) => assert_eq!((m.from, m.until), (50, 2500)),
+            _ => panic!("not mcmc"),
+        }
+        assert!(
+            crate::stage_options::parse::<TrainArgs>(
+                "train",
+                &[
+                    "D".into(),
+                    "-o".into(),
+                    "O".into(),
+                    "--paper-schedule".into(),
+                    "--scale-schedule".into()
+                ]
+            )
+            .is_err()
+        );
+    }
 }
