@@ -43,12 +43,14 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = StrategyArg::Adc)]
     strategy: StrategyArg,
     /// Keep the paper's step numbers for the step-based settings whatever --steps is. By
-    /// default they follow the run's length: the densification window, opacity resets, SH
-    /// interval, position learning-rate decay and MCMC window are the paper's times
-    /// --steps / 30000 (not the densification interval), except those given explicitly.
+    /// default they follow the run's length: the densification window, SH interval, position
+    /// learning-rate decay and MCMC window are the paper's times --steps / 30000, except those
+    /// given explicitly; the densification interval and the opacity reset interval (3000) stay,
+    /// so a run shorter than about 4,500 steps has no opacity reset.
     #[arg(long, conflicts_with = "scale_schedule")]
     paper_schedule: bool,
-    /// Scale the schedule to --steps: the default now; accepted so that older commands run.
+    /// The former switch: scale the opacity reset interval too (as commands recorded before
+    /// the schedule followed --steps by default did).
     #[arg(long, hide = true)]
     scale_schedule: bool,
     /// Position learning rate at the start, times the scene extent.
@@ -165,7 +167,7 @@ struct DensifyArgs {
     /// Clone Gaussians up to this fraction of the scene extent, split larger ones.
     #[arg(long, default_value_t = DensifyConfig::default().percent_dense)]
     percent_dense: f32,
-    /// Steps between opacity resets (0: never; default: 3000, scaled to --steps).
+    /// Steps between opacity resets (0: never).
     #[arg(long)]
     opacity_reset_every: Option<u32>,
     /// Prune Gaussians with an opacity below this at each densification (with mcmc: relocate them).
@@ -225,7 +227,9 @@ impl McmcArgs {
 }
 
 /// The step-based schedule of a run: the paper's, scaled to `--steps` unless
-/// `--paper-schedule`, then every step setting given explicitly as given.
+/// `--paper-schedule` (the opacity reset interval only with the former `--scale-schedule`:
+/// measured, resets every few hundred steps cost a short run more than they give, RESULTS
+/// "Training"), then every step setting given explicitly as given.
 fn schedule(a: &TrainArgs, cfg: TrainConfig) -> TrainConfig {
     let paper_steps = TrainConfig::default().steps;
     let mut cfg = if a.paper_schedule {
@@ -233,6 +237,11 @@ fn schedule(a: &TrainArgs, cfg: TrainConfig) -> TrainConfig {
     } else {
         cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(paper_steps))
     };
+    if !a.scale_schedule
+        && let Strategy::Adc(d) = &mut cfg.strategy
+    {
+        d.opacity_reset_every = DensifyConfig::default().opacity_reset_every;
+    }
     if let Some(v) = a.sh_interval {
         cfg.sh_interval = v;
     }
@@ -637,16 +646,19 @@ mod tests {
     fn the_schedule_follows_the_runs_length_unless_told_otherwise() {
         let paper = TrainConfig::default();
         let d0 = DensifyConfig::default();
-        // 3,000 steps: the paper's step settings times 0.1; the densification interval stays.
+        // 3,000 steps: the paper's step settings times 0.1; the densification and opacity
+        // reset intervals stay.
         let c = config(&["--steps", "3000"]);
         let d = adc(&c);
-        assert_eq!((d.from, d.until, d.opacity_reset_every), (50, 1500, 300));
+        assert_eq!((d.from, d.until), (50, 1500));
+        assert_eq!(d.opacity_reset_every, d0.opacity_reset_every);
         assert_eq!(d.every, d0.every);
         assert_eq!(c.sh_interval, 100);
         assert_eq!(c.lr_position_steps, paper.lr_position_steps / 10);
-        // The old switch is accepted and means the same.
+        // The former switch scales the reset interval too, as its recorded commands did.
         let old = config(&["--steps", "3000", "--scale-schedule"]);
         assert_eq!(adc(&old).opacity_reset_every, 300);
+        assert_eq!((adc(&old).from, adc(&old).until), (50, 1500));
         // Explicit step settings are taken as given, the rest still follow --steps.
         let c = config(&[
             "--steps",
@@ -658,9 +670,10 @@ mod tests {
         ]);
         assert_eq!((adc(&c).from, adc(&c).until), (50, 2000));
         assert_eq!(c.sh_interval, 1000);
-        assert_eq!(adc(&c).opacity_reset_every, 300);
         let c = config(&["--steps", "3000", "--opacity-reset-every", "0"]);
         assert_eq!(adc(&c).opacity_reset_every, 0);
+        let c = config(&["--steps", "3000", "--opacity-reset-every", "500"]);
+        assert_eq!(adc(&c).opacity_reset_every, 500);
         // --paper-schedule keeps the paper's numbers; the full run is the paper's either way.
         let c = config(&["--steps", "3000", "--paper-schedule"]);
         assert_eq!((adc(&c).from, adc(&c).until), (d0.from, d0.until));
