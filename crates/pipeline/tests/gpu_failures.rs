@@ -32,6 +32,9 @@ fn train(data: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outpu
             "10",
             "--densify-grad-threshold",
             "0.00002",
+            // Densify at steps 10, 20 and 30, as the growth below needs (a 40-step run's
+            // scaled window would end at step 20).
+            "--paper-schedule",
         ])
         .args(extra)
         .envs(env.iter().copied())
