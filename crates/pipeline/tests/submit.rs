@@ -75,13 +75,21 @@ print(json.dumps([stand_in, real]))
     (moto, arns[0].clone(), arns[1].clone())
 }
 
-/// A folder of three small PNG photos and a note that is not one.
+/// The photos of [`photos`], by their names under `images/`: more than the uploads in flight.
+fn photo_names() -> Vec<String> {
+    let mut names: Vec<String> = ["a.png", "b.png", "more/c.png"].map(String::from).to_vec();
+    names.extend((0..10).map(|i| format!("more/d{i:02}.png")));
+    names.sort();
+    names
+}
+
+/// A folder of small PNG photos and a note that is not one.
 fn photos(dir: &Path) -> PathBuf {
     let p = dir.join("castle");
     std::fs::create_dir_all(p.join("more")).unwrap();
-    for (i, name) in ["a.png", "b.png", "more/c.png"].iter().enumerate() {
+    for (i, name) in photo_names().iter().enumerate() {
         let img = image::RgbImage::from_fn(32, 24, |x, y| {
-            image::Rgb([(x * 8) as u8, (y * 10) as u8, (i * 90) as u8])
+            image::Rgb([(x * 8) as u8, (y * 10) as u8, (i * 19) as u8])
         });
         img.save(p.join(name)).unwrap();
     }
@@ -187,14 +195,11 @@ print(json.dumps({'keys': keys, 'status': e['status'], 'input': json.loads(e['in
         .trim(),
     )
     .unwrap();
-    assert_eq!(
-        seen["keys"],
-        json!([
-            "splat-jobs/castle-1/images/a.png",
-            "splat-jobs/castle-1/images/b.png",
-            "splat-jobs/castle-1/images/more/c.png"
-        ])
-    );
+    let expected: Vec<String> = photo_names()
+        .iter()
+        .map(|n| format!("splat-jobs/castle-1/images/{n}"))
+        .collect();
+    assert_eq!(seen["keys"], json!(expected));
     assert_eq!(seen["status"], "SUCCEEDED");
     let input = &seen["input"];
     assert_eq!(input["job_id"], "castle-1");
@@ -223,7 +228,7 @@ print(json.dumps({'keys': keys, 'status': e['status'], 'input': json.loads(e['in
         .unwrap();
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("0 uploaded, 3 already there"),
+        text(&o).contains("0 uploaded, 13 already there"),
         "{}",
         text(&o)
     );

@@ -191,12 +191,15 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Photos uploaded at once (S3 takes many concurrent PUTs; a few hide each one's latency).
+const UPLOADS_IN_FLIGHT: usize = 8;
+
 /// Uploads the photos under the project's `images/`, leaving out those already there with the
-/// same size (a submission started again after an interruption).
+/// same size (a submission started again after an interruption), a few at a time.
 async fn upload(aws: &Aws, layout: &Layout, images: &[plan::Photo]) -> Result<()> {
     let there = aws.list(&layout.bucket, &layout.images()).await?;
     let bar = Progress::new("upload", images.len() as u64);
-    let mut sent = 0usize;
+    let mut todo = Vec::new();
     for (path, name) in images {
         let key = format!("{}{name}", layout.images());
         let size = std::fs::metadata(path)
@@ -204,28 +207,27 @@ async fn upload(aws: &Aws, layout: &Layout, images: &[plan::Photo]) -> Result<()
             .len();
         if there
             .get(&key)
-            .is_none_or(|s| u64::try_from(*s).ok() != Some(size))
+            .is_some_and(|s| u64::try_from(*s).ok() == Some(size))
         {
-            let body = ByteStream::from_path(path)
-                .await
-                .with_context(|| format!("{}: cannot read", path.display()))?;
-            aws.s3
-                .put_object()
-                .bucket(&layout.bucket)
-                .key(&key)
-                .body(body)
-                .send()
-                .await
-                .map_err(sdk)
-                .with_context(|| {
-                    format!(
-                        "uploading {} to s3://{}/{key}",
-                        path.display(),
-                        layout.bucket
-                    )
-                })?;
-            sent += 1;
+            bar.inc();
+        } else {
+            todo.push((path.clone(), key));
         }
+    }
+    let sent = todo.len();
+    let mut running = tokio::task::JoinSet::new();
+    let mut queue = todo.into_iter();
+    loop {
+        while running.len() < UPLOADS_IN_FLIGHT {
+            let Some((path, key)) = queue.next() else {
+                break;
+            };
+            running.spawn(put_file(aws.s3.clone(), layout.bucket.clone(), key, path));
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        done.context("an upload task stopped")??;
         bar.inc();
     }
     bar.finish();
@@ -235,6 +237,26 @@ async fn upload(aws: &Aws, layout: &Layout, images: &[plan::Photo]) -> Result<()
         layout.images_uri(),
         images.len() - sent
     );
+    Ok(())
+}
+
+async fn put_file(
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    path: PathBuf,
+) -> Result<()> {
+    let body = ByteStream::from_path(&path)
+        .await
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(body)
+        .send()
+        .await
+        .map_err(sdk)
+        .with_context(|| format!("uploading {} to s3://{bucket}/{key}", path.display()))?;
     Ok(())
 }
 
