@@ -177,7 +177,7 @@ pub fn from_pairs(stage: &str, pairs: &[(String, String)]) -> Result<Vec<StageOp
 /// them (`{"sfm": {"matcher": "sequential"}, "train": {"steps": "7000"}}`): each stage an
 /// object of option names (`-` or `_` alike) to strings, switches "true" or "false". Unknown
 /// stages, unknown options and values that are not strings are errors naming them; the values
-/// are then checked by each stage's own parser ([`check`]).
+/// are for each stage's own parser to judge ([`check`], once the options are complete).
 pub fn from_json(text: &str) -> Result<StageOptions> {
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|e| anyhow::anyhow!("stage options: not JSON ({e})"))?;
@@ -210,7 +210,6 @@ pub fn from_json(text: &str) -> Result<StageOptions> {
         let parsed = from_pairs(stage, &pairs).map_err(|e| anyhow::anyhow!("{stage}: {e}"))?;
         opts.of_mut(stage).extend(parsed);
     }
-    check(&opts)?;
     Ok(opts)
 }
 
@@ -317,7 +316,12 @@ mod tests {
         assert_eq!(words(&o.train), ["--scale-schedule", "--steps", "70"]);
         assert_eq!(words(&o.compress), ["--sh-bands", "2"]);
         assert_eq!(from_json("{}").unwrap(), StageOptions::default());
-        let err = |t: &str| from_json(t).unwrap_err().to_string();
+        let err = |t: &str| {
+            from_json(t)
+                .and_then(|o| check(&o))
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(r#"{"trian": {}}"#).contains("no stage 'trian'"));
         assert!(err(r#"{"train": {"stepz": "3"}}"#).contains("stepz"));
         assert!(err(r#"{"train": {"steps": 3}}"#).contains("not a string"));

@@ -6,7 +6,7 @@ use splat_scene::dataset::Dataset;
 use splat_train::DensifyConfig;
 use splat_train::mcmc::McmcConfig;
 use splat_train::run::{RunEvent, RunOptions};
-use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
+use splat_train::train::{ResetInterval, Strategy, TrainConfig, Trainer, initial_gaussians};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -227,21 +227,20 @@ impl McmcArgs {
 }
 
 /// The step-based schedule of a run: the paper's, scaled to `--steps` unless
-/// `--paper-schedule` (the opacity reset interval only with the former `--scale-schedule`:
-/// measured, resets every few hundred steps cost a short run more than they give, RESULTS
-/// "Training"), then every step setting given explicitly as given.
+/// `--paper-schedule` (the opacity reset interval only with the former `--scale-schedule`),
+/// then every step setting given explicitly as given.
 fn schedule(a: &TrainArgs, cfg: TrainConfig) -> TrainConfig {
     let paper_steps = TrainConfig::default().steps;
+    let resets = if a.scale_schedule {
+        ResetInterval::Scaled
+    } else {
+        ResetInterval::Kept
+    };
     let mut cfg = if a.paper_schedule {
         cfg
     } else {
-        cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(paper_steps))
+        cfg.with_schedule_scaled(f64::from(a.steps) / f64::from(paper_steps), resets)
     };
-    if !a.scale_schedule
-        && let Strategy::Adc(d) = &mut cfg.strategy
-    {
-        d.opacity_reset_every = DensifyConfig::default().opacity_reset_every;
-    }
     if let Some(v) = a.sh_interval {
         cfg.sh_interval = v;
     }

@@ -69,20 +69,31 @@ impl Default for TrainConfig {
     }
 }
 
+/// Whether [`TrainConfig::with_schedule_scaled`] scales the opacity reset interval too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetInterval {
+    /// The paper's interval (3,000 steps) whatever the run's length: a short run has no reset.
+    /// Measured, resets every few hundred steps cost a short run more than they give
+    /// (benches/RESULTS.md, "Training").
+    Kept,
+    /// Scaled like the rest (the former `--scale-schedule`).
+    Scaled,
+}
+
 impl TrainConfig {
-    /// The same settings with every step-based quantity (SH interval, position learning-rate
-    /// decay, densification window, opacity reset) multiplied by `factor`: the paper's schedule
-    /// compressed into a shorter run. The densification interval is kept: its statistics need
-    /// that many views to average over (densifying every few steps multiplies the Gaussians on
-    /// noise).
-    pub fn with_schedule_scaled(mut self, factor: f64) -> Self {
+    /// The same settings with the step-based quantities (SH interval, position learning-rate
+    /// decay, densification and MCMC windows, and the opacity reset interval when `resets` says
+    /// so) multiplied by `factor`: the paper's schedule compressed into a shorter run. The
+    /// densification interval is kept: its statistics need that many views to average over
+    /// (densifying every few steps multiplies the Gaussians on noise).
+    pub fn with_schedule_scaled(mut self, factor: f64, resets: ResetInterval) -> Self {
         let scale = |v: &mut u32| *v = ((f64::from(*v) * factor).round() as u32).max(1);
         scale(&mut self.sh_interval);
         scale(&mut self.lr_position_steps);
         if let Strategy::Adc(d) = &mut self.strategy {
             scale(&mut d.from);
             scale(&mut d.until);
-            if d.opacity_reset_every > 0 {
+            if d.opacity_reset_every > 0 && resets == ResetInterval::Scaled {
                 scale(&mut d.opacity_reset_every);
             }
         }

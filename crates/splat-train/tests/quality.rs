@@ -8,7 +8,7 @@
 
 use splat_test_support::gpu::context;
 use splat_train::mcmc::McmcConfig;
-use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians};
+use splat_train::train::{ResetInterval, Strategy, TrainConfig, Trainer, initial_gaussians};
 
 #[test]
 fn built_in_scene_reaches_30_db_on_held_out_views() {
@@ -37,7 +37,10 @@ fn built_in_scene_reaches_30_db_on_held_out_views() {
         }),
         ..TrainConfig::default()
     }
-    .with_schedule_scaled(f64::from(steps) / f64::from(TrainConfig::default().steps));
+    .with_schedule_scaled(
+        f64::from(steps) / f64::from(TrainConfig::default().steps),
+        ResetInterval::Scaled,
+    );
     let init = initial_gaussians(&data.model, cfg.max_sh_degree, cfg.seed, None);
     let mut t = Trainer::new(context(), &data, &init, cfg).unwrap();
     let before = t.evaluate().unwrap();

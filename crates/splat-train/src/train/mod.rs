@@ -10,7 +10,7 @@ pub mod init;
 mod trainer;
 mod views;
 
-pub use crate::config::{Strategy, TrainConfig};
+pub use crate::config::{ResetInterval, Strategy, TrainConfig};
 pub use crate::error::TrainError;
 pub use evaluate::{Evaluation, ViewScore, psnr, score_views};
 pub use init::{default_near, initial_gaussians, mean_sq_distance_3nn, scene_extent};
