@@ -1,9 +1,11 @@
 //! `splat compress` and `splat decompress`: a 3DGS PLY to a PlayCanvas SOG (v2, PLAS-sorted)
 //! and back, with progress bars and a summary of sizes per image, the ratio and time per step.
+//! With `--views`, the model is first compacted on its training views (`splat_train::compact`).
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use splat_sogs::{CompressOptions, Ordering, PlasOptions};
+use splat_train::compact::{CompactConfig, CompactProgress, CompactReport};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -38,6 +40,40 @@ pub struct CompressArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Compact the model first, judged on these views: the training workspace it was trained
+    /// on (COLMAP workspace or Blender folder). The Gaussians that paint least over the
+    /// training views are removed, SH bands the views do not need are dropped, and the rest
+    /// are fine-tuned, within --max-psnr-drop. `splat run` sets it to its own workspace.
+    #[arg(long)]
+    views: Option<PathBuf>,
+    /// Compress the model as given even when --views is set.
+    #[arg(long)]
+    no_compact: bool,
+    /// Most PSNR compaction may cost, in dB, as the mean over the training views (held-out
+    /// views are scored and reported, never used to choose).
+    #[arg(long, default_value_t = 0.3, value_parser = parse_drop)]
+    max_psnr_drop: f64,
+    /// Fine-tune steps after each pruning compaction tries.
+    #[arg(long, default_value_t = CompactConfig::default().fine_tune_steps)]
+    fine_tune_steps: u32,
+    /// Longest image side compaction renders the views at (as `splat train --resolution`;
+    /// default: the photos' size).
+    #[arg(long)]
+    resolution: Option<u32>,
+    /// Background the views are composited on (default as `splat train`: white for Blender
+    /// scenes, black for COLMAP workspaces).
+    #[arg(long, value_parser = crate::render::parse_rgb)]
+    background: Option<[f64; 3]>,
+    /// Also write the compacted model as a 3DGS PLY here.
+    #[arg(long)]
+    compacted_ply: Option<PathBuf>,
+}
+
+fn parse_drop(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a PSNR drop in dB (a number ≥ 0)")),
+    }
 }
 
 /// The GPU to sort on, per `--device`.
@@ -153,21 +189,114 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
         effort: a.webp_effort,
         ..CompressOptions::default()
     };
+    let t = Instant::now();
+    let cloud = splat_scene::ply::read_ply(&a.model)?;
+    cloud.validate(&a.model)?;
+    let read_seconds = t.elapsed().as_secs_f64();
+    let (cloud, compaction) = match (&a.views, a.no_compact) {
+        (Some(views), false) => {
+            let (c, r) = compact(&a, views, &cloud)?;
+            (c, Some(r))
+        }
+        _ => (cloud, None),
+    };
+    if let (Some(path), Some(_)) = (&a.compacted_ply, &compaction) {
+        splat_scene::ply::write_ply(path, &cloud)?;
+    }
     let device = sort_device(&a.device)?;
     let bars = Bars::default();
-    let t = Instant::now();
-    let report = splat_sogs::compress_file(&a.model, &a.output, &opts, device.as_ref(), &bars);
+    let files = splat_sogs::compress_on(&cloud, &opts, device.as_ref(), &bars);
     bars.finish();
-    let report = report?;
+    let (files, mut report) = files?;
+    let written = Instant::now();
+    report.written_bytes = splat_sogs::container::write(&a.output, &files)?;
+    report.seconds.insert(0, ("read ply".into(), read_seconds));
+    if let Some(c) = &compaction {
+        report.seconds.insert(1, ("compaction".into(), c.seconds));
+    }
+    report
+        .seconds
+        .push(("write".into(), written.elapsed().as_secs_f64()));
     let ply_bytes = std::fs::metadata(&a.model).map_or(0, |m| m.len());
+    if let Some(c) = &compaction {
+        print_compaction(c);
+    }
     print_summary(&report, ply_bytes, &a.output, t.elapsed().as_secs_f64());
     if let Some(path) = &a.report {
         let mut json = serde_json::to_value(&report)?;
         json["ply_bytes"] = ply_bytes.into();
         json["ratio"] = (ply_bytes as f64 / report.written_bytes.max(1) as f64).into();
+        json["compaction"] = serde_json::to_value(&compaction)?;
         splat_scene::write_atomic_bytes(path, &serde_json::to_vec_pretty(&json)?)?;
     }
     Ok(())
+}
+
+/// Compaction's phases as progress bars.
+impl CompactProgress for Bars {
+    fn phase(&self, name: &str, total: u64) {
+        splat_sogs::Progress::begin(self, name, total);
+    }
+
+    fn advance(&self, done: u64) {
+        splat_sogs::Progress::advance(self, done);
+    }
+}
+
+/// `--views`: the model compacted on the training views of that dataset.
+fn compact(
+    a: &CompressArgs,
+    views: &Path,
+    cloud: &splat_scene::GaussianCloud,
+) -> Result<(splat_scene::GaussianCloud, CompactReport)> {
+    let data = splat_scene::dataset::Dataset::load(views)
+        .with_context(|| format!("--views {}: not a training workspace", views.display()))?;
+    let ctx = splat_gpu::GpuContext::new().context("compaction renders on the GPU")?;
+    let cfg = CompactConfig {
+        max_psnr_drop: a.max_psnr_drop,
+        fine_tune_steps: a.fine_tune_steps,
+        resolution: a.resolution,
+        background: a
+            .background
+            .unwrap_or_else(|| data.source.default_background()),
+        seed: a.seed,
+        max_sh_degree: a.sh_bands,
+        ..CompactConfig::default()
+    };
+    let bars = Bars::default();
+    let out = splat_train::compact::compact(&ctx, &data, cloud, &cfg, &bars);
+    bars.finish();
+    out.with_context(|| format!("compacting {}", a.model.display()))
+}
+
+fn print_compaction(r: &CompactReport) {
+    let test = |v: Option<f64>| v.map_or("-".to_string(), |p| format!("{p:.2} dB"));
+    if r.compacted {
+        println!(
+            "compaction: {} → {} Gaussians, SH degree {} → {}, {} more with invisible view-dependent colour zeroed ({:.0} s)",
+            r.gaussians_before,
+            r.gaussians_after,
+            r.sh_degree_before,
+            r.sh_degree_after,
+            r.sh_rest_zeroed,
+            r.seconds
+        );
+    } else {
+        println!(
+            "compaction: no pruning kept the training views within {} dB; the model is compressed as given ({:.0} s)",
+            r.max_psnr_drop, r.seconds
+        );
+    }
+    println!(
+        "  training views ({}): PSNR {:.2} → {:.2} dB (budget −{} dB); held-out views ({}): {} → {}",
+        r.train_views,
+        r.train_psnr_before,
+        r.train_psnr_after,
+        r.max_psnr_drop,
+        r.test_views,
+        test(r.test_psnr_before),
+        test(r.test_psnr_after)
+    );
 }
 
 fn print_summary(r: &splat_sogs::CompressReport, ply_bytes: u64, output: &Path, seconds: f64) {

@@ -104,10 +104,15 @@ pub fn run(a: DemoArgs) -> Result<()> {
         a.output.join("test_views.png").display()
     );
     println!(
-        "  compressed: {} bytes in {} ({:.1}× smaller than the PLY); figures in {}",
+        "  compressed: {} bytes in {} ({:.1}× smaller than the PLY; {} Gaussians{}); figures in {}",
         figures["sog_bytes"],
         a.output.join("scene.sog").display(),
         figures["ratio"].as_f64().unwrap_or(f64::NAN),
+        figures["sog_gaussians"],
+        match figures["sog_test_psnr"].as_f64() {
+            Some(p) => format!(", compacted: held-out PSNR {p:.2} dB"),
+            None => String::new(),
+        },
         path.display()
     );
     Ok(())
@@ -180,6 +185,8 @@ fn demo_figures(report: &RunReport, w: &Path, scene: &Path) -> Result<serde_json
         "test_ssim": train["test_ssim"],
         "gaussians": train["gaussians"],
         "sog_bytes": compress["bytes"],
+        "sog_gaussians": compress["gaussians"],
+        "sog_test_psnr": compress["test_psnr"],
         "ply_bytes": compress["ply_bytes"],
         "ratio": compress["ratio"],
         "seconds": report.seconds,

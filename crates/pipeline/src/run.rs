@@ -148,6 +148,7 @@ pub fn run_pipeline(
             );
         }
     }
+    let opts = &compaction_defaults(opts, w);
     check_options(images, w, opts)?;
     std::fs::create_dir_all(w).with_context(|| format!("creating {}", w.display()))?;
     let _lock = lock_workspace(w)?;
@@ -177,6 +178,20 @@ pub fn run_pipeline(
     };
     splat_scene::write_atomic_bytes(&w.join("report.json"), &serde_json::to_vec_pretty(&report)?)?;
     Ok(report)
+}
+
+/// The compress stage compacts the model on the run's own training views (`--views W`), at
+/// the resolution and background training used, unless told otherwise (`--compress.views`,
+/// `--compress.no-compact`, ...).
+fn compaction_defaults(opts: &StageOptions, w: &Path) -> StageOptions {
+    let w = w.display().to_string();
+    let mut defaults = vec![("views", Some(w.as_str()))];
+    for shared in ["resolution", "background"] {
+        if let Some(o) = opts.train.iter().find(|o| o.name == shared) {
+            defaults.push((shared, o.value.as_deref()));
+        }
+    }
+    opts.clone().with_defaults("compress", &defaults)
 }
 
 /// Holds `W/.splat-run.lock` for as long as the run lasts, so that a second `splat run` on the
@@ -433,6 +448,10 @@ fn figures(stage: &str, w: &Path) -> Result<Value> {
                 "ratio": r["ratio"],
                 "gaussians": r["count"],
                 "sort_device": r["sort_device"],
+                "compacted": r["compaction"]["compacted"],
+                "sh_degree": r["sh_bands"],
+                "test_psnr": r["compaction"]["test_psnr_after"],
+                "test_psnr_before_compaction": r["compaction"]["test_psnr_before"],
             })
         }
     })
@@ -467,9 +486,14 @@ pub fn print_summary(r: &RunReport, w: &Path) {
                 f["gaussians"]
             ),
             _ => format!(
-                "{} bytes, {:.1}× smaller than the PLY",
+                "{} bytes, {:.1}× smaller than the PLY, {} Gaussians{}",
                 f["bytes"],
-                f["ratio"].as_f64().unwrap_or(f64::NAN)
+                f["ratio"].as_f64().unwrap_or(f64::NAN),
+                f["gaussians"],
+                match f["test_psnr"].as_f64() {
+                    Some(p) => format!(", test PSNR {p:.2} dB after compaction"),
+                    None => String::new(),
+                }
             ),
         };
         println!(

@@ -73,7 +73,8 @@ pub struct TrainArgs {
     /// Weight of the D-SSIM term of the loss (the rest is L1).
     #[arg(long, default_value_t = TrainConfig::default().lambda)]
     lambda_dssim: f32,
-    /// Steps between SH degree increases (default: 1000, scaled to --steps).
+    /// Steps between SH degree increases (default: 1000, scaled to --steps; 0: every band from
+    /// the first step).
     #[arg(long)]
     sh_interval: Option<u32>,
     /// Steps between checkpoints (0: none); the newest two are kept.

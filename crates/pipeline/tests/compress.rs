@@ -140,3 +140,124 @@ fn splat_export_to_sog_writes_what_splat_compress_writes_by_default() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
+
+/// `--views`: the model is compacted on the training views before compression; the report says
+/// what compaction did, the file holds the Gaussians it kept (also written with
+/// `--compacted-ply`), `--no-compact` turns it off, and a bad `--views` or budget is a clear error
+/// that leaves no output.
+#[test]
+fn compress_with_views_compacts_the_model_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("scene");
+    let trained = dir.path().join("trained");
+    let o = splat(&[
+        "generate",
+        "-o",
+        s(&scene),
+        "--views",
+        "16",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--points",
+        "1500",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = splat(&[
+        "train",
+        s(&scene),
+        "-o",
+        s(&trained),
+        "--steps",
+        "300",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let model = trained.join("point_cloud.ply");
+    let given = splat_scene::ply::read_ply(&model).unwrap();
+
+    let out = dir.path().join("small.sog");
+    let report = dir.path().join("report.json");
+    let compacted = dir.path().join("compacted.ply");
+    let o = splat(&[
+        "compress",
+        s(&model),
+        "-o",
+        s(&out),
+        "--views",
+        s(&scene),
+        "--fine-tune-steps",
+        "60",
+        "--report",
+        s(&report),
+        "--compacted-ply",
+        s(&compacted),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("compaction:") && t.contains("training views"),
+        "{t}"
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let c = &r["compaction"];
+    assert_eq!(
+        c["gaussians_before"].as_u64(),
+        Some(given.len() as u64),
+        "{c}"
+    );
+    let kept = c["gaussians_after"].as_u64().unwrap() as usize;
+    let sog = splat_sogs::read_sog(&out).unwrap();
+    assert_eq!(sog.len(), kept);
+    assert_eq!(r["count"].as_u64(), Some(kept as u64));
+    let ply = splat_scene::ply::read_ply(&compacted).unwrap();
+    assert_eq!(ply.len(), kept);
+    assert_eq!(ply.sh_degree, sog.sh_degree);
+    let drop = c["train_psnr_before"].as_f64().unwrap() - c["train_psnr_after"].as_f64().unwrap();
+    if c["compacted"].as_bool().unwrap() {
+        assert!(drop <= 0.3 + 1e-9, "{c}");
+        assert!(kept < given.len(), "{c}");
+    }
+
+    let plain = dir.path().join("plain.sog");
+    let o = splat(&[
+        "compress",
+        s(&model),
+        "-o",
+        s(&plain),
+        "--views",
+        s(&scene),
+        "--no-compact",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(splat_sogs::read_sog(&plain).unwrap().len(), given.len());
+
+    let never = dir.path().join("never.sog");
+    let o = splat(&[
+        "compress",
+        s(&model),
+        "-o",
+        s(&never),
+        "--views",
+        s(&dir.path().join("nowhere")),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("nowhere"), "{}", text(&o));
+    let o = splat(&[
+        "compress",
+        s(&model),
+        "-o",
+        s(&never),
+        "--views",
+        s(&scene),
+        "--max-psnr-drop=-1",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("PSNR drop"), "{}", text(&o));
+    assert!(!never.exists(), "a failed run left an output");
+}

@@ -84,7 +84,20 @@ fn reruns_reuse_finished_stages_and_a_changed_training_option_reruns_training_an
     let first = snapshot(&w);
     let sog = splat_sogs::read_sog(&w.join("scene.sog")).unwrap();
     let ply = splat_scene::ply::read_ply(&w.join("point_cloud.ply")).unwrap();
-    assert_eq!(sog.len(), ply.len());
+    // Compaction on the run's own training views is the default: the scene holds what it kept.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("compress-report.json")).unwrap())
+            .unwrap();
+    let compaction = &report["compaction"];
+    assert_eq!(
+        compaction["gaussians_before"].as_u64(),
+        Some(ply.len() as u64)
+    );
+    assert_eq!(
+        compaction["gaussians_after"].as_u64(),
+        Some(sog.len() as u64)
+    );
+    assert!(sog.len() <= ply.len());
 
     // Nothing changed: every stage is reused; no record or output is rewritten.
     let o = run(&run_args(&images, &w, "20", "0"));
@@ -186,6 +199,8 @@ fn demo_prints_pose_error_psnr_and_size_and_a_rerun_reuses_everything() {
         "0",
         "--compress.iterations",
         "2",
+        "--compress.fine-tune-steps",
+        "20",
     ];
     let o = splat(&args);
     let t = text(&o);

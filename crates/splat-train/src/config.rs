@@ -33,7 +33,7 @@ pub struct TrainConfig {
     pub lr_scale: f32,
     pub lr_rotation: f32,
     pub max_sh_degree: u32,
-    /// Steps between SH degree increases.
+    /// Steps between SH degree increases (0: every band from the first step).
     pub sh_interval: u32,
     pub background: [f64; 3],
     pub strategy: Strategy,

@@ -3,7 +3,8 @@
 //! differentiable tile rasterizer (`raster`), the photometric loss and Adam (`loss`, `optim`),
 //! how the set of Gaussians changes (`density`: `densify` for the paper's adaptive density
 //! control, `mcmc`), settings (`config`), the trainer (`train`) and a whole run around it
-//! (`run`: cadence, checkpoints, metrics), which callers only observe.
+//! (`run`: cadence, checkpoints, metrics), which callers only observe; `compact` prunes and
+//! fine-tunes a trained model for compression.
 
 // Library code (not its tests) never unwraps, expects or panics on what a user can influence;
 // where an invariant makes one impossible, the site says so with an `allow` and why.
@@ -13,6 +14,7 @@
 )]
 
 pub mod checkpoint;
+pub mod compact;
 pub mod config;
 pub mod constants;
 pub mod densify;

@@ -329,3 +329,51 @@ fn a_frame_without_keys_has_zero_gradients() {
         assert!(grads.sh.iter().all(|&x| x == 0.0));
     }
 }
+
+/// The blending weight each Gaussian paints (Σ αT over the pixels, what compaction ranks by),
+/// summed over two views, against the f64 reference, with every tile-reduction kernel; dense
+/// enough that pixels terminate early and many Gaussians paint nothing.
+#[test]
+fn blend_weights_match_the_reference_summed_over_views() {
+    let ctx = context();
+    let v1 = view(61, 47, [0.0; 3]);
+    let mut v2 = view(61, 47, [0.0; 3]);
+    v2.translation.x += 0.05;
+    let g = scene(&v1, 900, 2, 77);
+    let reference_g = reference::Gaussians::from_f32(&g);
+    let want: Vec<f64> = reference::blend_weights(&reference_g, &v1)
+        .iter()
+        .zip(reference::blend_weights(&reference_g, &v2))
+        .map(|(a, b)| a + b)
+        .collect();
+    let painting = want.iter().filter(|&&w| w > 1e-3).count();
+    assert!(
+        painting > 50 && painting < g.len(),
+        "a scene where some Gaussians paint and some do not: {painting} of {}",
+        g.len()
+    );
+    for r in rasterizers() {
+        let gg = GpuGaussians::upload(ctx, &g).expect("upload");
+        let weights = splat_gpu::storage_buffer_zeroed(ctx, "weights", g.len() as u64 * 4);
+        let mut grads = splat_train::GpuGrads::empty(ctx);
+        for v in [&v1, &v2] {
+            let frame = r.forward(ctx, &gg, v).expect("forward");
+            let ones = vec![[1.0f32, 0.0, 0.0, 0.0]; (v.width * v.height) as usize];
+            let ones = splat_gpu::storage_buffer(ctx, "ones", &ones);
+            r.accumulate_weights(ctx, &gg, &frame, &ones, &mut grads, &weights)
+                .expect("weights");
+        }
+        let got: Vec<f32> = splat_gpu::readback(ctx, &weights, g.len()).expect("read");
+        let (err, norm) = rel_err(got.iter().copied(), want.iter().copied());
+        assert!(norm > 1.0, "weights too small to test: {norm}");
+        assert!(
+            err < 1e-4,
+            "{:?}: blend weights' relative L2 error {err:e}",
+            r.reduction()
+        );
+        // Every pixel's weights sum to its alpha: the totals agree with the image's coverage.
+        let total: f64 = got.iter().map(|&w| f64::from(w)).sum();
+        let want_total: f64 = want.iter().sum();
+        assert!((total - want_total).abs() < 1e-3 * want_total);
+    }
+}

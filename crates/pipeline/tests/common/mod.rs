@@ -88,6 +88,8 @@ pub fn run_args(images: &Path, w: &Path, steps: &str, checkpoint_every: &str) ->
         checkpoint_every,
         "--compress.iterations",
         "2",
+        "--compress.fine-tune-steps",
+        "20",
     ]
     .map(String::from)
     .to_vec()

@@ -38,6 +38,39 @@ impl Rasterizer {
         Ok(())
     }
 
+    /// Adds to `weights` (one f32 per Gaussian of `g`) each Gaussian's blending weight summed
+    /// over the pixels of `frame` (Σ αT: how much of the image it paints, what compaction ranks
+    /// Gaussians by), given `ones`: `[1, 0, 0, 0]` per pixel of the frame, the gradient of the
+    /// image's summed red channel. Runs the backward pass with it into `grads` (scratch).
+    pub fn accumulate_weights(
+        &self,
+        ctx: &GpuContext,
+        g: &GpuGaussians,
+        frame: &Frame,
+        ones: &wgpu::Buffer,
+        grads: &mut GpuGrads,
+        weights: &wgpu::Buffer,
+    ) -> Result<(), GpuError> {
+        self.backward_into(ctx, g, frame, ones, grads)?;
+        ctx.checked("summing blending weights", || {
+            let bind = self.accumulate_weights.bind(
+                ctx,
+                &[
+                    ("view", &frame.params),
+                    ("rects", &frame.rects),
+                    ("touched", &frame.touched),
+                    ("key_grads", &grads.key_grads),
+                    ("blend_weights", weights),
+                ],
+            );
+            let mut enc = ctx.encoder("blend weights");
+            self.accumulate_weights
+                .dispatch_items(ctx, &mut enc, &bind, g.count);
+            ctx.queue.submit([enc.finish()]);
+            Ok(())
+        })
+    }
+
     fn backward_unchecked(
         &self,
         ctx: &GpuContext,

@@ -8,6 +8,9 @@
 //   (rasterize_backward_subgroup.wgsl holds the same pass with subgroup sums.)
 //   project_backward    one thread per Gaussian: its keys' gradients summed in emission order, then
 //                       pushed through the projection to the stored parameters
+//   accumulate_weights  one thread per Gaussian: with dL/d(red) = 1 at every pixel, a key's red
+//                       colour gradient is the Gaussian's blending weight (alpha T) summed over
+//                       the tile; their sum over its keys is added to `blend_weights`
 
 // Per pixel: dL/d(r, g, b) and dL/d(alpha).
 @group(0) @binding(19) var<storage, read> d_image: array<vec4<f32>>;
@@ -27,6 +30,9 @@ struct KeyGrad {
 @group(0) @binding(26) var<storage, read_write> grad_sh1: array<f32>;
 @group(0) @binding(27) var<storage, read_write> grad_sh2: array<f32>;
 @group(0) @binding(28) var<storage, read_write> grad_sh3: array<f32>;
+
+// Per Gaussian: blending weight summed over the pixels of every frame accumulated so far.
+@group(0) @binding(29) var<storage, read_write> blend_weights: array<f32>;
 
 fn set_grad_sh(i: u32, j: u32, v: vec3<f32>) {
     let s = sh_slot(i, j);
@@ -375,4 +381,23 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     out[GEOM_QUAT + 2u] = d_q.z;
     out[GEOM_QUAT + 3u] = d_q.w;
     grad_geom[i] = out;
+}
+
+@compute @workgroup_size(256)
+fn accumulate_weights(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_id(gid, nwg);
+    if (i >= view.counts.x) {
+        return;
+    }
+    let rect = rects[i];
+    if (rect.z <= rect.x || rect.w <= rect.y) {
+        return;
+    }
+    let n_keys = (rect.z - rect.x) * (rect.w - rect.y);
+    let first = touched[i];
+    var sum = 0.0;
+    for (var e = first; e < first + n_keys; e++) {
+        sum += key_grads[e].b.z;
+    }
+    blend_weights[i] += sum;
 }

@@ -89,6 +89,7 @@ pub struct Rasterizer {
     raster_backward: Kernel,
     reduction: TileReduction,
     project_backward: Kernel,
+    accumulate_weights: Kernel,
     scan: PrefixScan,
     sort: RadixSort,
     /// When profiling: the end of the last timed stage and the stages timed so far.
@@ -119,6 +120,7 @@ impl Rasterizer {
             raster_backward,
             reduction,
             project_backward: backward.kernel(ctx, "project_backward")?,
+            accumulate_weights: backward.kernel(ctx, "accumulate_weights")?,
             scan: PrefixScan::new(ctx)?,
             sort: RadixSort::new(ctx)?,
             profile: std::sync::Mutex::new(None),

@@ -15,7 +15,7 @@ mod raster;
 
 pub use loss::{LossValue, photometric_loss, photometric_loss_grad};
 pub use project::{Projected, project, project_backward};
-pub use raster::{Render, backward, forward};
+pub use raster::{Render, backward, blend_weights, forward};
 
 pub use crate::view::View;
 use splat_scene::GaussianCloud;

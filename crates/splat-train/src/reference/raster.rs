@@ -82,8 +82,8 @@ fn fnv(h: u64, v: u64) -> u64 {
 /// One rendered row: colours, alphas, depths and the row's signature.
 type Row = (Vec<[f64; 3]>, Vec<f64>, Vec<f64>, u64);
 
-/// Renders `g` into `view`.
-pub fn forward(g: &Gaussians, view: &View) -> Render {
+/// Every Gaussian projected into `view`, and the visible ones front to back (depth, then index).
+fn project_and_order(g: &Gaussians, view: &View) -> (Vec<Projected>, Vec<usize>) {
     let projected: Vec<Projected> = (0..g.len())
         .into_par_iter()
         .map(|i| project(g, i, view))
@@ -95,6 +95,12 @@ pub fn forward(g: &Gaussians, view: &View) -> Render {
             .total_cmp(&projected[b].depth)
             .then(a.cmp(&b))
     });
+    (projected, order)
+}
+
+/// Renders `g` into `view`.
+pub fn forward(g: &Gaussians, view: &View) -> Render {
+    let (projected, order) = project_and_order(g, view);
     let (w, h) = (view.width, view.height);
     let rows: Vec<Row> = (0..h)
         .into_par_iter()
@@ -159,6 +165,24 @@ pub fn forward(g: &Gaussians, view: &View) -> Render {
     }
     out.signature = signature;
     out
+}
+
+/// Each Gaussian's blending weight αT summed over the pixels of `view`: how much of the image
+/// it paints (the GPU's `Rasterizer::accumulate_weights`).
+pub fn blend_weights(g: &Gaussians, view: &View) -> Vec<f64> {
+    let (projected, order) = project_and_order(g, view);
+    let mut weights = vec![0.0; g.len()];
+    for y in 0..view.height {
+        for x in 0..view.width {
+            let (cs, _) = contributors(&projected, &order, x, y);
+            let mut t = 1.0;
+            for k in &cs {
+                weights[k.id] += k.alpha * t;
+                t *= 1.0 - k.alpha;
+            }
+        }
+    }
+    weights
 }
 
 /// Rows per block of the gradient reduction: blocks are summed in a fixed order, so the

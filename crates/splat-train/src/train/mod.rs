@@ -15,4 +15,4 @@ pub use crate::error::TrainError;
 pub use evaluate::{Evaluation, ViewScore, psnr, score_views};
 pub use init::{default_near, initial_gaussians, mean_sq_distance_3nn, scene_extent};
 pub use trainer::{StageTimes, Trainer};
-pub use views::{TrainView, load_views};
+pub use views::{TrainView, load_train_and_test, load_views};

@@ -3,8 +3,8 @@
 //! GPU (only scalars are read back, for logging), and lets the density strategy
 //! (`crate::density`) change the set of Gaussians.
 
-use super::init::{default_near, scene_extent};
-use super::views::{TrainView, load_views};
+use super::init::scene_extent;
+use super::views::{TrainView, load_train_and_test};
 use crate::config::TrainConfig;
 use crate::densify::DensifyReport;
 use crate::density::DensityControl;
@@ -89,29 +89,9 @@ impl<'c> Trainer<'c> {
         cfg: TrainConfig,
     ) -> Result<Self, TrainError> {
         let extent = scene_extent(&data.model);
-        let near = default_near(&data.model);
         let mut budget = cfg.image_cache_bytes;
-        let train = load_views(
-            ctx,
-            data,
-            false,
-            cfg.background,
-            near,
-            cfg.resolution,
-            &mut budget,
-        )?;
-        if train.is_empty() {
-            return Err(TrainError::Data("no training images".into()));
-        }
-        let test = load_views(
-            ctx,
-            data,
-            true,
-            cfg.background,
-            near,
-            cfg.resolution,
-            &mut budget,
-        )?;
+        let (train, test) =
+            load_train_and_test(ctx, data, cfg.background, cfg.resolution, &mut budget)?;
         let mut gaussians = GpuGaussians::upload(ctx, init)?;
         gaussians.set_active_sh_degree(0);
         let grads = GpuGrads::empty(ctx);
@@ -192,9 +172,12 @@ impl<'c> Trainer<'c> {
     }
 
     /// The SH degree trained by the step that starts after `step` steps: one more every
-    /// `sh_interval` steps, up to the configured degree.
+    /// `sh_interval` steps, up to the configured degree (every band from the start when 0).
     pub(super) fn sh_degree_during(&self, step: u32) -> u32 {
-        (step / self.cfg.sh_interval.max(1)).min(self.cfg.max_sh_degree)
+        match self.cfg.sh_interval {
+            0 => self.cfg.max_sh_degree,
+            every => (step / every).min(self.cfg.max_sh_degree),
+        }
     }
 
     fn position_lr(&self) -> f32 {

@@ -133,3 +133,21 @@ pub fn load_views(
         })
         .collect()
 }
+
+/// The training views, then the test views, of `data` (as `load_views`, sharing one cache
+/// budget, training views first); an error when there is no training view.
+pub fn load_train_and_test(
+    ctx: &GpuContext,
+    data: &Dataset,
+    background: [f64; 3],
+    resolution: Option<u32>,
+    cache_budget: &mut u64,
+) -> Result<(Vec<TrainView>, Vec<TrainView>), TrainError> {
+    let near = super::init::default_near(&data.model);
+    let train = load_views(ctx, data, false, background, near, resolution, cache_budget)?;
+    if train.is_empty() {
+        return Err(TrainError::Data("no training images".into()));
+    }
+    let test = load_views(ctx, data, true, background, near, resolution, cache_budget)?;
+    Ok((train, test))
+}
