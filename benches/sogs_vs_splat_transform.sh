@@ -5,8 +5,9 @@
 #   bash benches/sogs_vs_splat_transform.sh quality MODEL.ply DATA [EVAL OPTIONS…]
 #       file size, ratio against the PLY, and held-out PSNR/SSIM (`splat eval MODEL DATA
 #       [EVAL OPTIONS…]`, e.g. `--resolution 160` for a model trained at that size) of the
-#       original, of splat's .sog (PLAS order and Morton order) and of splat-transform's .sog,
-#       each decoded back to a PLY by its own tool.
+#       original, of splat's .sog (PLAS order, Morton order, and compacted on DATA's training
+#       views: `splat compress --views DATA`) and of splat-transform's .sog, each decoded back to
+#       a PLY by its own tool.
 #   bash benches/sogs_vs_splat_transform.sh timing N [ST_ITERATIONS]
 #       wall/CPU seconds and peak memory to compress and decompress a stand-in model of N
 #       Gaussians (`splat generate --cloud N`, SH degree 3) with both tools. splat-transform runs
@@ -35,14 +36,20 @@ quality)
     echo "model: $model ($(size "$model") bytes), views: $data, $(nproc) cores"
     measure "splat compress (plas)" "$splat" compress "$model" -o "$out/plas.sog"
     measure "splat compress (morton)" "$splat" compress "$model" -o "$out/morton.sog" --order morton
+    # Compaction on the training views of DATA (the eval options, --resolution/--background,
+    # are the ones training used, so they are compaction's too).
+    measure "splat compress --views (compacted)" "$splat" compress "$model" -o "$out/compact.sog" \
+        --views "$data" --report "$out/compact.json" "${eval_opts[@]}"
     measure "splat-transform compress" "$st" -g cpu -w -q "$model" "$out/st.sog"
     "$splat" decompress "$out/plas.sog" -o "$out/plas.ply" > /dev/null
+    "$splat" decompress "$out/compact.sog" -o "$out/compact.ply" > /dev/null
     "$splat" decompress "$out/morton.sog" -o "$out/morton.ply" > /dev/null
     "$st" -g cpu -w -q "$out/st.sog" "$out/st.ply"
     printf "%-24s %12s %8s %10s %8s %10s\n" "model" "bytes" "ratio" "PSNR dB" "SSIM" "drop dB"
     base=""
     for row in "original:$model:$model" "splat plas:$out/plas.sog:$out/plas.ply" \
-               "splat morton:$out/morton.sog:$out/morton.ply" "splat-transform:$out/st.sog:$out/st.ply"; do
+               "splat morton:$out/morton.sog:$out/morton.ply" "splat compacted:$out/compact.sog:$out/compact.ply" \
+               "splat-transform:$out/st.sog:$out/st.ply"; do
         IFS=: read -r name file ply <<< "$row"
         read -r psnr ssim < <("$splat" eval "$ply" "$data" --json "${eval_opts[@]}" 2>/dev/null |
             python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["psnr"], d["ssim"])')
@@ -50,6 +57,7 @@ quality)
         awk -v n="$name" -v b="$(size "$file")" -v m="$(size "$model")" -v p="$psnr" -v s="$ssim" -v o="$base" \
             'BEGIN {printf "%-24s %12d %8.2f %10.3f %8.4f %10.3f\n", n, b, m / b, p, s, o - p}'
     done
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["compaction"]; print("compaction: %d -> %d Gaussians, SH degree %d -> %d, training views %.3f -> %.3f dB, tries %s" % (c["gaussians_before"], c["gaussians_after"], c["sh_degree_before"], c["sh_degree_after"], c["train_psnr_before"], c["train_psnr_after"], [(a["gaussians"], a["sh_degree"], round(a["train_drop"], 3)) for a in c["attempts"]]))' "$out/compact.json"
     ;;
 timing)
     n=${2:?N}; iters=${3:-10}
