@@ -183,7 +183,7 @@ pub fn run_pipeline(
 /// The compress stage compacts the model on the run's own training views (`--views W`), at
 /// the resolution and background training used, unless told otherwise (`--compress.views`,
 /// `--compress.no-compact`, ...).
-fn compaction_defaults(opts: &StageOptions, w: &Path) -> StageOptions {
+pub fn compaction_defaults(opts: &StageOptions, w: &Path) -> StageOptions {
     let w = w.display().to_string();
     let mut defaults = vec![("views", Some(w.as_str()))];
     for shared in ["resolution", "background"] {

@@ -252,6 +252,15 @@ fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
         }
         Stage::Compress => {
             let (model, temporary) = find_model(&input)?;
+            // With the workspace sfm wrote beside the model, the model is compacted on its
+            // training views, as `splat run` does (on the GPU: refuse a CPU device first).
+            let workspace = root.join("processing/input/workspace");
+            if workspace.is_dir() {
+                stages = crate::run::compaction_defaults(&stages, &workspace);
+            }
+            if compacts(stages.of("compress")) {
+                gpu_or_refusal()?;
+            }
             let mut args = crate::run::stage_args("compress", &model, &output, false);
             args.extend(stage_options::words(stages.of("compress")));
             let r = crate::run::invoke("compress", &args, true);
@@ -267,6 +276,13 @@ fn process(a: &SagemakerArgs, root: &Path) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether compress options make `splat compress` compact the model (`--views` without
+/// `--no-compact`).
+fn compacts(options: &[stage_options::StageOption]) -> bool {
+    let has = |name: &str| options.iter().any(|o| o.name == name);
+    has("views") && !has("no-compact")
 }
 
 /// The PLY in a processing input: the file itself, `point_cloud.ply` (or the only PLY) in the

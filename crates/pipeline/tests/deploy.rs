@@ -544,6 +544,16 @@ fn the_sagemaker_jobs_chain_their_s3_locations_and_match_the_container_contract(
         format!("{train_result}.ModelArtifacts.S3ModelArtifacts"),
         "compress must read the training job's model"
     );
+    // Compaction judges on the training views: compress also reads the workspace sfm wrote.
+    let workspace_in = &compress["ProcessingInputs"][1]["S3Input"];
+    assert_eq!(
+        workspace_in["LocalPath"],
+        "/opt/ml/processing/input/workspace"
+    );
+    assert_eq!(
+        workspace_in["S3Uri.$"], sfm_out["S3Uri.$"],
+        "compress must read the workspace sfm wrote"
+    );
     let compress_out = &compress["ProcessingOutputConfig"]["Outputs"][0]["S3Output"];
     assert_eq!(
         compress_out["LocalPath"],

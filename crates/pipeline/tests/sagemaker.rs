@@ -238,6 +238,8 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
             "0",
             "--compress.iterations",
             "2",
+            "--compress.fine-tune-steps",
+            "20",
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -286,6 +288,40 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     assert!(
         root.join("processing/output/compress/compress-report.json")
             .is_file()
+    );
+
+    // With the workspace sfm wrote as a second input (what the state machine passes), the
+    // model is compacted on its training views, as `splat run` does.
+    let workspace = root.join("processing/input/workspace");
+    copy_dir(&run.join("sparse"), &workspace.join("sparse"));
+    copy_dir(&run.join("images"), &workspace.join("images"));
+    let trained = run.join("point_cloud.ply");
+    let o = sagemaker(
+        &root,
+        &[
+            "compress",
+            "--input",
+            trained.to_str().unwrap(),
+            "--options",
+            r#"{"train": {"resolution": "32"}, "compress": {"iterations": "2", "fine-tune-steps": "20"}}"#,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("processing/output/compress/compress-report.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let compaction = &report["compaction"];
+    let given = splat_scene::ply::read_ply(&trained).unwrap().len();
+    assert_eq!(
+        compaction["gaussians_before"].as_u64(),
+        Some(given as u64),
+        "{report}"
+    );
+    assert_eq!(
+        compaction["gaussians_after"].as_u64(),
+        Some(splat_sogs::read_sog(&sog).unwrap().len() as u64)
     );
 
     // No model in the input: the reason goes to output/message.
