@@ -57,11 +57,11 @@ pub struct CompressArgs {
     #[arg(long, default_value_t = CompactConfig::default().fine_tune_steps)]
     fine_tune_steps: u32,
     /// Longest image side compaction renders the views at (as `splat train --resolution`;
-    /// default: the photos' size).
+    /// default: the one in the eval.json `splat train` wrote beside MODEL, else the photos' size).
     #[arg(long)]
     resolution: Option<u32>,
-    /// Background the views are composited on (default as `splat train`: white for Blender
-    /// scenes, black for COLMAP workspaces).
+    /// Background the views are composited on (default: training's, from the eval.json beside
+    /// MODEL, else as `splat train`: white for Blender scenes, black for COLMAP workspaces).
     #[arg(long, value_parser = crate::render::parse_rgb)]
     background: Option<[f64; 3]>,
     /// Also write the compacted model as a 3DGS PLY here.
@@ -252,12 +252,14 @@ fn compact(
     let data = splat_scene::dataset::Dataset::load(views)
         .with_context(|| format!("--views {}: not a training workspace", views.display()))?;
     let ctx = splat_gpu::GpuContext::new().context("compaction renders on the GPU")?;
+    let trained = trained_at(&a.model);
     let cfg = CompactConfig {
         max_psnr_drop: a.max_psnr_drop,
         fine_tune_steps: a.fine_tune_steps,
-        resolution: a.resolution,
+        resolution: a.resolution.or(trained.resolution),
         background: a
             .background
+            .or(trained.background)
             .unwrap_or_else(|| data.source.default_background()),
         seed: a.seed,
         max_sh_degree: a.sh_bands,
@@ -267,6 +269,30 @@ fn compact(
     let out = splat_train::compact::compact(&ctx, &data, cloud, &cfg, &bars);
     bars.finish();
     out.with_context(|| format!("compacting {}", a.model.display()))
+}
+
+/// The resolution and background a model was trained at, from the `eval.json` `splat train`
+/// writes beside it (each `None` when absent).
+#[derive(Default)]
+struct TrainedAt {
+    resolution: Option<u32>,
+    background: Option<[f64; 3]>,
+}
+
+fn trained_at(model: &Path) -> TrainedAt {
+    let Some(eval) = model
+        .parent()
+        .and_then(|dir| std::fs::read_to_string(dir.join("eval.json")).ok())
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    else {
+        return TrainedAt::default();
+    };
+    TrainedAt {
+        resolution: eval["resolution"]
+            .as_u64()
+            .and_then(|r| u32::try_from(r).ok()),
+        background: serde_json::from_value(eval["background"].clone()).ok(),
+    }
 }
 
 fn print_compaction(r: &CompactReport) {

@@ -175,6 +175,8 @@ fn compress_with_views_compacts_the_model_and_reports_it() {
         "0",
         "--checkpoint-every",
         "0",
+        "--resolution",
+        "48",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let model = trained.join("point_cloud.ply");
@@ -211,6 +213,8 @@ fn compress_with_views_compacts_the_model_and_reports_it() {
         Some(given.len() as u64),
         "{c}"
     );
+    // The resolution training used (eval.json beside the model), without being told.
+    assert_eq!(c["resolution"], 48, "{c}");
     let kept = c["gaussians_after"].as_u64().unwrap() as usize;
     let sog = splat_sogs::read_sog(&out).unwrap();
     assert_eq!(sog.len(), kept);

@@ -109,6 +109,8 @@ pub struct CompactReport {
     pub test_psnr_before: Option<f64>,
     pub test_psnr_after: Option<f64>,
     pub max_psnr_drop: f64,
+    /// Longest image side the views were rendered at (`None`: the photos' size).
+    pub resolution: Option<u32>,
     /// Mean PSNR drop on the probe views with every Gaussian and SH cut to each degree (index).
     pub sh_probe_drops: Vec<f64>,
     pub attempts: Vec<Attempt>,
@@ -434,6 +436,7 @@ pub fn compact(
         test_psnr_before: test_before,
         test_psnr_after: test_after,
         max_psnr_drop: cfg.max_psnr_drop,
+        resolution: cfg.resolution,
         sh_probe_drops,
         attempts,
         compacted,

@@ -414,6 +414,10 @@ fn write_eval(trainer: &Trainer, s: &RunSummary, path: &Path) -> Result<(), RunE
         "steps_per_second": s.steps_per_second(),
         "resumed_from_step": s.first_step,
         "device": trainer.device_name(),
+        // What the model was trained at, for later stages that render its views
+        // (`splat compress --views` takes them as its defaults).
+        "resolution": trainer.cfg.resolution,
+        "background": trainer.cfg.background,
         // Device memory wgpu's allocator held, most after any step of this run (null where the
         // backend keeps no report): reserved from the driver, and in live buffers.
         "peak_gpu_memory_bytes": s.peak_device_memory.map(|m| m.reserved),
