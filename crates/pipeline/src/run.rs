@@ -16,7 +16,7 @@ const AFTER_HELP: &str = "\
 Stage options: --sfm.X, --train.X and --compress.X pass --X to that stage, with the meaning, \
 default and checks it has in `splat sfm`, `splat train` and `splat compress` (see their --help), \
 e.g. `--sfm.matcher sequential --train.steps 7000 --train.resolution 800 --compress.sh-bands 2`. \
-Output folders, --resume and the compress report are set by `splat run`.
+Output folders, --resume and the compress report are set by `splat run`. Compression compacts the model on the run's own training views (`--compress.views W`, at training's resolution; within --compress.max-psnr-drop, 0.3 dB): `--compress.no-compact` compresses the model as trained.
 
 W holds: database.db, sparse/0 and images/ (PINHOLE, undistorted), sfm-report.json; \
 point_cloud.ply, eval.json, metrics.jsonl, curves.png, test_views.png, checkpoints/; scene.sog, \
