@@ -241,7 +241,36 @@ fn compress_with_views_compacts_the_model_and_reports_it() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(splat_sogs::read_sog(&plain).unwrap().len(), given.len());
 
+    // Views in another frame than the model (here: every camera moved 1,000 units back, so
+    // the model is behind them), as when --views names another capture: refused, not pruned.
+    let elsewhere = dir.path().join("elsewhere");
+    let mut rec = splat_scene::colmap::read_model(&scene.join("sparse/0")).unwrap();
+    for im in rec.images.values_mut() {
+        im.tvec[2] -= 1000.0;
+    }
+    std::fs::create_dir_all(elsewhere.join("sparse/0")).unwrap();
+    splat_scene::colmap::write_binary(&elsewhere.join("sparse/0"), &rec).unwrap();
+    std::fs::create_dir_all(elsewhere.join("images")).unwrap();
+    for e in std::fs::read_dir(scene.join("images")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), elsewhere.join("images").join(e.file_name())).unwrap();
+    }
     let never = dir.path().join("never.sog");
+    let o = splat(&[
+        "compress",
+        s(&model),
+        "-o",
+        s(&never),
+        "--views",
+        s(&elsewhere),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("not the views it was trained on"),
+        "{}",
+        text(&o)
+    );
+
     let o = splat(&[
         "compress",
         s(&model),

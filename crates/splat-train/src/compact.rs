@@ -335,6 +335,16 @@ pub fn compact(
         progress,
     )?;
     let painting = weights.iter().filter(|&&w| w > 0.0).count();
+    // A trained model paints in the views it was trained on: most of it invisible there means
+    // the views are another scene's (or another capture's frame), and pruning by them would
+    // throw the model away.
+    if painting * 2 < n {
+        return Err(TrainError::Data(format!(
+            "only {painting} of the model's {n} Gaussians are seen in these {} training views: \
+             they are not the views it was trained on (give the training workspace)",
+            judge.train.len()
+        )));
+    }
 
     // SH bands first: with every Gaussian, the probe drop of each lower degree. The fine-tune
     // wins back much of it (the colour the bands carried moves into the base colour), so a
