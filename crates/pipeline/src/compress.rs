@@ -165,9 +165,9 @@ pub fn write_sog_with_defaults(cloud: &splat_scene::GaussianCloud, output: &Path
     };
     let gpu = sort_device("auto")?;
     let bars = Bars::default();
-    let (files, _) = splat_sogs::compress_on(cloud, &opts, gpu.as_ref(), &bars)?;
+    let report = splat_sogs::compress_to_file(cloud, output, &opts, gpu.as_ref(), &bars);
     bars.finish();
-    Ok(splat_sogs::container::write(output, &files)?)
+    Ok(report?.written_bytes)
 }
 
 pub fn run_compress(a: CompressArgs) -> Result<()> {
@@ -205,18 +205,13 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     }
     let device = sort_device(&a.device)?;
     let bars = Bars::default();
-    let files = splat_sogs::compress_on(&cloud, &opts, device.as_ref(), &bars);
+    let report = splat_sogs::compress_to_file(&cloud, &a.output, &opts, device.as_ref(), &bars);
     bars.finish();
-    let (files, mut report) = files?;
-    let written = Instant::now();
-    report.written_bytes = splat_sogs::container::write(&a.output, &files)?;
+    let mut report = report?;
     report.seconds.insert(0, ("read ply".into(), read_seconds));
     if let Some(c) = &compaction {
         report.seconds.insert(1, ("compaction".into(), c.seconds));
     }
-    report
-        .seconds
-        .push(("write".into(), written.elapsed().as_secs_f64()));
     let ply_bytes = std::fs::metadata(&a.model).map_or(0, |m| m.len());
     if let Some(c) = &compaction {
         print_compaction(c);

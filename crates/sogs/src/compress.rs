@@ -197,23 +197,18 @@ fn truncated_sh(cloud: &GaussianCloud, bands: u32) -> Vec<f32> {
     out
 }
 
-/// Compresses the PLY model at `input` into `output` (bundled `.sog`, or a folder / `meta.json`
-/// for the unbundled form).
-pub fn compress_file(
-    input: &Path,
+/// Compresses `cloud` into `output` (bundled `.sog`, or a folder / `meta.json` for the
+/// unbundled form), written atomically; the report includes the bytes written and the write's time.
+pub fn compress_to_file(
+    cloud: &GaussianCloud,
     output: &Path,
     opts: &CompressOptions,
     gpu: Option<&splat_gpu::GpuContext>,
     progress: &dyn Progress,
 ) -> Result<CompressReport> {
-    let t = Instant::now();
-    let cloud = splat_scene::ply::read_ply(input)?;
-    cloud.validate(input)?;
-    let read = t.elapsed().as_secs_f64();
-    let (files, mut report) = compress_on(&cloud, opts, gpu, progress)?;
+    let (files, mut report) = compress_on(cloud, opts, gpu, progress)?;
     let t = Instant::now();
     report.written_bytes = container::write(output, &files)?;
-    report.seconds.insert(0, ("read ply".to_string(), read));
     report
         .seconds
         .push(("write".to_string(), t.elapsed().as_secs_f64()));

@@ -23,7 +23,7 @@ pub mod plas;
 pub mod plas_gpu;
 
 pub use compress::{
-    CompressOptions, CompressReport, Progress, compress, compress_file, compress_on, decode,
+    CompressOptions, CompressReport, Progress, compress, compress_on, compress_to_file, decode,
     decode_raw, read_sog, read_sog_images,
 };
 pub use error::{Result, SogsError};

@@ -250,41 +250,30 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    fn mean_psnr(&self, g: &Gaussians32, views: &[&TrainView]) -> Result<f64, TrainError> {
-        if views.is_empty() {
-            return Ok(f64::NAN);
-        }
+    /// Mean PSNR of `g` on `views` (NaN when there is none).
+    fn mean_psnr<'v>(
+        &self,
+        g: &Gaussians32,
+        views: impl IntoIterator<Item = &'v TrainView>,
+    ) -> Result<f64, TrainError> {
         let gpu = GpuGaussians::upload(self.ctx, g)?;
-        let mut sum = 0.0;
-        for tv in views {
-            let s = score_views(
-                self.ctx,
-                &self.raster,
-                &self.loss,
-                &gpu,
-                std::slice::from_ref(*tv),
-            )?;
-            sum += s.iter().map(|v| v.psnr).sum::<f64>();
-        }
-        Ok(sum / views.len() as f64)
+        let scores = score_views(self.ctx, &self.raster, &self.loss, &gpu, views)?;
+        Ok(scores.iter().map(|v| v.psnr).sum::<f64>() / scores.len() as f64)
     }
 
     fn probe(&self, g: &Gaussians32) -> Result<f64, TrainError> {
-        let views: Vec<&TrainView> = self.probes.iter().map(|&i| &self.train[i]).collect();
-        self.mean_psnr(g, &views)
+        self.mean_psnr(g, self.probes.iter().map(|&i| &self.train[i]))
     }
 
     fn train_psnr(&self, g: &Gaussians32) -> Result<f64, TrainError> {
-        self.mean_psnr(g, &self.train.iter().collect::<Vec<_>>())
+        self.mean_psnr(g, &self.train)
     }
 
     fn test_psnr(&self, g: &Gaussians32) -> Result<Option<f64>, TrainError> {
         if self.test.is_empty() {
             return Ok(None);
         }
-        Ok(Some(
-            self.mean_psnr(g, &self.test.iter().collect::<Vec<_>>())?,
-        ))
+        Ok(Some(self.mean_psnr(g, &self.test)?))
     }
 }
 
@@ -367,7 +356,7 @@ pub fn compact(
     // same degree; by more: the next degree.
     let prune_allowance = PRUNE_ALLOWANCE_BUDGETS * cfg.max_psnr_drop;
     let mut attempts = Vec::new();
-    let mut chosen: Option<Gaussians32> = None;
+    let mut chosen: Option<(Gaussians32, f64)> = None;
     'degrees: for &d in &degrees {
         let full = probe_before - sh_probe_drops[d as usize];
         let prune_drop = |count: usize| -> Result<f64, TrainError> {
@@ -395,10 +384,11 @@ pub fn compact(
             if attempts.len() >= cfg.max_tries.max(1) {
                 break 'degrees;
             }
-            let before_tune = probe_before - full + prune_drop(count)?;
             let candidate = select(&base, &top_by_weight(&weights, count), d);
+            let before_tune = probe_before - judge.probe(&candidate)?;
             let tuned = fine_tune(ctx, data, &candidate, cfg, progress, attempts.len())?;
-            let train_drop = train_before - judge.train_psnr(&tuned)?;
+            let train_psnr = judge.train_psnr(&tuned)?;
+            let train_drop = train_before - train_psnr;
             let accepted = train_drop <= cfg.max_psnr_drop;
             attempts.push(Attempt {
                 gaussians: candidate.len(),
@@ -408,7 +398,7 @@ pub fn compact(
                 accepted,
             });
             if accepted {
-                chosen = Some(tuned);
+                chosen = Some((tuned, train_psnr));
                 break 'degrees;
             }
             if train_drop > 2.0 * cfg.max_psnr_drop || count >= painting {
@@ -419,20 +409,14 @@ pub fn compact(
     }
 
     let compacted = chosen.is_some();
-    let result = chosen.unwrap_or(original);
-    progress.phase("scoring the result", 2);
-    let train_after = if compacted {
-        judge.train_psnr(&result)?
-    } else {
-        train_before
-    };
-    progress.advance(1);
+    let (result, train_after) = chosen.unwrap_or((original, train_before));
+    progress.phase("scoring the result", 1);
     let test_after = if compacted {
         judge.test_psnr(&result)?
     } else {
         test_before
     };
-    progress.advance(2);
+    progress.advance(1);
     let report = CompactReport {
         gaussians_before: n,
         gaussians_after: result.len(),

@@ -38,19 +38,19 @@ impl Evaluation {
 }
 
 /// PSNR (render clamped to [0, 1]) and SSIM (11×11 Gaussian window, as the loss) of `g` on
-/// each of `views`.
-pub fn score_views(
+/// each of `views` (one frame and loss buffer reused for all).
+pub fn score_views<'v>(
     ctx: &GpuContext,
     raster: &Rasterizer,
     loss: &PhotometricLoss,
     g: &GpuGaussians,
-    views: &[TrainView],
+    views: impl IntoIterator<Item = &'v TrainView>,
 ) -> Result<Vec<ViewScore>, TrainError> {
     let mut frame = Frame::empty(ctx);
     let mut eval = LossEval::empty(ctx);
     let mut scratch = splat_gpu::storage_buffer_zeroed(ctx, "target (streamed)", 4);
     views
-        .iter()
+        .into_iter()
         .map(|tv| {
             raster.forward_into(ctx, g, &tv.view, &mut frame)?;
             let size = (tv.view.width, tv.view.height);
