@@ -20,6 +20,11 @@ pub struct CompressArgs {
     /// SH bands to keep (0-3; default: all the model has).
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=3))]
     sh_bands: Option<u32>,
+    /// Centroids of the SH palette (at most 65536). Default: with --views, the fewest
+    /// (64·2^k up to SOG's rule) whose decoded file keeps the training views within
+    /// --max-psnr-drop; without, SOG's rule (1024·2^⌊log2(N/1024)⌋, at most 65536).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    palette_size: Option<u32>,
     /// k-means iterations for the SH palette.
     #[arg(short, long, default_value_t = 10)]
     iterations: usize,
@@ -177,7 +182,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
             a.output.display()
         );
     }
-    let opts = CompressOptions {
+    let mut opts = CompressOptions {
         sh_bands: a.sh_bands,
         iterations: a.iterations,
         ordering: a.order,
@@ -187,6 +192,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
         },
         seed: a.seed,
         effort: a.webp_effort,
+        palette_size: a.palette_size.map(|p| p as usize),
         ..CompressOptions::default()
     };
     let t = Instant::now();
@@ -195,7 +201,10 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     let read_seconds = t.elapsed().as_secs_f64();
     let (cloud, compaction) = match (&a.views, a.no_compact) {
         (Some(views), false) => {
-            let (c, r) = compact(&a, views, &cloud)?;
+            let (c, r) = compact(&a, views, &cloud, &opts)?;
+            if a.palette_size.is_none() {
+                opts.palette_size = r.palette_size;
+            }
             (c, Some(r))
         }
         _ => (cloud, None),
@@ -243,6 +252,7 @@ fn compact(
     a: &CompressArgs,
     views: &Path,
     cloud: &splat_scene::GaussianCloud,
+    opts: &CompressOptions,
 ) -> Result<(splat_scene::GaussianCloud, CompactReport)> {
     let data = splat_scene::dataset::Dataset::load(views)
         .with_context(|| format!("--views {}: not a training workspace", views.display()))?;
@@ -258,6 +268,8 @@ fn compact(
             .unwrap_or_else(|| data.source.default_background()),
         seed: a.seed,
         max_sh_degree: a.sh_bands,
+        // The palette is chosen by the views unless --palette-size says.
+        compress: a.palette_size.is_none().then(|| opts.clone()),
         ..CompactConfig::default()
     };
     let bars = Bars::default();
@@ -318,6 +330,19 @@ fn print_compaction(r: &CompactReport) {
         test(r.test_psnr_before),
         test(r.test_psnr_after)
     );
+    if !r.palette_tries.is_empty() {
+        let tries: Vec<String> = r
+            .palette_tries
+            .iter()
+            .map(|(size, drop)| format!("{size}: −{drop:.2} dB"))
+            .collect();
+        println!(
+            "  SH palette: {} centroids (SOG's rule: {}); decoded files tried on the training views: {}",
+            r.palette_size.unwrap_or(r.palette_size_rule),
+            r.palette_size_rule,
+            tries.join(", ")
+        );
+    }
 }
 
 fn print_summary(r: &splat_sogs::CompressReport, ply_bytes: u64, output: &Path, seconds: f64) {

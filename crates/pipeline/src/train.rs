@@ -6,6 +6,7 @@ use splat_scene::dataset::Dataset;
 use splat_train::DensifyConfig;
 use splat_train::mcmc::McmcConfig;
 use splat_train::run::{RunEvent, RunOptions};
+use splat_train::smooth::SmoothConfig;
 use splat_train::train::{ResetInterval, Strategy, TrainConfig, Trainer, initial_gaussians};
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,52 @@ pub struct TrainArgs {
     densify: DensifyArgs,
     #[command(flatten)]
     mcmc: McmcArgs,
+    #[command(flatten)]
+    sog_aware: SogAwareArgs,
+}
+
+/// Compression-aware training (`--sog-aware`).
+#[derive(clap::Args)]
+struct SogAwareArgs {
+    /// Compression-aware training (Self-Organizing Gaussians): the Gaussians are sorted into
+    /// the grid their SOG images store them in (again every --sog-aware-every steps and after
+    /// every change of the set), and a neighbour loss makes each attribute smooth in that grid,
+    /// so that `splat compress` writes a smaller file. The model and the file stay standard.
+    #[arg(long)]
+    sog_aware: bool,
+    /// Weight of the neighbour loss beside the photometric loss.
+    #[arg(long, default_value_t = SmoothConfig::default().lambda)]
+    sog_aware_weight: f32,
+    /// First step of the sort and the loss (default: where densification ends, so that the
+    /// grid changes only when sorted again; 1 with --strategy fixed).
+    #[arg(long)]
+    sog_aware_from: Option<u32>,
+    /// Steps between sorts (default: 1000, scaled to --steps).
+    #[arg(long)]
+    sog_aware_every: Option<u32>,
+}
+
+impl SogAwareArgs {
+    /// The settings, before the schedule is scaled (`None` without --sog-aware).
+    fn config(&self) -> Option<SmoothConfig> {
+        self.sog_aware.then(|| SmoothConfig {
+            lambda: self.sog_aware_weight,
+            ..SmoothConfig::default()
+        })
+    }
+
+    /// The step settings given explicitly (or following the density window), over a scaled
+    /// configuration.
+    fn keep_explicit(&self, c: &mut SmoothConfig, strategy: &Strategy) {
+        c.from = self.sog_aware_from.unwrap_or(match strategy {
+            Strategy::Adc(d) => d.until,
+            Strategy::Mcmc(m) => m.until,
+            Strategy::Fixed => 1,
+        });
+        if let Some(v) = self.sog_aware_every {
+            c.sort_every = v;
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -250,6 +297,9 @@ fn schedule(a: &TrainArgs, cfg: TrainConfig) -> TrainConfig {
         Strategy::Mcmc(m) => a.mcmc.keep_explicit(m),
         Strategy::Fixed => {}
     }
+    if let Some(smooth) = &mut cfg.smooth {
+        a.sog_aware.keep_explicit(smooth, &cfg.strategy);
+    }
     cfg
 }
 
@@ -278,8 +328,15 @@ fn describe_schedule(a: &TrainArgs, cfg: &TrainConfig) -> String {
         Strategy::Mcmc(m) => format!("MCMC every {} from {} to {}", m.every, m.from, m.until),
         Strategy::Fixed => "a fixed set of Gaussians".into(),
     };
+    let smooth = match &cfg.smooth {
+        Some(s) => format!(
+            "; compression-aware from step {}, sorted every {} steps, neighbour loss weight {}",
+            s.from, s.sort_every, s.lambda
+        ),
+        None => String::new(),
+    };
     format!(
-        "schedule: {how}: {window}, SH degree up every {}",
+        "schedule: {how}: {window}, SH degree up every {}{smooth}",
         cfg.sh_interval
     )
 }
@@ -300,6 +357,7 @@ fn train_config(a: &TrainArgs, background: [f64; 3]) -> TrainConfig {
         lambda: a.lambda_dssim,
         sh_interval: TrainConfig::default().sh_interval,
         resolution: a.resolution,
+        smooth: a.sog_aware.config(),
         image_cache_bytes: a.image_cache_mb << 20,
         strategy: match a.strategy {
             StrategyArg::Adc => Strategy::Adc(a.densify.config()),

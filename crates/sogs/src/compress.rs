@@ -34,6 +34,9 @@ pub struct CompressOptions {
     pub plas: PlasOptions,
     /// Seeds the palette's k-means (the sort has its own seed in `plas`).
     pub seed: u64,
+    /// Centroids of the SH palette; `None`: SOG v2's rule for the count
+    /// (`kmeans::palette_size`). Compaction picks a smaller one where the rendered views allow.
+    pub palette_size: Option<usize>,
     pub effort: Effort,
 }
 
@@ -47,6 +50,7 @@ impl Default for CompressOptions {
             plas: PlasOptions::default(),
             seed: 1,
             effort: None,
+            palette_size: None,
         }
     }
 }
@@ -88,6 +92,28 @@ pub fn compress(
     compress_on(cloud, opts, None, progress)
 }
 
+/// The images of a compressed scene, before the image codec, and what making them took.
+pub struct Quantized {
+    pub sog: Sog,
+    pub order: Vec<u32>,
+    pub order_report: OrderReport,
+    pub layout: GridLayout,
+    pub bands: u32,
+    pub palette_size: usize,
+    pub palette_mse: f64,
+    pub seconds: Vec<(String, f64)>,
+}
+
+/// What a file written with `opts` decodes to: the images are lossless, so the scene is
+/// quantized in memory and decoded back without the codec (for judging a choice by the views).
+pub fn decoded_on(
+    cloud: &GaussianCloud,
+    opts: &CompressOptions,
+    gpu: Option<&splat_gpu::GpuContext>,
+) -> Result<GaussianCloud> {
+    decode(&quantize_on(cloud, opts, gpu, &())?.sog)
+}
+
 /// As [`compress`], with the sort on `gpu` when given (same result, faster on a real GPU).
 pub fn compress_on(
     cloud: &GaussianCloud,
@@ -95,6 +121,50 @@ pub fn compress_on(
     gpu: Option<&splat_gpu::GpuContext>,
     progress: &dyn Progress,
 ) -> Result<(EncodedFiles, CompressReport)> {
+    let Quantized {
+        sog,
+        order,
+        order_report,
+        layout,
+        bands,
+        palette_size,
+        palette_mse,
+        mut seconds,
+    } = quantize_on(cloud, opts, gpu, progress)?;
+    let t = Instant::now();
+    progress.begin("webp", sog.images.len() as u64);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let files = container::encode_files(&sog, opts.effort, &|_| {
+        progress.advance(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+    })?;
+    seconds.push(("webp".to_string(), t.elapsed().as_secs_f64()));
+
+    let sizes: Vec<(String, usize)> = files.iter().map(|(n, b)| (n.clone(), b.len())).collect();
+    let report = CompressReport {
+        count: cloud.len(),
+        width: layout.width,
+        height: layout.height,
+        sh_bands: bands,
+        sort_device: gpu.map_or_else(|| "cpu".to_string(), |c| c.info.name.clone()),
+        palette_size,
+        palette_mse,
+        order: order_report,
+        total_bytes: sizes.iter().map(|(_, s)| s).sum(),
+        written_bytes: 0,
+        files: sizes,
+        seconds,
+        texel_order: order,
+    };
+    Ok((files, report))
+}
+
+/// The order, the palette and the images of `cloud` (everything but the image codec).
+pub fn quantize_on(
+    cloud: &GaussianCloud,
+    opts: &CompressOptions,
+    gpu: Option<&splat_gpu::GpuContext>,
+    progress: &dyn Progress,
+) -> Result<Quantized> {
     let n = cloud.len();
     if n == 0 {
         return Err(SogsError::Input(
@@ -134,7 +204,10 @@ pub fn compress_on(
         let data = truncated_sh(cloud, bands);
         let dim = 3 * sh_rest_per_channel(bands);
         progress.begin("sh palette", opts.iterations as u64);
-        let count = kmeans::palette_size(n);
+        let count = opts
+            .palette_size
+            .unwrap_or_else(|| kmeans::palette_size(n))
+            .clamp(1, MAX_PALETTE);
         let p = kmeans::fit(&data, dim, count, opts.iterations, opts.seed, &|i| {
             progress.advance(i as u64);
         });
@@ -156,33 +229,20 @@ pub fn compress_on(
         &generator,
     );
     seconds.push(("quantize".to_string(), t.elapsed().as_secs_f64()));
-
-    let t = Instant::now();
-    progress.begin("webp", sog.images.len() as u64);
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let files = container::encode_files(&sog, opts.effort, &|_| {
-        progress.advance(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-    })?;
-    seconds.push(("webp".to_string(), t.elapsed().as_secs_f64()));
-
-    let sizes: Vec<(String, usize)> = files.iter().map(|(n, b)| (n.clone(), b.len())).collect();
-    let report = CompressReport {
-        count: n,
-        width: layout.width,
-        height: layout.height,
-        sh_bands: bands,
-        sort_device: gpu.map_or_else(|| "cpu".to_string(), |c| c.info.name.clone()),
+    Ok(Quantized {
+        sog,
+        order,
+        order_report,
+        layout,
+        bands,
         palette_size: palette.as_ref().map_or(0, |(p, _)| p.count()),
         palette_mse: palette.as_ref().map_or(0.0, |(_, m)| *m),
-        order: order_report,
-        total_bytes: sizes.iter().map(|(_, s)| s).sum(),
-        written_bytes: 0,
-        files: sizes,
         seconds,
-        texel_order: order,
-    };
-    Ok((files, report))
+    })
 }
+
+/// The most centroids a palette can have: labels are 16 bits.
+pub const MAX_PALETTE: usize = 1 << 16;
 
 /// The first `bands` bands of each Gaussian's `f_rest`, channel-major.
 fn truncated_sh(cloud: &GaussianCloud, bands: u32) -> Vec<f32> {

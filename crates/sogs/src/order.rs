@@ -107,10 +107,16 @@ pub struct OrderReport {
     pub neighbour_distance_morton: f64,
     pub neighbour_distance: f64,
     pub plas: Option<PlasStats>,
+    /// PLAS refined the input's order (better arranged than the Morton order) instead of the
+    /// Morton order.
+    pub started_from_input: bool,
 }
 
-/// Texel `i` holds Gaussian `order[i]`. The Gaussians beyond the full rows (fewer than one row)
-/// are the least opaque ones and go last, in Morton order. PLAS runs on `gpu` when given (the
+/// Texel `i` holds Gaussian `order[i]`. PLAS starts from the Morton order, or from the input's
+/// own order where that is already better arranged (its neighbour distance lower), as a model
+/// from compression-aware training is. From the Morton order, the Gaussians beyond the full rows
+/// (fewer than one row) are the least opaque ones and go last; from the input, its last partial
+/// row stays last. PLAS runs on `gpu` when given (the
 /// same result as on the CPU).
 pub fn texel_order(
     cloud: &GaussianCloud,
@@ -131,23 +137,19 @@ pub fn texel_order(
         |ids: &[u32]| Grid::new(w, rows, KEY_CHANNELS, &keys, &ids[..in_grid]).neighbour_distance();
     let neighbour_distance_input = measure(&input);
     let neighbour_distance_morton = measure(&morton);
+    let mut started_from_input = false;
     let (order, nd, plas) = match ordering {
         Ordering::Input => (input, neighbour_distance_input, None),
         Ordering::Morton => (morton, neighbour_distance_morton, None),
         Ordering::Plas => {
-            // The leftover partial row takes the least opaque Gaussians.
-            let mut by_opacity: Vec<u32> = input.clone();
-            by_opacity.sort_by(|&a, &b| {
-                cloud.opacity[a as usize]
-                    .total_cmp(&cloud.opacity[b as usize])
-                    .then(a.cmp(&b))
-            });
-            let mut leftover = vec![false; n];
-            for &i in &by_opacity[..n - in_grid] {
-                leftover[i as usize] = true;
-            }
-            let (gridded, rest): (Vec<u32>, Vec<u32>) =
-                morton.iter().partition(|&&i| !leftover[i as usize]);
+            let (gridded, rest) = if neighbour_distance_input < neighbour_distance_morton {
+                // The file is already arranged (compression-aware training writes its model in
+                // the grid it trained smooth on): refine that arrangement, rows as they are.
+                started_from_input = true;
+                (input[..in_grid].to_vec(), input[in_grid..].to_vec())
+            } else {
+                least_opaque_last(cloud, &morton, n - in_grid)
+            };
             let mut grid = Grid::new(w, rows, KEY_CHANNELS, &keys, &gridded);
             let stats = match gpu {
                 Some(ctx) => crate::plas_gpu::sort(ctx, &mut grid, opts, progress)?,
@@ -166,6 +168,27 @@ pub fn texel_order(
             neighbour_distance_morton,
             neighbour_distance: nd,
             plas,
+            started_from_input,
         },
     ))
+}
+
+/// `order` split into the Gaussians for the grid and the `leftover` least opaque ones (the
+/// partial last row), each part keeping `order`'s order.
+fn least_opaque_last(
+    cloud: &GaussianCloud,
+    order: &[u32],
+    leftover: usize,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut by_opacity: Vec<u32> = (0..cloud.len() as u32).collect();
+    by_opacity.sort_by(|&a, &b| {
+        cloud.opacity[a as usize]
+            .total_cmp(&cloud.opacity[b as usize])
+            .then(a.cmp(&b))
+    });
+    let mut last = vec![false; cloud.len()];
+    for &i in &by_opacity[..leftover] {
+        last[i as usize] = true;
+    }
+    order.iter().partition(|&&i| !last[i as usize])
 }

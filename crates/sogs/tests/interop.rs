@@ -10,7 +10,11 @@ use std::path::Path;
 
 /// Writes `cloud` to `path`; returns the texel order (texel i holds Gaussian order[i]).
 fn write_sog(cloud: &GaussianCloud, path: &Path) -> Vec<u32> {
-    let (files, report) = splat_sogs::compress(cloud, &CompressOptions::default(), &()).unwrap();
+    write_sog_with(cloud, path, &CompressOptions::default())
+}
+
+fn write_sog_with(cloud: &GaussianCloud, path: &Path, opts: &CompressOptions) -> Vec<u32> {
+    let (files, report) = splat_sogs::compress(cloud, opts, &()).unwrap();
     splat_sogs::container::write(path, &files).unwrap();
     report.texel_order
 }
@@ -40,6 +44,33 @@ fn a_sog_we_write_decodes_identically_in_splat_transform() {
         let theirs = splat_scene::ply::read_ply(&theirs_ply).unwrap();
         let ours = splat_sogs::read_sog(&sog).unwrap();
         assert_eq!((ours.sh_degree, theirs.sh_degree), (degree, degree));
+        assert_same_decode(&ours, &theirs);
+    }
+}
+
+/// The palette sizes compaction chooses below SOG's rule (64·2^k centroids; one row of the
+/// centroid image at 64) decode the same in splat-transform.
+#[test]
+fn a_sog_with_a_chosen_palette_size_decodes_identically_in_splat_transform() {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = synthetic_cloud(3000, 3, 4);
+    for size in [64usize, 256] {
+        let sog = dir.path().join(format!("palette{size}.sog"));
+        let opts = CompressOptions {
+            palette_size: Some(size),
+            ..CompressOptions::default()
+        };
+        write_sog_with(&cloud, &sog, &opts);
+        let theirs_ply = dir.path().join(format!("palette{size}.ply"));
+        run_splat_transform(&[&sog, &theirs_ply]);
+        let theirs = splat_scene::ply::read_ply(&theirs_ply).unwrap();
+        let ours = splat_sogs::read_sog(&sog).unwrap();
+        let (meta, _) = splat_sogs::read_sog_images(&sog).unwrap();
+        let splat_sogs::meta::Meta::V2(meta) = meta else {
+            panic!("we write SOG v2")
+        };
+        let sh = meta.sh_n.expect("a palette");
+        assert_eq!(sh.count, size);
         assert_same_decode(&ours, &theirs);
     }
 }

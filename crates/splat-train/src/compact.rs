@@ -63,6 +63,10 @@ pub struct CompactConfig {
     /// Most SH bands the result may keep (the bands the file will store): compaction tunes
     /// with these. `None`: the model's.
     pub max_sh_degree: Option<u32>,
+    /// The compressor's settings: when given, the SH palette's size is chosen too — the
+    /// fewest centroids (64·2^k, up to SOG's rule) whose decoded file stays within the budget
+    /// on the training views.
+    pub compress: Option<splat_sogs::CompressOptions>,
 }
 
 impl Default for CompactConfig {
@@ -77,6 +81,7 @@ impl Default for CompactConfig {
             max_tries: 3,
             image_cache_bytes: TrainConfig::default().image_cache_bytes,
             max_sh_degree: None,
+            compress: None,
         }
     }
 }
@@ -116,6 +121,13 @@ pub struct CompactReport {
     pub attempts: Vec<Attempt>,
     /// False when no candidate kept the drop within the budget: the model is returned as given.
     pub compacted: bool,
+    /// The SH palette chosen (centroids), when the compressor's settings were given and a
+    /// palette smaller than SOG's rule fits the budget; `None`: the rule's.
+    pub palette_size: Option<usize>,
+    /// SOG's rule for the result's count (0 without SH bands).
+    pub palette_size_rule: usize,
+    /// Each palette size tried and the decoded file's mean PSNR drop on the training views.
+    pub palette_tries: Vec<(usize, f64)>,
     pub seconds: f64,
 }
 
@@ -417,6 +429,17 @@ pub fn compact(
         test_before
     };
     progress.advance(1);
+    let rule = if result.sh_degree > 0 {
+        splat_sogs::kmeans::palette_size(result.len())
+    } else {
+        0
+    };
+    let (palette_size, palette_tries) = match &cfg.compress {
+        Some(opts) if rule > PALETTE_MIN => {
+            choose_palette(&judge, &result, train_before, cfg, opts, rule, progress)?
+        }
+        _ => (None, Vec::new()),
+    };
     let report = CompactReport {
         gaussians_before: n,
         gaussians_after: result.len(),
@@ -434,9 +457,77 @@ pub fn compact(
         sh_probe_drops,
         attempts,
         compacted,
+        palette_size,
+        palette_size_rule: rule,
+        palette_tries,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((result.to_cloud(), report))
+}
+
+/// The smallest SH palette tried.
+const PALETTE_MIN: usize = 64;
+
+/// The palette size chosen (`None`: SOG's rule) and each size tried with its PSNR drop.
+type PaletteChoice = (Option<usize>, Vec<(usize, f64)>);
+
+/// The fewest centroids, `PALETTE_MIN · 2^k` below `rule`, whose file (every attribute
+/// quantized as written, decoded back) keeps `g`'s mean PSNR on the training views within
+/// `cfg.max_psnr_drop` of `train_before` (the model as given): a bisection on `k` (the drop
+/// falls as the palette grows). `None` when none below the rule does.
+fn choose_palette(
+    judge: &Judge<'_>,
+    g: &Gaussians32,
+    train_before: f64,
+    cfg: &CompactConfig,
+    opts: &splat_sogs::CompressOptions,
+    rule: usize,
+    progress: &dyn CompactProgress,
+) -> Result<PaletteChoice, TrainError> {
+    let cloud = g.to_cloud();
+    let gpu = (judge.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(judge.ctx);
+    let sizes: Vec<usize> = std::iter::successors(Some(PALETTE_MIN), |&p| Some(p * 2))
+        .take_while(|&p| p < rule)
+        .collect();
+    progress.phase(
+        "choosing the SH palette",
+        u64::from(sizes.len().ilog2()) + 1,
+    );
+    let mut tries = Vec::new();
+    let mut drop_at = |size: usize| -> Result<f64, TrainError> {
+        let opts = splat_sogs::CompressOptions {
+            palette_size: Some(size),
+            ..opts.clone()
+        };
+        let decoded = splat_sogs::decoded_on(&cloud, &opts, gpu)
+            .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
+        let drop = train_before - judge.train_psnr(&Gaussians32::from_cloud(&decoded))?;
+        tries.push((size, drop));
+        progress.advance(tries.len() as u64);
+        Ok(drop)
+    };
+    let first =
+        first_fitting::<TrainError>(sizes.len(), |i| Ok(drop_at(sizes[i])? <= cfg.max_psnr_drop))?;
+    Ok((first.map(|i| sizes[i]), tries))
+}
+
+/// Bisection over `0..len` for the first index that `fits`, as if fitting were monotone (once
+/// true, true for every larger index; `len` itself counts as fitting). Whatever `fits` does, the
+/// index returned was found to fit and the one before it (when there is one) was found not to.
+fn first_fitting<E>(
+    len: usize,
+    mut fits: impl FnMut(usize) -> Result<bool, E>,
+) -> Result<Option<usize>, E> {
+    let (mut lo, mut hi) = (0usize, len);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if fits(mid)? {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok((hi < len).then_some(hi))
 }
 
 /// `cfg.fine_tune_steps` steps of the trainer on `g` (a fixed set; every SH band from the
@@ -569,6 +660,34 @@ mod tests {
             }
         }
         assert!(visible_kept > 50);
+    }
+
+    #[test]
+    fn the_first_fitting_index_fits_and_the_one_before_does_not() {
+        // Monotone predicates at every threshold, and a few that are not.
+        for len in 0..9usize {
+            for threshold in 0..=len {
+                let got = first_fitting::<()>(len, |i| Ok(i >= threshold)).unwrap();
+                assert_eq!(got, (threshold < len).then_some(threshold));
+            }
+            for pattern in 0u32..(1 << len) {
+                let mut asked = Vec::new();
+                let got = first_fitting::<()>(len, |i| {
+                    asked.push(i);
+                    Ok(pattern >> i & 1 == 1)
+                })
+                .unwrap();
+                assert!(asked.len() <= (len + 1).ilog2() as usize + 1);
+                if let Some(i) = got {
+                    assert!(asked.contains(&i) && pattern >> i & 1 == 1);
+                }
+                let before = got.unwrap_or(len);
+                if before > 0 {
+                    let j = before - 1;
+                    assert!(asked.contains(&j) && pattern >> j & 1 == 0, "{pattern:b}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct TrainConfig {
     /// Longest image side in pixels (photos are downscaled with an area filter); `None` keeps
     /// the photos' size.
     pub resolution: Option<u32>,
+    /// Compression-aware training (the SOG grid's neighbour loss and the sort it needs); `None`:
+    /// off.
+    pub smooth: Option<crate::smooth::SmoothConfig>,
     /// GPU memory for cached photos (training views first, then test views), in bytes; photos
     /// past it, or that the device has no memory for, are uploaded when used.
     #[serde(skip)]
@@ -64,6 +67,7 @@ impl Default for TrainConfig {
             background: [0.0; 3],
             strategy: Strategy::Adc(DensifyConfig::default()),
             resolution: None,
+            smooth: None,
             image_cache_bytes: 4 << 30,
         }
     }
@@ -100,6 +104,10 @@ impl TrainConfig {
         if let Strategy::Mcmc(m) = &mut self.strategy {
             scale(&mut m.from);
             scale(&mut m.until);
+        }
+        if let Some(s) = &mut self.smooth {
+            scale(&mut s.from);
+            scale(&mut s.sort_every);
         }
         self
     }

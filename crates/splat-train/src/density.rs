@@ -42,15 +42,16 @@ pub trait DensityControl {
     }
 
     /// Once the update is submitted: changes the set itself (clone, split, prune, reset;
-    /// relocate, grow), with the optimiser's moments alongside.
+    /// relocate, grow), with the optimiser's moments alongside. Returns whether Gaussians were
+    /// added, removed or reordered (an opacity reset changes values only).
     fn change_set(
         &mut self,
         _ctx: &GpuContext,
         _model: &mut GpuGaussians,
         _states: &mut [AdamState; 8],
         _iteration: u32,
-    ) -> Result<(), TrainError> {
-        Ok(())
+    ) -> Result<bool, TrainError> {
+        Ok(false)
     }
 
     /// Whether step `iteration` ends by setting every opacity to 0.01 (the paper's opacity
@@ -153,11 +154,12 @@ impl DensityControl for AdcControl {
         model: &mut GpuGaussians,
         states: &mut [AdamState; 8],
         iteration: u32,
-    ) -> Result<(), TrainError> {
+    ) -> Result<bool, TrainError> {
         if !self.active(iteration) {
-            return Ok(());
+            return Ok(false);
         }
         let d = &self.cfg;
+        let mut changed = false;
         let after_reset = d.opacity_reset_every > 0 && iteration > d.opacity_reset_every;
         if iteration > d.from && iteration.is_multiple_of(d.every) {
             let extent = self.extent as f32;
@@ -187,11 +189,12 @@ impl DensityControl for AdcControl {
                     why,
                 })?;
             self.last = Some(report);
+            changed = true;
         }
         if self.resets_opacity_at(iteration) {
             self.densifier.reset_opacity(ctx, model, &states[3], 0.01);
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn resets_opacity_at(&self, iteration: u32) -> bool {
@@ -252,7 +255,7 @@ impl DensityControl for McmcControl {
         model: &mut GpuGaussians,
         states: &mut [AdamState; 8],
         iteration: u32,
-    ) -> Result<(), TrainError> {
+    ) -> Result<bool, TrainError> {
         let m = &self.cfg;
         if iteration > m.from && iteration < m.until && iteration.is_multiple_of(m.every) {
             self.mcmc
@@ -262,7 +265,9 @@ impl DensityControl for McmcControl {
                     gaussians: self.mcmc.wanted,
                     why,
                 })?;
+            // Relocation moves dead Gaussians elsewhere: the grid's neighbours are stale.
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }

@@ -4,7 +4,8 @@
 //! how the set of Gaussians changes (`density`: `densify` for the paper's adaptive density
 //! control, `mcmc`), settings (`config`), the trainer (`train`) and a whole run around it
 //! (`run`: cadence, checkpoints, metrics), which callers only observe; `compact` prunes and
-//! fine-tunes a trained model for compression.
+//! fine-tunes a trained model for compression; `smooth` makes training compression-aware (the
+//! SOG grid's neighbour loss).
 
 // Library code (not its tests) never unwraps, expects or panics on what a user can influence;
 // where an invariant makes one impossible, the site says so with an `allow` and why.
@@ -29,6 +30,7 @@ pub mod rebuild;
 pub mod reference;
 pub mod run;
 pub mod sh;
+pub mod smooth;
 pub mod train;
 mod view;
 

@@ -88,7 +88,7 @@ impl Gaussians32 {
 
 /// Splits coefficient-major SH (`n × K × 3`) into one array per band (`n × (2b+1) × 3`);
 /// bands above the degree are empty.
-pub(crate) fn split_bands(sh: &[f32], n: usize, degree: u32) -> [Vec<f32>; 4] {
+pub fn split_bands(sh: &[f32], n: usize, degree: u32) -> [Vec<f32>; 4] {
     let k = coeff_count(degree);
     let mut out: [Vec<f32>; 4] = Default::default();
     let mut first = 0;

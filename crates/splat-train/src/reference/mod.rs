@@ -12,10 +12,12 @@
 mod loss;
 mod project;
 mod raster;
+mod smooth;
 
 pub use loss::{LossValue, photometric_loss, photometric_loss_grad};
 pub use project::{Projected, project, project_backward};
 pub use raster::{Render, backward, blend_weights, forward};
+pub use smooth::smoothness;
 
 pub use crate::view::View;
 use splat_scene::GaussianCloud;

@@ -13,6 +13,7 @@ use crate::loss::{LossEval, LossTerms, PhotometricLoss};
 use crate::model::{Gaussians32, GpuGaussians, GpuGrads};
 use crate::optim::{Adam, AdamConfig, AdamState};
 use crate::raster::{Frame, Rasterizer};
+use crate::smooth::{GridMap, Smoothness};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use splat_gpu::{GpuContext, GpuError};
@@ -51,6 +52,8 @@ pub struct Trainer<'c> {
     /// a step that fails before that leaves the model as the last step left it.
     current_view: Option<usize>,
     updating: bool,
+    /// Compression-aware training's kernels and grid (when `cfg.smooth` asks for it).
+    smooth: Option<Smoothness>,
 }
 
 /// Wall time per stage of a training step, summed over steps, in the order stages first ran.
@@ -97,6 +100,10 @@ impl<'c> Trainer<'c> {
         let grads = GpuGrads::empty(ctx);
         let states = gaussians.param_groups(&grads).map(|g| g.adam_state(ctx));
         let density = crate::density::for_config(ctx, &cfg, init.len() as u32, extent)?;
+        let smooth = match cfg.smooth {
+            Some(_) => Some(Smoothness::new(ctx)?),
+            None => None,
+        };
         Ok(Self {
             ctx,
             raster: Rasterizer::new(ctx)?,
@@ -120,6 +127,7 @@ impl<'c> Trainer<'c> {
             peak_memory: None,
             current_view: None,
             updating: false,
+            smooth,
         })
     }
 
@@ -233,6 +241,7 @@ impl<'c> Trainer<'c> {
         self.current_view = Some(vi);
         // Renders between steps (evaluations) are not part of a step's profile.
         self.raster.take_profile();
+        self.sort_into_grid_if_due(self.step + 1)?;
         self.gaussians
             .set_active_sh_degree(self.sh_degree_during(self.step));
         let ctx = self.ctx;
@@ -278,6 +287,9 @@ impl<'c> Trainer<'c> {
             &self.grads,
             iteration,
         );
+        if let (Some(smooth), Some(sc)) = (self.smooth.as_mut(), self.cfg.smooth.as_ref()) {
+            smooth.record(ctx, &mut enc, &self.gaussians, &self.grads, sc);
+        }
         for ((state, group), lr) in self
             .states
             .iter_mut()
@@ -291,8 +303,12 @@ impl<'c> Trainer<'c> {
         self.updating = true;
         ctx.queue.submit([enc.finish()]);
         self.book("optimizer (Adam, statistics)")?;
-        self.density
-            .change_set(ctx, &mut self.gaussians, &mut self.states, iteration)?;
+        let changed =
+            self.density
+                .change_set(ctx, &mut self.gaussians, &mut self.states, iteration)?;
+        if changed && let Some(smooth) = self.smooth.as_mut() {
+            smooth.clear_grid();
+        }
         self.book("density control")?;
         self.step += 1;
         let terms = if read_loss {
@@ -308,6 +324,51 @@ impl<'c> Trainer<'c> {
             p.steps += 1;
         }
         Ok(terms)
+    }
+
+    /// Compression-aware training: before step `iteration` (1-based), sorts the Gaussians into
+    /// the grid of their SOG images (PLAS, as `splat compress` sorts) when the
+    /// loss is on and the grid is missing (the first step, a resume, a changed set) or
+    /// `sort_every` steps old.
+    fn sort_into_grid_if_due(&mut self, iteration: u32) -> Result<(), TrainError> {
+        let (Some(smooth), Some(sc)) = (self.smooth.as_mut(), self.cfg.smooth.as_ref()) else {
+            return Ok(());
+        };
+        let due = iteration >= sc.from
+            && (smooth.grid().is_none()
+                || (iteration - sc.from).is_multiple_of(sc.sort_every.max(1)));
+        if !due || self.gaussians.count < 2 {
+            return Ok(());
+        }
+        let cloud = self.gaussians.read(self.ctx)?.to_cloud();
+        let layout = splat_sogs::layout::GridLayout::for_count(cloud.len());
+        let (order, _) = splat_sogs::order::texel_order(
+            &cloud,
+            &layout,
+            splat_sogs::order::Ordering::Plas,
+            &splat_sogs::order::KeyWeights::default(),
+            &splat_sogs::plas::PlasOptions::default(),
+            // PLAS on the GPU is faster on a real one, the CPU's code on a CPU device (as
+            // `splat compress` chooses).
+            (self.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(self.ctx),
+            &|_, _| {},
+        )?;
+        smooth.set_grid(self.ctx, GridMap::from_order(&order, layout.width as u32));
+        self.book("SOG grid sort")
+    }
+
+    /// The neighbour loss of the last step (compression-aware training; blocking readback),
+    /// `None` when it is off or had no grid yet.
+    pub fn smoothness_loss(&self) -> Result<Option<f64>, TrainError> {
+        match &self.smooth {
+            Some(s) if s.grid().is_some() => Ok(Some(s.loss(self.ctx)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The grid compression-aware training uses now, if any.
+    pub fn smoothness_grid(&self) -> Option<&GridMap> {
+        self.smooth.as_ref().and_then(Smoothness::grid)
     }
 
     /// Whether step `iteration` (1-based) ends by setting every opacity to 0.01 (the paper's
@@ -334,9 +395,34 @@ impl<'c> Trainer<'c> {
         self.gaussians.count
     }
 
-    /// The current model as a PLY cloud.
+    /// The current model as a PLY cloud; under compression-aware training in the order of its
+    /// grid (row-major), which `splat compress` then starts its sort from.
     pub fn download(&self) -> Result<GaussianCloud, TrainError> {
         self.ctx.health()?;
-        Ok(self.gaussians.read(self.ctx)?.to_cloud())
+        let g = self.gaussians.read(self.ctx)?;
+        let order = self
+            .smoothness_grid()
+            .and_then(|grid| grid_order(grid, g.len()));
+        Ok(match order {
+            Some(order) => crate::compact::select(&g, &order, g.sh_degree).to_cloud(),
+            None => g.to_cloud(),
+        })
     }
+}
+
+/// The Gaussians of `grid` in row-major order, when it holds each of `0..count` exactly once.
+fn grid_order(grid: &GridMap, count: usize) -> Option<Vec<usize>> {
+    let order: Vec<usize> = grid
+        .ids
+        .iter()
+        .filter(|&&id| id != crate::smooth::EMPTY)
+        .map(|&id| id as usize)
+        .collect();
+    let mut seen = vec![false; count];
+    for &id in &order {
+        if id >= count || std::mem::replace(&mut seen[id], true) {
+            return None;
+        }
+    }
+    (order.len() == count).then_some(order)
 }
