@@ -94,13 +94,24 @@ pub fn encode_files(
     Ok(files)
 }
 
-/// The bytes of a bundled `.sog`: a zip of STORE entries.
+/// The bytes of a bundled `.sog`: a zip of STORE entries for the images (WebP is already
+/// entropy-coded) and a DEFLATE entry for `meta.json`, whose decimal codebooks deflate to under
+/// half (on a small scene meta.json was a third of the file). splat-transform 3.7.0 and our
+/// viewer read both methods (`tests/interop.rs`, the viewer's tests).
 pub fn zip_bytes(files: &[EncodedFile]) -> Result<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options =
+    let stored =
         zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(9));
     let err = |e: &dyn std::fmt::Display| SogsError::Input(format!("writing the zip: {e}"));
     for (name, bytes) in files {
+        let options = if name.ends_with(".json") {
+            deflated
+        } else {
+            stored
+        };
         zip.start_file(name.as_str(), options)
             .map_err(|e| err(&e))?;
         zip.write_all(bytes).map_err(|e| err(&e))?;
