@@ -22,7 +22,8 @@ pub struct CompressArgs {
     sh_bands: Option<u32>,
     /// Centroids of the SH palette (at most 65536). Default: with --views, the fewest
     /// (64·2^k up to SOG's rule) whose decoded file keeps the training views within
-    /// --max-psnr-drop; without, SOG's rule (1024·2^⌊log2(N/1024)⌋, at most 65536).
+    /// --max-psnr-drop; without, SOG's rule (1024·2^⌊log2(N/1024)⌋, at most 65536). Giving it
+    /// also keeps positions at full precision (the views choose both, or neither).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     palette_size: Option<u32>,
     /// k-means iterations for the SH palette.
@@ -204,6 +205,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
             let (c, r) = compact(&a, views, &cloud, &opts)?;
             if a.palette_size.is_none() {
                 opts.palette_size = r.palette_size;
+                opts.position_bits = r.position_bits;
             }
             (c, Some(r))
         }
@@ -330,6 +332,18 @@ fn print_compaction(r: &CompactReport) {
         test(r.test_psnr_before),
         test(r.test_psnr_after)
     );
+    if !r.position_tries.is_empty() {
+        let tries: Vec<String> = r
+            .position_tries
+            .iter()
+            .map(|(bits, drop)| format!("{bits} bits: −{drop:.3} dB"))
+            .collect();
+        println!(
+            "  positions: {} of 16 bits (tried against full precision on the training views: {})",
+            r.position_bits,
+            tries.join(", ")
+        );
+    }
     if !r.palette_tries.is_empty() {
         let tries: Vec<String> = r
             .palette_tries

@@ -37,6 +37,9 @@ pub struct CompressOptions {
     /// Centroids of the SH palette; `None`: SOG v2's rule for the count
     /// (`kmeans::palette_size`). Compaction picks a smaller one where the rendered views allow.
     pub palette_size: Option<usize>,
+    /// Bits of each 16-bit position code that carry information (8–16; the rest rounded
+    /// away, see `planes::coarsen`). 16: all. Compaction picks fewer where the views allow.
+    pub position_bits: u32,
     pub effort: Effort,
 }
 
@@ -51,6 +54,7 @@ impl Default for CompressOptions {
             seed: 1,
             effort: None,
             palette_size: None,
+            position_bits: 16,
         }
     }
 }
@@ -226,6 +230,7 @@ pub fn quantize_on(
         layout.width,
         layout.height,
         palette.as_ref().map(|(p, _)| (bands, p)),
+        opts.position_bits,
         &generator,
     );
     seconds.push(("quantize".to_string(), t.elapsed().as_secs_f64()));

@@ -77,6 +77,7 @@ pub fn encode(
     width: usize,
     height: usize,
     sh: Option<(u32, &Palette)>,
+    position_bits: u32,
     generator: &str,
 ) -> Sog {
     let n = cloud.len();
@@ -103,9 +104,12 @@ pub fn encode(
         let q: [u16; 3] = std::array::from_fn(|a| {
             let span = maxs[a] - mins[a];
             if span > 0.0 {
-                (65535.0 * (f64::from(log_transform(cloud.means[g as usize][a])) - mins[a]) / span)
+                let q = (65535.0
+                    * (f64::from(log_transform(cloud.means[g as usize][a])) - mins[a])
+                    / span)
                     .round()
-                    .clamp(0.0, 65535.0) as u16
+                    .clamp(0.0, 65535.0);
+                coarsen(q, position_bits)
             } else {
                 0
             }
@@ -266,6 +270,15 @@ pub fn unpack_quat(px: [u8; 4]) -> [f32; 4] {
     }
     q[m] = (1.0 - q.iter().map(|c| c * c).sum::<f64>()).max(0.0).sqrt();
     q.map(|c| c as f32)
+}
+
+/// A 16-bit position code `q` (0..=65535) rounded to the nearest multiple of
+/// `2^(16 − bits)` (the top code kept), so that the low byte carries `bits − 8` bits of
+/// information and the image codec finds fewer symbols; the decoder reads plain 16-bit codes.
+/// Error at most half a step, plus less than a step at the top.
+pub fn coarsen(q: f64, bits: u32) -> u16 {
+    let step = f64::from(1u32 << (16 - bits.clamp(8, 16)));
+    ((q / step).round() * step).min(65535.0) as u16
 }
 
 /// The palette images. Centroids are renumbered by first use along the texel order, so labels
@@ -622,6 +635,24 @@ pub fn decode_v1(meta: &MetaV1, images: &[(String, Image)], path: &Path) -> Resu
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn coarsened_position_codes_are_on_the_step_grid_within_half_a_step() {
+        for bits in 8..=16u32 {
+            let step = 1u32 << (16 - bits);
+            for q in (0..=65535u32).step_by(7).chain([65535]) {
+                let c = u32::from(coarsen(f64::from(q), bits));
+                assert!(c % step == 0 || c == 65535, "{bits} bits: {q} -> {c}");
+                let err = c.abs_diff(q);
+                // Half a step, or the top code's clamp.
+                assert!(
+                    2 * err <= step || c == 65535 && err < step,
+                    "{bits}: {q} -> {c}"
+                );
+            }
+        }
+        assert_eq!(coarsen(12345.0, 16), 12345);
+    }
+
     use super::*;
 
     /// Written as its shortest decimal, read as f64 (as every JSON reader does) and narrowed, a

@@ -49,7 +49,7 @@ fn a_sog_we_write_decodes_identically_in_splat_transform() {
 }
 
 /// The palette sizes compaction chooses below SOG's rule (64·2^k centroids; one row of the
-/// centroid image at 64) decode the same in splat-transform.
+/// centroid image at 64), with coarsened position codes, decode the same in splat-transform.
 #[test]
 fn a_sog_with_a_chosen_palette_size_decodes_identically_in_splat_transform() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,6 +58,7 @@ fn a_sog_with_a_chosen_palette_size_decodes_identically_in_splat_transform() {
         let sog = dir.path().join(format!("palette{size}.sog"));
         let opts = CompressOptions {
             palette_size: Some(size),
+            position_bits: 12,
             ..CompressOptions::default()
         };
         write_sog_with(&cloud, &sog, &opts);

@@ -128,6 +128,10 @@ pub struct CompactReport {
     pub palette_size_rule: usize,
     /// Each palette size tried and the decoded file's mean PSNR drop on the training views.
     pub palette_tries: Vec<(usize, f64)>,
+    /// Bits of the 16-bit position codes kept (16 without the compressor's settings).
+    pub position_bits: u32,
+    /// Each precision tried and its decoded file's PSNR drop against full precision.
+    pub position_tries: Vec<(u32, f64)>,
     pub seconds: f64,
 }
 
@@ -434,9 +438,17 @@ pub fn compact(
     } else {
         0
     };
+    let (position_bits, position_tries) = match &cfg.compress {
+        Some(opts) => choose_position_bits(&judge, &result, cfg, opts, progress)?,
+        None => (16, Vec::new()),
+    };
     let (palette_size, palette_tries) = match &cfg.compress {
         Some(opts) if rule > PALETTE_MIN => {
-            choose_palette(&judge, &result, train_before, cfg, opts, rule, progress)?
+            let opts = splat_sogs::CompressOptions {
+                position_bits,
+                ..opts.clone()
+            };
+            choose_palette(&judge, &result, train_before, cfg, &opts, rule, progress)?
         }
         _ => (None, Vec::new()),
     };
@@ -460,9 +472,52 @@ pub fn compact(
         palette_size,
         palette_size_rule: rule,
         palette_tries,
+        position_bits,
+        position_tries,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((result.to_cloud(), report))
+}
+
+/// Share of the budget position precision may take (the palette gets what is left, measured
+/// with the positions as chosen): coarser positions cost little PSNR and save a byte's worth
+/// of noise per Gaussian and axis at most, so they are not worth much of the budget.
+const POSITION_SHARE: f64 = 0.25;
+/// Position precisions tried, fewest bits first (16, every bit, always fits).
+const POSITION_BITS: [u32; 4] = [8, 10, 12, 14];
+
+/// The fewest bits of the 16-bit position codes whose decoded file loses at most
+/// `POSITION_SHARE` of the budget on the training views against the file at full precision
+/// (other settings as `opts`); bisection.
+fn choose_position_bits(
+    judge: &Judge<'_>,
+    g: &Gaussians32,
+    cfg: &CompactConfig,
+    opts: &splat_sogs::CompressOptions,
+    progress: &dyn CompactProgress,
+) -> Result<(u32, Vec<(u32, f64)>), TrainError> {
+    let cloud = g.to_cloud();
+    let gpu = (judge.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(judge.ctx);
+    progress.phase("choosing the position precision", 4);
+    let psnr_at = |bits: u32| -> Result<f64, TrainError> {
+        let opts = splat_sogs::CompressOptions {
+            position_bits: bits,
+            ..opts.clone()
+        };
+        let decoded = splat_sogs::decoded_on(&cloud, &opts, gpu)
+            .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
+        judge.train_psnr(&Gaussians32::from_cloud(&decoded))
+    };
+    let full = psnr_at(16)?;
+    progress.advance(1);
+    let mut tries = Vec::new();
+    let first = first_fitting::<TrainError>(POSITION_BITS.len(), |i| {
+        let drop = full - psnr_at(POSITION_BITS[i])?;
+        tries.push((POSITION_BITS[i], drop));
+        progress.advance(tries.len() as u64 + 1);
+        Ok(drop <= POSITION_SHARE * cfg.max_psnr_drop)
+    })?;
+    Ok((first.map_or(16, |i| POSITION_BITS[i]), tries))
 }
 
 /// The smallest SH palette tried.

@@ -120,7 +120,8 @@ fn a_zero_budget_never_loses_psnr() {
 
 /// With the compressor's settings, compaction also picks the SH palette: the fewest centroids
 /// (64·2^k below SOG's rule) whose decoded file stays within the budget on the training views.
-/// Checked here by decoding the chosen file again and scoring it independently. (The built-in
+/// Checked here by decoding the chosen file (palette and position precision) again and scoring
+/// it independently. (The built-in
 /// scene has no view-dependent colour, so noise in the higher bands only costs PSNR and the
 /// smallest palette fits; the search's minimality is `compact`'s unit test.)
 #[test]
@@ -167,6 +168,7 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
         &small,
         &splat_sogs::CompressOptions {
             palette_size: Some(chosen),
+            position_bits: report.position_bits,
             ..opts
         },
         None,
@@ -179,4 +181,14 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
     );
     let tried = report.palette_tries.iter().find(|t| t.0 == chosen);
     assert!((tried.expect("the chosen size was tried").1 - drop).abs() < 1e-6);
+    // Position precision was chosen first, within its share of the budget.
+    assert!(!report.position_tries.is_empty());
+    assert!((8..=16).contains(&report.position_bits));
+    if report.position_bits < 16 {
+        let t = report
+            .position_tries
+            .iter()
+            .find(|t| t.0 == report.position_bits);
+        assert!(t.expect("the chosen precision was tried").1 <= 0.25 * cfg.max_psnr_drop);
+    }
 }
