@@ -63,7 +63,7 @@ quality)
         awk -v n="$name" -v b="$(size "$file")" -v m="$(size "$model")" -v p="$psnr" -v s="$ssim" -v o="$base" \
             'BEGIN {printf "%-24s %12d %8.2f %10.3f %8.4f %10.3f\n", n, b, m / b, p, s, o - p}'
     done
-    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["compaction"]; print("compaction: %d -> %d Gaussians, SH degree %d -> %d, training views %.3f -> %.3f dB, tries %s" % (c["gaussians_before"], c["gaussians_after"], c["sh_degree_before"], c["sh_degree_after"], c["train_psnr_before"], c["train_psnr_after"], [(a["gaussians"], a["sh_degree"], round(a["train_drop"], 3)) for a in c["attempts"]]))' "$out/compact.json"
+    python3 -c 'import json,sys; c=json.load(open(sys.argv[1]))["compaction"]; print("compaction: %d -> %d Gaussians, SH degree %d -> %d, training views %.3f -> %.3f dB, tries %s" % (c["gaussians_before"], c["gaussians_after"], c["sh_degree_before"], c["sh_degree_after"], c["train_psnr_before"], c["train_psnr_after"], [(a["gaussians"], a["sh_degree"], round(a["train_drop"], 3)) for a in c["attempts"]])); print("  positions %d bits (tries %s); SH palette %s (rule %d, tries %s)" % (c["position_bits"], [(b, round(d, 3)) for b, d in c["position_tries"]], c["palette_size"] or c["palette_size_rule"], c["palette_size_rule"], [(p, round(d, 3)) for p, d in c["palette_tries"]])); print("  files: %s" % json.load(open(sys.argv[1]))["files"])' "$out/compact.json"
     ;;
 timing)
     n=${2:?N}; iters=${3:-10}

@@ -336,10 +336,10 @@ fn print_compaction(r: &CompactReport) {
         let tries: Vec<String> = r
             .position_tries
             .iter()
-            .map(|(bits, drop)| format!("{bits} bits: −{drop:.3} dB"))
+            .map(|(bits, drop)| format!("{bits} bits: {:+.3} dB", -drop))
             .collect();
         println!(
-            "  positions: {} of 16 bits (tried against full precision on the training views: {})",
+            "  positions: {} of 16 bits (PSNR change on the training views against full precision: {})",
             r.position_bits,
             tries.join(", ")
         );
@@ -348,10 +348,10 @@ fn print_compaction(r: &CompactReport) {
         let tries: Vec<String> = r
             .palette_tries
             .iter()
-            .map(|(size, drop)| format!("{size}: −{drop:.2} dB"))
+            .map(|(size, drop)| format!("{size}: {:+.2} dB", -drop))
             .collect();
         println!(
-            "  SH palette: {} centroids (SOG's rule: {}); decoded files tried on the training views: {}",
+            "  SH palette: {} centroids (SOG's rule: {}); PSNR change of the decoded files tried, on the training views: {}",
             r.palette_size.unwrap_or(r.palette_size_rule),
             r.palette_size_rule,
             tries.join(", ")
