@@ -460,3 +460,71 @@ fn a_resume_with_other_settings_is_refused_saying_what_differs() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("resuming from"), "{}", text(&o));
 }
+
+/// Issue 26: `--sog-aware` trains with the SOG grid's neighbour loss from where densification
+/// ends (the schedule line says so), writes the model in its grid's order, and `splat compress`
+/// then refines that arrangement instead of starting from the Morton order; `--palette-size`
+/// sets the palette.
+#[test]
+fn sog_aware_training_writes_its_grid_order_and_compress_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 9, 48, 36, 800);
+    let out = dir.path().join("aware");
+    let o = train(
+        &ws,
+        &out,
+        &[
+            "--steps",
+            "60",
+            "--densify-until",
+            "40",
+            "--sog-aware",
+            "--sog-aware-every",
+            "10",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("compression-aware from step 40, sorted every 10 steps"),
+        "{err}"
+    );
+    let model = out.join("point_cloud.ply");
+    let sog = dir.path().join("aware.sog");
+    let report = dir.path().join("report.json");
+    let o = splat(&[
+        "compress",
+        model.to_str().unwrap(),
+        "-o",
+        sog.to_str().unwrap(),
+        "--palette-size",
+        "64",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["order"]["started_from_input"], true, "{r}");
+    assert!(
+        r["order"]["neighbour_distance_input"].as_f64().unwrap()
+            < r["order"]["neighbour_distance_morton"].as_f64().unwrap()
+    );
+    assert_eq!(r["palette_size"], 64);
+    // A plain run's model is in no such order.
+    let plain = dir.path().join("plain");
+    let o = train(&ws, &plain, &["--steps", "60", "--densify-until", "40"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = splat(&[
+        "compress",
+        plain.join("point_cloud.ply").to_str().unwrap(),
+        "-o",
+        dir.path().join("plain.sog").to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["order"]["started_from_input"], false, "{r}");
+}
