@@ -65,8 +65,15 @@ fn bench_webp_encoders(c: &mut Criterion) {
     let cloud = synthetic_cloud(N, 0, 2);
     let layout = GridLayout::for_count(N);
     let ids: Vec<u32> = order::morton_order(&cloud.means);
-    let sog =
-        splat_sogs::planes::encode(&cloud, &ids, layout.width, layout.height, None, 16, "bench");
+    let sog = splat_sogs::planes::encode(
+        &cloud,
+        &ids,
+        layout.width,
+        layout.height,
+        None,
+        Default::default(),
+        "bench",
+    );
     let plane = sog
         .image(splat_sogs::planes::MEANS_L)
         .expect("means_l")

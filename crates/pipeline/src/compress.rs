@@ -206,6 +206,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
             if a.palette_size.is_none() {
                 opts.palette_size = r.palette_size;
                 opts.position_bits = r.position_bits;
+                opts.sh_levels = r.sh_levels;
             }
             (c, Some(r))
         }
@@ -341,6 +342,18 @@ fn print_compaction(r: &CompactReport) {
         println!(
             "  positions: {} of 16 bits (PSNR change on the training views against full precision: {})",
             r.position_bits,
+            tries.join(", ")
+        );
+    }
+    if !r.sh_level_tries.is_empty() {
+        let tries: Vec<String> = r
+            .sh_level_tries
+            .iter()
+            .map(|(levels, drop)| format!("{levels}: {:+.3} dB", -drop))
+            .collect();
+        println!(
+            "  SH codebook: {} of 256 levels (PSNR change on the training views against 256: {})",
+            r.sh_levels,
             tries.join(", ")
         );
     }

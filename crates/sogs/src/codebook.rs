@@ -47,6 +47,13 @@ impl Codebook {
     /// As [`Codebook::fit`], keeping every value within `max_error` of its entry where 256
     /// entries allow it (see the module comment).
     pub fn fit_bounded(values: &[f32], max_error: Option<f32>) -> Self {
+        Self::fit_levels(values, max_error, CODEBOOK_SIZE)
+    }
+
+    /// As [`Codebook::fit_bounded`] with at most `levels` distinct entries (1–256; the table is
+    /// still 256 long, its last entry repeated): fewer symbols for the image codec, at more error.
+    pub fn fit_levels(values: &[f32], max_error: Option<f32>, levels: usize) -> Self {
+        let levels = levels.clamp(1, CODEBOOK_SIZE);
         let mut sorted: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
         sorted.par_sort_unstable_by(f32::total_cmp);
         let Some((&lo, &hi)) = sorted.first().zip(sorted.last()) else {
@@ -58,10 +65,10 @@ impl Codebook {
         let bins = bin_sorted(&sorted, lo, hi);
         let weights: Vec<f64> = bins.iter().map(|b| b.count.sqrt()).collect();
         let means: Vec<f64> = bins.iter().map(|b| b.sum / b.count).collect();
-        let width = max_error.map(|e| feasible_width(&bins, 2.0 * e, CODEBOOK_SIZE));
+        let width = max_error.map(|e| feasible_width(&bins, 2.0 * e, levels));
         let span = |r: &std::ops::Range<usize>| bins[r.end - 1].max - bins[r.start].min;
         let allowed = |r: std::ops::Range<usize>| width.is_none_or(|w| span(&r) <= w);
-        let mut groups = optimal_segmentation(&means, &weights, CODEBOOK_SIZE, &allowed);
+        let mut groups = optimal_segmentation(&means, &weights, levels, &allowed);
         if !is_partition(&groups, bins.len(), &allowed) {
             // The programme's prefix sums lose every small value's digits next to a huge one
             // (a log-scale of 1e17 beside ones near -5), and its search then finds no allowed
@@ -91,9 +98,13 @@ impl Codebook {
         Self::from_entries(entries)
     }
 
-    /// Index of the entry nearest to `v`.
+    /// Index of the entry nearest to `v` (the first of equal entries).
     pub fn index(&self, v: f32) -> u8 {
-        self.midpoints.partition_point(|&m| m <= v) as u8
+        let i = self.midpoints.partition_point(|&m| m <= v);
+        // Past the last distinct entry every midpoint equals it: take its first copy, so that
+        // a table of fewer levels uses only that many indices.
+        let value = self.entries[i];
+        self.entries[..i].partition_point(|&e| e < value) as u8
     }
 
     pub fn value(&self, i: u8) -> f32 {
@@ -309,6 +320,43 @@ mod tests {
             }
         }
         d[k][n]
+    }
+
+    #[test]
+    fn fewer_levels_use_that_many_indices_and_stay_nearest() {
+        let mut r = 0x2545_f491u64;
+        let values: Vec<f32> = (0..20_000)
+            .map(|_| {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                ((r >> 11) as f64 / (1u64 << 53) as f64) as f32 * 2.0 - 1.0
+            })
+            .collect();
+        let full = Codebook::fit(&values);
+        let mut last_error = 0.0f64;
+        for levels in [256usize, 64, 16] {
+            let book = Codebook::fit_levels(&values, None, levels);
+            assert_eq!(book.entries.len(), CODEBOOK_SIZE);
+            let used: std::collections::BTreeSet<u8> =
+                values.iter().map(|&v| book.index(v)).collect();
+            assert!(used.len() <= levels, "{levels}: {} indices", used.len());
+            let mut error = 0.0f64;
+            for &v in &values {
+                let got = book.value(book.index(v));
+                // Nearest entry.
+                let best = book
+                    .entries
+                    .iter()
+                    .map(|&e| (e - v).abs())
+                    .fold(f32::INFINITY, f32::min);
+                assert!((got - v).abs() <= best + 1e-6, "{levels}: {v}");
+                error += f64::from((got - v) * (got - v));
+            }
+            assert!(error >= last_error, "fewer levels, more error");
+            last_error = error;
+        }
+        assert_eq!(Codebook::fit_levels(&values, None, 256), full);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct CompressOptions {
     /// Bits of each 16-bit position code that carry information (8–16; the rest rounded
     /// away, see `planes::coarsen`). 16: all. Compaction picks fewer where the views allow.
     pub position_bits: u32,
+    /// Distinct values of the SH palette's codebook (1–256; 256: all). Compaction picks fewer
+    /// where the views allow.
+    pub sh_levels: usize,
     pub effort: Effort,
 }
 
@@ -55,6 +58,7 @@ impl Default for CompressOptions {
             effort: None,
             palette_size: None,
             position_bits: 16,
+            sh_levels: 256,
         }
     }
 }
@@ -230,7 +234,10 @@ pub fn quantize_on(
         layout.width,
         layout.height,
         palette.as_ref().map(|(p, _)| (bands, p)),
-        opts.position_bits,
+        planes::Precision {
+            position_bits: opts.position_bits,
+            sh_levels: opts.sh_levels,
+        },
         &generator,
     );
     seconds.push(("quantize".to_string(), t.elapsed().as_secs_f64()));

@@ -77,9 +77,10 @@ pub fn encode(
     width: usize,
     height: usize,
     sh: Option<(u32, &Palette)>,
-    position_bits: u32,
+    precision: Precision,
     generator: &str,
 ) -> Sog {
+    let position_bits = precision.position_bits;
     let n = cloud.len();
     assert_eq!(order.len(), n);
     let mut images = Vec::new();
@@ -169,7 +170,8 @@ pub fn encode(
 
     let mut sh_n = None;
     if let Some((bands, palette)) = sh {
-        let (centroids, labels, codebook) = encode_palette(palette, bands, order, width, height);
+        let (centroids, labels, codebook) =
+            encode_palette(palette, bands, order, (width, height), precision.sh_levels);
         images.push((SHN_CENTROIDS.to_string(), centroids));
         images.push((SHN_LABELS.to_string(), labels));
         sh_n = Some(ShN {
@@ -272,6 +274,24 @@ pub fn unpack_quat(px: [u8; 4]) -> [f32; 4] {
     q.map(|c| c as f32)
 }
 
+/// How finely positions and the SH palette are stored (each a rate choice inside SOG v2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    /// Bits of the 16-bit position codes that carry information (8–16, see [`coarsen`]).
+    pub position_bits: u32,
+    /// Distinct entries of the SH palette's 256-entry codebook (1–256).
+    pub sh_levels: usize,
+}
+
+impl Default for Precision {
+    fn default() -> Self {
+        Precision {
+            position_bits: 16,
+            sh_levels: 256,
+        }
+    }
+}
+
 /// A 16-bit position code `q` (0..=65535) rounded to the nearest multiple of
 /// `2^(16 − bits)` (the top code kept), so that the low byte carries `bits − 8` bits of
 /// information and the image codec finds fewer symbols; the decoder reads plain 16-bit codes.
@@ -287,8 +307,8 @@ fn encode_palette(
     palette: &Palette,
     bands: u32,
     order: &[u32],
-    width: usize,
-    height: usize,
+    (width, height): (usize, usize),
+    levels: usize,
 ) -> (Image, Image, Codebook) {
     let k = sh_rest_per_channel(bands);
     let count = palette.count();
@@ -305,7 +325,7 @@ fn encode_palette(
         *r = next;
         next += 1;
     }
-    let book = Codebook::fit(&palette.centroids);
+    let book = Codebook::fit_levels(&palette.centroids, None, levels);
     let mut centroids = Image::zeroed(64 * k, count.div_ceil(64).max(1));
     for (c, &slot) in renumber.iter().enumerate() {
         let v = palette.centroid(c);

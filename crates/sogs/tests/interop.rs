@@ -49,7 +49,8 @@ fn a_sog_we_write_decodes_identically_in_splat_transform() {
 }
 
 /// The palette sizes compaction chooses below SOG's rule (64·2^k centroids; one row of the
-/// centroid image at 64), with coarsened position codes, decode the same in splat-transform.
+/// centroid image at 64), with coarsened position codes and a 32-level SH codebook, decode the
+/// same in splat-transform.
 #[test]
 fn a_sog_with_a_chosen_palette_size_decodes_identically_in_splat_transform() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,6 +60,7 @@ fn a_sog_with_a_chosen_palette_size_decodes_identically_in_splat_transform() {
         let opts = CompressOptions {
             palette_size: Some(size),
             position_bits: 12,
+            sh_levels: 32,
             ..CompressOptions::default()
         };
         write_sog_with(&cloud, &sog, &opts);

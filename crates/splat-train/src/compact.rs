@@ -132,6 +132,11 @@ pub struct CompactReport {
     pub position_bits: u32,
     /// Each precision tried and its decoded file's PSNR drop against full precision.
     pub position_tries: Vec<(u32, f64)>,
+    /// Distinct values of the SH palette's codebook kept (256 without the compressor's settings
+    /// or without SH bands).
+    pub sh_levels: usize,
+    /// Each count tried and its decoded file's PSNR drop against 256 (positions as chosen).
+    pub sh_level_tries: Vec<(usize, f64)>,
     pub seconds: f64,
 }
 
@@ -438,14 +443,46 @@ pub fn compact(
     } else {
         0
     };
+    let result_cloud = result.to_cloud();
     let (position_bits, position_tries) = match &cfg.compress {
-        Some(opts) => choose_position_bits(&judge, &result, cfg, opts, progress)?,
+        Some(opts) => {
+            progress.phase("choosing the position precision", 4);
+            choose_cheapest(
+                &judge,
+                &result_cloud,
+                cfg,
+                opts,
+                (&POSITION_BITS, 16),
+                |o, bits| o.position_bits = bits,
+                progress,
+            )?
+        }
         None => (16, Vec::new()),
+    };
+    let (sh_levels, sh_level_tries) = match &cfg.compress {
+        Some(opts) if result.sh_degree > 0 => {
+            progress.phase("choosing the SH codebook", 4);
+            let opts = splat_sogs::CompressOptions {
+                position_bits,
+                ..opts.clone()
+            };
+            choose_cheapest(
+                &judge,
+                &result_cloud,
+                cfg,
+                &opts,
+                (&SH_LEVELS, 256),
+                |o, levels| o.sh_levels = levels,
+                progress,
+            )?
+        }
+        _ => (256, Vec::new()),
     };
     let (palette_size, palette_tries) = match &cfg.compress {
         Some(opts) if rule > PALETTE_MIN => {
             let opts = splat_sogs::CompressOptions {
                 position_bits,
+                sh_levels,
                 ..opts.clone()
             };
             choose_palette(&judge, &result, train_before, cfg, &opts, rule, progress)?
@@ -474,50 +511,53 @@ pub fn compact(
         palette_tries,
         position_bits,
         position_tries,
+        sh_levels,
+        sh_level_tries,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((result.to_cloud(), report))
 }
 
-/// Share of the budget position precision may take (the palette gets what is left, measured
-/// with the positions as chosen): coarser positions cost little PSNR and save a byte's worth
-/// of noise per Gaussian and axis at most, so they are not worth much of the budget.
+/// Share of the budget position precision, and then the SH codebook's levels, may each take
+/// (the palette size gets what is left, measured with both as chosen): each saves a few bits
+/// per value at most, so neither is worth much of the budget.
 const POSITION_SHARE: f64 = 0.25;
 /// Position precisions tried, fewest bits first (16, every bit, always fits).
 const POSITION_BITS: [u32; 4] = [8, 10, 12, 14];
 
-/// The fewest bits of the 16-bit position codes whose decoded file loses at most
-/// `POSITION_SHARE` of the budget on the training views against the file at full precision
-/// (other settings as `opts`); bisection.
-fn choose_position_bits(
+/// SH codebook levels tried, fewest first (256, every level, always fits).
+const SH_LEVELS: [usize; 6] = [4, 8, 16, 32, 64, 128];
+
+/// The cheapest setting of one rate choice (`ladder`, cheapest first; `full` always fits):
+/// the first whose decoded file (other settings as `opts`) loses at most `POSITION_SHARE` of
+/// the budget on the training views against `full`; bisection. Returns it and each try's drop.
+fn choose_cheapest<T: Copy>(
     judge: &Judge<'_>,
-    g: &Gaussians32,
+    cloud: &GaussianCloud,
     cfg: &CompactConfig,
     opts: &splat_sogs::CompressOptions,
+    (ladder, full): (&[T], T),
+    set: impl Fn(&mut splat_sogs::CompressOptions, T),
     progress: &dyn CompactProgress,
-) -> Result<(u32, Vec<(u32, f64)>), TrainError> {
-    let cloud = g.to_cloud();
+) -> Result<(T, Vec<(T, f64)>), TrainError> {
     let gpu = (judge.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(judge.ctx);
-    progress.phase("choosing the position precision", 4);
-    let psnr_at = |bits: u32| -> Result<f64, TrainError> {
-        let opts = splat_sogs::CompressOptions {
-            position_bits: bits,
-            ..opts.clone()
-        };
-        let decoded = splat_sogs::decoded_on(&cloud, &opts, gpu)
+    let psnr_at = |value: T| -> Result<f64, TrainError> {
+        let mut opts = opts.clone();
+        set(&mut opts, value);
+        let decoded = splat_sogs::decoded_on(cloud, &opts, gpu)
             .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
         judge.train_psnr(&Gaussians32::from_cloud(&decoded))
     };
-    let full = psnr_at(16)?;
+    let reference = psnr_at(full)?;
     progress.advance(1);
     let mut tries = Vec::new();
-    let first = first_fitting::<TrainError>(POSITION_BITS.len(), |i| {
-        let drop = full - psnr_at(POSITION_BITS[i])?;
-        tries.push((POSITION_BITS[i], drop));
+    let first = first_fitting::<TrainError>(ladder.len(), |i| {
+        let drop = reference - psnr_at(ladder[i])?;
+        tries.push((ladder[i], drop));
         progress.advance(tries.len() as u64 + 1);
         Ok(drop <= POSITION_SHARE * cfg.max_psnr_drop)
     })?;
-    Ok((first.map_or(16, |i| POSITION_BITS[i]), tries))
+    Ok((first.map_or(full, |i| ladder[i]), tries))
 }
 
 /// The smallest SH palette tried.

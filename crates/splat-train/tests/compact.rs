@@ -120,8 +120,8 @@ fn a_zero_budget_never_loses_psnr() {
 
 /// With the compressor's settings, compaction also picks the SH palette: the fewest centroids
 /// (64·2^k below SOG's rule) whose decoded file stays within the budget on the training views.
-/// Checked here by decoding the chosen file (palette and position precision) again and scoring
-/// it independently. (The built-in
+/// Checked here by decoding the chosen file (palette, position precision and SH codebook
+/// levels) again and scoring it independently. (The built-in
 /// scene has no view-dependent colour, so noise in the higher bands only costs PSNR and the
 /// smallest palette fits; the search's minimality is `compact`'s unit test.)
 #[test]
@@ -169,6 +169,7 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
         &splat_sogs::CompressOptions {
             palette_size: Some(chosen),
             position_bits: report.position_bits,
+            sh_levels: report.sh_levels,
             ..opts
         },
         None,
@@ -190,5 +191,14 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
             .iter()
             .find(|t| t.0 == report.position_bits);
         assert!(t.expect("the chosen precision was tried").1 <= 0.25 * cfg.max_psnr_drop);
+    }
+    // So were the SH codebook's levels, with the positions as chosen.
+    assert!(!report.sh_level_tries.is_empty());
+    if report.sh_levels < 256 {
+        let t = report
+            .sh_level_tries
+            .iter()
+            .find(|t| t.0 == report.sh_levels);
+        assert!(t.expect("the chosen levels were tried").1 <= 0.25 * cfg.max_psnr_drop);
     }
 }
