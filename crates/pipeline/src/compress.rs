@@ -334,42 +334,36 @@ fn print_compaction(r: &CompactReport) {
         test(r.test_psnr_after)
     );
     if !r.position_tries.is_empty() {
-        let tries: Vec<String> = r
-            .position_tries
-            .iter()
-            .map(|(bits, drop)| format!("{bits} bits: {:+.3} dB", -drop))
-            .collect();
         println!(
             "  positions: {} of 16 bits (PSNR change on the training views against full precision: {})",
             r.position_bits,
-            tries.join(", ")
+            changes(&r.position_tries, " bits")
         );
     }
     if !r.sh_level_tries.is_empty() {
-        let tries: Vec<String> = r
-            .sh_level_tries
-            .iter()
-            .map(|(levels, drop)| format!("{levels}: {:+.3} dB", -drop))
-            .collect();
         println!(
             "  SH codebook: {} of 256 levels (PSNR change on the training views against 256: {})",
             r.sh_levels,
-            tries.join(", ")
+            changes(&r.sh_level_tries, "")
         );
     }
     if !r.palette_tries.is_empty() {
-        let tries: Vec<String> = r
-            .palette_tries
-            .iter()
-            .map(|(size, drop)| format!("{size}: {:+.2} dB", -drop))
-            .collect();
         println!(
             "  SH palette: {} centroids (SOG's rule: {}); PSNR change of the decoded files tried, on the training views: {}",
             r.palette_size.unwrap_or(r.palette_size_rule),
             r.palette_size_rule,
-            tries.join(", ")
+            changes(&r.palette_tries, "")
         );
     }
+}
+
+/// "12 bits: -0.011 dB, 10 bits: -0.099 dB" from (setting, PSNR drop) pairs.
+fn changes<T: std::fmt::Display>(tries: &[(T, f64)], unit: &str) -> String {
+    let each: Vec<String> = tries
+        .iter()
+        .map(|(value, drop)| format!("{value}{unit}: {:+.3} dB", -drop))
+        .collect();
+    each.join(", ")
 }
 
 fn print_summary(r: &splat_sogs::CompressReport, ply_bytes: u64, output: &Path, seconds: f64) {
