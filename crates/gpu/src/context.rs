@@ -240,6 +240,12 @@ impl GpuContext {
         })
     }
 
+    /// Whether this is a CPU device (lavapipe): work that has a CPU version of its own (PLAS)
+    /// runs faster there than through it.
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// `Err` once the device is lost or work submitted to it has failed: everything it holds
     /// or computes from then on is garbage. Callers check it before trusting results (a
     /// training step, a readback).

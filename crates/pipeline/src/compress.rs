@@ -89,9 +89,7 @@ fn sort_device(choice: &str) -> Result<Option<splat_gpu::GpuContext>> {
         "gpu" => Ok(Some(
             splat_gpu::GpuContext::new().context("--device gpu: no GPU adapter")?,
         )),
-        _ => Ok(splat_gpu::GpuContext::new()
-            .ok()
-            .filter(|c| c.info.device_type != splat_gpu::wgpu::DeviceType::Cpu)),
+        _ => Ok(splat_gpu::GpuContext::new().ok().filter(|c| !c.is_cpu())),
     }
 }
 

@@ -116,7 +116,7 @@ fn gpu_or_refusal() -> Result<()> {
         info.name, info.device_type, info.backend
     );
     let allowed = std::env::var("SPLAT_ALLOW_CPU_DEVICE").is_ok_and(|v| v == "1");
-    if info.device_type == splat_gpu::wgpu::DeviceType::Cpu && !allowed {
+    if ctx.is_cpu() && !allowed {
         anyhow::bail!(
             "only a CPU Vulkan device ({}) is available: the NVIDIA driver's Vulkan ICD is not visible in the container (the job's NVIDIA_DRIVER_CAPABILITIES must include graphics; see docker/README.md). Set SPLAT_ALLOW_CPU_DEVICE=1 in the job's environment to run on the CPU anyway",
             info.name

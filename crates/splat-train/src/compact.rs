@@ -290,6 +290,20 @@ impl Judge<'_> {
         self.mean_psnr(g, &self.train)
     }
 
+    /// Mean training-view PSNR of the file `opts` would write for `cloud`, decoded back (the
+    /// images quantized in memory, the codec skipped: it is lossless). PLAS runs on this
+    /// device unless it is a CPU one, as `splat compress` chooses.
+    fn file_psnr(
+        &self,
+        cloud: &GaussianCloud,
+        opts: &splat_sogs::CompressOptions,
+    ) -> Result<f64, TrainError> {
+        let gpu = (!self.ctx.is_cpu()).then_some(self.ctx);
+        let decoded = splat_sogs::decoded_on(cloud, opts, gpu)
+            .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
+        self.train_psnr(&Gaussians32::from_cloud(&decoded))
+    }
+
     fn test_psnr(&self, g: &Gaussians32) -> Result<Option<f64>, TrainError> {
         if self.test.is_empty() {
             return Ok(None);
@@ -444,50 +458,17 @@ pub fn compact(
         0
     };
     let result_cloud = result.to_cloud();
-    let (position_bits, position_tries) = match &cfg.compress {
-        Some(opts) => {
-            progress.phase("choosing the position precision", 4);
-            choose_cheapest(
-                &judge,
-                &result_cloud,
-                cfg,
-                opts,
-                (&POSITION_BITS, 16),
-                |o, bits| o.position_bits = bits,
-                progress,
-            )?
-        }
-        None => (16, Vec::new()),
-    };
-    let (sh_levels, sh_level_tries) = match &cfg.compress {
-        Some(opts) if result.sh_degree > 0 => {
-            progress.phase("choosing the SH codebook", 4);
-            let opts = splat_sogs::CompressOptions {
-                position_bits,
-                ..opts.clone()
-            };
-            choose_cheapest(
-                &judge,
-                &result_cloud,
-                cfg,
-                &opts,
-                (&SH_LEVELS, 256),
-                |o, levels| o.sh_levels = levels,
-                progress,
-            )?
-        }
-        _ => (256, Vec::new()),
-    };
-    let (palette_size, palette_tries) = match &cfg.compress {
-        Some(opts) if rule > PALETTE_MIN => {
-            let opts = splat_sogs::CompressOptions {
-                position_bits,
-                sh_levels,
-                ..opts.clone()
-            };
-            choose_palette(&judge, &result, train_before, cfg, &opts, rule, progress)?
-        }
-        _ => (None, Vec::new()),
+    let rates = match &cfg.compress {
+        Some(opts) => choose_rates(
+            &judge,
+            &result_cloud,
+            train_before,
+            cfg,
+            opts,
+            rule,
+            progress,
+        )?,
+        None => Rates::default(),
     };
     let report = CompactReport {
         gaussians_before: n,
@@ -506,16 +487,16 @@ pub fn compact(
         sh_probe_drops,
         attempts,
         compacted,
-        palette_size,
+        palette_size: rates.palette_size,
         palette_size_rule: rule,
-        palette_tries,
-        position_bits,
-        position_tries,
-        sh_levels,
-        sh_level_tries,
+        palette_tries: rates.palette_tries,
+        position_bits: rates.position_bits,
+        position_tries: rates.position_tries,
+        sh_levels: rates.sh_levels,
+        sh_level_tries: rates.sh_level_tries,
         seconds: start.elapsed().as_secs_f64(),
     };
-    Ok((result.to_cloud(), report))
+    Ok((result_cloud, report))
 }
 
 /// Share of the budget position precision, and then the SH codebook's levels, may each take
@@ -529,83 +510,133 @@ const POSITION_BITS: [u32; 4] = [8, 10, 12, 14];
 /// on the chair (1,000 steps, 100 px) a ladder down to 4 took 8 levels and left the palette
 /// less of the budget, for a larger file (19,581 B against 18,853 B).
 const SH_LEVELS: [usize; 4] = [16, 32, 64, 128];
-
-/// The cheapest setting of one rate choice (`ladder`, cheapest first; `full` always fits):
-/// the first whose decoded file (other settings as `opts`) loses at most `POSITION_SHARE` of
-/// the budget on the training views against `full`; bisection. Returns it and each try's drop.
-fn choose_cheapest<T: Copy>(
-    judge: &Judge<'_>,
-    cloud: &GaussianCloud,
-    cfg: &CompactConfig,
-    opts: &splat_sogs::CompressOptions,
-    (ladder, full): (&[T], T),
-    set: impl Fn(&mut splat_sogs::CompressOptions, T),
-    progress: &dyn CompactProgress,
-) -> Result<(T, Vec<(T, f64)>), TrainError> {
-    let gpu = (judge.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(judge.ctx);
-    let psnr_at = |value: T| -> Result<f64, TrainError> {
-        let mut opts = opts.clone();
-        set(&mut opts, value);
-        let decoded = splat_sogs::decoded_on(cloud, &opts, gpu)
-            .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
-        judge.train_psnr(&Gaussians32::from_cloud(&decoded))
-    };
-    let reference = psnr_at(full)?;
-    progress.advance(1);
-    let mut tries = Vec::new();
-    let first = first_fitting::<TrainError>(ladder.len(), |i| {
-        let drop = reference - psnr_at(ladder[i])?;
-        tries.push((ladder[i], drop));
-        progress.advance(tries.len() as u64 + 1);
-        Ok(drop <= POSITION_SHARE * cfg.max_psnr_drop)
-    })?;
-    Ok((first.map_or(full, |i| ladder[i]), tries))
-}
-
 /// The smallest SH palette tried.
 const PALETTE_MIN: usize = 64;
 
-/// The palette size chosen (`None`: SOG's rule) and each size tried with its PSNR drop.
-type PaletteChoice = (Option<usize>, Vec<(usize, f64)>);
+/// The rate choices made on the views, each with every setting tried and its PSNR drop.
+#[derive(Debug, Default)]
+struct Rates {
+    position_bits: u32,
+    position_tries: Vec<(u32, f64)>,
+    sh_levels: usize,
+    sh_level_tries: Vec<(usize, f64)>,
+    palette_size: Option<usize>,
+    palette_tries: Vec<(usize, f64)>,
+}
 
-/// The fewest centroids, `PALETTE_MIN · 2^k` below `rule`, whose file (every attribute
-/// quantized as written, decoded back) keeps `g`'s mean PSNR on the training views within
-/// `cfg.max_psnr_drop` of `train_before` (the model as given): a bisection on `k` (the drop
-/// falls as the palette grows). `None` when none below the rule does.
-fn choose_palette(
+/// The position precision (within `POSITION_SHARE` of the budget against the file at full
+/// precision), then the SH codebook's levels (within another share, against the file at the
+/// positions chosen), then the fewest palette centroids, `PALETTE_MIN · 2^k` below `rule`,
+/// keeping the decoded file within the whole budget of `train_before` (the model as given).
+/// Each setting is judged on the file it makes (every attribute quantized, decoded back), with
+/// the ones chosen before it, so the total stays within the budget.
+fn choose_rates(
     judge: &Judge<'_>,
-    g: &Gaussians32,
+    cloud: &GaussianCloud,
     train_before: f64,
     cfg: &CompactConfig,
     opts: &splat_sogs::CompressOptions,
     rule: usize,
     progress: &dyn CompactProgress,
-) -> Result<PaletteChoice, TrainError> {
-    let cloud = g.to_cloud();
-    let gpu = (judge.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(judge.ctx);
-    let sizes: Vec<usize> = std::iter::successors(Some(PALETTE_MIN), |&p| Some(p * 2))
-        .take_while(|&p| p < rule)
-        .collect();
-    progress.phase(
-        "choosing the SH palette",
-        u64::from(sizes.len().ilog2()) + 1,
-    );
-    let mut tries = Vec::new();
-    let mut drop_at = |size: usize| -> Result<f64, TrainError> {
-        let opts = splat_sogs::CompressOptions {
-            palette_size: Some(size),
-            ..opts.clone()
-        };
-        let decoded = splat_sogs::decoded_on(&cloud, &opts, gpu)
-            .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
-        let drop = train_before - judge.train_psnr(&Gaussians32::from_cloud(&decoded))?;
-        tries.push((size, drop));
-        progress.advance(tries.len() as u64);
-        Ok(drop)
+) -> Result<Rates, TrainError> {
+    let mut opts = opts.clone();
+    let share = POSITION_SHARE * cfg.max_psnr_drop;
+    progress.phase("choosing the position precision", 3);
+    let full = judge.file_psnr(cloud, &opts)?;
+    let (position_bits, at_positions, position_tries) = cheapest(
+        judge,
+        cloud,
+        &opts,
+        (&POSITION_BITS, 16),
+        |o, bits| o.position_bits = bits,
+        (full, share),
+        progress,
+    )?;
+    opts.position_bits = position_bits;
+    let (sh_levels, sh_level_tries) = if cloud.sh_degree > 0 {
+        progress.phase("choosing the SH codebook", 3);
+        let (levels, _, tries) = cheapest(
+            judge,
+            cloud,
+            &opts,
+            (&SH_LEVELS, 256),
+            |o, levels| o.sh_levels = levels,
+            (at_positions.unwrap_or(full), share),
+            progress,
+        )?;
+        (levels, tries)
+    } else {
+        (256, Vec::new())
     };
-    let first =
-        first_fitting::<TrainError>(sizes.len(), |i| Ok(drop_at(sizes[i])? <= cfg.max_psnr_drop))?;
-    Ok((first.map(|i| sizes[i]), tries))
+    opts.sh_levels = sh_levels;
+    let sizes: Vec<Option<usize>> = std::iter::successors(Some(PALETTE_MIN), |&p| Some(p * 2))
+        .take_while(|&p| p < rule)
+        .map(Some)
+        .collect();
+    let (palette_size, palette_tries) = if sizes.is_empty() {
+        (None, Vec::new())
+    } else {
+        progress.phase(
+            "choosing the SH palette",
+            u64::from(sizes.len().ilog2()) + 1,
+        );
+        let (size, _, tries) = cheapest(
+            judge,
+            cloud,
+            &opts,
+            (&sizes, None),
+            |o, size| o.palette_size = size,
+            (train_before, cfg.max_psnr_drop),
+            progress,
+        )?;
+        let tries = tries
+            .into_iter()
+            .filter_map(|(s, d)| Some((s?, d)))
+            .collect();
+        (size, tries)
+    };
+    Ok(Rates {
+        position_bits,
+        position_tries,
+        sh_levels,
+        sh_level_tries,
+        palette_size,
+        palette_tries,
+    })
+}
+
+/// One rate choice: the first of `ladder` (cheapest first) whose decoded file (other settings
+/// as `opts`) keeps the training views' PSNR within `allowance` of `baseline`, by bisection;
+/// `fallback` (not tried) when none does. Returns it, its PSNR when it was tried, and each
+/// setting tried with its drop from `baseline`.
+#[allow(
+    clippy::type_complexity,
+    reason = "a private helper's tuple of results"
+)]
+fn cheapest<T: Copy>(
+    judge: &Judge<'_>,
+    cloud: &GaussianCloud,
+    opts: &splat_sogs::CompressOptions,
+    (ladder, fallback): (&[T], T),
+    set: impl Fn(&mut splat_sogs::CompressOptions, T),
+    (baseline, allowance): (f64, f64),
+    progress: &dyn CompactProgress,
+) -> Result<(T, Option<f64>, Vec<(T, f64)>), TrainError> {
+    let mut tries = Vec::new();
+    let mut psnr_at = vec![None; ladder.len()];
+    let first = first_fitting::<TrainError>(ladder.len(), |i| {
+        let mut opts = opts.clone();
+        set(&mut opts, ladder[i]);
+        let psnr = judge.file_psnr(cloud, &opts)?;
+        psnr_at[i] = Some(psnr);
+        tries.push((ladder[i], baseline - psnr));
+        progress.advance(tries.len() as u64);
+        Ok(baseline - psnr <= allowance)
+    })?;
+    Ok(match first {
+        Some(i) => (ladder[i], psnr_at[i], tries),
+        None => (fallback, None, tries),
+    })
 }
 
 /// Bisection over `0..len` for the first index that `fits`, as if fitting were monotone (once

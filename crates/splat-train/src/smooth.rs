@@ -147,7 +147,8 @@ struct SmoothParams {
 pub struct Smoothness {
     residual: Kernel,
     grad: Kernel,
-    grid: Option<(GridMap, wgpu::Buffer)>,
+    /// The grid, its cells on the GPU and how many hold a Gaussian (the loss's normaliser).
+    grid: Option<(GridMap, wgpu::Buffer, usize)>,
     resid: wgpu::Buffer,
     inv_w: wgpu::Buffer,
     cell_loss: wgpu::Buffer,
@@ -170,7 +171,8 @@ impl Smoothness {
     /// Uses `grid` from now on.
     pub fn set_grid(&mut self, ctx: &GpuContext, grid: GridMap) {
         let buffer = storage_buffer(ctx, "smooth grid", &grid.ids);
-        self.grid = Some((grid, buffer));
+        let occupied = grid.occupied();
+        self.grid = Some((grid, buffer, occupied));
     }
 
     /// Forgets the grid (the set of Gaussians it indexes has changed).
@@ -193,11 +195,11 @@ impl Smoothness {
         grads: &GpuGrads,
         cfg: &SmoothConfig,
     ) {
-        let Some((grid, ids)) = &self.grid else {
+        let Some((grid, ids, occupied)) = &self.grid else {
             return;
         };
         let cells = grid.width * grid.height;
-        let occupied = grid.occupied().max(1) as f32;
+        let occupied = (*occupied).max(1) as f32;
         let total = cfg.weights.sum();
         if total <= 0.0 || cfg.lambda == 0.0 {
             return;
@@ -268,7 +270,7 @@ impl Smoothness {
 
     /// The loss the last `record` computed (blocking readback; 0 without a grid).
     pub fn loss(&self, ctx: &GpuContext) -> Result<f64, GpuError> {
-        let Some((grid, _)) = &self.grid else {
+        let Some((grid, _, _)) = &self.grid else {
             return Ok(0.0);
         };
         let cells = (grid.width * grid.height) as usize;

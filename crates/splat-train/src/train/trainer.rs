@@ -350,20 +350,11 @@ impl<'c> Trainer<'c> {
             &splat_sogs::plas::PlasOptions::default(),
             // PLAS on the GPU is faster on a real one, the CPU's code on a CPU device (as
             // `splat compress` chooses).
-            (self.ctx.info.device_type != wgpu::DeviceType::Cpu).then_some(self.ctx),
+            (!self.ctx.is_cpu()).then_some(self.ctx),
             &|_, _| {},
         )?;
         smooth.set_grid(self.ctx, GridMap::from_order(&order, layout.width as u32));
         self.book("SOG grid sort")
-    }
-
-    /// The neighbour loss of the last step (compression-aware training; blocking readback),
-    /// `None` when it is off or had no grid yet.
-    pub fn smoothness_loss(&self) -> Result<Option<f64>, TrainError> {
-        match &self.smooth {
-            Some(s) if s.grid().is_some() => Ok(Some(s.loss(self.ctx)?)),
-            _ => Ok(None),
-        }
     }
 
     /// The grid compression-aware training uses now, if any.
