@@ -3,15 +3,19 @@
 # + mapper, CPU, one shared camera), both on IMAGES at --max-image-size (default 1024). Prints
 # CPU and wall seconds per tool, registered images, points, mean track length and reprojection
 # error of each model, and, with GT (a COLMAP model or a folder of Strecha .camera files), the
-# pose errors of both models from `splat sfm-eval`.
+# pose errors of both models from `splat sfm-eval`; GT `colmap` compares splat's model with the
+# model COLMAP made in the same run (scenes without ground truth, such as south-building).
+# `splat sfm` runs with its defaults (`--matcher auto`); COLMAP matches every pair. KEEP=DIR
+# keeps both workspaces (and their logs) in DIR.
 #
-#   bash benches/sfm_end_to_end.sh IMAGES [GT] [MAX_IMAGE_SIZE]
+#   bash benches/sfm_end_to_end.sh IMAGES [GT|colmap] [MAX_IMAGE_SIZE]
 set -euo pipefail
 images=$(realpath "$1")
 gt=${2:-}
 size=${3:-1024}
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=$(mktemp -d)
+out=${KEEP:-$(mktemp -d)}
+mkdir -p "$out"
 export QT_QPA_PLATFORM=offscreen
 cargo build --release -q -p splat-pipeline --manifest-path "$root/Cargo.toml"
 splat="$root/target/release/splat"
@@ -48,11 +52,15 @@ print(f"{'wall-s':30}{t['splat'][1]:>14.1f}{t['colmap'][1]:>14.1f}{t['splat'][1]
 for k in ["Registered images", "Points", "Mean track length", "Mean reprojection error"]:
     print(f"{k:30}{m['splat'].get(k, '-'):>14}{m['colmap'].get(k, '-'):>14}")
 PY
-if [ -n "$gt" ]; then
+if [ "$gt" = colmap ]; then
+    echo "splat against COLMAP's model:"
+    "$splat" sfm-eval "$out/splat/distorted/sparse/0" "$out/colmap/sparse/0" | sed 's/^/  /'
+elif [ -n "$gt" ]; then
     for m in splat:"$out/splat/distorted/sparse/0" colmap:"$out/colmap/sparse/0"; do
         echo "${m%%:*} against the ground truth:"
         "$splat" sfm-eval "${m#*:}" "$gt" | sed 's/^/  /'
     done
 fi
 grep -h "^colmap_" "$out/times" | sed 's/^/  (COLMAP step CPU-s, wall-s) /'
-rm -rf "$out"
+grep -hE "^pairs:|^retrieval:|^time" "$out/log.splat" | sed 's/^/  (splat) /' || true
+[ -n "${KEEP:-}" ] || rm -rf "$out"

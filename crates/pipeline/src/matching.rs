@@ -4,15 +4,24 @@
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use splat_sfm::front_end::{self, CameraMode, FrontEndOptions, Matcher, Observer};
+use splat_sfm::pairs::{RetrievalOptions, SpatialOptions};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum MatcherArg {
+    /// Every pair up to --exhaustive-up-to images; above, retrieval (joined by spatial when
+    /// every photo has GPS). The match report says which ran and why.
+    Auto,
     /// Every pair of images (up to a few hundred images).
     Exhaustive,
     /// Each image with the next --overlap images in name order (video frames).
     Sequential,
+    /// Each image with its --neighbours most similar images (a vocabulary tree trained on
+    /// the run's own features), and its --overlap successors when the names form a sequence.
+    Retrieval,
+    /// Each image with its --spatial-neighbours nearest images by EXIF GPS (drone captures).
+    Spatial,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -46,11 +55,27 @@ pub struct FrontEndArgs {
     /// so an image can hold up to twice as many features (COLMAP counts the same way).
     #[arg(long, default_value_t = 8192)]
     max_features: usize,
-    #[arg(long, value_enum, default_value = "exhaustive")]
+    #[arg(long, value_enum, default_value = "auto")]
     matcher: MatcherArg,
-    /// Successors each image is matched with under --matcher sequential.
-    #[arg(long, default_value_t = 10)]
-    overlap: usize,
+    /// Successors each image is matched with under --matcher sequential (default 10), and
+    /// under retrieval when the names form a sequence (default 5).
+    #[arg(long)]
+    overlap: Option<usize>,
+    /// --matcher auto matches every pair up to this many images.
+    #[arg(long, default_value_t = splat_sfm::pairs::DEFAULT_EXHAUSTIVE_UP_TO)]
+    exhaustive_up_to: usize,
+    /// Most similar images each image is matched with under retrieval.
+    #[arg(long, default_value_t = splat_sfm::pairs::DEFAULT_NEIGHBOURS)]
+    neighbours: usize,
+    /// Nearest images by GPS each image is matched with under spatial matching.
+    #[arg(long, default_value_t = 20)]
+    spatial_neighbours: usize,
+    /// Only spatial neighbours within this many metres (0: no limit).
+    #[arg(long, default_value_t = 0.0)]
+    spatial_radius: f64,
+    /// Spatial matching ignores GPS altitude (often poor from phones).
+    #[arg(long)]
+    spatial_ignore_altitude: bool,
     /// Which images share intrinsics.
     #[arg(long, value_enum, default_value = "auto")]
     camera_mode: CameraModeArg,
@@ -115,13 +140,38 @@ pub fn options(args: &FrontEndArgs) -> Result<FrontEndOptions> {
     if !args.max_error.is_finite() || args.max_error <= 0.0 {
         bail!("--max-error must be positive");
     }
+    if !args.spatial_radius.is_finite() || args.spatial_radius < 0.0 {
+        bail!("--spatial-radius must be 0 (no limit) or a positive number of metres");
+    }
+    if args.neighbours == 0 || args.spatial_neighbours == 0 {
+        bail!("--neighbours and --spatial-neighbours must be at least 1");
+    }
+    let retrieval = RetrievalOptions {
+        neighbours: args.neighbours,
+        sequence_overlap: args
+            .overlap
+            .unwrap_or(RetrievalOptions::default().sequence_overlap),
+        ..RetrievalOptions::default()
+    };
+    let spatial = SpatialOptions {
+        neighbours: args.spatial_neighbours,
+        max_distance: args.spatial_radius,
+        ignore_altitude: args.spatial_ignore_altitude,
+    };
     let mut opts = FrontEndOptions {
         max_image_size: args.max_image_size,
         matcher: match args.matcher {
+            MatcherArg::Auto => Matcher::Auto {
+                exhaustive_up_to: args.exhaustive_up_to,
+                retrieval,
+                spatial,
+            },
             MatcherArg::Exhaustive => Matcher::Exhaustive,
             MatcherArg::Sequential => Matcher::Sequential {
-                overlap: args.overlap.max(1),
+                overlap: args.overlap.unwrap_or(10).max(1),
             },
+            MatcherArg::Retrieval => Matcher::Retrieval(retrieval),
+            MatcherArg::Spatial => Matcher::Spatial(spatial),
         },
         camera_mode: match args.camera_mode {
             CameraModeArg::Auto => CameraMode::Auto,
@@ -183,6 +233,28 @@ pub fn print_summary(report: &splat_sfm::MatchReport) {
         features,
         features / report.images.len().max(1)
     );
+    let sel = &report.selection;
+    println!(
+        "pairs: {} ({} of {} pairs) — {}",
+        sel.matcher, sel.pairs, sel.all_pairs, sel.reason
+    );
+    if let Some(r) = &sel.retrieval {
+        println!(
+            "retrieval: vocabulary of {} words from {} descriptors; {} neighbours each; {:.0} % of consecutive images retrieved each other{}",
+            r.vocabulary_words,
+            r.training_descriptors,
+            r.neighbours,
+            100.0 * r.consecutive_retrieved,
+            if r.sequence {
+                format!(
+                    ", so the names form a sequence: {} successors added",
+                    r.sequence_overlap
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     println!(
         "{} of {} pairs verified, {} inlier matches ({} per verified pair)",
         report.verified_pairs,
@@ -191,9 +263,11 @@ pub fn print_summary(report: &splat_sfm::MatchReport) {
         inliers / report.verified_pairs.max(1)
     );
     println!(
-        "time (wall / CPU s): features {:.1} / {:.1}, matching {:.1} / {:.1}, verification {:.1} / {:.1}, database {:.1} / {:.1}",
+        "time (wall / CPU s): features {:.1} / {:.1}, pair selection {:.1} / {:.1}, matching {:.1} / {:.1}, verification {:.1} / {:.1}, database {:.1} / {:.1}",
         t.extract.wall_s,
         t.extract.cpu_s,
+        t.pair_selection.wall_s,
+        t.pair_selection.cpu_s,
         t.matching.wall_s,
         t.matching.cpu_s,
         t.verification.wall_s,

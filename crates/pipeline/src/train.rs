@@ -39,6 +39,11 @@ pub struct TrainArgs {
     /// Steps between evaluations on the test views (0: only at the end).
     #[arg(long, default_value_t = 1000)]
     eval_every: u32,
+    /// Hold out every N-th photo by name for testing (a COLMAP workspace; a Blender folder keeps
+    /// its transforms_test.json); 0 trains on every photo, as the reference does without
+    /// --eval, and reports PSNR on training views.
+    #[arg(long, default_value_t = splat_scene::dataset::COLMAP_TEST_EVERY)]
+    test_every: usize,
     /// How the set of Gaussians changes: `adc` (the 3DGS paper's clone/split/prune), `mcmc`
     /// (relocation and growth up to --max-gaussians, with position noise) or `fixed`.
     #[arg(long, value_enum, default_value_t = StrategyArg::Adc)]
@@ -370,7 +375,7 @@ fn train_config(a: &TrainArgs, background: [f64; 3]) -> TrainConfig {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?;
+    let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?.with_test_every(a.test_every);
     let cfg = train_config(&a, data.source.default_background());
     eprintln!("{}", describe_schedule(&a, &cfg));
     if data.model.points3d.is_empty() {

@@ -528,3 +528,39 @@ fn sog_aware_training_writes_its_grid_order_and_compress_keeps_it() {
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["order"]["started_from_input"], false, "{r}");
 }
+
+/// `--test-every 0` trains on every photo and says the scores are on training views;
+/// `--test-every N` holds out every N-th photo by name.
+#[test]
+fn test_every_chooses_the_held_out_photos() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 9, 32, 24, 300);
+    let eval = |name: &str, every: &str| {
+        let out = dir.path().join(name);
+        let o = train(&ws, &out, &["--steps", "5", "--test-every", every]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let eval: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+        (eval, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (all, log) = eval("all", "0");
+    assert_eq!(all["held_out"], false, "{all}");
+    assert!(log.contains("on 9 views (0 test)"), "{log}");
+    let (third, log) = eval("third", "3");
+    assert_eq!(third["held_out"], true);
+    assert!(log.contains("on 6 views (3 test)"), "{log}");
+    let names = |e: &serde_json::Value| -> Vec<String> {
+        e["views"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["image"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Without a held-out set the scores are on the training views: all nine.
+    let mut every = names(&all);
+    every.sort();
+    assert_eq!(every.len(), 9, "{all}");
+    let held: Vec<String> = every.iter().step_by(3).cloned().collect();
+    assert_eq!(names(&third), held, "{third}");
+}

@@ -115,6 +115,27 @@ impl Dataset {
         })
     }
 
+    /// The same views with the held-out split chosen by `test_every`: 0 holds nothing out
+    /// (every photo trains, as the reference implementation does without `--eval`; a Blender
+    /// folder's test views join the training views); N > 0 holds out every N-th image by name
+    /// in a COLMAP workspace, while a Blender folder keeps its own `transforms_test.json`.
+    pub fn with_test_every(mut self, test_every: usize) -> Self {
+        match (test_every, self.source) {
+            (0, _) => self.test.clear(),
+            (n, Source::Colmap) => {
+                self.test = self
+                    .model
+                    .images_by_name()
+                    .iter()
+                    .step_by(n)
+                    .map(|i| i.name.clone())
+                    .collect();
+            }
+            (_, Source::Transforms) => {}
+        }
+        self
+    }
+
     /// The training images in name order.
     pub fn train_images(&self) -> Vec<&Image> {
         self.model

@@ -297,14 +297,25 @@ fn blob_f64(path: &Path, what: &str, b: &[u8], expect: usize) -> Result<Vec<f64>
         .collect())
 }
 
-/// Reads cameras, images with keypoint positions, and verified pairs with their inliers.
-pub fn read(path: &Path) -> Result<DatabaseContents> {
+/// Opens an existing database for reading; a missing file is named as such.
+fn open_read_only(path: &Path) -> Result<Connection> {
     if !path.is_file() {
         return Err(SfmError::BadDatabase {
             path: path.to_path_buf(),
             message: "no such file".into(),
         });
     }
+    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(
+        |source| SfmError::Database {
+            path: path.to_path_buf(),
+            source,
+        },
+    )
+}
+
+/// Reads cameras, images with keypoint positions, and verified pairs with their inliers.
+pub fn read(path: &Path) -> Result<DatabaseContents> {
+    let conn = open_read_only(path)?;
     let err = |source| SfmError::Database {
         path: path.to_path_buf(),
         source,
@@ -313,8 +324,6 @@ pub fn read(path: &Path) -> Result<DatabaseContents> {
         path: path.to_path_buf(),
         message,
     };
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(err)?;
     let mut out = DatabaseContents::default();
     let mut stmt = conn
         .prepare("SELECT camera_id, model, width, height, params, prior_focal_length FROM cameras ORDER BY camera_id")
@@ -454,6 +463,54 @@ pub fn read(path: &Path) -> Result<DatabaseContents> {
         });
     }
     out.check_references().map_err(bad)?;
+    Ok(out)
+}
+
+/// Every image's descriptors (`DESCRIPTOR_LEN` bytes each), by image id: for tools that
+/// reuse a database's features, such as retrieval measured against a database's pairs.
+pub fn read_descriptors(path: &Path) -> Result<Vec<(u32, Vec<[u8; DESCRIPTOR_LEN]>)>> {
+    let conn = open_read_only(path)?;
+    let err = |source| SfmError::Database {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stmt = conn
+        .prepare("SELECT image_id, rows, cols, data FROM descriptors ORDER BY image_id")
+        .map_err(err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        })
+        .map_err(err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, nrows, ncols, data) = row.map_err(err)?;
+        let data = data.unwrap_or_default();
+        let expected = usize::try_from(nrows).ok().map(|n| n * DESCRIPTOR_LEN);
+        if ncols != DESCRIPTOR_LEN as i64 || expected != Some(data.len()) {
+            return Err(SfmError::BadDatabase {
+                path: path.to_path_buf(),
+                message: format!(
+                    "descriptors of image {id}: {nrows}×{ncols} in {} bytes",
+                    data.len()
+                ),
+            });
+        }
+        let descriptors = data
+            .chunks_exact(DESCRIPTOR_LEN)
+            .map(|c| {
+                let mut d = [0u8; DESCRIPTOR_LEN];
+                d.copy_from_slice(c);
+                d
+            })
+            .collect();
+        out.push((id, descriptors));
+    }
     Ok(out)
 }
 

@@ -15,14 +15,8 @@ use nalgebra::Vector2;
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Which pairs are matched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Matcher {
-    /// Every pair (small sets).
-    Exhaustive,
-    /// Each image with its `overlap` successors in name order (video-like sets).
-    Sequential { overlap: usize },
-}
+pub use crate::pairs::Matcher;
+use crate::pairs::{self, SelectionReport};
 
 /// Which images share a camera (intrinsics) in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +46,7 @@ impl Default for FrontEndOptions {
         Self {
             max_image_size: 1600,
             sift: SiftOptions::default(),
-            matcher: Matcher::Exhaustive,
+            matcher: Matcher::default(),
             matching: MatchOptions::default(),
             two_view: TwoViewOptions::default(),
             camera_mode: CameraMode::Auto,
@@ -139,6 +133,9 @@ pub struct VerificationSummary {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     pub extract: StepTime,
+    /// Choosing the pairs (vocabulary and retrieval when they ran).
+    #[serde(default)]
+    pub pair_selection: StepTime,
     pub matching: StepTime,
     pub verification: StepTime,
     pub database: StepTime,
@@ -149,6 +146,9 @@ pub struct Timings {
 pub struct MatchReport {
     pub images: Vec<ImageReport>,
     pub skipped: Vec<SkippedFile>,
+    /// Which pairs were matched and why.
+    #[serde(default)]
+    pub selection: SelectionReport,
     pub pairs: Vec<PairReport>,
     pub verified_pairs: usize,
     #[serde(default)]
@@ -259,21 +259,50 @@ pub fn assign_cameras(images: &[InputImage], mode: CameraMode) -> Vec<usize> {
 /// One matched pair: image indices, descriptor matches, verified geometry.
 pub type PairResult = ((usize, usize), Vec<[u32; 2]>, TwoViewGeometry, VerifyStats);
 
-/// Matches and verifies the pairs of `images`; returns (pair, matches, geometry) in pair order.
-/// Cameras (`camera_of`) whose images have no EXIF focal get a focal estimated from their
-/// well-verified pairs, and those pairs are verified again with it.
+/// The front end's observer as pair selection's progress.
+struct StepsOf<'a>(&'a dyn Observer);
+
+impl pairs::Steps for StepsOf<'_> {
+    fn step(&self, name: &str, total: usize) {
+        self.0.begin(name, total);
+    }
+    fn tick(&self) {
+        self.0.tick();
+    }
+    fn done(&self) {
+        self.0.end();
+    }
+}
+
+/// The pairs of `images` to match under `matcher`, and why.
+pub fn select_pairs(
+    images: &[ImageFeatures],
+    matcher: &Matcher,
+    obs: &dyn Observer,
+) -> (Vec<(usize, usize)>, SelectionReport) {
+    let candidates: Vec<pairs::Candidate> = images
+        .iter()
+        .map(|f| pairs::Candidate {
+            descriptors: &f.features.descriptors,
+            gps: f.image.gps,
+        })
+        .collect();
+    pairs::select(&candidates, matcher, &StepsOf(obs))
+}
+
+/// Matches and verifies the pairs of `images` chosen by the matcher; returns (pair, matches,
+/// geometry) in pair order and the account of the choice. Cameras (`camera_of`) whose images
+/// have no EXIF focal get a focal estimated from their well-verified pairs, and those pairs
+/// are verified again with it.
 pub fn match_and_verify(
     images: &mut [ImageFeatures],
     camera_of: &[usize],
     opts: &FrontEndOptions,
     obs: &dyn Observer,
     time: &mut Timings,
-) -> Vec<PairResult> {
-    let overlap = match opts.matcher {
-        Matcher::Exhaustive => None,
-        Matcher::Sequential { overlap } => Some(overlap.max(1)),
-    };
-    let pairs = matching::pairs(images.len(), overlap);
+) -> (Vec<PairResult>, SelectionReport) {
+    let ((pairs, selection), t) = timed(|| select_pairs(images, &opts.matcher, obs));
+    time.pair_selection = t;
     let matrices: Vec<DescriptorMatrix> = images
         .par_iter()
         .map(|f| DescriptorMatrix::new(&f.features.descriptors))
@@ -330,13 +359,14 @@ pub fn match_and_verify(
     });
     time.verification.wall_s += t.wall_s;
     time.verification.cpu_s += t.cpu_s;
-    pairs
+    let results = pairs
         .into_iter()
         .zip(all_matches)
         .zip(geometries)
         .zip(stats)
         .map(|(((p, m), g), s)| (p, m, g, s))
-        .collect()
+        .collect();
+    (results, selection)
 }
 
 /// Verifies the pairs flagged in `which` (the others are copied from `previous`, with empty
@@ -511,7 +541,7 @@ pub fn run(
     time.extract = t;
     let metas: Vec<InputImage> = images.iter().map(|f| f.image.clone()).collect();
     let camera_of = assign_cameras(&metas, opts.camera_mode);
-    let results = match_and_verify(&mut images, &camera_of, opts, obs, &mut time);
+    let (results, selection) = match_and_verify(&mut images, &camera_of, opts, obs, &mut time);
     let (written, t) = timed(|| write_database(database, &images, &camera_of, &results));
     written?;
     time.database = t;
@@ -557,6 +587,7 @@ pub fn run(
     Ok(MatchReport {
         images: reports,
         skipped,
+        selection,
         pairs,
         verified_pairs,
         verification,

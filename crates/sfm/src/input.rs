@@ -37,6 +37,8 @@ pub struct InputImage {
     pub focal_source: FocalSource,
     /// EXIF make and model, when present (photos from one camera share intrinsics).
     pub camera_name: Option<String>,
+    /// Where the photo was taken, when its EXIF has a GPS position.
+    pub gps: Option<GpsPosition>,
     /// The grey working image and original pixels per working pixel along x and y.
     pub gray: GrayImage,
     pub scale: (f32, f32),
@@ -127,6 +129,7 @@ pub fn load(
         None => (DEFAULT_FOCAL_FACTOR * longest, FocalSource::Default),
     };
     let camera_name = info.as_ref().and_then(camera_name);
+    let gps = info.as_ref().and_then(gps_position);
     let rgb = img.to_rgb8();
     let (gray, scale) = if width.max(height) > max_image_size {
         // Not the project's area filter (splat_scene::images::resize_area, made for training photos):
@@ -147,8 +150,87 @@ pub fn load(
         focal,
         focal_source,
         camera_name,
+        gps,
         gray,
         scale,
+    })
+}
+
+/// A WGS84 position from EXIF.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GpsPosition {
+    /// Degrees, north positive.
+    pub latitude: f64,
+    /// Degrees, east positive.
+    pub longitude: f64,
+    /// Metres above sea level, when recorded.
+    pub altitude: Option<f64>,
+}
+
+/// Degrees from EXIF's (degrees, minutes, seconds) rationals and its N/S or E/W reference.
+fn degrees(info: &exif::Exif, value: exif::Tag, reference: exif::Tag, negative: u8) -> Option<f64> {
+    let field = info.get_field(value, exif::In::PRIMARY)?;
+    let exif::Value::Rational(parts) = &field.value else {
+        return None;
+    };
+    let part = |k: usize| {
+        parts
+            .get(k)
+            .filter(|r| r.denom != 0)
+            .map_or(0.0, exif::Rational::to_f64)
+    };
+    if parts.first().is_none_or(|r| r.denom == 0) {
+        return None;
+    }
+    let magnitude = part(0) + part(1) / 60.0 + part(2) / 3600.0;
+    let sign = match info
+        .get_field(reference, exif::In::PRIMARY)
+        .map(|f| &f.value)
+    {
+        Some(exif::Value::Ascii(v)) if v.first().and_then(|s| s.first()) == Some(&negative) => -1.0,
+        _ => 1.0,
+    };
+    Some(sign * magnitude)
+}
+
+/// The GPS position of EXIF's GPS IFD; none when latitude or longitude is missing or out of
+/// range (some cameras write zeros before a fix: 0/0 rationals are read as missing).
+pub fn gps_position(info: &exif::Exif) -> Option<GpsPosition> {
+    let latitude = degrees(
+        info,
+        exif::Tag::GPSLatitude,
+        exif::Tag::GPSLatitudeRef,
+        b'S',
+    )?;
+    let longitude = degrees(
+        info,
+        exif::Tag::GPSLongitude,
+        exif::Tag::GPSLongitudeRef,
+        b'W',
+    )?;
+    if !(latitude.abs() <= 90.0 && longitude.abs() <= 180.0) {
+        return None;
+    }
+    let altitude = info
+        .get_field(exif::Tag::GPSAltitude, exif::In::PRIMARY)
+        .and_then(|f| match &f.value {
+            exif::Value::Rational(r) => r
+                .first()
+                .filter(|r| r.denom != 0)
+                .map(exif::Rational::to_f64),
+            _ => None,
+        })
+        .map(|a| {
+            let below = info
+                .get_field(exif::Tag::GPSAltitudeRef, exif::In::PRIMARY)
+                .and_then(|f| f.value.get_uint(0))
+                == Some(1);
+            if below { -a } else { a }
+        });
+    Some(GpsPosition {
+        latitude,
+        longitude,
+        altitude,
     })
 }
 

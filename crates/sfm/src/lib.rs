@@ -1,5 +1,5 @@
 //! Structure from motion. This crate holds the front end: photo input with focal priors,
-//! SIFT-style features, exhaustive or sequential descriptor matching, geometric verification
+//! SIFT-style features, pair selection (exhaustive, sequential, retrieval, spatial), descriptor matching, geometric verification
 //! (E, F, H by LO-RANSAC) and the COLMAP database those are written to.
 
 // Library code (not its tests) never unwraps, expects or panics on what a user can influence;
@@ -21,6 +21,7 @@ pub mod input;
 pub mod linalg;
 pub mod mapper;
 pub mod matching;
+pub mod pairs;
 pub mod timing;
 pub mod watchdog;
 

@@ -123,3 +123,74 @@ fn exif_orientation_and_focal_are_honoured() {
         im.focal
     );
 }
+
+/// A little-endian TIFF/EXIF block, written by hand: IFD0 pointing to a GPS IFD with latitude
+/// 33° 55' 30.5" S, longitude 18° 25' 12" W and altitude 12.5 m below sea level.
+fn gps_exif_block() -> Vec<u8> {
+    let mut b = b"II\x2a\x00".to_vec();
+    b.extend(8u32.to_le_bytes());
+    let entry = |b: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: [u8; 4]| {
+        b.extend(tag.to_le_bytes());
+        b.extend(kind.to_le_bytes());
+        b.extend(count.to_le_bytes());
+        b.extend(value);
+    };
+    // IFD0 at 8: one entry, the GPS IFD pointer (LONG) to offset 26.
+    b.extend(1u16.to_le_bytes());
+    entry(&mut b, 0x8825, 4, 1, 26u32.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    assert_eq!(b.len(), 26);
+    // GPS IFD: 6 entries (ends at 26 + 2 + 72 + 4 = 104); rationals follow at 104, 128, 152.
+    let (ascii, byte, rational) = (2, 1, 5);
+    b.extend(6u16.to_le_bytes());
+    entry(&mut b, 0x0001, ascii, 2, *b"S\0\0\0");
+    entry(&mut b, 0x0002, rational, 3, 104u32.to_le_bytes());
+    entry(&mut b, 0x0003, ascii, 2, *b"W\0\0\0");
+    entry(&mut b, 0x0004, rational, 3, 128u32.to_le_bytes());
+    entry(&mut b, 0x0005, byte, 1, [1, 0, 0, 0]);
+    entry(&mut b, 0x0006, rational, 1, 152u32.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    assert_eq!(b.len(), 104);
+    for (num, den) in [
+        (33u32, 1u32),
+        (55, 1),
+        (305, 10),
+        (18, 1),
+        (25, 1),
+        (12, 1),
+        (25, 2),
+    ] {
+        b.extend(num.to_le_bytes());
+        b.extend(den.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn exif_gps_position_is_read_with_its_hemispheres_and_altitude() {
+    use image::ImageEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let img =
+        image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 3) as u8, (y * 5) as u8, 9]));
+    let mut bytes = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+    enc.set_exif_metadata(gps_exif_block()).unwrap();
+    enc.write_image(&img, 64, 48, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(dir.path().join("gps.jpg"), &bytes).unwrap();
+    let im = splat_sfm::input::load(dir.path(), &dir.path().join("gps.jpg"), 1600).unwrap();
+    let gps = im.gps.expect("a GPS position");
+    assert!(
+        (gps.latitude + (33.0 + 55.0 / 60.0 + 30.5 / 3600.0)).abs() < 1e-12,
+        "{gps:?}"
+    );
+    assert!(
+        (gps.longitude + (18.0 + 25.0 / 60.0 + 12.0 / 3600.0)).abs() < 1e-12,
+        "{gps:?}"
+    );
+    assert_eq!(gps.altitude, Some(-12.5));
+    // A photo without GPS has none.
+    noise_png(&dir.path().join("plain.png"), 3);
+    let plain = splat_sfm::input::load(dir.path(), &dir.path().join("plain.png"), 1600).unwrap();
+    assert!(plain.gps.is_none());
+}
