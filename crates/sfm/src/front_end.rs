@@ -272,6 +272,9 @@ impl pairs::Steps for StepsOf<'_> {
     fn done(&self) {
         self.0.end();
     }
+    fn warn(&self, message: &str) {
+        self.0.warn(message);
+    }
 }
 
 /// The pairs of `images` to match under `matcher`, and why.

@@ -115,6 +115,7 @@ pub trait Steps: Sync {
     fn step(&self, name: &str, total: usize);
     fn tick(&self);
     fn done(&self);
+    fn warn(&self, _message: &str) {}
 }
 
 /// Chooses the pairs (i < j, sorted, unique) of `images` (in name order) to match.
@@ -155,6 +156,13 @@ pub fn select(
             report.reason = format!(
                 "asked for (--matcher spatial); {gps_images} of {n} images have a GPS position"
             );
+            if gps_images < n {
+                steps.warn(&format!(
+                    "--matcher spatial: only {gps_images} of {n} images have an EXIF GPS position; \
+                     the others are matched with none (--matcher auto or retrieval matches them by \
+                     their content)"
+                ));
+            }
             spatial::spatial_pairs(&gps, &opts)
         }
         Matcher::Auto {
@@ -318,5 +326,47 @@ mod tests {
         assert_eq!(report.matcher, "exhaustive");
         assert!(report.reason.contains("5 images"), "{}", report.reason);
         assert_eq!((report.pairs, report.all_pairs), (10, 10));
+    }
+
+    #[test]
+    fn auto_adds_spatial_pairs_only_when_every_image_has_gps() {
+        let d: Vec<[u8; DESCRIPTOR_LEN]> = (0..40u8).map(|k| [k; DESCRIPTOR_LEN]).collect();
+        let metre = 1.0 / 111_132.0;
+        let gps = |m: f64| GpsPosition {
+            latitude: 47.0 + m * metre,
+            longitude: 8.0,
+            altitude: None,
+        };
+        let mut images: Vec<Candidate> = [0.0, 10.0, 25.0, 45.0, 70.0, 100.0]
+            .iter()
+            .map(|&m| Candidate {
+                descriptors: &d,
+                gps: Some(gps(m)),
+            })
+            .collect();
+        let auto = Matcher::Auto {
+            exhaustive_up_to: 3,
+            retrieval: RetrievalOptions {
+                neighbours: 1,
+                sequence_overlap: 0,
+                ..RetrievalOptions::default()
+            },
+            spatial: SpatialOptions {
+                neighbours: 1,
+                ..SpatialOptions::default()
+            },
+        };
+        let (pairs, report) = select(&images, &auto, &Quiet);
+        assert_eq!(report.matcher, "retrieval+spatial", "{report:?}");
+        assert!(report.reason.contains("all with GPS"), "{}", report.reason);
+        // Each image's nearest along the line is among the pairs.
+        for p in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)] {
+            assert!(pairs.contains(&p), "{p:?} missing from {pairs:?}");
+        }
+        images[4].gps = None;
+        let (_, report) = select(&images, &auto, &Quiet);
+        assert_eq!(report.matcher, "retrieval");
+        assert!(report.reason.contains("5 with GPS"), "{}", report.reason);
+        assert_eq!(report.gps_images, 5);
     }
 }
