@@ -612,7 +612,7 @@ fn write_pictures(trainer: &Trainer, metrics: &Path, out: &Path, steps: u32) -> 
         rows.push(crate::report::GridRow {
             width: tv.view.width,
             height: tv.view.height,
-            truth: tv.pixels.clone(),
+            truth: tv.rgb(),
             render: r.color,
         });
     }

@@ -43,9 +43,9 @@ fn downscaled_views_match_the_scene_rendered_at_that_size() {
             assert!((x - y).abs() < 1e-9, "intrinsics {x} vs {y}");
         }
         let mse = a
-            .pixels
+            .rgb()
             .iter()
-            .zip(&b.pixels)
+            .zip(&b.rgb())
             .map(|(p, q)| (0..3).map(|c| f64::from(p[c] - q[c]).powi(2)).sum::<f64>())
             .sum::<f64>()
             / (3 * a.pixels.len()) as f64;

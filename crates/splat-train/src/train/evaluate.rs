@@ -58,7 +58,7 @@ pub fn score_views<'v>(
             loss.evaluate_into(ctx, &frame.out_color, &target, size, 0.2, &mut eval)?;
             Ok(ViewScore {
                 name: tv.name.clone(),
-                psnr: psnr(&frame.read_color(ctx)?, &tv.pixels),
+                psnr: psnr(&frame.read_color(ctx)?, &tv.rgb()),
                 ssim: eval.terms(ctx)?.ssim,
             })
         })
