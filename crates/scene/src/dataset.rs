@@ -48,12 +48,6 @@ impl Dataset {
     pub fn load(dir: &Path) -> Result<Self> {
         if let Some(model_dir) = find_model_dir(dir) {
             let model = read_model(&model_dir)?;
-            let test = model
-                .images_by_name()
-                .iter()
-                .step_by(COLMAP_TEST_EVERY)
-                .map(|i| i.name.clone())
-                .collect();
             let image_root = if dir.join("images").is_dir() {
                 dir.join("images")
             } else {
@@ -62,9 +56,10 @@ impl Dataset {
             return Ok(Self {
                 model,
                 image_root,
-                test,
+                test: BTreeSet::new(),
                 source: Source::Colmap,
-            });
+            }
+            .with_test_every(COLMAP_TEST_EVERY));
         }
         let mut model = Reconstruction::default();
         let mut test = BTreeSet::new();

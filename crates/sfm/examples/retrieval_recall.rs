@@ -13,13 +13,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-struct Quiet;
-impl pairs::Steps for Quiet {
-    fn step(&self, _: &str, _: usize) {}
-    fn tick(&self) {}
-    fn done(&self) {}
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut workspace: Option<PathBuf> = None;
@@ -86,7 +79,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let n = candidates.len();
     let start = Instant::now();
-    let (words, vocabulary, training) = pairs::image_words(&candidates, &vocab, &Quiet);
+    let (words, vocabulary, training) =
+        pairs::image_words(&candidates, &vocab, &splat_sfm::front_end::Silent);
     let index = Index::new(&words, vocabulary.words());
     let build = start.elapsed().as_secs_f64();
     println!(

@@ -15,6 +15,7 @@ use nalgebra::Vector2;
 use rayon::prelude::*;
 use std::path::Path;
 
+pub use crate::observer::{Observer, Silent};
 pub use crate::pairs::Matcher;
 use crate::pairs::{self, SelectionReport};
 
@@ -53,18 +54,6 @@ impl Default for FrontEndOptions {
         }
     }
 }
-
-/// Told about progress; every method has a no-op default.
-pub trait Observer: Sync {
-    fn begin(&self, _step: &str, _total: usize) {}
-    fn tick(&self) {}
-    fn end(&self) {}
-    fn warn(&self, _message: &str) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl Observer for Silent {}
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageReport {
@@ -259,24 +248,6 @@ pub fn assign_cameras(images: &[InputImage], mode: CameraMode) -> Vec<usize> {
 /// One matched pair: image indices, descriptor matches, verified geometry.
 pub type PairResult = ((usize, usize), Vec<[u32; 2]>, TwoViewGeometry, VerifyStats);
 
-/// The front end's observer as pair selection's progress.
-struct StepsOf<'a>(&'a dyn Observer);
-
-impl pairs::Steps for StepsOf<'_> {
-    fn step(&self, name: &str, total: usize) {
-        self.0.begin(name, total);
-    }
-    fn tick(&self) {
-        self.0.tick();
-    }
-    fn done(&self) {
-        self.0.end();
-    }
-    fn warn(&self, message: &str) {
-        self.0.warn(message);
-    }
-}
-
 /// The pairs of `images` to match under `matcher`, and why.
 pub fn select_pairs(
     images: &[ImageFeatures],
@@ -290,7 +261,7 @@ pub fn select_pairs(
             gps: f.image.gps,
         })
         .collect();
-    pairs::select(&candidates, matcher, &StepsOf(obs))
+    pairs::select(&candidates, matcher, obs)
 }
 
 /// Matches and verifies the pairs of `images` chosen by the matcher; returns (pair, matches,

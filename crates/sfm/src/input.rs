@@ -167,22 +167,22 @@ pub struct GpsPosition {
     pub altitude: Option<f64>,
 }
 
-/// Degrees from EXIF's (degrees, minutes, seconds) rationals and its N/S or E/W reference.
-fn degrees(info: &exif::Exif, value: exif::Tag, reference: exif::Tag, negative: u8) -> Option<f64> {
-    let field = info.get_field(value, exif::In::PRIMARY)?;
-    let exif::Value::Rational(parts) = &field.value else {
-        return None;
-    };
-    let part = |k: usize| {
-        parts
+/// The `k`-th rational of an EXIF field, when it has one with a non-zero denominator (some
+/// cameras write 0/0 before a GPS fix).
+fn rational(info: &exif::Exif, tag: exif::Tag, k: usize) -> Option<f64> {
+    match &info.get_field(tag, exif::In::PRIMARY)?.value {
+        exif::Value::Rational(r) => r
             .get(k)
             .filter(|r| r.denom != 0)
-            .map_or(0.0, exif::Rational::to_f64)
-    };
-    if parts.first().is_none_or(|r| r.denom == 0) {
-        return None;
+            .map(exif::Rational::to_f64),
+        _ => None,
     }
-    let magnitude = part(0) + part(1) / 60.0 + part(2) / 3600.0;
+}
+
+/// Degrees from EXIF's (degrees, minutes, seconds) rationals and its N/S or E/W reference.
+fn degrees(info: &exif::Exif, value: exif::Tag, reference: exif::Tag, negative: u8) -> Option<f64> {
+    let part = |k| rational(info, value, k);
+    let magnitude = part(0)? + part(1).unwrap_or(0.0) / 60.0 + part(2).unwrap_or(0.0) / 3600.0;
     let sign = match info
         .get_field(reference, exif::In::PRIMARY)
         .map(|f| &f.value)
@@ -194,7 +194,7 @@ fn degrees(info: &exif::Exif, value: exif::Tag, reference: exif::Tag, negative: 
 }
 
 /// The GPS position of EXIF's GPS IFD; none when latitude or longitude is missing or out of
-/// range (some cameras write zeros before a fix: 0/0 rationals are read as missing).
+/// range (0/0 rationals are read as missing).
 pub fn gps_position(info: &exif::Exif) -> Option<GpsPosition> {
     let latitude = degrees(
         info,
@@ -211,22 +211,13 @@ pub fn gps_position(info: &exif::Exif) -> Option<GpsPosition> {
     if !(latitude.abs() <= 90.0 && longitude.abs() <= 180.0) {
         return None;
     }
-    let altitude = info
-        .get_field(exif::Tag::GPSAltitude, exif::In::PRIMARY)
-        .and_then(|f| match &f.value {
-            exif::Value::Rational(r) => r
-                .first()
-                .filter(|r| r.denom != 0)
-                .map(exif::Rational::to_f64),
-            _ => None,
-        })
-        .map(|a| {
-            let below = info
-                .get_field(exif::Tag::GPSAltitudeRef, exif::In::PRIMARY)
-                .and_then(|f| f.value.get_uint(0))
-                == Some(1);
-            if below { -a } else { a }
-        });
+    let altitude = rational(info, exif::Tag::GPSAltitude, 0).map(|a| {
+        let below = info
+            .get_field(exif::Tag::GPSAltitudeRef, exif::In::PRIMARY)
+            .and_then(|f| f.value.get_uint(0))
+            == Some(1);
+        if below { -a } else { a }
+    });
     Some(GpsPosition {
         latitude,
         longitude,

@@ -1,6 +1,7 @@
 //! Structure from motion. This crate holds the front end: photo input with focal priors,
-//! SIFT-style features, pair selection (exhaustive, sequential, retrieval, spatial), descriptor matching, geometric verification
-//! (E, F, H by LO-RANSAC) and the COLMAP database those are written to.
+//! SIFT-style features, pair selection (exhaustive, sequential, retrieval, spatial),
+//! descriptor matching, geometric verification (E, F, H by LO-RANSAC) and the COLMAP database
+//! those are written to.
 
 // Library code (not its tests) never unwraps, expects or panics on what a user can influence;
 // where an invariant makes one impossible, the site says so with an `allow` and why.
@@ -21,6 +22,7 @@ pub mod input;
 pub mod linalg;
 pub mod mapper;
 pub mod matching;
+pub mod observer;
 pub mod pairs;
 pub mod timing;
 pub mod watchdog;

@@ -255,6 +255,7 @@ fn best_of_row(row: &[f32]) -> Best {
     let tail = chunks.remainder();
     for (c, chunk) in chunks.enumerate() {
         let base = (c * LANES) as u32;
+        // `take(LANES)` tells the compiler `l < LANES`: no bounds checks, so it vectorises.
         for (l, &s) in chunk.iter().enumerate().take(LANES) {
             let better = s > first[l];
             second[l] = max(second[l], min(first[l], s));

@@ -11,6 +11,7 @@ pub mod vocabulary;
 use crate::features::DESCRIPTOR_LEN;
 use crate::input::GpsPosition;
 use crate::matching;
+use crate::observer::Observer;
 pub use spatial::SpatialOptions;
 pub use vocabulary::{Vocabulary, VocabularyOptions};
 
@@ -110,19 +111,11 @@ pub struct Candidate<'a> {
     pub gps: Option<GpsPosition>,
 }
 
-/// Told when the slow steps start and end (the front end's progress bars).
-pub trait Steps: Sync {
-    fn step(&self, name: &str, total: usize);
-    fn tick(&self);
-    fn done(&self);
-    fn warn(&self, _message: &str) {}
-}
-
 /// Chooses the pairs (i < j, sorted, unique) of `images` (in name order) to match.
 pub fn select(
     images: &[Candidate],
     matcher: &Matcher,
-    steps: &dyn Steps,
+    obs: &dyn Observer,
 ) -> (Vec<(usize, usize)>, SelectionReport) {
     let n = images.len();
     let all_pairs = n * n.saturating_sub(1) / 2;
@@ -147,7 +140,7 @@ pub fn select(
         Matcher::Retrieval(opts) => {
             report.matcher = "retrieval".into();
             report.reason = "asked for (--matcher retrieval)".into();
-            let (p, r) = retrieval_pairs(images, &opts, steps);
+            let (p, r) = retrieval_pairs(images, &opts, obs);
             report.retrieval = Some(r);
             p
         }
@@ -157,7 +150,7 @@ pub fn select(
                 "asked for (--matcher spatial); {gps_images} of {n} images have a GPS position"
             );
             if gps_images < n {
-                steps.warn(&format!(
+                obs.warn(&format!(
                     "--matcher spatial: only {gps_images} of {n} images have an EXIF GPS position; \
                      the others are matched with none (--matcher auto or retrieval matches them by \
                      their content)"
@@ -176,7 +169,7 @@ pub fn select(
                     format!("{n} images, at most {exhaustive_up_to}: every pair (--matcher auto)");
                 matching::pairs(n, None)
             } else {
-                let (mut p, r) = retrieval_pairs(images, &retrieval, steps);
+                let (mut p, r) = retrieval_pairs(images, &retrieval, obs);
                 report.retrieval = Some(r);
                 if gps_images == n {
                     report.matcher = "retrieval+spatial".into();
@@ -208,17 +201,17 @@ pub fn select(
 pub fn image_words(
     images: &[Candidate],
     opts: &VocabularyOptions,
-    steps: &dyn Steps,
+    obs: &dyn Observer,
 ) -> (Vec<Vec<u32>>, Vocabulary, usize) {
     let all: Vec<&[[u8; DESCRIPTOR_LEN]]> = images.iter().map(|c| c.descriptors).collect();
     let sample = vocabulary::training_sample(&all, opts.max_training_descriptors);
     let training = sample.len() / DESCRIPTOR_LEN;
-    steps.step("vocabulary", 1);
+    obs.begin("vocabulary", 1);
     let vocabulary = Vocabulary::train(&sample, opts);
     drop(sample);
-    steps.tick();
-    steps.done();
-    steps.step("retrieval", images.len());
+    obs.tick();
+    obs.end();
+    obs.begin("retrieval", images.len());
     let words: Vec<Vec<u32>> = images
         .par_iter()
         .map(|c| {
@@ -227,11 +220,11 @@ pub fn image_words(
                 .iter()
                 .map(|d| vocabulary.word(&vocabulary::to_f32(d)))
                 .collect();
-            steps.tick();
+            obs.tick();
             w
         })
         .collect();
-    steps.done();
+    obs.end();
     (words, vocabulary, training)
 }
 
@@ -284,9 +277,9 @@ pub fn pairs_from_ranking(
 fn retrieval_pairs(
     images: &[Candidate],
     opts: &RetrievalOptions,
-    steps: &dyn Steps,
+    obs: &dyn Observer,
 ) -> (Vec<(usize, usize)>, RetrievalReport) {
-    let (words, vocabulary, training) = image_words(images, &opts.vocabulary, steps);
+    let (words, vocabulary, training) = image_words(images, &opts.vocabulary, obs);
     let index = index::Index::new(&words, vocabulary.words());
     let ranked = rank(&index, opts.neighbours);
     let (pairs, consecutive, sequence) = pairs_from_ranking(&ranked, opts.sequence_overlap);
@@ -305,13 +298,6 @@ fn retrieval_pairs(
 mod tests {
     use super::*;
 
-    struct Quiet;
-    impl Steps for Quiet {
-        fn step(&self, _: &str, _: usize) {}
-        fn tick(&self) {}
-        fn done(&self) {}
-    }
-
     #[test]
     fn auto_is_exhaustive_up_to_its_count_and_says_why() {
         let d = vec![[0u8; DESCRIPTOR_LEN]; 3];
@@ -321,7 +307,7 @@ mod tests {
                 gps: None,
             })
             .collect();
-        let (pairs, report) = select(&images, &Matcher::default(), &Quiet);
+        let (pairs, report) = select(&images, &Matcher::default(), &crate::observer::Silent);
         assert_eq!(pairs.len(), 10);
         assert_eq!(report.matcher, "exhaustive");
         assert!(report.reason.contains("5 images"), "{}", report.reason);
@@ -356,7 +342,7 @@ mod tests {
                 ..SpatialOptions::default()
             },
         };
-        let (pairs, report) = select(&images, &auto, &Quiet);
+        let (pairs, report) = select(&images, &auto, &crate::observer::Silent);
         assert_eq!(report.matcher, "retrieval+spatial", "{report:?}");
         assert!(report.reason.contains("all with GPS"), "{}", report.reason);
         // Each image's nearest along the line is among the pairs.
@@ -364,7 +350,7 @@ mod tests {
             assert!(pairs.contains(&p), "{p:?} missing from {pairs:?}");
         }
         images[4].gps = None;
-        let (_, report) = select(&images, &auto, &Quiet);
+        let (_, report) = select(&images, &auto, &crate::observer::Silent);
         assert_eq!(report.matcher, "retrieval");
         assert!(report.reason.contains("5 with GPS"), "{}", report.reason);
         assert_eq!(report.gps_images, 5);

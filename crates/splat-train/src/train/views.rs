@@ -26,6 +26,12 @@ fn unit(v: u8) -> f32 {
     f32::from(v) / 255.0
 }
 
+/// One 8-bit pixel as the GPU's `[r, g, b, 1]`.
+#[inline]
+fn rgba(p: &[u8; 3]) -> [f32; 4] {
+    [unit(p[0]), unit(p[1]), unit(p[2]), 1.0]
+}
+
 /// A [0, 1] channel value to 8 bits, rounded to nearest.
 #[inline]
 fn to_byte(v: f32) -> u8 {
@@ -39,10 +45,7 @@ impl TrainView {
     }
 
     fn rgba(&self) -> Vec<[f32; 4]> {
-        self.pixels
-            .iter()
-            .map(|p| [unit(p[0]), unit(p[1]), unit(p[2]), 1.0])
-            .collect()
+        self.pixels.iter().map(rgba).collect()
     }
 
     /// Bytes of the photo on the GPU.
@@ -62,12 +65,9 @@ impl TrainView {
         if let Some(size) = wgpu::BufferSize::new(self.gpu_bytes())
             && let Some(mut staged) = ctx.queue.write_buffer_with(&buf, 0, size)
         {
-            staged.slice(..).write_iter(
-                self.pixels
-                    .iter()
-                    .flat_map(|p| [unit(p[0]), unit(p[1]), unit(p[2]), 1.0f32])
-                    .flat_map(f32::to_ne_bytes),
-            );
+            staged
+                .slice(..)
+                .write_iter(self.pixels.iter().flat_map(rgba).flat_map(f32::to_ne_bytes));
         }
         buf
     }
