@@ -170,119 +170,16 @@ fn score_block(
             1,
         );
     }
-    // The scan over the scores is as long as the product itself: it is written without
-    // branches, columns as three arrays updated a row at a time and each row in LANES
-    // interleaved runs, so that it vectorises. Same results as offering every score in order.
-    let mut cols = Columns::new(n);
-    let rows: Vec<Best> = scores
-        .chunks_exact(n)
-        .enumerate()
-        .map(|(i, row)| {
-            cols.offer_row(row, (start + i) as u32);
-            best_of_row(row)
-        })
-        .collect();
-    (rows, cols.into_best())
-}
-
-/// The larger of two scores (no NaN handling: scores are finite), in one vector instruction.
-#[inline]
-fn max(a: f32, b: f32) -> f32 {
-    if a > b { a } else { b }
-}
-
-#[inline]
-fn min(a: f32, b: f32) -> f32 {
-    if a < b { a } else { b }
-}
-
-/// Interleaved runs a row's best two are tracked in (a multiple of the vector width).
-const LANES: usize = 16;
-
-/// Each column's best two scores and the row of the best, as separate arrays.
-struct Columns {
-    first: Vec<f32>,
-    second: Vec<f32>,
-    index: Vec<u32>,
-}
-
-impl Columns {
-    fn new(n: usize) -> Self {
-        Self {
-            first: vec![Best::NONE.first; n],
-            second: vec![Best::NONE.second; n],
-            index: vec![Best::NONE.index; n],
+    let mut rows = vec![Best::NONE; m];
+    let mut cols = vec![Best::NONE; n];
+    for (i, row) in scores.chunks_exact(n).enumerate() {
+        let best = &mut rows[i];
+        for (j, (&s, col)) in row.iter().zip(cols.iter_mut()).enumerate() {
+            best.offer(s, j as u32);
+            col.offer(s, (start + i) as u32);
         }
     }
-
-    /// Offers row `i`'s scores to every column: `Best::offer` without branches (a later
-    /// equal score leaves the index, as there).
-    fn offer_row(&mut self, row: &[f32], i: u32) {
-        for (((&s, f), sec), idx) in row
-            .iter()
-            .zip(&mut self.first)
-            .zip(&mut self.second)
-            .zip(&mut self.index)
-        {
-            let better = s > *f;
-            *sec = max(*sec, min(*f, s));
-            *idx = if better { i } else { *idx };
-            *f = max(*f, s);
-        }
-    }
-
-    fn into_best(self) -> Vec<Best> {
-        self.first
-            .into_iter()
-            .zip(self.second)
-            .zip(self.index)
-            .map(|((first, second), index)| Best {
-                first,
-                second,
-                index,
-            })
-            .collect()
-    }
-}
-
-/// The best two scores of a row and the column of the best (the first on ties), as offering
-/// them in order would give.
-fn best_of_row(row: &[f32]) -> Best {
-    let mut first = [Best::NONE.first; LANES];
-    let mut second = [Best::NONE.second; LANES];
-    let mut index = [Best::NONE.index; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for (c, chunk) in chunks.enumerate() {
-        let base = (c * LANES) as u32;
-        // `take(LANES)` tells the compiler `l < LANES`: no bounds checks, so it vectorises.
-        for (l, &s) in chunk.iter().enumerate().take(LANES) {
-            let better = s > first[l];
-            second[l] = max(second[l], min(first[l], s));
-            index[l] = if better { base + l as u32 } else { index[l] };
-            first[l] = max(first[l], s);
-        }
-    }
-    // Lanes hold interleaved runs: the best is the highest first score, the lowest column
-    // among equals; the second is the highest of everything else.
-    let mut best = Best::NONE;
-    for l in 0..LANES {
-        if index[l] == u32::MAX {
-            continue;
-        }
-        if first[l] > best.first || (first[l] == best.first && index[l] < best.index) {
-            best.second = best.first.max(second[l]);
-            best.first = first[l];
-            best.index = index[l];
-        } else {
-            best.second = best.second.max(first[l]);
-        }
-    }
-    let base = row.len() - tail.len();
-    for (k, &s) in tail.iter().enumerate() {
-        best.offer(s, (base + k) as u32);
-    }
-    best
+    (rows, cols)
 }
 
 /// Image pairs to match: every pair, or each image with its `overlap` successors in name order.
@@ -377,45 +274,6 @@ mod tests {
             300,
             "random descriptors must fail the ratio test"
         );
-    }
-
-    /// The branch-free scan against offering every score in order, on rows with many ties
-    /// (scores from a handful of values) and lengths around the lane count.
-    #[test]
-    fn the_vectorised_scan_equals_offering_in_order() {
-        let mut s = 12345u64;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 5) as f32 * 0.25 - 0.5
-        };
-        for n in [1, 7, LANES - 1, LANES, LANES + 1, 3 * LANES + 5, 100] {
-            let rows = 9;
-            let scores: Vec<f32> = (0..rows * n).map(|_| next()).collect();
-            let mut cols = Columns::new(n);
-            let mut want_cols = vec![Best::NONE; n];
-            for (i, row) in scores.chunks_exact(n).enumerate() {
-                let mut want = Best::NONE;
-                for (j, &v) in row.iter().enumerate() {
-                    want.offer(v, j as u32);
-                    want_cols[j].offer(v, i as u32);
-                }
-                let got = best_of_row(row);
-                assert_eq!(
-                    (got.first, got.second, got.index),
-                    (want.first, want.second, want.index),
-                    "row {i} of length {n}: {row:?}"
-                );
-                cols.offer_row(row, i as u32);
-            }
-            for (got, want) in cols.into_best().iter().zip(&want_cols) {
-                assert_eq!(
-                    (got.first, got.second, got.index),
-                    (want.first, want.second, want.index)
-                );
-            }
-        }
     }
 
     #[test]
