@@ -332,10 +332,32 @@ fn a_model_gone_after_the_server_started_is_shown_on_the_page_and_the_terminal()
     let shown = browser.eval("document.getElementById('error').hidden ? '' : document.getElementById('error').textContent").unwrap();
     let shown = shown.as_str().unwrap_or_default().to_string();
     assert!(shown.contains("moved.ply"), "the page shows {shown:?}");
-    // The server printed it too (its own line, and the page's report).
+    // The server printed it too (its own line, and the page's report). The page posts its report
+    // without waiting for it, so the server may print it a moment after the page shows the error:
+    // read the terminal as it comes, and stop the server once the report is there (or after 60 s).
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut terminal = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !terminal.contains("in the browser") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                terminal.push_str(&line);
+                terminal.push('\n');
+            }
+            Err(_) => break,
+        }
+    }
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let terminal = String::from_utf8_lossy(&out.stderr);
+    let _ = child.wait();
     assert!(
         terminal.contains("moved.ply") && terminal.contains("in the browser"),
         "{terminal}"
