@@ -98,6 +98,12 @@ impl LossEval {
     }
 }
 
+/// One 8-bit RGB pixel as the loss's target word: red in the low byte (WGSL's
+/// `unpack4x8unorm` reads it back as `v / 255` per channel), alpha 255.
+pub fn pack_rgb8(p: [u8; 3]) -> u32 {
+    u32::from_le_bytes([p[0], p[1], p[2], 255])
+}
+
 impl PhotometricLoss {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         let shader = Shader::compose(&loss_source())?;
@@ -109,8 +115,9 @@ impl PhotometricLoss {
         })
     }
 
-    /// Evaluates the loss of `render` against `target` (both `[r, g, b, a]` per pixel, row-major,
-    /// `width`×`height`) and its gradient; submitted, not waited for.
+    /// Evaluates the loss of `render` (`[r, g, b, a]` f32 per pixel, row-major, `width`×`height`)
+    /// against `target` (the photo, one `pack_rgb8` word per pixel) and its gradient; submitted,
+    /// not waited for.
     pub fn evaluate(
         &self,
         ctx: &GpuContext,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{rasterizer, scene, view};
+use common::{photo, rasterizer, scene, view};
 use rand::{Rng, SeedableRng};
 use splat_test_support::gpu::context;
 use splat_train::reference;
@@ -264,14 +264,12 @@ fn reused_gradient_and_loss_buffers_give_the_same_results_as_fresh_ones() {
         splat_train::GpuGrads::empty(ctx),
     );
     let target = |v: &View| {
-        splat_gpu::storage_buffer(
-            ctx,
-            "target",
-            &loss_weights(v, 3)
+        photo(
+            loss_weights(v, 3)
                 .iter()
-                .map(|p| p.map(f32::abs))
-                .collect::<Vec<_>>(),
+                .map(|p| [0, 1, 2].map(|c| f64::from(p[c].abs()))),
         )
+        .0
     };
     // Big, small (stale key gradients past the end must not leak), big again.
     for (g, v) in [(&ga, &big), (&gb, &small), (&ga, &big)] {

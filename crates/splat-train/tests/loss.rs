@@ -1,6 +1,9 @@
 //! The photometric loss (L1 + D-SSIM): the f64 reference's gradient against finite differences,
 //! and the WGSL kernels against the reference on the real device.
 
+mod common;
+
+use common::photo;
 use rand::{Rng, SeedableRng};
 use splat_test_support::gpu::context;
 use splat_train::PhotometricLoss;
@@ -70,15 +73,12 @@ fn gpu_loss_and_gradient_match_the_reference() {
     for &(w, h, seed) in &[(70usize, 45usize, 4u64), (16, 16, 5), (5, 300, 6)] {
         let x = image(w, h, seed);
         let y = image(w, h, seed + 10);
-        // The reference sees exactly the f32 values the GPU sees.
-        let round = |v: &[[f64; 3]]| {
-            v.iter()
-                .map(|p| p.map(|c| f64::from(c as f32)))
-                .collect::<Vec<_>>()
-        };
-        let (x, y) = (round(&x), round(&y));
+        // The reference sees exactly the values the GPU sees: the render in f32, the photo at
+        // 8 bits a channel.
+        let x: Vec<[f64; 3]> = x.iter().map(|p| p.map(|c| f64::from(c as f32))).collect();
+        let (target, y) = photo(y);
         let eval = loss
-            .evaluate(ctx, &upload(&x), &upload(&y), w as u32, h as u32, 0.2)
+            .evaluate(ctx, &upload(&x), &target, w as u32, h as u32, 0.2)
             .unwrap();
         let terms = eval.terms(ctx).unwrap();
         let want = photometric_loss(&x, &y, w, h, 0.2);
@@ -108,4 +108,28 @@ fn gpu_loss_and_gradient_match_the_reference() {
         let rel = (err / norm).sqrt();
         assert!(rel < 1e-4, "{w}x{h}: gradient relative error {rel:e}");
     }
+}
+
+/// A photo packed at 8 bits reads on the GPU as the host's `v / 255`: against a render holding
+/// exactly those values, the L1 term is zero (to rounding) and SSIM is one, for all 256 levels.
+#[test]
+fn a_packed_photo_reads_back_as_its_eight_bit_values() {
+    let ctx = context();
+    let loss = PhotometricLoss::new(ctx).expect("loss kernels");
+    let (w, h) = (64usize, 12usize);
+    let levels: Vec<[f64; 3]> = (0..w * h)
+        .map(|p| {
+            let v = (p % 256) as f64;
+            [v, 255.0 - v, (v * 7.0) % 256.0].map(|c| c / 255.0)
+        })
+        .collect();
+    let (target, seen) = photo(levels);
+    let render = upload(&seen);
+    let terms = loss
+        .evaluate(ctx, &render, &target, w as u32, h as u32, 0.2)
+        .unwrap()
+        .terms(ctx)
+        .unwrap();
+    assert!(terms.l1 < 1e-7, "L1 {}", terms.l1);
+    assert!((terms.ssim - 1.0).abs() < 1e-6, "SSIM {}", terms.ssim);
 }

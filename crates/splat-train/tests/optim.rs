@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{rasterizer, scene, view};
+use common::{photo, rasterizer, scene, view};
 use rand::{Rng, SeedableRng};
 use splat_test_support::gpu::context;
 use splat_train::optim::adam_step_reference;
@@ -71,6 +71,13 @@ fn render_loss_backward_adam_fits_a_target_image() {
     let target_scene = scene(&v, 60, 1, 77);
     let target = GpuGaussians::upload(ctx, &target_scene).unwrap();
     let target_frame = rasterizer().forward(ctx, &target, &v).unwrap();
+    let (target_photo, _) = photo(
+        target_frame
+            .read_color(ctx)
+            .unwrap()
+            .iter()
+            .map(|p| [0, 1, 2].map(|c| f64::from(p[c]))),
+    );
 
     // Start from a perturbed copy: means moved, colours and opacities scrambled.
     let mut r = rand_pcg::Pcg64::seed_from_u64(5);
@@ -100,7 +107,7 @@ fn render_loss_backward_adam_fits_a_target_image() {
         loss.evaluate_into(
             ctx,
             &frame.out_color,
-            &target_frame.out_color,
+            &target_photo,
             (v.width, v.height),
             0.2,
             &mut eval,

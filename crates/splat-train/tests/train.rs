@@ -117,7 +117,7 @@ fn streamed_photos_train_exactly_as_cached_ones() {
         (cached, losses, eval.psnr.to_bits(), t.download().unwrap())
     };
     let all = run(u64::MAX);
-    let some = run(5 * 40 * 30 * 16);
+    let some = run(5 * 40 * 30 * 4);
     let none = run(0);
     assert_eq!(all.0, (12, 12));
     assert_eq!(some.0, (5, 12));

@@ -8,6 +8,24 @@ use splat_train::sh::coeff_count;
 use splat_train::{Gaussians32, Rasterizer, View};
 use std::sync::OnceLock;
 
+/// A photo on the GPU as the loss takes it: each channel (clamped to [0, 1]) rounded to 8 bits
+/// and packed; also the values the GPU sees, for a reference to use.
+pub fn photo(rgb: impl IntoIterator<Item = [f64; 3]>) -> (wgpu::Buffer, Vec<[f64; 3]>) {
+    let bytes: Vec<[u8; 3]> = rgb
+        .into_iter()
+        .map(|p| p.map(|c| (c.clamp(0.0, 1.0) * 255.0).round() as u8))
+        .collect();
+    let packed: Vec<u32> = bytes
+        .iter()
+        .map(|&p| splat_train::loss::pack_rgb8(p))
+        .collect();
+    let seen = bytes
+        .iter()
+        .map(|p| p.map(|c| f64::from(c) / 255.0))
+        .collect();
+    (splat_gpu::storage_buffer(context(), "photo", &packed), seen)
+}
+
 pub fn rasterizer() -> &'static Rasterizer {
     static R: OnceLock<Rasterizer> = OnceLock::new();
     R.get_or_init(|| Rasterizer::new(context()).expect("rasterizer kernels"))
