@@ -91,7 +91,8 @@ pub fn load_views(
     } else {
         data.train_images()
     };
-    images
+    let mut unflushed = 0u64;
+    let views = images
         .into_iter()
         .map(|im| {
             let cam = &data.model.cameras[&im.camera_id];
@@ -147,13 +148,34 @@ pub fn load_views(
                     .ok();
                 if tv.cached.is_some() {
                     *cache_budget -= bytes;
+                    unflushed += bytes;
+                    if unflushed >= UPLOAD_FLUSH_BYTES {
+                        flush_uploads(ctx)?;
+                        unflushed = 0;
+                    }
                 } else {
                     *cache_budget = 0;
                 }
             }
             Ok(tv)
         })
-        .collect()
+        .collect::<Result<Vec<_>, TrainError>>()?;
+    if unflushed > 0 {
+        flush_uploads(ctx)?;
+    }
+    Ok(views)
+}
+
+/// A cached photo reaches the GPU through a staging copy that wgpu keeps until a submission has
+/// carried it: without a submission every so often, loading holds the whole cache twice (1,000
+/// photos at 1,600 px: 9.6 GB of device memory at peak for a 4 GiB cache).
+const UPLOAD_FLUSH_BYTES: u64 = 64 << 20;
+
+/// Submits the uploads written so far and waits for them, so that their staging memory is freed.
+fn flush_uploads(ctx: &GpuContext) -> Result<(), TrainError> {
+    ctx.queue.submit([]);
+    ctx.wait()?;
+    Ok(())
 }
 
 /// The training views, then the test views, of `data` (as `load_views`, sharing one cache
