@@ -95,7 +95,7 @@ fn cached_photos_take_their_own_size_on_the_device() {
     let cached: u64 = views
         .iter()
         .filter(|v| v.cached.is_some())
-        .map(|v| v.gpu_bytes())
+        .map(splat_train::train::TrainView::gpu_bytes)
         .sum();
     assert_eq!(cached, views.len() as u64 * 320 * 240 * 4);
     let taken = held().saturating_sub(before);
