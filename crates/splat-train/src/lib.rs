@@ -38,5 +38,5 @@ pub use densify::{Densifier, DensifyConfig, DensifyReport, DensifyRule};
 pub use loss::{LossEval, LossTerms, PhotometricLoss};
 pub use model::{Gaussians32, GpuGaussians, GpuGrads, GradLayout, Grads32, ParamGroup};
 pub use optim::{Adam, AdamConfig, AdamState, GroupStep};
-pub use raster::{Frame, Profile, Rasterizer, RenderOutput, TileReduction};
+pub use raster::{Frame, Profile, Rasterizer, RenderOutput, TileBounds, TileReduction};
 pub use view::View;

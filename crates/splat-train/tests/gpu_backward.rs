@@ -8,7 +8,9 @@ use common::{photo, rasterizer, scene, view};
 use rand::{Rng, SeedableRng};
 use splat_test_support::gpu::context;
 use splat_train::reference;
-use splat_train::{Gaussians32, GpuGaussians, Grads32, Rasterizer, TileReduction, View};
+use splat_train::{
+    Gaussians32, GpuGaussians, Grads32, Rasterizer, TileBounds, TileReduction, View,
+};
 use std::sync::OnceLock;
 
 /// One rasterizer per tile-reduction kernel this device supports.
@@ -185,19 +187,21 @@ fn two_runs_give_bitwise_identical_gradients() {
     }
 }
 
+fn values(x: &Grads32) -> Vec<f32> {
+    x.means
+        .iter()
+        .flatten()
+        .chain(x.log_scales.iter().flatten())
+        .chain(x.quats.iter().flatten())
+        .chain(&x.opacities)
+        .chain(&x.sh)
+        .chain(x.mean2d.iter().flatten())
+        .copied()
+        .collect()
+}
+
 fn bits(x: &Grads32) -> Vec<u32> {
-    {
-        x.means
-            .iter()
-            .flatten()
-            .chain(x.log_scales.iter().flatten())
-            .chain(x.quats.iter().flatten())
-            .chain(&x.opacities)
-            .chain(&x.sh)
-            .chain(x.mean2d.iter().flatten())
-            .map(|f| f.to_bits())
-            .collect::<Vec<u32>>()
-    }
+    values(x).into_iter().map(f32::to_bits).collect()
 }
 
 #[test]
@@ -373,5 +377,73 @@ fn blend_weights_match_the_reference_summed_over_views() {
         let total: f64 = got.iter().map(|&w| f64::from(w)).sum();
         let want_total: f64 = want.iter().sum();
         assert!((total - want_total).abs() < 1e-3 * want_total);
+    }
+}
+
+/// Opacity-aware tile bounds drop keys, not contributions: against the 3σ bounds, the same image
+/// and depth and the same gradients, bit for bit, from far fewer keys, on a scene with faint
+/// (some below 1/255 everywhere), elongated and huge Gaussians, for every tile-reduction kernel.
+#[test]
+fn opacity_aware_bounds_give_the_same_frame_and_gradients_from_fewer_keys() {
+    let ctx = context();
+    let v = view(96, 80, [0.2, 0.4, 0.6]);
+    let mut g = scene(&v, 3000, 2, 41);
+    let mut r = rand_pcg::Pcg64::seed_from_u64(42);
+    for (i, o) in g.opacities.iter_mut().enumerate() {
+        if i % 4 == 0 {
+            // σ(−8) ≈ 0.0003 to σ(−3) ≈ 0.047: either side of the blend's 1/255.
+            *o = r.random_range(-8.0..-3.0);
+        } else if i % 4 == 1 {
+            // Opaque and a pixel or two across, the box's edges anywhere in a tile.
+            *o = r.random_range(2.0..6.0);
+            g.log_scales[3 * i..3 * i + 3].fill(r.random_range(-5.5..-4.0));
+        }
+    }
+    let w = loss_weights(&v, 43);
+    let gg = GpuGaussians::upload(ctx, &g).expect("upload");
+    for reduction in rasterizers().iter().map(Rasterizer::reduction) {
+        let run = |bounds: TileBounds| {
+            let r = Rasterizer::with_reduction(ctx, reduction)
+                .expect("rasterizer kernels")
+                .with_bounds(bounds);
+            assert_eq!(r.bounds(), bounds);
+            (
+                r.render(ctx, &gg, &v).expect("render"),
+                gpu_grads(&r, &g, &v, &w),
+            )
+        };
+        let (wide, wide_grads) = run(TileBounds::ThreeSigma);
+        let (tight, tight_grads) = run(TileBounds::OpacityAware);
+        let pixel_bits = |f: &splat_train::RenderOutput| {
+            f.color
+                .iter()
+                .flatten()
+                .chain(&f.depth)
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            pixel_bits(&tight) == pixel_bits(&wide),
+            "{reduction:?}: the frames differ"
+        );
+        // Equal as numbers (a Gaussian that gets no key has +0 where a product with its
+        // zero sums gave −0).
+        let (a, b) = (values(&tight_grads), values(&wide_grads));
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        assert!(
+            first.is_none(),
+            "{reduction:?}: the gradients differ, first at {first:?}: {:?}",
+            first.map(|i| (a[i], b[i]))
+        );
+        assert!(
+            f64::from(tight.keys) < 0.7 * f64::from(wide.keys),
+            "{reduction:?}: {} keys with opacity-aware bounds, {} with 3σ",
+            tight.keys,
+            wide.keys
+        );
+        eprintln!(
+            "{reduction:?}: {} keys instead of {}",
+            tight.keys, wide.keys
+        );
     }
 }

@@ -14,7 +14,8 @@ struct ViewParams {
     limits: vec4<f32>,
     // width, height, tiles_x, tiles_y
     size: vec4<u32>,
-    // Gaussians, SH coefficients per channel, number of keys, unused.
+    // Gaussians, SH coefficients per channel, number of keys, tile bounds (0: 3σ circle, 1:
+    // opacity-aware; see `blend_tiles`).
     counts: vec4<u32>,
 }
 

@@ -1,7 +1,7 @@
 //! The forward pass: per-view parameters, the frame's GPU buffers (`Frame`, reused across
 //! frames) and the kernels from projection to the rasterized tiles.
 
-use super::Rasterizer;
+use super::{Rasterizer, TileBounds};
 use crate::constants::FOV_CLAMP;
 use crate::model::GpuGaussians;
 use crate::sh::coeff_count;
@@ -25,7 +25,7 @@ struct ViewParams {
     counts: [u32; 4],
 }
 
-fn view_params(view: &View, n: u32, sh_coeffs: u32, keys: u32) -> ViewParams {
+fn view_params(view: &View, n: u32, sh_coeffs: u32, keys: u32, bounds: TileBounds) -> ViewParams {
     let r = view.rotation;
     let t = view.translation;
     let c = view.camera_centre();
@@ -62,7 +62,7 @@ fn view_params(view: &View, n: u32, sh_coeffs: u32, keys: u32) -> ViewParams {
             0.0,
         ],
         size: [view.width, view.height, tx, ty],
-        counts: [n, sh_coeffs, keys, 0],
+        counts: [n, sh_coeffs, keys, bounds as u32],
     }
 }
 
@@ -157,7 +157,7 @@ impl Rasterizer {
         );
 
         // Pass 1: project, sort by depth, scan the tile counts in depth order.
-        let params = storage_buffer(ctx, "view", &[view_params(view, n, coeffs, 0)]);
+        let params = storage_buffer(ctx, "view", &[view_params(view, n, coeffs, 0, self.bounds)]);
         let bind = self.project.bind(
             ctx,
             &[
@@ -210,7 +210,11 @@ impl Rasterizer {
         ctx.check_binding("the frame's tile/Gaussian key list", u64::from(total) * 4)?;
 
         // Pass 2: keys, sort, ranges, rasterize.
-        let params = storage_buffer(ctx, "view", &[view_params(view, n, coeffs, total)]);
+        let params = storage_buffer(
+            ctx,
+            "view",
+            &[view_params(view, n, coeffs, total, self.bounds)],
+        );
         let key_tiles = reuse_buffer(ctx, &mut cache.key_tiles, u64::from(total) * 4, "key_tiles");
         let values = reuse_buffer(ctx, &mut cache.values, u64::from(total) * 4, "key_values");
         let ranges = reuse_buffer(

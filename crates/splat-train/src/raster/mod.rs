@@ -79,6 +79,21 @@ impl TileReduction {
     }
 }
 
+/// Which tiles a Gaussian's keys go to. Both give the same image and gradients: the blend skips
+/// every pixel the tighter bounds leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum TileBounds {
+    /// The tiles under the box of the 3σ circle of the 2D covariance's larger axis (the 3DGS
+    /// paper's rasterizer).
+    ThreeSigma = 0,
+    /// Of those tiles, only the ones holding a pixel of the box around the ellipse outside which
+    /// the Gaussian's α falls below the blend's 1/255 (smaller for faint Gaussians, and per axis
+    /// for elongated ones); none for a Gaussian fainter than that everywhere. Fewer keys to
+    /// emit, sort, blend and differentiate.
+    OpacityAware = 1,
+}
+
 /// The compiled rasterizer kernels (forward and backward).
 pub struct Rasterizer {
     project: Kernel,
@@ -88,6 +103,7 @@ pub struct Rasterizer {
     raster: Kernel,
     raster_backward: Kernel,
     reduction: TileReduction,
+    bounds: TileBounds,
     project_backward: Kernel,
     accumulate_weights: Kernel,
     scan: PrefixScan,
@@ -119,6 +135,7 @@ impl Rasterizer {
             raster: forward.kernel(ctx, "rasterize")?,
             raster_backward,
             reduction,
+            bounds: TileBounds::OpacityAware,
             project_backward: backward.kernel(ctx, "project_backward")?,
             accumulate_weights: backward.kernel(ctx, "accumulate_weights")?,
             scan: PrefixScan::new(ctx)?,
@@ -130,5 +147,17 @@ impl Rasterizer {
     /// The backward tile pass in use.
     pub fn reduction(&self) -> TileReduction {
         self.reduction
+    }
+
+    /// This rasterizer with other tile bounds (opacity-aware unless set; tests and profiles
+    /// compare the two).
+    pub fn with_bounds(mut self, bounds: TileBounds) -> Self {
+        self.bounds = bounds;
+        self
+    }
+
+    /// The tile bounds in use.
+    pub fn bounds(&self) -> TileBounds {
+        self.bounds
     }
 }
