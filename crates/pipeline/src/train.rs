@@ -418,6 +418,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let mut terminal = Terminal {
         device: ctx.info.name.clone(),
         progress: None,
+        evaluating: None,
     };
     // Beside the checkpoints, which SageMaker uploads as they change.
     let mut watch = ProgressFile::new(opts.checkpoint_dir.join("progress.json"), "train");
@@ -476,6 +477,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
 struct Terminal {
     device: String,
     progress: Option<crate::progress::Progress>,
+    /// The final evaluation's own bar (evaluations during the run show on the training bar).
+    evaluating: Option<crate::progress::Progress>,
 }
 
 impl Terminal {
@@ -539,6 +542,20 @@ impl Terminal {
                 evaluation.ssim,
                 mib(device_memory)
             ),
+            RunEvent::Evaluating { done, total } => {
+                if let Some(p) = &self.progress {
+                    p.set_status(format!("evaluating: {done} of {total} views"));
+                } else {
+                    let bar = self.evaluating.get_or_insert_with(|| {
+                        crate::progress::Progress::new("evaluating", total as u64)
+                    });
+                    bar.set(done as u64);
+                    if done == total {
+                        bar.finish();
+                        self.evaluating = None;
+                    }
+                }
+            }
             RunEvent::Stepped { .. } => {
                 if let Some(p) = &self.progress {
                     p.inc();

@@ -56,6 +56,14 @@ fn train_writes_model_metrics_and_eval() {
     let ssim = eval["test_ssim"].as_f64().unwrap();
     assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
     assert_eq!(eval["views"].as_array().unwrap().len(), 2);
+    // The final evaluation reports its progress (JSON lines when stderr is not a terminal).
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.lines().any(|l| l.contains(r#""step":"evaluating""#)
+            && l.contains(r#""done":2"#)
+            && l.contains(r#""total":2"#)),
+        "{stderr}"
+    );
     // Training time leaves out the evaluations (at step 20 and the end).
     let secs = |k: &str| eval[k].as_f64().unwrap_or_else(|| panic!("{k} in {eval}"));
     assert!(secs("evaluation_seconds") > 0.0);

@@ -124,6 +124,8 @@ pub enum RunEvent<'a> {
         gaussians: u32,
         last_psnr: Option<f64>,
     },
+    /// An evaluation under way: `done` of its `total` views scored.
+    Evaluating { done: usize, total: usize },
     /// An evaluation of the model after `step` steps.
     Evaluated {
         step: u32,
@@ -259,9 +261,11 @@ pub fn run(
     let start = Instant::now();
     // Seconds of this run spent evaluating, left out of the training time.
     let evaluating = std::cell::Cell::new(0.0);
-    let evaluate = |trainer: &Trainer| {
+    let evaluate = |trainer: &Trainer, observe: &mut dyn FnMut(RunEvent<'_>)| {
         let t = Instant::now();
-        let e = trainer.evaluate_full();
+        let e = trainer.evaluate_full_with(&mut |done, total| {
+            observe(RunEvent::Evaluating { done, total });
+        });
         evaluating.set(evaluating.get() + t.elapsed().as_secs_f64());
         e
     };
@@ -297,7 +301,7 @@ pub fn run(
      -> Result<f64, RunError> {
         let rate = f64::from(step - since.0) / (elapsed() - since.1);
         since = (step, elapsed());
-        let e = evaluate(trainer)?;
+        let e = evaluate(trainer, observe)?;
         let memory = trainer.device_memory();
         writeln!(
             metrics,
@@ -368,7 +372,7 @@ pub fn run(
         observe(RunEvent::Stepped { step: s + 1 });
     }
     observe(RunEvent::LoopEnded);
-    let e = evaluate(trainer)?;
+    let e = evaluate(trainer, observe)?;
     writeln!(
         metrics,
         "{}",

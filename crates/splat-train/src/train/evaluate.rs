@@ -97,14 +97,29 @@ impl Trainer<'_> {
 
     /// PSNR and SSIM of every test view (the training views when there are none) and their means.
     pub fn evaluate_full(&self) -> Result<Evaluation, TrainError> {
-        let views = score_views(
+        self.evaluate_full_with(&mut |_, _| {})
+    }
+
+    /// As `evaluate_full`, telling `progress` (views scored, views in all) before each view and
+    /// at the end: an evaluation of many large photos takes minutes.
+    pub fn evaluate_full_with(
+        &self,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Evaluation, TrainError> {
+        let views = self.eval_views();
+        let total = views.len();
+        let scores = score_views(
             self.ctx,
             &self.raster,
             &self.loss,
             &self.gaussians,
-            self.eval_views(),
+            views.iter().enumerate().map(|(k, v)| {
+                progress(k, total);
+                v
+            }),
         )?;
-        Ok(Evaluation::of(views))
+        progress(total, total);
+        Ok(Evaluation::of(scores))
     }
 
     /// Renders one view with the current model.
