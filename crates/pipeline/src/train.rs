@@ -1,13 +1,13 @@
 //! `splat train`: 3DGS training on a COLMAP workspace or a transforms folder.
 
 use crate::progress_file::ProgressFile;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use splat_scene::dataset::Dataset;
-use splat_train::DensifyConfig;
 use splat_train::mcmc::McmcConfig;
 use splat_train::run::{RunEvent, RunOptions};
 use splat_train::smooth::SmoothConfig;
 use splat_train::train::{ResetInterval, Strategy, TrainConfig, Trainer, initial_gaussians};
+use splat_train::{DensifyConfig, Gaussians32};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -21,6 +21,10 @@ pub struct TrainArgs {
     steps: u32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Start from this 3DGS PLY (a model trained before, here or by another tool) instead of the
+    /// SfM points or random Gaussians; its SH bands past its own degree start at zero.
+    #[arg(long, value_name = "PLY")]
+    init: Option<PathBuf>,
     /// Highest SH degree (raised by one every 1000 steps).
     #[arg(long, default_value_t = 3)]
     sh_degree: u32,
@@ -379,14 +383,24 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let data = pinhole_dataset(Dataset::load(&a.data)?, &a.output)?.with_test_every(a.test_every);
     let cfg = train_config(&a, data.source.default_background());
     eprintln!("{}", describe_schedule(&a, &cfg));
-    if data.model.points3d.is_empty() {
-        let r = splat_train::train::init::random_init(&data.model, a.resolution);
-        eprintln!(
-            "no SfM points: starting from {} random Gaussians in the cube the cameras look at (centre {:.3?}, half-size {:.3})",
-            r.count, r.centre, r.half_size
-        );
-    }
-    let init = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed, a.resolution);
+    let (init, init_digest) = match &a.init {
+        Some(path) => {
+            let (g, digest) = read_init(path, cfg.max_sh_degree)?;
+            eprintln!("starting from {} Gaussians of {}", g.len(), path.display());
+            (g, Some(digest))
+        }
+        None => {
+            if data.model.points3d.is_empty() {
+                let r = splat_train::train::init::random_init(&data.model, a.resolution);
+                eprintln!(
+                    "no SfM points: starting from {} random Gaussians in the cube the cameras look at (centre {:.3?}, half-size {:.3})",
+                    r.count, r.centre, r.half_size
+                );
+            }
+            let g = initial_gaussians(&data.model, cfg.max_sh_degree, a.seed, a.resolution);
+            (g, None)
+        }
+    };
     let ctx = splat_gpu::GpuContext::new()?;
     let mut trainer = Trainer::new(&ctx, &data, &init, cfg.clone())?;
     let (cached, views) = trainer.cached_views();
@@ -407,7 +421,13 @@ pub fn run(a: TrainArgs) -> Result<()> {
         output: a.output.clone(),
         resume: a.resume,
         profile: a.profile,
-        settings: Some(splat_train::run::settings(&cfg, &data_digest(&data))),
+        settings: Some({
+            let mut s = splat_train::run::settings(&cfg, &data_digest(&data));
+            if let Some(d) = init_digest {
+                s["init"] = serde_json::Value::String(d);
+            }
+            s
+        }),
     };
     let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
@@ -686,6 +706,19 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
 /// What identifies the views a run trains on, for the checkpoints' settings: each image's name,
 /// pose and camera, and the held-out split (BLAKE3, hex). Photos are not read: a renamed or
 /// re-posed view changes it; retouched pixels under the same name do not.
+/// The Gaussians of `--init`, at SH degree `sh_degree`, and a digest of the file (checkpoints
+/// record it, so that a resume with another starting model is refused).
+fn read_init(path: &Path, sh_degree: u32) -> Result<(Gaussians32, String)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading the --init model {}", path.display()))?;
+    let cloud = splat_scene::ply::read_ply(path)?;
+    if cloud.is_empty() {
+        bail!("{}: the --init model has no Gaussians", path.display());
+    }
+    let g = Gaussians32::from_cloud(&cloud).with_sh_degree(sh_degree);
+    Ok((g, blake3::hash(&bytes).to_hex().to_string()))
+}
+
 fn data_digest(data: &Dataset) -> String {
     let mut h = blake3::Hasher::new();
     for im in data.model.images_by_name() {

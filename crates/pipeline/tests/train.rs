@@ -572,3 +572,91 @@ fn test_every_chooses_the_held_out_photos() {
     let held: Vec<String> = every.iter().step_by(3).cloned().collect();
     assert_eq!(names(&third), held, "{third}");
 }
+
+/// `--init PLY` starts from a given model: a trained one goes on from its own quality (its
+/// Gaussians, not the SfM points), a model of lower SH degree is padded, the starting model is
+/// part of what a resume must match, and a missing or broken file is an error naming it.
+#[test]
+fn init_starts_from_a_given_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 9, 48, 36, 800);
+    let first = dir.path().join("first");
+    let o = train(&ws, &first, &["--steps", "150", "--sh-degree", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap()
+    };
+    let trained = read(&first);
+    let model = first.join("point_cloud.ply");
+    let count = splat_scene::ply::read_ply(&model).unwrap().len();
+
+    let from_model = dir.path().join("from-model");
+    // Two steps, so that the first leaves a checkpoint (none is written at the last step).
+    let fixed = [
+        "--steps",
+        "2",
+        "--strategy",
+        "fixed",
+        "--checkpoint-every",
+        "1",
+    ];
+    let with_init = |out: &Path, init: &Path| {
+        let mut args = fixed.to_vec();
+        args.extend(["--init", init.to_str().unwrap()]);
+        train(&ws, out, &args)
+    };
+    let o = with_init(&from_model, &model);
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("starting from {count} Gaussians of")),
+        "{log}"
+    );
+    let cloud = splat_scene::ply::read_ply(&from_model.join("point_cloud.ply")).unwrap();
+    assert_eq!(cloud.len(), count);
+    assert_eq!(cloud.sh_degree, 3, "padded to the run's --sh-degree");
+    let psnr = |e: &serde_json::Value| e["test_psnr"].as_f64().unwrap();
+    let scratch = dir.path().join("scratch");
+    let o = train(&ws, &scratch, &fixed);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        (psnr(&read(&from_model)) - psnr(&trained)).abs() < 1.0
+            && psnr(&read(&from_model)) > psnr(&read(&scratch)) + 3.0,
+        "after two steps from the trained model {}, trained {}, from scratch {}",
+        read(&from_model),
+        trained,
+        read(&scratch)
+    );
+
+    // A resume with another starting model is refused, saying so.
+    let other = dir.path().join("other.ply");
+    std::fs::copy(from_model.join("point_cloud.ply"), &other).unwrap();
+    let mut args = fixed.to_vec();
+    args.extend(["--init", other.to_str().unwrap(), "--resume"]);
+    let o = train(&ws, &from_model, &args);
+    assert!(
+        !o.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("init"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    for bad in [dir.path().join("missing.ply"), {
+        let p = dir.path().join("broken.ply");
+        std::fs::write(&p, b"ply\nformat ascii 1.0\nelement vertex 3\n").unwrap();
+        p
+    }] {
+        let o = with_init(&dir.path().join("bad"), &bad);
+        assert!(!o.status.success());
+        let name = bad.file_name().unwrap().to_str().unwrap();
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(name),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

@@ -30,6 +30,25 @@ impl Gaussians32 {
         self.opacities.is_empty()
     }
 
+    /// The same Gaussians with SH up to `degree`: bands past the model's own start at zero,
+    /// bands past `degree` are dropped.
+    pub fn with_sh_degree(&self, degree: u32) -> Self {
+        let (had, want) = (coeff_count(self.sh_degree), coeff_count(degree));
+        let mut sh = vec![0.0; self.len() * want * 3];
+        let keep = had.min(want) * 3;
+        for (to, from) in sh
+            .chunks_exact_mut(want * 3)
+            .zip(self.sh.chunks_exact(had * 3))
+        {
+            to[..keep].copy_from_slice(&from[..keep]);
+        }
+        Self {
+            sh_degree: degree,
+            sh,
+            ..self.clone()
+        }
+    }
+
     /// From a PLY cloud (its f_rest is channel-major).
     pub fn from_cloud(c: &GaussianCloud) -> Self {
         let k = coeff_count(c.sh_degree);
@@ -351,6 +370,30 @@ impl GpuGrads {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sh_degree_changes_pad_with_zeros_and_keep_the_lower_bands() {
+        let g = Gaussians32 {
+            sh_degree: 1,
+            means: vec![0.0; 6],
+            log_scales: vec![0.0; 6],
+            quats: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0],
+            opacities: vec![0.5, -0.5],
+            sh: (0..24).map(|v| v as f32 + 1.0).collect(),
+        };
+        let up = g.with_sh_degree(3);
+        assert_eq!(up.sh.len(), 2 * 16 * 3);
+        for i in 0..2 {
+            assert_eq!(up.sh[i * 48..i * 48 + 12], g.sh[i * 12..i * 12 + 12]);
+            assert!(up.sh[i * 48 + 12..(i + 1) * 48].iter().all(|&v| v == 0.0));
+        }
+        let back = up.with_sh_degree(1);
+        assert_eq!(back.sh, g.sh);
+        assert_eq!(back.sh_degree, 1);
+        let dc = g.with_sh_degree(0);
+        assert_eq!(dc.sh, [1.0, 2.0, 3.0, 13.0, 14.0, 15.0]);
+        assert_eq!(dc.opacities, g.opacities);
+    }
 
     #[test]
     fn band_split_round_trips_at_every_degree() {
