@@ -37,13 +37,14 @@ t0=$(seconds)
 t1=$(seconds)
 splat_wall=$(echo "$t1 - $t0" | bc)
 
-# brush, with the flags ../shared/peers/README.md gives for this protocol.
+# brush, with the flags ../shared/peers/README.md gives for this protocol (its --export-path is
+# relative to the dataset's parent folder unless absolute).
 rm -rf "$OUT/brush"
 mkdir -p "$OUT/brush"
 t0=$(seconds)
 "$BRUSH" "$OUT/chair-200" --total-train-iters "$STEPS" --max-resolution 200 \
     --background-color 1 1 1 --eval-every 1000 --export-every "$STEPS" \
-    --export-path "$OUT/brush" >"$OUT/brush.log" 2>&1
+    --export-path "$(realpath "$OUT/brush")" >"$OUT/brush.log" 2>&1
 t1=$(seconds)
 brush_wall=$(echo "$t1 - $t0" | bc)
 brush_ply=$(ls -t "$OUT"/brush/*.ply 2>/dev/null | head -1 || true)
