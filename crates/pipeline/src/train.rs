@@ -703,9 +703,6 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
     Ok(Dataset::load(&dir)?)
 }
 
-/// What identifies the views a run trains on, for the checkpoints' settings: each image's name,
-/// pose and camera, and the held-out split (BLAKE3, hex). Photos are not read: a renamed or
-/// re-posed view changes it; retouched pixels under the same name do not.
 /// The Gaussians of `--init`, at SH degree `sh_degree`, and a digest of the file (checkpoints
 /// record it, so that a resume with another starting model is refused).
 fn read_init(path: &Path, sh_degree: u32) -> Result<(Gaussians32, String)> {
@@ -719,6 +716,9 @@ fn read_init(path: &Path, sh_degree: u32) -> Result<(Gaussians32, String)> {
     Ok((g, blake3::hash(&bytes).to_hex().to_string()))
 }
 
+/// What identifies the views a run trains on, for the checkpoints' settings: each image's name,
+/// pose and camera, and the held-out split (BLAKE3, hex). Photos are not read: a renamed or
+/// re-posed view changes it; retouched pixels under the same name do not.
 fn data_digest(data: &Dataset) -> String {
     let mut h = blake3::Hasher::new();
     for im in data.model.images_by_name() {

@@ -10,6 +10,19 @@ use splat_train::train::{TrainConfig, default_near, load_views};
 use splat_train::{Gaussians32, GpuGaussians, Rasterizer, TileBounds};
 use std::time::Instant;
 
+/// A frame's colour, its mean gradients and its opacity gradients.
+type Outputs = (Vec<[f32; 4]>, Vec<[f32; 3]>, Vec<f32>);
+
+/// How many values differ, and by at most how much.
+fn differences(a: &[f32], b: &[f32]) -> String {
+    let (count, worst) = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x != y)
+        .fold((0, 0f32), |(n, w), (x, y)| (n + 1, w.max((x - y).abs())));
+    format!("{count} differ (by up to {worst:e})")
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, data, rest @ ..] = args.as_slice() else {
@@ -34,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "d_image",
             &vec![[1e-3f32, -2e-3, 1.5e-3, 0.0]; (v.width * v.height) as usize],
         );
-        let mut outputs = Vec::new();
+        let mut outputs: Vec<Outputs> = Vec::new();
         for (k, r) in [&wide, &tight].into_iter().enumerate() {
             let start = Instant::now();
             let frame = r.forward(&ctx, &g, v)?;
@@ -46,29 +59,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if outputs[0] != outputs[1] {
             same = false;
-            let (a, b) = (&outputs[0], &outputs[1]);
-            let worst = |x: &[f32], y: &[f32]| {
-                x.iter()
-                    .zip(y)
-                    .filter(|(p, q)| p != q)
-                    .map(|(p, q)| ((p - q).abs(), *p, *q))
-                    .fold((0usize, 0f32, 0f32, 0f32), |acc, (d, p, q)| {
-                        (
-                            acc.0 + 1,
-                            acc.1.max(d),
-                            if d > acc.1 { p } else { acc.2 },
-                            if d > acc.1 { q } else { acc.3 },
-                        )
-                    })
-            };
-            let flat = |v: &Vec<[f32; 4]>| v.iter().flatten().copied().collect::<Vec<_>>();
-            let flat3 = |v: &Vec<[f32; 3]>| v.iter().flatten().copied().collect::<Vec<_>>();
+            let colour = |o: &Outputs| o.0.iter().flatten().copied().collect::<Vec<f32>>();
+            let means = |o: &Outputs| o.1.iter().flatten().copied().collect::<Vec<f32>>();
             eprintln!(
-                "{}: colour {:?}, mean grads {:?}, opacity grads {:?}",
+                "{}: colour {}, mean gradients {}, opacity gradients {}",
                 tv.name,
-                worst(&flat(&a.0), &flat(&b.0)),
-                worst(&flat3(&a.1), &flat3(&b.1)),
-                worst(&a.2, &b.2)
+                differences(&colour(&outputs[0]), &colour(&outputs[1])),
+                differences(&means(&outputs[0]), &means(&outputs[1])),
+                differences(&outputs[0].2, &outputs[1].2),
             );
         }
     }

@@ -4,32 +4,15 @@
 //! 30 GB over the paper's 30,000 steps, until the view parameters moved to a storage buffer.)
 #![cfg(target_os = "linux")]
 
+mod common;
+
+use common::built_in;
 use splat_test_support::gpu::context;
 use splat_train::train::{Strategy, TrainConfig, Trainer, initial_gaussians, load_views};
 use std::sync::Mutex;
 
 /// The tests here measure the process and the device: one at a time.
 static ALONE: Mutex<()> = Mutex::new(());
-
-fn built_in(
-    dir: &std::path::Path,
-    views: usize,
-    width: u32,
-    height: u32,
-) -> splat_scene::dataset::Dataset {
-    splat_datasets::generate(
-        &splat_datasets::SceneSpec {
-            views,
-            width,
-            height,
-            points: 2000,
-            ..Default::default()
-        },
-        dir,
-    )
-    .expect("generating the built-in scene");
-    splat_scene::dataset::Dataset::load(dir).expect("loading the built-in scene")
-}
 
 /// Resident set size of this process, in bytes.
 fn resident() -> u64 {
@@ -48,7 +31,7 @@ fn steps_at_a_fixed_gaussian_count_do_not_grow_memory() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
-    let data = built_in(dir.path(), 12, 64, 48);
+    let data = built_in(dir.path(), 12, 64, 48, 2000);
     let cfg = TrainConfig {
         steps: 1000,
         seed: 1,
@@ -82,7 +65,7 @@ fn cached_photos_take_their_own_size_on_the_device() {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
-    let data = built_in(dir.path(), 16, 320, 240);
+    let data = built_in(dir.path(), 16, 320, 240, 2000);
     let ctx = context();
     let held = || {
         ctx.device_memory()

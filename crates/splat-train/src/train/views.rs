@@ -41,8 +41,9 @@ impl TrainView {
         self.pixels.iter().map(|p| p.map(unit)).collect()
     }
 
-    fn packed(&self) -> Vec<u32> {
-        self.pixels.iter().copied().map(pack_rgb8).collect()
+    /// The photo as the loss reads it, one `pack_rgb8` word per pixel.
+    fn packed(&self) -> impl Iterator<Item = u32> + '_ {
+        self.pixels.iter().copied().map(pack_rgb8)
     }
 
     /// Bytes of the photo on the GPU.
@@ -62,12 +63,9 @@ impl TrainView {
         if let Some(size) = wgpu::BufferSize::new(self.gpu_bytes())
             && let Some(mut staged) = ctx.queue.write_buffer_with(&buf, 0, size)
         {
-            staged.slice(..).write_iter(
-                self.pixels
-                    .iter()
-                    .map(|&p| pack_rgb8(p))
-                    .flat_map(u32::to_ne_bytes),
-            );
+            staged
+                .slice(..)
+                .write_iter(self.packed().flat_map(u32::to_ne_bytes));
         }
         buf
     }
@@ -140,7 +138,7 @@ pub fn load_views(
             let bytes = tv.gpu_bytes();
             if bytes <= *cache_budget {
                 // Out of device memory is not an error here: the photo is streamed instead.
-                let packed = tv.packed();
+                let packed: Vec<u32> = tv.packed().collect();
                 tv.cached = ctx
                     .checked("caching a photo", || {
                         Ok(storage_buffer(ctx, "target", &packed))
