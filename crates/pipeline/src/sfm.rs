@@ -226,6 +226,17 @@ pub fn run(args: SfmArgs) -> Result<()> {
         t_out.cpu_s,
         report.peak_memory_bytes as f64 / f64::from(1 << 20)
     );
+    let parts = &best.stats.time;
+    println!(
+        "mapping model 0 (CPU s): choosing images {:.1}, registration {:.1}, triangulation {:.1}, local BA {:.1}, global BA {:.1}, final refinement {:.1} (of these adjustments, {:.1} in the solver)",
+        parts.next_image.cpu_s,
+        parts.registration.cpu_s,
+        parts.triangulation.cpu_s,
+        parts.local_adjustment.cpu_s,
+        parts.global_adjustment.cpu_s,
+        parts.final_refinement.cpu_s,
+        parts.solver.cpu_s
+    );
     if !args.no_undistort {
         println!(
             "wrote {} (PINHOLE images/ and sparse/0, ready for `splat train`), distorted/sparse/, {}",

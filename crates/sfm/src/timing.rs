@@ -30,6 +30,13 @@ pub fn process_cpu_seconds() -> f64 {
     }
 }
 
+impl std::ops::AddAssign for StepTime {
+    fn add_assign(&mut self, other: Self) {
+        self.wall_s += other.wall_s;
+        self.cpu_s += other.cpu_s;
+    }
+}
+
 /// Times a closure.
 pub fn timed<T>(f: impl FnOnce() -> T) -> (T, StepTime) {
     let (wall, cpu) = (Instant::now(), process_cpu_seconds());

@@ -55,4 +55,20 @@ fn builtin_scene_registers_every_image_with_exact_poses() {
     assert!(errors.center_error_pct.max < 0.2);
     assert!(errors.focal_error_pct.max < 0.5);
     assert!(model.mean_reprojection_error() < 0.6);
+    // The report's time breakdown: every part that ran has time, and the solver's share is
+    // inside the adjustments that called it.
+    let t = &stats.time;
+    assert!(stats.global_bundle_adjustments > 0 && stats.local_bundle_adjustments > 0);
+    for (part, time) in [
+        ("registration", t.registration),
+        ("local adjustment", t.local_adjustment),
+        ("global adjustment", t.global_adjustment),
+        ("final refinement", t.final_refinement),
+        ("solver", t.solver),
+    ] {
+        assert!(time.wall_s > 0.0, "{part} has no time: {t:?}");
+    }
+    let adjustments =
+        t.local_adjustment.wall_s + t.global_adjustment.wall_s + t.final_refinement.wall_s;
+    assert!(t.solver.wall_s <= adjustments, "{t:?}");
 }

@@ -7,6 +7,7 @@ use super::{
     MIN_IMAGES_FOR_PRINCIPAL_POINT, Mapper, PrincipalPoint, principal_point_is_determined,
 };
 use crate::bundle::{self, Loss};
+use crate::timing::timed;
 
 impl Mapper {
     /// Drops observations that reproject badly and points left with fewer than two
@@ -183,7 +184,8 @@ impl Mapper {
                 .start(problem.observations.len()),
             ..opts
         };
-        let report = bundle::solve(&mut problem, &opts);
+        let (report, t) = timed(|| bundle::solve(&mut problem, &opts));
+        self.stats.time.solver += t;
         if report.timed_out {
             self.stats.warnings.push(format!(
                 "bundle adjustment of {} images ({} observations) stopped at its time limit of {:.0} s after {} iterations; the last accepted step is kept",
@@ -210,14 +212,17 @@ impl Mapper {
                     });
             if !accepted {
                 problem = start;
-                bundle::solve(
-                    &mut problem,
-                    &bundle::Options {
-                        refine_principal_point: false,
-                        compute_covariance: false,
-                        ..opts
-                    },
-                );
+                let (_, t) = timed(|| {
+                    bundle::solve(
+                        &mut problem,
+                        &bundle::Options {
+                            refine_principal_point: false,
+                            compute_covariance: false,
+                            ..opts
+                        },
+                    )
+                });
+                self.stats.time.solver += t;
             }
         }
         for (k, &i) in images.iter().enumerate() {

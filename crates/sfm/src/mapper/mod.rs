@@ -17,6 +17,7 @@ use crate::bundle::CameraParams;
 use crate::database::DatabaseContents;
 use crate::geometry::absolute::bearing;
 use crate::geometry::two_view::Intrinsics;
+use crate::timing::{StepTime, timed};
 use crate::watchdog::TimeLimit;
 use nalgebra::{Matrix3, Vector2, Vector3};
 use tracks::Element;
@@ -186,6 +187,27 @@ pub struct MapperStats {
     /// Degenerate samples and failed decompositions (on the mapper's thread).
     #[serde(skip_serializing_if = "crate::linalg::Counts::is_zero")]
     pub solver: crate::linalg::Counts,
+    /// Where the mapping time went.
+    pub time: MapperTimes,
+}
+
+/// Time of each part of a mapper run (wall and process CPU), summed over the run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MapperTimes {
+    /// Choosing the next image to register.
+    pub next_image: StepTime,
+    /// Registration (2D–3D correspondences, P3P in LO-RANSAC, pose refinement).
+    pub registration: StepTime,
+    /// Triangulating the tracks of each newly registered image.
+    pub triangulation: StepTime,
+    /// Local bundle adjustments with their filtering and triangulation.
+    pub local_adjustment: StepTime,
+    /// Global bundle adjustments during the run, with filtering and retriangulation.
+    pub global_adjustment: StepTime,
+    /// The final global refinement.
+    pub final_refinement: StepTime,
+    /// Of the adjustments above, the time inside the bundle adjustment solver.
+    pub solver: StepTime,
 }
 
 /// The mapper's state for one database.
@@ -295,16 +317,24 @@ impl Mapper {
         progress(self.model.num_registered(), total);
         let mut last_global = self.model.num_registered();
         let mut failed = vec![0usize; total];
-        while let Some(next) = self.next_image(&failed) {
-            match register::register(self, next) {
+        loop {
+            let (next, t) = timed(|| self.next_image(&failed));
+            self.stats.time.next_image += t;
+            let Some(next) = next else { break };
+            let (registered, t) = timed(|| register::register(self, next));
+            self.stats.time.registration += t;
+            match registered {
                 Ok(()) => {
-                    self.triangulate_image(next);
+                    let ((), t) = timed(|| self.triangulate_image(next));
+                    self.stats.time.triangulation += t;
                     let n = self.model.num_registered();
                     if n as f64 >= last_global as f64 * (1.0 + self.opts.global_ba_growth) {
-                        self.global_adjustment();
+                        let ((), t) = timed(|| self.global_adjustment());
+                        self.stats.time.global_adjustment += t;
                         last_global = n;
                     } else {
-                        self.local_adjustment(next);
+                        let ((), t) = timed(|| self.local_adjustment(next));
+                        self.stats.time.local_adjustment += t;
                     }
                     progress(n, total);
                 }
@@ -322,13 +352,16 @@ impl Mapper {
         }
         // Final refinement: adjust, filter and retriangulate until the model stops changing.
         self.final_stage = true;
-        for _ in 0..3 {
-            let before = self.observation_count();
-            self.global_adjustment();
-            if self.observation_count().abs_diff(before) * 1000 <= before {
-                break;
+        let ((), t) = timed(|| {
+            for _ in 0..3 {
+                let before = self.observation_count();
+                self.global_adjustment();
+                if self.observation_count().abs_diff(before) * 1000 <= before {
+                    break;
+                }
             }
-        }
+        });
+        self.stats.time.final_refinement = t;
         for (i, im) in self.model.images.iter().enumerate() {
             if im.pose.is_none() && failed[i] < 2 {
                 self.stats
