@@ -708,7 +708,7 @@ fn pinhole_dataset(data: Dataset, output: &Path) -> Result<Dataset> {
 fn read_init(path: &Path, sh_degree: u32) -> Result<(Gaussians32, String)> {
     let bytes = std::fs::read(path)
         .with_context(|| format!("reading the --init model {}", path.display()))?;
-    let cloud = splat_scene::ply::read_ply(path)?;
+    let cloud = splat_scene::ply::parse_ply(&bytes, path)?;
     if cloud.is_empty() {
         bail!("{}: the --init model has no Gaussians", path.display());
     }
