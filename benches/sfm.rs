@@ -2,11 +2,13 @@
 //! megapixel as throughput), descriptor matching per image pair (8192 × 8192 descriptors, the
 //! default feature cap), and geometric verification per pair (1000 matches, 30 % outliers).
 //! `bundle_*` times five Levenberg–Marquardt iterations of a 200-image, 20,000-point bundle
-//! adjustment with the dense and the iterative reduced-system solvers.
+//! adjustment with the dense, the sparse and the iterative reduced-system solvers, of a
+//! 50-image one with the dense and the sparse (where `Solver::Auto` switches), and of a
+//! 600-image, 60,000-point one with the sparse solver (its growth with the images).
 //! Times are wall clock on all cores rayon finds; run with RAYON_NUM_THREADS=1 for CPU time per
 //! item. The side-by-side comparison with COLMAP on real photos is `benches/sfm_vs_colmap.sh`.
 //!
-//! Run: `cargo bench -p splat-sfm --bench sfm`. Results go to `benches/RESULTS.md`.
+//! Run: `cargo bench -p splat-sfm --bench splat-sfm`. Results go to `benches/RESULTS.md`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::Vector2;
@@ -124,9 +126,9 @@ fn bench_verify(c: &mut Criterion) {
     group.finish();
 }
 
-/// 200 cameras on a circle looking inwards, 20,000 points near the centre, each seen by the 8
-/// cameras nearest its azimuth; 0.5 px noise, poses and points slightly moved.
-fn bundle_problem() -> bundle::Problem {
+/// `n_cams` cameras on a circle looking inwards, 100 points per camera near the centre, each
+/// seen by the 8 cameras nearest its azimuth; 0.5 px noise, poses and points slightly moved.
+fn bundle_problem(n_cams: usize) -> bundle::Problem {
     let mut next = uniform(99);
     let cam = bundle::CameraParams {
         focal: 1000.0,
@@ -134,7 +136,6 @@ fn bundle_problem() -> bundle::Problem {
         cy: 480.0,
         k: 0.0,
     };
-    let n_cams = 200;
     let poses: Vec<bundle::Pose> = (0..n_cams)
         .map(|i| {
             let a = std::f64::consts::TAU * i as f64 / n_cams as f64;
@@ -156,7 +157,7 @@ fn bundle_problem() -> bundle::Problem {
         .collect();
     let mut points = Vec::new();
     let mut observations = Vec::new();
-    for j in 0..20_000 {
+    for j in 0..100 * n_cams {
         let x = nalgebra::Vector3::new(4.0 * next() - 2.0, 4.0 * next() - 2.0, 2.0 * next() - 1.0);
         let az = x.y.atan2(x.x).rem_euclid(std::f64::consts::TAU);
         let nearest = (az / std::f64::consts::TAU * n_cams as f64) as usize;
@@ -182,12 +183,20 @@ fn bundle_problem() -> bundle::Problem {
 }
 
 fn bench_bundle(c: &mut Criterion) {
-    let problem = bundle_problem();
+    let (tiny, small, large) = (bundle_problem(50), bundle_problem(200), bundle_problem(600));
     let mut group = c.benchmark_group("sfm");
     group.sample_size(10);
-    for (name, solver) in [
-        ("bundle_200_images_dense", bundle::Solver::Dense),
-        ("bundle_200_images_iterative", bundle::Solver::Iterative),
+    for (name, problem, solver) in [
+        ("bundle_50_images_dense", &tiny, bundle::Solver::Dense),
+        ("bundle_50_images_sparse", &tiny, bundle::Solver::Sparse),
+        ("bundle_200_images_dense", &small, bundle::Solver::Dense),
+        ("bundle_200_images_sparse", &small, bundle::Solver::Sparse),
+        (
+            "bundle_200_images_iterative",
+            &small,
+            bundle::Solver::Iterative,
+        ),
+        ("bundle_600_images_sparse", &large, bundle::Solver::Sparse),
     ] {
         let opts = bundle::Options {
             max_iterations: 5,

@@ -322,14 +322,16 @@ fn print_compaction(r: &CompactReport) {
         );
     }
     println!(
-        "  training views ({}): PSNR {:.2} → {:.2} dB (budget −{} dB); held-out views ({}): {} → {}",
+        "  training views ({}): PSNR {:.2} → {:.2} dB (budget −{} dB); held-out views ({}): {} → {}{}",
         r.train_views,
         r.train_psnr_before,
         r.train_psnr_after,
         r.max_psnr_drop,
         r.test_views,
         test(r.test_psnr_before),
-        test(r.test_psnr_after)
+        test(r.test_psnr_after),
+        r.test_psnr_file
+            .map_or(String::new(), |p| format!(", the file decoded {p:.2} dB"))
     );
     if !r.position_tries.is_empty() {
         println!(

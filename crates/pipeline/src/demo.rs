@@ -110,7 +110,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         figures["ratio"].as_f64().unwrap_or(f64::NAN),
         figures["sog_gaussians"],
         match figures["sog_test_psnr"].as_f64() {
-            Some(p) => format!(", compacted: held-out PSNR {p:.2} dB"),
+            Some(p) => format!(", held-out PSNR of the file {p:.2} dB"),
             None => String::new(),
         },
         path.display()

@@ -222,6 +222,14 @@ fn demo_prints_pose_error_psnr_and_size_and_a_rerun_reuses_everything() {
     assert!(d["test_psnr"].as_f64().unwrap() > 10.0, "{d}");
     let sog = std::fs::metadata(w.join("scene.sog")).unwrap().len();
     assert_eq!(d["sog_bytes"].as_u64(), Some(sog));
+    // The held-out PSNR given for the scene is the decoded file's (what a viewer shows).
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("compress-report.json")).unwrap())
+            .unwrap();
+    let file_psnr = report["compaction"]["test_psnr_file"].as_f64();
+    assert!(file_psnr.is_some(), "{report}");
+    assert_eq!(d["sog_test_psnr"].as_f64(), file_psnr, "{d}");
+    assert!(t.contains("held-out PSNR of the file"), "{t}");
     // The demo's training defaults apply where not overridden; the given ones replace theirs.
     let done: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(w.join("train.done.json")).unwrap()).unwrap();

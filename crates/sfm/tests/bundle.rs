@@ -274,3 +274,203 @@ fn a_deadline_stops_the_adjustment_at_its_last_accepted_step() {
     assert!(!report.timed_out && report.iterations > 1);
     assert!(report.final_rms < 1.0);
 }
+
+/// `n` cameras on a circle around points each seen by the `seen_by` cameras nearest its
+/// azimuth (so most pairs of cameras share no point, as along a real capture), the cameras
+/// alternating between two sets of intrinsics; 0.5 px noise, then every pose and point moved.
+fn ring(rng: &mut Pcg64, n: usize, seen_by: usize) -> Problem {
+    let cameras = vec![
+        CameraParams {
+            focal: 800.0,
+            cx: 400.0,
+            cy: 300.0,
+            k: -0.02,
+        },
+        CameraParams {
+            focal: 950.0,
+            cx: 410.0,
+            cy: 295.0,
+            k: 0.01,
+        },
+    ];
+    let poses: Vec<Pose> = (0..n)
+        .map(|i| {
+            let a = std::f64::consts::TAU * i as f64 / n as f64;
+            let c = Vector3::new(8.0 * a.cos(), 0.4 * (i % 3) as f64, 8.0 * a.sin());
+            let forward = (-c).normalize();
+            let right = Vector3::y().cross(&forward).normalize();
+            let down = forward.cross(&right);
+            let r = Matrix3::from_rows(&[right.transpose(), down.transpose(), forward.transpose()]);
+            Pose {
+                rotation: r,
+                translation: -(r * c),
+                camera: i % 2,
+            }
+        })
+        .collect();
+    let mut points = Vec::new();
+    let mut observations = Vec::new();
+    for j in 0..60 * n {
+        let x: Vector3<f64> = Vector3::new(
+            rng.random_range(-2.0..2.0),
+            rng.random_range(-1.0..1.0),
+            rng.random_range(-2.0..2.0),
+        );
+        let az = x.z.atan2(x.x).rem_euclid(std::f64::consts::TAU);
+        let nearest = (az / std::f64::consts::TAU * n as f64) as usize;
+        for d in 0..seen_by {
+            let i = (nearest + n - seen_by / 2 + d) % n;
+            let pose = &poses[i];
+            let Some(px) = cameras[pose.camera].project(&(pose.rotation * x + pose.translation))
+            else {
+                continue;
+            };
+            observations.push(Observation {
+                pose: i,
+                point: j,
+                xy: px + Vector2::new(gaussian(rng), gaussian(rng)) * 0.5,
+            });
+        }
+        points.push(x);
+    }
+    let mut p = Problem {
+        cameras,
+        poses,
+        points,
+        observations,
+    };
+    for pose in p.poses.iter_mut().skip(1) {
+        let w = Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.005;
+        pose.rotation = Rotation3::new(w).matrix() * pose.rotation;
+        pose.translation += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.05;
+    }
+    for x in &mut p.points {
+        *x += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.02;
+    }
+    p.cameras[1].focal *= 1.03;
+    p
+}
+
+/// The sparse Cholesky of the reduced camera system is exact: it takes the dense solver's
+/// steps (the same costs at every iteration) and gives the same intrinsics' standard
+/// deviations, with shared and separate intrinsics, held poses (whole and partly, for the
+/// gauge) and held points.
+#[test]
+fn the_sparse_solver_takes_the_dense_solvers_steps() {
+    let mut rng = Pcg64::seed_from_u64(11);
+    let start = ring(&mut rng, 24, 4);
+    let settings = [
+        Options::default(),
+        Options {
+            loss: Loss::SoftL1(1.0),
+            fixed_poses: vec![5, 6],
+            fix_gauge: false,
+            fixed_points: vec![0, 10, 20],
+            refine_principal_point: true,
+            compute_covariance: true,
+            ..Options::default()
+        },
+        Options {
+            refine_distortion: false,
+            compute_covariance: true,
+            max_iterations: 8,
+            ..Options::default()
+        },
+    ];
+    for (n, opts) in settings.into_iter().enumerate() {
+        let run = |solver| {
+            let mut p = start.clone();
+            let report = solve(
+                &mut p,
+                &Options {
+                    solver,
+                    ..opts.clone()
+                },
+            );
+            (p, report)
+        };
+        let (dense, rd) = run(Solver::Dense);
+        let (sparse, rs) = run(Solver::Sparse);
+        assert_eq!((rd.solver, rs.solver), (Solver::Dense, Solver::Sparse));
+        eprintln!(
+            "settings {n}: dense {} iterations, RMS {:.4} → {:.4}; sparse {} iterations, RMS {:.4}; sigmas {:?} / {:?}",
+            rd.iterations,
+            rd.initial_rms,
+            rd.final_rms,
+            rs.iterations,
+            rs.final_rms,
+            rd.camera_sigmas,
+            rs.camera_sigmas
+        );
+        assert!(rd.final_rms < 0.6 * rd.initial_rms, "settings {n}: {rd:?}");
+        assert_eq!(rd.iterations, rs.iterations, "settings {n}");
+        assert_eq!(rd.costs.len(), rs.costs.len(), "settings {n}");
+        for (a, b) in rd.costs.iter().zip(&rs.costs) {
+            assert!(
+                (a - b).abs() <= 1e-7 * a,
+                "settings {n}: costs {:?} / {:?}",
+                rd.costs,
+                rs.costs
+            );
+        }
+        let rotation = worst_relative_rotation(&dense, &sparse);
+        let focal = dense
+            .cameras
+            .iter()
+            .zip(&sparse.cameras)
+            .map(|(a, b)| (a.focal - b.focal).abs() / a.focal)
+            .fold(0.0, f64::max);
+        eprintln!("  rotations {rotation:e}°, focal {focal:e} apart");
+        assert!(rotation < 1e-4, "settings {n}: {rotation}");
+        assert!(focal < 1e-6, "settings {n}: {focal}");
+        assert_eq!(
+            rd.camera_sigmas.len(),
+            rs.camera_sigmas.len(),
+            "settings {n}"
+        );
+        if opts.compute_covariance {
+            assert_eq!(rd.camera_sigmas.len(), 2, "settings {n}");
+        }
+        for (a, b) in rd.camera_sigmas.iter().zip(&rs.camera_sigmas) {
+            for (x, y) in a.iter().zip(b) {
+                assert_eq!(x.is_some(), y.is_some(), "settings {n}");
+                if let (Some(x), Some(y)) = (x, y) {
+                    assert!(
+                        (x - y).abs() <= 1e-6 * x.abs().max(1e-12),
+                        "settings {n}: {x} / {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `Solver::Auto` stays dense on small problems and on large ones whose cameras all share
+/// points (the factor would be full), and goes sparse on a long ring of cameras.
+#[test]
+fn the_automatic_choice_follows_the_reduced_systems_sparsity() {
+    let auto = |p: &Problem| {
+        let mut p = p.clone();
+        solve(
+            &mut p,
+            &Options {
+                max_iterations: 1,
+                ..Options::default()
+            },
+        )
+        .solver
+    };
+    let mut rng = Pcg64::seed_from_u64(5);
+    assert_eq!(auto(&ring(&mut rng, 24, 4)), Solver::Dense, "24 images");
+    assert_eq!(
+        auto(&ring(&mut rng, 120, 4)),
+        Solver::Sparse,
+        "120 images, 4 per point"
+    );
+    // Every point seen by every camera on the ring: every pair of cameras is coupled.
+    assert_eq!(
+        auto(&ring(&mut rng, 120, 120)),
+        Solver::Dense,
+        "120 images, all per point"
+    );
+}

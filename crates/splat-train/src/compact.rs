@@ -113,6 +113,10 @@ pub struct CompactReport {
     pub test_views: usize,
     pub test_psnr_before: Option<f64>,
     pub test_psnr_after: Option<f64>,
+    /// Held-out PSNR of the file as written (the result quantized with the rates chosen and
+    /// decoded back): what a viewer shows. `None` without held-out views or without the
+    /// compressor's settings.
+    pub test_psnr_file: Option<f64>,
     pub max_psnr_drop: f64,
     /// Longest image side the views were rendered at (`None`: the photos' size).
     pub resolution: Option<u32>,
@@ -298,10 +302,34 @@ impl Judge<'_> {
         cloud: &GaussianCloud,
         opts: &splat_sogs::CompressOptions,
     ) -> Result<f64, TrainError> {
-        let gpu = (!self.ctx.is_cpu()).then_some(self.ctx);
+        self.train_psnr(&Self::decoded(self.ctx, cloud, opts)?)
+    }
+
+    /// Mean held-out PSNR of the file `opts` would write for `cloud`, decoded back as
+    /// `file_psnr` does (`None` without held-out views).
+    fn file_test_psnr(
+        &self,
+        cloud: &GaussianCloud,
+        opts: &splat_sogs::CompressOptions,
+    ) -> Result<Option<f64>, TrainError> {
+        if self.test.is_empty() {
+            return Ok(None);
+        }
+        self.test_psnr(&Self::decoded(self.ctx, cloud, opts)?)
+    }
+
+    /// `cloud` as the file `opts` would write holds it: quantized in memory and decoded back
+    /// (the codec skipped: it is lossless). PLAS runs on this device unless it is a CPU one,
+    /// as `splat compress` chooses.
+    fn decoded(
+        ctx: &GpuContext,
+        cloud: &GaussianCloud,
+        opts: &splat_sogs::CompressOptions,
+    ) -> Result<Gaussians32, TrainError> {
+        let gpu = (!ctx.is_cpu()).then_some(ctx);
         let decoded = splat_sogs::decoded_on(cloud, opts, gpu)
             .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
-        self.train_psnr(&Gaussians32::from_cloud(&decoded))
+        Ok(Gaussians32::from_cloud(&decoded))
     }
 
     fn test_psnr(&self, g: &Gaussians32) -> Result<Option<f64>, TrainError> {
@@ -482,6 +510,7 @@ pub fn compact(
         test_views: judge.test.len(),
         test_psnr_before: test_before,
         test_psnr_after: test_after,
+        test_psnr_file: rates.test_psnr_file,
         max_psnr_drop: cfg.max_psnr_drop,
         resolution: cfg.resolution,
         sh_probe_drops,
@@ -522,6 +551,8 @@ struct Rates {
     sh_level_tries: Vec<(usize, f64)>,
     palette_size: Option<usize>,
     palette_tries: Vec<(usize, f64)>,
+    /// Held-out PSNR of the file with every choice made.
+    test_psnr_file: Option<f64>,
 }
 
 /// The position precision (within `POSITION_SHARE` of the budget against the file at full
@@ -595,6 +626,10 @@ fn choose_rates(
             .collect();
         (size, tries)
     };
+    opts.palette_size = palette_size;
+    progress.phase("scoring the file", 1);
+    let test_psnr_file = judge.file_test_psnr(cloud, &opts)?;
+    progress.advance(1);
     Ok(Rates {
         position_bits,
         position_tries,
@@ -602,6 +637,7 @@ fn choose_rates(
         sh_level_tries,
         palette_size,
         palette_tries,
+        test_psnr_file,
     })
 }
 

@@ -92,6 +92,8 @@ fn compaction_keeps_the_training_views_within_the_budget_with_fewer_gaussians() 
     // Held-out views are scored and reported (not used to choose).
     let test_after = mean_psnr(&data, &small, true);
     assert!((report.test_psnr_after.unwrap() - test_after).abs() < 1e-6);
+    // Without the compressor's settings there is no file to score.
+    assert!(report.test_psnr_file.is_none());
     assert_eq!(report.test_views, data.test_images().len());
 }
 
@@ -179,6 +181,13 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
     assert!(
         drop <= cfg.max_psnr_drop + 1e-6,
         "the file with {chosen} centroids loses {drop:.3} dB"
+    );
+    // The held-out PSNR reported for the file is that of this decoded file.
+    let file_test = mean_psnr(&data, &decoded, true);
+    let reported = report.test_psnr_file.expect("held-out views were scored");
+    assert!(
+        (reported - file_test).abs() < 1e-6,
+        "{reported} against {file_test}"
     );
     let tried = report.palette_tries.iter().find(|t| t.0 == chosen);
     assert!((tried.expect("the chosen size was tried").1 - drop).abs() < 1e-6);

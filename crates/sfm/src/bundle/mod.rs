@@ -1,22 +1,24 @@
 //! Bundle adjustment: Levenberg–Marquardt over image poses, per-camera focal length and radial
-//! distortion (SIMPLE_RADIAL, principal point fixed), and 3D points, with analytic Jacobians,
-//! the Schur complement on the points (a dense reduced camera system, Cholesky-solved), an
-//! optional robust loss, and the gauge fixed by holding one pose and one translation component
-//! of a second.
+//! distortion (SIMPLE_RADIAL, principal point optional), and 3D points, with analytic
+//! Jacobians, the Schur complement on the points (the reduced camera system, Cholesky-solved:
+//! dense for small problems, sparse past them), an optional robust loss, and the gauge fixed by
+//! holding one pose and one translation component of a second.
 //!
 //! Written here rather than bound to Ceres: a Rust crate for sparse bundle adjustment with this
 //! parameterisation does not exist, and the reduced system for the image counts splat targets
-//! (hundreds) fits a dense Cholesky.
+//! (hundreds to a few thousand) fits a dense or a sparse Cholesky of the reduced system.
 //!
 //! Rooms: `problem` (the types and settings), `residuals` (layout, residuals, Jacobians, costs),
 //! `normal` (the normal equations), `reduced` (the Schur complement and its dense solve),
-//! `iterative` (conjugate gradients for large problems); the Levenberg–Marquardt loop is here.
+//! `sparse` (the reduced system stored sparse, ordered and factored), `iterative` (conjugate
+//! gradients, matrix-free); the Levenberg–Marquardt loop is here.
 
 mod iterative;
 mod normal;
 mod problem;
 mod reduced;
 mod residuals;
+mod sparse;
 
 pub use problem::*;
 
@@ -26,6 +28,14 @@ use normal::*;
 use rayon::prelude::*;
 use reduced::*;
 use residuals::*;
+use sparse::{Plan, SparseSystem, Terms};
+
+/// How this solve factors the reduced camera system.
+enum Method {
+    Dense,
+    Sparse(Box<SparseSystem>),
+    Iterative,
+}
 
 /// Runs Levenberg–Marquardt from the problem's current values, which it updates.
 pub fn solve(p: &mut Problem, opts: &Options) -> Report {
@@ -34,11 +44,14 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
     for (k, o) in p.observations.iter().enumerate() {
         by_point[o.point].push(k);
     }
-    let dense = match opts.solver {
-        Solver::Dense => true,
-        Solver::Iterative => false,
-        Solver::Auto => l.size <= DENSE_LIMIT,
+    let mut method = match opts.solver {
+        Solver::Dense => Method::Dense,
+        Solver::Sparse => sparse(Plan::new(p, &l, &by_point), &l),
+        Solver::Iterative => Method::Iterative,
+        Solver::Auto if l.size <= DENSE_LIMIT => Method::Dense,
+        Solver::Auto => automatic(Plan::new(p, &l, &by_point), &l),
     };
+    let dense = matches!(method, Method::Dense);
     let mut current = cost(p, opts.loss);
     let initial_rms = rms(p);
     let mut costs = vec![current];
@@ -56,7 +69,7 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
         let ne = normal_equations(p, &l, &lin, &by_point, opts.loss, dense);
         let mut accepted = false;
         for _ in 0..12 {
-            let Some((dc, dp)) = solve_damped(&l, &ne, &by_point, lambda) else {
+            let Some((dc, dp)) = solve_damped(&l, &ne, &by_point, lambda, &mut method) else {
                 lambda *= 10.0;
                 continue;
             };
@@ -80,12 +93,18 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
             break;
         }
     }
-    let camera_sigmas = if opts.compute_covariance && dense {
-        camera_sigmas(p, &l, &by_point, opts.loss)
-    } else {
-        Vec::new()
+    let camera_sigmas = match &mut method {
+        _ if !opts.compute_covariance => Vec::new(),
+        Method::Dense => camera_sigmas(p, &l, &by_point, opts.loss, None),
+        Method::Sparse(system) => camera_sigmas(p, &l, &by_point, opts.loss, Some(system)),
+        Method::Iterative => Vec::new(),
     };
     Report {
+        solver: match method {
+            Method::Dense => Solver::Dense,
+            Method::Sparse(_) => Solver::Sparse,
+            Method::Iterative => Solver::Iterative,
+        },
         costs,
         iterations,
         initial_rms,
@@ -93,6 +112,25 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
         camera_sigmas,
         timed_out,
     }
+}
+
+/// `Solver::Auto` past `DENSE_LIMIT`: the sparse Cholesky where its factor is sparse enough to
+/// pay (`SPARSE_WORK_RATIO`), else the dense one up to `ITERATIVE_LIMIT` and conjugate gradients
+/// past it. Cameras that all share points with one another (a small object seen from every
+/// side) make a dense reduced system; a walk along a building or a street, a sparse one.
+fn automatic(plan: Plan, l: &Layout) -> Method {
+    if plan.sparse_flops * SPARSE_WORK_RATIO < Plan::dense_flops(l.size) {
+        sparse(plan, l)
+    } else if l.size <= ITERATIVE_LIMIT {
+        Method::Dense
+    } else {
+        Method::Iterative
+    }
+}
+
+/// The sparse solver for `plan` (the dense one should its structure fail to build).
+fn sparse(plan: Plan, l: &Layout) -> Method {
+    SparseSystem::new(plan, l).map_or(Method::Dense, |s| Method::Sparse(Box::new(s)))
 }
 
 fn apply(p: &mut Problem, l: &Layout, dc: &DVector<f64>, dp: &[Vector3<f64>]) {
@@ -119,14 +157,25 @@ fn solve_damped(
     ne: &Normal,
     by_point: &[Vec<usize>],
     lambda: f64,
+    method: &mut Method,
 ) -> Option<(DVector<f64>, Vec<Vector3<f64>>)> {
     let r = reduce(l, ne, by_point, lambda)?;
     let dc = if l.size == 0 {
         DVector::zeros(0)
-    } else if let Some(s) = r.s {
-        s.cholesky()?.solve(&r.rhs)
     } else {
-        solve_iterative(l, ne, by_point, &r.v_inv, lambda, &r.rhs)?
+        match (method, r.s) {
+            (_, Some(s)) => s.cholesky()?.solve(&r.rhs),
+            (Method::Sparse(system), None) => {
+                let terms = Terms {
+                    l,
+                    ne,
+                    by_point,
+                    v_inv: &r.v_inv,
+                };
+                system.solve(&terms, lambda, &r.rhs)?
+            }
+            (_, None) => solve_iterative(l, ne, by_point, &r.v_inv, lambda, &r.rhs)?,
+        }
     };
     let dp = (0..ne.v.len())
         .map(|j| {

@@ -99,7 +99,7 @@ pub struct Options {
     pub fix_gauge: bool,
     /// Stop when the cost improves by less than this fraction.
     pub function_tolerance: f64,
-    /// Report the intrinsics' standard deviations at the solution (dense solver only).
+    /// Report the intrinsics' standard deviations at the solution (dense or sparse solver).
     pub compute_covariance: bool,
     pub solver: Solver,
     /// Stop (keeping the last accepted step) when this passes; `Report::timed_out` says so.
@@ -109,20 +109,37 @@ pub struct Options {
 /// How the reduced camera system is solved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Solver {
-    /// Dense Cholesky up to `DENSE_LIMIT` camera-side parameters, conjugate gradients past it.
+    /// Dense Cholesky up to `DENSE_LIMIT` camera-side parameters; past it the sparse Cholesky
+    /// where the reduced system's factor is sparse enough to pay (`SPARSE_WORK_RATIO`), else
+    /// dense up to `ITERATIVE_LIMIT` and conjugate gradients past that.
     Auto,
     /// Dense Schur complement and Cholesky (exact; memory and time grow as n² and n³).
     Dense,
+    /// Sparse Schur complement (blocks of poses and cameras that share points), ordered by
+    /// minimum degree and Cholesky-factored: exact, memory and time near linear in the images
+    /// where each sees a bounded neighbourhood.
+    Sparse,
     /// Matrix-free conjugate gradients on the Schur complement with a block-Jacobi preconditioner (a block per pose and per camera):
     /// the camera block kept per pose, memory linear in the problem.
     Iterative,
 }
 
-/// Camera-side parameters (6 per image, 4 per camera) past which `Auto` goes iterative: about
-/// 500 images. Below it the dense Cholesky is faster (200 images: 0.19 s per iteration against
-/// 1.3 s for conjugate gradients, `benches/sfm.rs`); past it the dense system's n² memory and
-/// n³ time take over.
-pub const DENSE_LIMIT: usize = 3000;
+/// Camera-side parameters (6 per image, 4 per camera) up to which `Auto` stays dense: about 80
+/// images. Five iterations on the rings of `benches/sfm.rs` (each point seen by 8 neighbouring
+/// cameras; both cores): 50 images, dense 96 ms against sparse 113 ms; 200 images, dense
+/// 1.38 s against sparse 0.55 s (conjugate gradients 4.06 s); 600 images, sparse 1.72 s.
+pub const DENSE_LIMIT: usize = 500;
+
+/// How many times fewer multiply-adds the sparse factorization must take than the dense one
+/// for `Auto` to choose it: its scalar, indexed inner loop costs more per multiply-add than the
+/// dense one's. On the built-in orbits, where every camera shares points with every other, the
+/// factor is 97–100 % full and the sparse solver took 2–4× the dense one's time in the mapper.
+pub const SPARSE_WORK_RATIO: f64 = 4.0;
+
+/// Camera-side parameters past which `Auto`, where the sparse factor would not pay, uses
+/// conjugate gradients rather than the dense Cholesky (whose memory grows as n², time as n³):
+/// about 500 images.
+pub const ITERATIVE_LIMIT: usize = 3000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -156,4 +173,6 @@ pub struct Report {
     pub camera_sigmas: Vec<[Option<f64>; 4]>,
     /// Stopped at `Options::deadline` before converging.
     pub timed_out: bool,
+    /// The reduced-system solver that ran (`Auto` resolved).
+    pub solver: Solver,
 }

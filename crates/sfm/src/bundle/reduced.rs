@@ -4,6 +4,7 @@
 use super::normal::*;
 use super::problem::*;
 use super::residuals::*;
+use super::sparse::{SparseSystem, Terms};
 use nalgebra::{DMatrix, DVector, Matrix3};
 use rayon::prelude::*;
 
@@ -92,9 +93,10 @@ pub(super) fn camera_sigmas(
     l: &Layout,
     by_point: &[Vec<usize>],
     loss: Loss,
+    sparse: Option<&mut SparseSystem>,
 ) -> Vec<[Option<f64>; 4]> {
     let lin: Vec<Option<Linearised>> = p.observations.par_iter().map(|o| linearise(p, o)).collect();
-    let ne = normal_equations(p, l, &lin, by_point, loss, true);
+    let ne = normal_equations(p, l, &lin, by_point, loss, sparse.is_none());
     let free_points = (0..p.points.len())
         .filter(|&j| point_is_free(l, by_point, j))
         .count();
@@ -102,11 +104,26 @@ pub(super) fn camera_sigmas(
         .saturating_sub(l.size + 3 * free_points)
         .max(1);
     let variance = squared_errors(p, 1e6).iter().sum::<f64>() / dof as f64;
-    let inverse = reduce(l, &ne, by_point, 0.0)
-        .and_then(|r| r.s?.cholesky())
-        .map(|c| c.inverse());
-    l.camera
-        .iter()
-        .map(|idx| idx.map(|i| Some((inverse.as_ref()?[(i?, i?)] * variance).sqrt())))
-        .collect()
+    // The diagonal of S⁻¹ at the cameras' columns.
+    let cols: Vec<usize> = l.camera.iter().flatten().flatten().copied().collect();
+    let diagonal: Option<Vec<f64>> = reduce(l, &ne, by_point, 0.0).and_then(|r| match sparse {
+        Some(system) => {
+            let terms = Terms {
+                l,
+                ne: &ne,
+                by_point,
+                v_inv: &r.v_inv,
+            };
+            system.inverse_diagonal(&terms, &cols)
+        }
+        None => {
+            let inverse = r.s?.cholesky()?.inverse();
+            Some(cols.iter().map(|&c| inverse[(c, c)]).collect())
+        }
+    });
+    let at = |c: usize| -> Option<f64> {
+        let k = cols.iter().position(|&x| x == c)?;
+        Some((diagonal.as_ref()?[k] * variance).sqrt())
+    };
+    l.camera.iter().map(|idx| idx.map(|i| at(i?))).collect()
 }

@@ -10,11 +10,17 @@ use crate::bundle::{self, Loss};
 use crate::timing::timed;
 
 impl Mapper {
-    /// Drops observations that reproject badly and points left with fewer than two
-    /// observations or too small an angle; returns how many observations were dropped.
+    /// Filters every point of the model (`filter_points`).
     pub(super) fn filter(&mut self) -> usize {
+        self.filter_points(0..self.model.points.len())
+    }
+
+    /// Drops observations of `points` that reproject badly and those points left with fewer
+    /// than two observations or too small an angle; returns how many observations were
+    /// dropped.
+    pub(super) fn filter_points(&mut self, points: impl IntoIterator<Item = usize>) -> usize {
         let mut dropped = 0;
-        for p in 0..self.model.points.len() {
+        for p in points {
             let Some(point) = self.model.points[p].clone() else {
                 continue;
             };
@@ -82,11 +88,17 @@ impl Mapper {
                 .take(self.opts.local_ba_images)
                 .map(|&(_, img)| img),
         );
-        let fixed: Vec<usize> = self
-            .model
-            .registered()
-            .filter(|r| !free.contains(r))
+        // Held still: the other images that see the window's points (the rest of the model
+        // takes no part in this adjustment).
+        let window_points = self.points_seen_by(&free);
+        let mut fixed: Vec<usize> = window_points
+            .iter()
+            .filter_map(|&p| self.model.points[p].as_ref())
+            .flat_map(|pt| pt.observations.iter().map(|e| e.image))
+            .filter(|img| !free.contains(img))
             .collect();
+        fixed.sort_unstable();
+        fixed.dedup();
         if fixed.len() < 2 {
             self.global_adjustment();
             return;
@@ -95,23 +107,32 @@ impl Mapper {
         all.extend(&fixed);
         self.adjust(&all, &fixed);
         self.stats.local_bundle_adjustments += 1;
-        self.filter();
+        // Only the points that moved are filtered (COLMAP's rule): the rest are checked at the
+        // next global adjustment, after which every point is.
+        self.filter_points(window_points);
         self.triangulate_image(i);
+    }
+
+    /// The points `images` observe, ascending.
+    fn points_seen_by(&self, images: &[usize]) -> Vec<usize> {
+        let mut points: Vec<usize> = images
+            .iter()
+            .flat_map(|&i| self.model.images[i].point_of.iter().flatten().copied())
+            .filter(|&p| self.model.points[p].is_some())
+            .collect();
+        points.sort_unstable();
+        points.dedup();
+        points
     }
 
     /// Bundle adjustment of the points seen by `images` (free or fixed poses as given).
     pub(super) fn adjust(&mut self, images: &[usize], fixed: &[usize]) {
-        let mut free = vec![false; self.model.images.len()];
-        for &i in images.iter().filter(|i| !fixed.contains(i)) {
-            free[i] = true;
-        }
-        let point_ids: Vec<usize> = (0..self.model.points.len())
-            .filter(|&p| {
-                self.model.points[p]
-                    .as_ref()
-                    .is_some_and(|pt| pt.observations.iter().any(|e| free[e.image]))
-            })
+        let free: Vec<usize> = images
+            .iter()
+            .copied()
+            .filter(|i| !fixed.contains(i))
             .collect();
+        let point_ids = self.points_seen_by(&free);
         let pose_index: std::collections::HashMap<usize, usize> =
             images.iter().enumerate().map(|(k, &i)| (i, k)).collect();
         let mut problem = bundle::Problem {
