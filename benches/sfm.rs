@@ -203,6 +203,17 @@ fn bench_bundle(c: &mut Criterion) {
             solver,
             ..bundle::Options::default()
         };
+        if solver == bundle::Solver::Sparse {
+            // How sparse the system is: the factorization's multiply-adds, sparse and dense.
+            let report = bundle::solve(
+                &mut problem.clone(),
+                &bundle::Options {
+                    max_iterations: 1,
+                    ..opts.clone()
+                },
+            );
+            eprintln!("{name}: {:?}", report.reduced_work);
+        }
         group.bench_function(name, |b| {
             b.iter(|| {
                 let mut p = problem.clone();

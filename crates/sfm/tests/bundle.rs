@@ -451,26 +451,32 @@ fn the_sparse_solver_takes_the_dense_solvers_steps() {
 fn the_automatic_choice_follows_the_reduced_systems_sparsity() {
     let auto = |p: &Problem| {
         let mut p = p.clone();
-        solve(
+        let report = solve(
             &mut p,
             &Options {
                 max_iterations: 1,
                 ..Options::default()
             },
-        )
-        .solver
+        );
+        (report.solver, report.reduced_work)
     };
     let mut rng = Pcg64::seed_from_u64(5);
-    assert_eq!(auto(&ring(&mut rng, 24, 4)), Solver::Dense, "24 images");
+    let (solver, work) = auto(&ring(&mut rng, 24, 4));
     assert_eq!(
-        auto(&ring(&mut rng, 120, 4)),
-        Solver::Sparse,
-        "120 images, 4 per point"
+        (solver, work),
+        (Solver::Dense, None),
+        "24 images: not analysed"
     );
-    // Every point seen by every camera on the ring: every pair of cameras is coupled.
-    assert_eq!(
-        auto(&ring(&mut rng, 120, 120)),
-        Solver::Dense,
-        "120 images, all per point"
-    );
+    let (solver, work) = auto(&ring(&mut rng, 120, 4));
+    let work = work.expect("analysed past DENSE_LIMIT");
+    eprintln!("120 images, 4 per point: {work:?}");
+    assert_eq!(solver, Solver::Sparse, "120 images, 4 per point");
+    assert!(work.sparse_flops * 10.0 < work.dense_flops, "{work:?}");
+    // Every point seen by every camera on the ring: every pair of cameras is coupled, and the
+    // factor is full (its work that of the dense one, to the diagonal blocks).
+    let (solver, work) = auto(&ring(&mut rng, 120, 120));
+    let work = work.expect("analysed past DENSE_LIMIT");
+    eprintln!("120 images, all per point: {work:?}");
+    assert_eq!(solver, Solver::Dense, "120 images, all per point");
+    assert!(work.sparse_flops > 0.9 * work.dense_flops, "{work:?}");
 }

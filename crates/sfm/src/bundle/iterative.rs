@@ -18,29 +18,9 @@ pub(super) fn solve_iterative(
     let n = l.size;
     // Block-Jacobi preconditioner: the diagonal blocks of S for each pose's and each camera's
     // columns, (U + λ·diag U)_GG − Σⱼ W_jG·Vⱼ⁻¹·W_jGᵀ, inverted.
-    let mut group_of = vec![0usize; n];
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for cols in l
-        .pose
-        .iter()
-        .map(|p| p.to_vec())
-        .chain(l.camera.iter().map(|c| c.to_vec()))
-    {
-        let cols: Vec<usize> = cols.into_iter().flatten().collect();
-        if cols.is_empty() {
-            continue;
-        }
-        for &c in &cols {
-            group_of[c] = groups.len();
-        }
-        groups.push(cols);
-    }
-    let position = |c: usize| {
-        groups[group_of[c]]
-            .iter()
-            .position(|&x| x == c)
-            .unwrap_or(0)
-    };
+    let g = Groups::new(l);
+    let groups: Vec<Vec<usize>> = (0..g.count()).map(|k| g.cols(k).collect()).collect();
+    let (group_of, position) = (&g.group_of, |c: usize| g.position(c));
     let mut blocks: Vec<DMatrix<f64>> = groups
         .iter()
         .map(|cols| {

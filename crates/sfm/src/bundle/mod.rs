@@ -44,12 +44,21 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
     for (k, o) in p.observations.iter().enumerate() {
         by_point[o.point].push(k);
     }
-    let mut method = match opts.solver {
-        Solver::Dense => Method::Dense,
-        Solver::Sparse => sparse(Plan::new(p, &l, &by_point), &l),
-        Solver::Iterative => Method::Iterative,
-        Solver::Auto if l.size <= DENSE_LIMIT => Method::Dense,
-        Solver::Auto => automatic(Plan::new(p, &l, &by_point), &l),
+    let plan = match opts.solver {
+        Solver::Sparse => Some(Plan::new(p, &l, &by_point)),
+        Solver::Auto if l.size > DENSE_LIMIT => Some(Plan::new(p, &l, &by_point)),
+        _ => None,
+    };
+    let reduced_work = plan.as_ref().map(|plan| ReducedWork {
+        camera_parameters: l.size,
+        sparse_flops: plan.sparse_flops,
+        dense_flops: Plan::dense_flops(l.size),
+    });
+    let mut method = match (opts.solver, plan) {
+        (Solver::Sparse, Some(plan)) => sparse(plan, &l),
+        (Solver::Auto, Some(plan)) => automatic(plan, &l),
+        (Solver::Iterative, _) => Method::Iterative,
+        _ => Method::Dense,
     };
     let dense = matches!(method, Method::Dense);
     let mut current = cost(p, opts.loss);
@@ -105,6 +114,7 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
             Method::Sparse(_) => Solver::Sparse,
             Method::Iterative => Solver::Iterative,
         },
+        reduced_work,
         costs,
         iterations,
         initial_rms,

@@ -175,4 +175,16 @@ pub struct Report {
     pub timed_out: bool,
     /// The reduced-system solver that ran (`Auto` resolved).
     pub solver: Solver,
+    /// Where the sparse structure was analysed (`Sparse`, or `Auto` past `DENSE_LIMIT`): the
+    /// multiply-adds of its sparse and of a dense factorization.
+    pub reduced_work: Option<ReducedWork>,
+}
+
+/// The factorization work of a reduced camera system, sparse (in its minimum-degree order)
+/// against dense: how sparse the system is, in the unit that decides between the solvers.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ReducedWork {
+    pub camera_parameters: usize,
+    pub sparse_flops: f64,
+    pub dense_flops: f64,
 }

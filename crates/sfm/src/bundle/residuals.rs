@@ -68,6 +68,65 @@ pub(super) fn layout(p: &Problem, opts: &Options) -> Layout {
     }
 }
 
+/// The camera-side columns grouped per pose and per camera, a group's columns consecutive: the
+/// unit of the reduced camera system's blocks.
+pub(super) struct Groups {
+    /// First column of each group, then one past the last column.
+    bounds: Vec<usize>,
+    /// Group of each column.
+    pub(super) group_of: Vec<usize>,
+    /// Group of each pose and of each camera (`None` where all its parameters are held).
+    pub(super) pose: Vec<Option<usize>>,
+    pub(super) camera: Vec<Option<usize>>,
+}
+
+impl Groups {
+    pub(super) fn new(l: &Layout) -> Self {
+        let mut bounds = Vec::new();
+        let mut group_of = vec![0; l.size];
+        let mut add = |cols: &[Option<usize>]| {
+            let cols: Vec<usize> = cols.iter().flatten().copied().collect();
+            let first = *cols.first()?;
+            debug_assert!(
+                cols.windows(2).all(|w| w[1] == w[0] + 1),
+                "a group's columns are consecutive"
+            );
+            for &c in &cols {
+                group_of[c] = bounds.len();
+            }
+            bounds.push(first);
+            Some(bounds.len() - 1)
+        };
+        let pose = l.pose.iter().map(|p| add(p)).collect();
+        let camera = l.camera.iter().map(|c| add(c)).collect();
+        bounds.push(l.size);
+        Self {
+            bounds,
+            group_of,
+            pose,
+            camera,
+        }
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    /// The columns of group `g`.
+    pub(super) fn cols(&self, g: usize) -> std::ops::Range<usize> {
+        self.bounds[g]..self.bounds[g + 1]
+    }
+
+    pub(super) fn len(&self, g: usize) -> usize {
+        self.bounds[g + 1] - self.bounds[g]
+    }
+
+    /// Where column `c` sits inside its group.
+    pub(super) fn position(&self, c: usize) -> usize {
+        c - self.bounds[self.group_of[c]]
+    }
+}
+
 /// Residual and Jacobians of one observation: 2×10 on the camera side (pose 6, focal, k, cx,
 /// cy) and 2×3 on the point.
 pub(super) struct Linearised {

@@ -22,10 +22,7 @@ use rayon::prelude::*;
 /// The structure of S for one problem: its groups, their order and where each block's values
 /// sit in the permuted matrix (compressed sparse columns, both triangles stored).
 pub(super) struct SparseSystem {
-    /// First original column of each group (a group's columns are consecutive).
-    first_col: Vec<usize>,
-    /// Group of each original column.
-    group_of: Vec<usize>,
+    groups: Groups,
     /// Column of the permuted matrix of each original column.
     new_col: Vec<usize>,
     /// Per group: the groups coupled with it (itself included), ascending, each with the offset
@@ -42,8 +39,7 @@ pub(super) struct SparseSystem {
 /// minimum-degree order, with the work a sparse and a dense factorization would take: enough to
 /// choose between them before anything is assembled.
 pub(super) struct Plan {
-    first_col: Vec<usize>,
-    group_of: Vec<usize>,
+    groups: Groups,
     adjacency: Vec<Vec<usize>>,
     order: Vec<usize>,
     /// Multiply-adds of the sparse factorization in `order` (Σ over columns of the squared
@@ -53,9 +49,8 @@ pub(super) struct Plan {
 
 impl Plan {
     pub(super) fn new(p: &Problem, l: &Layout, by_point: &[Vec<usize>]) -> Self {
-        let (first_col, group_of, pose_group, camera_group) = groups(l);
-        let groups = first_col.len();
-        let group_len = |g: usize| first_col.get(g + 1).copied().unwrap_or(l.size) - first_col[g];
+        let groups = Groups::new(l);
+        let (pose_group, camera_group) = (&groups.pose, &groups.camera);
         // The coupling graph: a pose with its camera, and every two groups sharing a point.
         let mut edges: Vec<(usize, usize)> = Vec::new();
         for (i, pose) in p.poses.iter().enumerate() {
@@ -84,16 +79,15 @@ impl Plan {
         }
         edges.sort_unstable();
         edges.dedup();
-        let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); groups];
+        let mut adjacency: Vec<Vec<usize>> = vec![Vec::new(); groups.count()];
         for &(a, b) in &edges {
             adjacency[a].push(b);
             adjacency[b].push(a);
         }
-        let sizes: Vec<usize> = (0..groups).map(group_len).collect();
+        let sizes: Vec<usize> = (0..groups.count()).map(|g| groups.len(g)).collect();
         let (order, sparse_flops) = minimum_degree(&adjacency, &sizes);
         Self {
-            first_col,
-            group_of,
+            groups,
             adjacency,
             order,
             sparse_flops,
@@ -110,14 +104,13 @@ impl SparseSystem {
     /// The structure of the reduced camera system `plan` describes, under layout `l`.
     pub(super) fn new(plan: Plan, l: &Layout) -> Option<Self> {
         let Plan {
-            first_col,
-            group_of,
+            groups: g,
             adjacency,
             order,
             ..
         } = plan;
-        let groups = first_col.len();
-        let group_len = |g: usize| first_col.get(g + 1).copied().unwrap_or(l.size) - first_col[g];
+        let groups = g.count();
+        let group_len = |h: usize| g.len(h);
         let mut position = vec![0; groups];
         let mut start = vec![0; groups];
         let mut next = 0;
@@ -127,7 +120,7 @@ impl SparseSystem {
             next += group_len(g);
         }
         let new_col: Vec<usize> = (0..l.size)
-            .map(|c| start[group_of[c]] + c - first_col[group_of[c]])
+            .map(|c| start[g.group_of[c]] + g.position(c))
             .collect();
         // Each group's coupled groups in the permuted order (the order of its columns' rows),
         // and the permuted pattern, column by column.
@@ -173,8 +166,7 @@ impl SparseSystem {
             SparsityPattern::try_from_offsets_and_indices(l.size, l.size, offsets, rows).ok()?;
         let symbolic = CscSymbolicCholesky::factor(pattern);
         Some(Self {
-            first_col,
-            group_of,
+            groups: g,
             new_col,
             coupled,
             col_offsets,
@@ -186,8 +178,10 @@ impl SparseSystem {
 
     /// Where S's entry (row `r`, column `c`), original columns, sits among the values.
     fn index(&self, r: usize, c: usize) -> usize {
-        let h = self.group_of[r];
-        self.col_offsets[self.new_col[c]] + self.offset(self.group_of[c], h) + r - self.first_col[h]
+        let g = &self.groups;
+        self.col_offsets[self.new_col[c]]
+            + self.offset(g.group_of[c], g.group_of[r])
+            + g.position(r)
     }
 
     /// Where the rows of group `h` start inside each column of group `g`.
@@ -262,7 +256,7 @@ impl SparseSystem {
         // The rows are sorted by column, so each group's rows are a run.
         let mut runs: Vec<(usize, usize, usize)> = Vec::new();
         for (k, (col, _)) in rows.iter().enumerate() {
-            let g = self.group_of[*col];
+            let g = self.groups.group_of[*col];
             match runs.last_mut() {
                 Some(run) if run.0 == g => run.2 = k + 1,
                 _ => runs.push((g, k, k + 1)),
@@ -270,7 +264,7 @@ impl SparseSystem {
         }
         for &(ga, a0, a1) in &runs {
             for &(gb, b0, b1) in &runs {
-                let (offset, first_b) = (self.offset(ga, gb), self.first_col[gb]);
+                let (offset, first_b) = (self.offset(ga, gb), self.groups.cols(gb).start);
                 for (ca, ra) in &rows[a0..a1] {
                     let wv = vi * ra;
                     let base = self.col_offsets[self.new_col[*ca]] + offset;
@@ -344,40 +338,6 @@ pub(super) struct Terms<'a> {
 
 /// Chunks of points whose Schur terms are summed in parallel (each holds a copy of S's values).
 const SCHUR_CHUNKS: usize = 8;
-
-/// The groups of camera-side columns: each group's first column, each column's group, and the
-/// group of each pose and each camera (`None` where all its parameters are held).
-#[allow(
-    clippy::type_complexity,
-    reason = "a private helper's tuple of results"
-)]
-fn groups(
-    l: &Layout,
-) -> (
-    Vec<usize>,
-    Vec<usize>,
-    Vec<Option<usize>>,
-    Vec<Option<usize>>,
-) {
-    let mut first_col = Vec::new();
-    let mut group_of = vec![0; l.size];
-    let mut add = |cols: &[Option<usize>]| {
-        let cols: Vec<usize> = cols.iter().flatten().copied().collect();
-        let first = *cols.first()?;
-        debug_assert!(
-            cols.windows(2).all(|w| w[1] == w[0] + 1),
-            "a group's columns are consecutive"
-        );
-        for &c in &cols {
-            group_of[c] = first_col.len();
-        }
-        first_col.push(first);
-        Some(first_col.len() - 1)
-    };
-    let pose_group: Vec<Option<usize>> = l.pose.iter().map(|p| add(p)).collect();
-    let camera_group: Vec<Option<usize>> = l.camera.iter().map(|c| add(c)).collect();
-    (first_col, group_of, pose_group, camera_group)
-}
 
 /// An elimination order of the graph's nodes by minimum degree: each step takes the node with
 /// the fewest neighbours left (the lowest index among equals), and its neighbours become one

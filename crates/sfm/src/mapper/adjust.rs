@@ -207,6 +207,9 @@ impl Mapper {
         };
         let (report, t) = timed(|| bundle::solve(&mut problem, &opts));
         self.stats.time.solver += t;
+        if fixed.is_empty() && report.reduced_work.is_some() {
+            self.stats.reduced_system = report.reduced_work;
+        }
         if report.timed_out {
             self.stats.warnings.push(format!(
                 "bundle adjustment of {} images ({} observations) stopped at its time limit of {:.0} s after {} iterations; the last accepted step is kept",

@@ -189,6 +189,10 @@ pub struct MapperStats {
     pub solver: crate::linalg::Counts,
     /// Where the mapping time went.
     pub time: MapperTimes,
+    /// The reduced camera system of the last global adjustment whose sparsity was analysed
+    /// (past `bundle::DENSE_LIMIT`): what decided between the sparse and the dense solver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduced_system: Option<crate::bundle::ReducedWork>,
 }
 
 /// Time of each part of a mapper run (wall and process CPU), summed over the run.
