@@ -201,6 +201,7 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     let (cloud, compaction) = match (&a.views, a.no_compact) {
         (Some(views), false) => {
             let (c, r) = compact(&a, views, &cloud, &opts)?;
+            opts.importance.clone_from(&r.importance);
             if a.palette_size.is_none() {
                 opts.palette_size = r.palette_size;
                 opts.position_bits = r.position_bits;

@@ -44,6 +44,20 @@ pub struct CompressOptions {
     /// where the views allow.
     pub sh_levels: usize,
     pub effort: Effort,
+    /// How much each Gaussian (input order) matters to the rendered views: the SH palette's
+    /// k-means weighs each Gaussian's error by it (`kmeans::fit_weighted`). `None`: all alike.
+    /// Compaction fills it with each Gaussian's blending weight over the training views.
+    pub importance: Option<Importance>,
+}
+
+/// One weight per Gaussian, shared between the option sets compaction tries.
+#[derive(Clone, PartialEq)]
+pub struct Importance(pub std::sync::Arc<[f32]>);
+
+impl std::fmt::Debug for Importance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Importance({} weights)", self.0.len())
+    }
 }
 
 impl Default for CompressOptions {
@@ -59,6 +73,7 @@ impl Default for CompressOptions {
             palette_size: None,
             position_bits: 16,
             sh_levels: 256,
+            importance: None,
         }
     }
 }
@@ -187,6 +202,14 @@ pub fn quantize_on(
     let bands = opts
         .sh_bands
         .map_or(cloud.sh_degree, |b| b.min(cloud.sh_degree));
+    if let Some(w) = &opts.importance
+        && w.0.len() != n
+    {
+        return Err(SogsError::Input(format!(
+            "{} importance weights for {n} Gaussians",
+            w.0.len()
+        )));
+    }
     let layout = GridLayout::for_count(n);
     let mut seconds = Vec::new();
 
@@ -216,9 +239,16 @@ pub fn quantize_on(
             .palette_size
             .unwrap_or_else(|| kmeans::palette_size(n))
             .clamp(1, MAX_PALETTE);
-        let p = kmeans::fit(&data, dim, count, opts.iterations, opts.seed, &|i| {
-            progress.advance(i as u64);
-        });
+        let weights = opts.importance.as_ref().map(|w| &w.0[..]);
+        let p = kmeans::fit_weighted(
+            &data,
+            dim,
+            count,
+            opts.iterations,
+            opts.seed,
+            weights,
+            &|i| progress.advance(i as u64),
+        );
         let mse = p.mse(&data);
         Some((p, mse))
     } else {

@@ -84,6 +84,28 @@ pub fn fit(
     seed: u64,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Palette {
+    fit_weighted(data, dim, k, iterations, seed, None, progress)
+}
+
+/// Below this share of the mean weight a point's weight is raised to it, so that every point
+/// still pulls a little (a centroid whose points all weigh 0 would have no mean).
+const WEIGHT_FLOOR: f64 = 1e-3;
+
+/// As [`fit`], minimising `Σ wᵢ·|xᵢ − c(xᵢ)|²` when `weights` (one per point) are given: the
+/// seeds are drawn in proportion to the weights (without replacement) and each centroid is its
+/// points' weighted mean, so the points that matter most (compaction weighs each Gaussian by
+/// how much of the training views it paints) are the ones the palette keeps exact. Weights
+/// that are not finite or negative count as 0; every weight is raised to `WEIGHT_FLOOR` of
+/// the mean; all zero means unweighted.
+pub fn fit_weighted(
+    data: &[f32],
+    dim: usize,
+    k: usize,
+    iterations: usize,
+    seed: u64,
+    weights: Option<&[f32]>,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Palette {
     let n = data.len() / dim.max(1);
     if k >= n || dim == 0 {
         return Palette {
@@ -92,9 +114,16 @@ pub fn fit(
             labels: (0..n as u32).collect(),
         };
     }
+    let weights = weights.and_then(|w| floored(w, n));
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let seeds = match &weights {
+        Some(w) => rand::seq::index::sample_weighted(&mut rng, n, |i| w[i], k)
+            // Every weight is positive and finite after `floored`, and k < n.
+            .unwrap_or_else(|_| rand::seq::index::sample(&mut rng, n, k)),
+        None => rand::seq::index::sample(&mut rng, n, k),
+    };
     let mut centroids = Vec::with_capacity(k * dim);
-    for i in rand::seq::index::sample(&mut rng, n, k) {
+    for i in seeds {
         centroids.extend_from_slice(&data[i * dim..(i + 1) * dim]);
     }
     let mut cells = Cells::new(&centroids, dim);
@@ -105,30 +134,54 @@ pub fn fit(
     };
     assign(data, &mut palette, &mut cells);
     for it in 0..iterations {
-        update(data, &mut palette);
+        update(data, weights.as_deref(), &mut palette);
         assign(data, &mut palette, &mut cells);
         progress(it + 1);
     }
     palette
 }
 
-/// Moves every centroid to the mean of its points; an empty centroid takes the point that is
-/// farthest from its own centroid (one point per empty centroid, farthest first).
-fn update(data: &[f32], p: &mut Palette) {
+/// `weights` made usable (see [`fit_weighted`]); `None` when they are all zero or there is not
+/// one per point.
+fn floored(weights: &[f32], n: usize) -> Option<Vec<f64>> {
+    if weights.len() != n {
+        return None;
+    }
+    let clean = |w: f32| {
+        if w.is_finite() && w > 0.0 {
+            f64::from(w)
+        } else {
+            0.0
+        }
+    };
+    let mean = weights.iter().map(|&w| clean(w)).sum::<f64>() / n.max(1) as f64;
+    (mean > 0.0).then(|| {
+        weights
+            .iter()
+            .map(|&w| clean(w).max(WEIGHT_FLOOR * mean))
+            .collect()
+    })
+}
+
+/// Moves every centroid to the (weighted) mean of its points; an empty centroid takes the point
+/// whose (weighted) squared distance to its own centroid is largest (one point per empty
+/// centroid, largest first).
+fn update(data: &[f32], weights: Option<&[f64]>, p: &mut Palette) {
     let (dim, k) = (p.dim, p.count());
+    let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
     let mut sums = vec![0.0f64; k * dim];
-    let mut counts = vec![0usize; k];
-    for (x, &l) in data.chunks_exact(dim).zip(&p.labels) {
-        let l = l as usize;
-        counts[l] += 1;
+    let mut counts = vec![0.0f64; k];
+    for (i, (x, &l)) in data.chunks_exact(dim).zip(&p.labels).enumerate() {
+        let (l, w) = (l as usize, weight(i));
+        counts[l] += w;
         for (s, &v) in sums[l * dim..(l + 1) * dim].iter_mut().zip(x) {
-            *s += f64::from(v);
+            *s += w * f64::from(v);
         }
     }
-    let empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0).collect();
+    let empty: Vec<usize> = (0..k).filter(|&c| counts[c] == 0.0).collect();
     for c in 0..k {
-        if counts[c] > 0 {
-            let inv = 1.0 / counts[c] as f64;
+        if counts[c] > 0.0 {
+            let inv = 1.0 / counts[c];
             for (dst, s) in p.centroids[c * dim..(c + 1) * dim]
                 .iter_mut()
                 .zip(&sums[c * dim..])
@@ -144,7 +197,12 @@ fn update(data: &[f32], p: &mut Palette) {
         .par_chunks(dim)
         .zip(p.labels.par_iter())
         .enumerate()
-        .map(|(i, (x, &l))| (dist2(x, p.centroid(l as usize)), i))
+        .map(|(i, (x, &l))| {
+            (
+                (weight(i) * f64::from(dist2(x, p.centroid(l as usize)))) as f32,
+                i,
+            )
+        })
         .collect();
     let take = empty.len().min(far.len());
     far.select_nth_unstable_by(take.saturating_sub(1), |a, b| {
@@ -422,6 +480,81 @@ mod tests {
             p.mse(&data),
             exact
         );
+    }
+
+    /// `Σ wᵢ·|xᵢ − c(xᵢ)|² / Σ wᵢ` in f64, from the labels and centroids alone.
+    fn weighted_error(data: &[f32], weights: &[f32], p: &Palette) -> f64 {
+        let total: f64 = data
+            .chunks_exact(p.dim)
+            .zip(&p.labels)
+            .zip(weights)
+            .map(|((x, &l), &w)| {
+                let c = p.centroid(l as usize);
+                f64::from(w)
+                    * x.iter()
+                        .zip(c)
+                        .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                        .sum::<f64>()
+            })
+            .sum();
+        total / weights.iter().map(|&w| f64::from(w)).sum::<f64>()
+    }
+
+    #[test]
+    fn weighted_fit_keeps_the_heavy_points_exact_and_never_grows_its_objective() {
+        // As a compacted model's palette: ~1.5 points per centroid, a tenth of the points
+        // carrying most of the weight (they paint most of the views).
+        let dim = 45;
+        let data = clustered(6000, dim, 5000, 4);
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(9);
+        let weights: Vec<f32> = (0..6000)
+            .map(|_| if rng.random_bool(0.1) { 100.0 } else { 1.0 })
+            .collect();
+        let k = 4096;
+        let plain = fit(&data, dim, k, 10, 3, &|_| {});
+        let weighted = fit_weighted(&data, dim, k, 10, 3, Some(&weights), &|_| {});
+        let (e_plain, e_weighted) = (
+            weighted_error(&data, &weights, &plain),
+            weighted_error(&data, &weights, &weighted),
+        );
+        assert!(
+            e_weighted < 0.3 * e_plain,
+            "weighted error: unweighted fit {e_plain}, weighted fit {e_weighted}"
+        );
+        let errors: Vec<f64> = [0, 1, 3, 6]
+            .iter()
+            .map(|&it| {
+                let p = fit_weighted(&data, dim, k, it, 3, Some(&weights), &|_| {});
+                weighted_error(&data, &weights, &p)
+            })
+            .collect();
+        assert!(
+            errors.windows(2).all(|w| w[1] <= w[0] * (1.0 + 1e-6)),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn unusable_weights_fit_as_unweighted() {
+        let data = clustered(2000, 6, 50, 3);
+        let plain = fit(&data, 6, 100, 3, 5, &|_| {});
+        let zeros = vec![0.0f32; 2000];
+        assert_eq!(
+            fit_weighted(&data, 6, 100, 3, 5, Some(&zeros), &|_| {}),
+            plain
+        );
+        let wrong_length = vec![1.0f32; 1999];
+        assert_eq!(
+            fit_weighted(&data, 6, 100, 3, 5, Some(&wrong_length), &|_| {}),
+            plain
+        );
+        // NaN, infinite and negative weights count as 0 (raised to the floor).
+        let odd: Vec<f32> = (0..2000)
+            .map(|i| [f32::NAN, f32::INFINITY, -1.0, 1.0][i % 4])
+            .collect();
+        let p = fit_weighted(&data, 6, 100, 3, 5, Some(&odd), &|_| {});
+        assert!(p.centroids.iter().all(|v| v.is_finite()));
+        assert!(objective(&data, &p) < 1e-2, "{}", objective(&data, &p));
     }
 
     #[test]

@@ -49,18 +49,20 @@ fn a_sog_we_write_decodes_identically_in_splat_transform() {
 }
 
 /// The palette sizes compaction chooses below SOG's rule (64·2^k centroids; one row of the
-/// centroid image at 64), with coarsened position codes and a 32-level SH codebook, decode the
-/// same in splat-transform.
+/// centroid image at 64), fitted with per-Gaussian weights as compaction does, with coarsened
+/// position codes and a 32-level SH codebook, decode the same in splat-transform.
 #[test]
 fn a_sog_with_a_chosen_palette_size_decodes_identically_in_splat_transform() {
     let dir = tempfile::tempdir().unwrap();
     let cloud = synthetic_cloud(3000, 3, 4);
+    let weights: Vec<f32> = (0..cloud.len()).map(|i| (i % 17) as f32 * 0.5).collect();
     for size in [64usize, 256] {
         let sog = dir.path().join(format!("palette{size}.sog"));
         let opts = CompressOptions {
             palette_size: Some(size),
             position_bits: 12,
             sh_levels: 32,
+            importance: Some(splat_sogs::Importance(weights.clone().into())),
             ..CompressOptions::default()
         };
         write_sog_with(&cloud, &sog, &opts);

@@ -141,6 +141,11 @@ pub struct CompactReport {
     pub sh_levels: usize,
     /// Each count tried and its decoded file's PSNR drop against 256 (positions as chosen).
     pub sh_level_tries: Vec<(usize, f64)>,
+    /// Each Gaussian's blending weight over the training views, for the result in its order:
+    /// the SH palette's k-means weights (`splat_sogs::CompressOptions::importance`). The rates
+    /// were chosen with them, so the file is to be written with them too.
+    #[serde(skip)]
+    pub importance: Option<splat_sogs::Importance>,
     pub seconds: f64,
 }
 
@@ -486,13 +491,29 @@ pub fn compact(
         0
     };
     let result_cloud = result.to_cloud();
+    // The SH palette serves each Gaussian by how much of the training views it paints: the
+    // rates are chosen, and the file must be written, with these weights.
+    progress.phase("blending weights of the result", judge.train.len() as u64);
+    let importance = splat_sogs::Importance(
+        blend_weights(
+            ctx,
+            &judge.raster,
+            &GpuGaussians::upload(ctx, &result)?,
+            &judge.train,
+            progress,
+        )?
+        .into(),
+    );
     let rates = match &cfg.compress {
         Some(opts) => choose_rates(
             &judge,
             &result_cloud,
             train_before,
             cfg,
-            opts,
+            &splat_sogs::CompressOptions {
+                importance: Some(importance.clone()),
+                ..opts.clone()
+            },
             rule,
             progress,
         )?,
@@ -523,6 +544,7 @@ pub fn compact(
         position_tries: rates.position_tries,
         sh_levels: rates.sh_levels,
         sh_level_tries: rates.sh_level_tries,
+        importance: Some(importance),
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((result_cloud, report))

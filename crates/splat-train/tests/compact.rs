@@ -165,6 +165,9 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
     );
     let chosen = report.palette_size.expect("a smaller palette fits");
     assert!(chosen < report.palette_size_rule);
+    let importance = report.importance.as_ref().expect("weights for the palette");
+    assert_eq!(importance.0.len(), small.len());
+    assert!(importance.0.iter().all(|w| w.is_finite() && *w >= 0.0));
     let before = mean_psnr(&data, &model, false);
     let decoded = splat_sogs::decoded_on(
         &small,
@@ -172,6 +175,8 @@ fn the_palette_chosen_keeps_the_decoded_file_within_the_budget() {
             palette_size: Some(chosen),
             position_bits: report.position_bits,
             sh_levels: report.sh_levels,
+            // The palette weighs each Gaussian by its blending weight over the training views.
+            importance: report.importance.clone(),
             ..opts
         },
         None,
