@@ -5,7 +5,9 @@
 use nalgebra::{Matrix3, Rotation3, Vector2, Vector3};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
-use splat_sfm::bundle::{CameraParams, Loss, Observation, Options, Pose, Problem, Solver, solve};
+use splat_sfm::bundle::{
+    CameraParams, Loss, Observation, Options, Pose, Problem, Report, Solver, solve,
+};
 
 fn gaussian(rng: &mut Pcg64) -> f64 {
     let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
@@ -351,6 +353,32 @@ fn ring(rng: &mut Pcg64, n: usize, seen_by: usize) -> Problem {
     p
 }
 
+/// `start` adjusted with `opts` and `solver`, and the report.
+fn solve_with(start: &Problem, opts: &Options, solver: Solver) -> (Problem, Report) {
+    let mut p = start.clone();
+    let report = solve(
+        &mut p,
+        &Options {
+            solver,
+            ..opts.clone()
+        },
+    );
+    (p, report)
+}
+
+/// Two solves took the same steps: the same cost after every iteration (to 1e-7).
+fn assert_same_costs(a: &Report, b: &Report, what: &str) {
+    assert_eq!(a.costs.len(), b.costs.len(), "{what}");
+    for (x, y) in a.costs.iter().zip(&b.costs) {
+        assert!(
+            (x - y).abs() <= 1e-7 * x,
+            "{what}: costs {:?} / {:?}",
+            a.costs,
+            b.costs
+        );
+    }
+}
+
 /// The sparse Cholesky of the reduced camera system is exact: it takes the dense solver's
 /// steps (the same costs at every iteration) and gives the same intrinsics' standard
 /// deviations, with shared and separate intrinsics, held poses (whole and partly, for the
@@ -378,19 +406,8 @@ fn the_sparse_solver_takes_the_dense_solvers_steps() {
         },
     ];
     for (n, opts) in settings.into_iter().enumerate() {
-        let run = |solver| {
-            let mut p = start.clone();
-            let report = solve(
-                &mut p,
-                &Options {
-                    solver,
-                    ..opts.clone()
-                },
-            );
-            (p, report)
-        };
-        let (dense, rd) = run(Solver::Dense);
-        let (sparse, rs) = run(Solver::Sparse);
+        let (dense, rd) = solve_with(&start, &opts, Solver::Dense);
+        let (sparse, rs) = solve_with(&start, &opts, Solver::Sparse);
         assert_eq!((rd.solver, rs.solver), (Solver::Dense, Solver::Sparse));
         eprintln!(
             "settings {n}: dense {} iterations, RMS {:.4} → {:.4}; sparse {} iterations, RMS {:.4}; sigmas {:?} / {:?}",
@@ -404,15 +421,7 @@ fn the_sparse_solver_takes_the_dense_solvers_steps() {
         );
         assert!(rd.final_rms < 0.6 * rd.initial_rms, "settings {n}: {rd:?}");
         assert_eq!(rd.iterations, rs.iterations, "settings {n}");
-        assert_eq!(rd.costs.len(), rs.costs.len(), "settings {n}");
-        for (a, b) in rd.costs.iter().zip(&rs.costs) {
-            assert!(
-                (a - b).abs() <= 1e-7 * a,
-                "settings {n}: costs {:?} / {:?}",
-                rd.costs,
-                rs.costs
-            );
-        }
+        assert_same_costs(&rd, &rs, &format!("settings {n}"));
         let rotation = worst_relative_rotation(&dense, &sparse);
         let focal = dense
             .cameras
@@ -443,6 +452,30 @@ fn the_sparse_solver_takes_the_dense_solvers_steps() {
             }
         }
     }
+}
+
+/// Past a thousand camera-side columns the dense solver sums S per pose and camera and factors
+/// it in blocks (two code paths of their own): it still takes the sparse solver's steps, with
+/// held poses and points and the principal point refined.
+#[test]
+fn the_dense_solver_on_a_large_system_takes_the_sparse_solvers_steps() {
+    let mut rng = Pcg64::seed_from_u64(12);
+    let start = ring(&mut rng, 190, 4);
+    let opts = Options {
+        fixed_poses: vec![3, 100],
+        fixed_points: vec![0, 7, 300],
+        refine_principal_point: true,
+        max_iterations: 6,
+        ..Options::default()
+    };
+    let (dense, rd) = solve_with(&start, &opts, Solver::Dense);
+    let (sparse, rs) = solve_with(&start, &opts, Solver::Sparse);
+    let size = rs.reduced_work.as_ref().map(|w| w.camera_parameters);
+    assert!(size.is_some_and(|n| n > 1000), "{size:?} columns");
+    assert!(rd.final_rms < 0.6 * rd.initial_rms, "{rd:?}");
+    assert_same_costs(&rd, &rs, "a large system");
+    let rotation = worst_relative_rotation(&dense, &sparse);
+    assert!(rotation < 1e-4, "{rotation}");
 }
 
 /// `Solver::Auto` stays dense on small problems and on large ones whose cameras all share

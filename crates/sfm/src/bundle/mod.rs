@@ -9,10 +9,12 @@
 //! (hundreds to a few thousand) fits a dense or a sparse Cholesky of the reduced system.
 //!
 //! Rooms: `problem` (the types and settings), `residuals` (layout, residuals, Jacobians, costs),
-//! `normal` (the normal equations), `reduced` (the Schur complement and its dense solve),
+//! `normal` (the normal equations), `reduced` (the Schur complement), `cholesky` (its blocked
+//! dense factorization),
 //! `sparse` (the reduced system stored sparse, ordered and factored), `iterative` (conjugate
 //! gradients, matrix-free); the Levenberg–Marquardt loop is here.
 
+mod cholesky;
 mod iterative;
 mod normal;
 mod problem;
@@ -174,7 +176,7 @@ fn solve_damped(
         DVector::zeros(0)
     } else {
         match (method, r.s) {
-            (_, Some(s)) => s.cholesky()?.solve(&r.rhs),
+            (_, Some(s)) => cholesky::Factor::new(s)?.solve(&r.rhs),
             (Method::Sparse(system), None) => {
                 let terms = Terms {
                     l,

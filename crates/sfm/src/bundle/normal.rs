@@ -21,6 +21,7 @@ pub(super) struct Normal {
     pub(super) u_diag: DVector<f64>,
     pub(super) g_c: DVector<f64>,
     pub(super) v: Vec<Matrix3<f64>>,
+    /// Per point, its coupling rows (camera-side column, Wⱼ's row), sorted by column.
     pub(super) w: Vec<Vec<(usize, Vector3<f64>)>>,
     pub(super) g_p: Vec<Vector3<f64>>,
 }

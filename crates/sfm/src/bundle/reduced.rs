@@ -1,5 +1,6 @@
-//! The Schur complement on the points (the reduced camera system), its dense solve, and the
-//! cameras' standard deviations from its inverse.
+//! The Schur complement on the points (the reduced camera system), built for the dense solve
+//! (`cholesky`) or as its right-hand side alone, and the cameras' standard deviations from its
+//! inverse.
 
 use super::normal::*;
 use super::problem::*;
@@ -11,7 +12,8 @@ use rayon::prelude::*;
 /// The Schur complement on the points of the damped system: S, its right-hand side, and the
 /// inverted damped point blocks.
 pub(super) struct Reduced {
-    /// S itself with the dense solver; `None` with the iterative one.
+    /// S with the dense solver (its lower triangle: the strict upper one is not reduced);
+    /// `None` with the others.
     pub(super) s: Option<DMatrix<f64>>,
     pub(super) rhs: DVector<f64>,
     pub(super) v_inv: Vec<Matrix3<f64>>,
@@ -40,49 +42,155 @@ pub(super) fn reduce(
             }
         })
         .collect::<Option<_>>()?;
-    // S = U − Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ and rhs = −g_c + Σⱼ Wⱼ·Vⱼ⁻¹·g_pⱼ, summed over chunks of points in
-    // parallel; the chunks are added in order, so the result does not depend on the threads.
-    let dense = matches!(ne.u, CameraSystem::Dense(_));
-    let sn = if dense { n } else { 0 };
-    let partial: Vec<(DMatrix<f64>, DVector<f64>)> = (0..ne.v.len().div_ceil(REDUCE_CHUNK))
+    // rhs = −g_c + Σⱼ Wⱼ·Vⱼ⁻¹·g_pⱼ, summed over chunks of points in parallel; the chunks are
+    // added in order, so the result does not depend on the threads.
+    let partial: Vec<DVector<f64>> = (0..ne.v.len().div_ceil(REDUCE_CHUNK))
         .into_par_iter()
         .map(|c| {
-            let (mut s, mut rhs) = (DMatrix::<f64>::zeros(sn, sn), DVector::<f64>::zeros(n));
+            let mut rhs = DVector::<f64>::zeros(n);
             for (j, vi) in chunk_points(l, by_point, &v_inv, c) {
                 let vg = vi * ne.g_p[j];
-                let rows = &ne.w[j];
-                for (a, wa) in rows {
+                for (a, wa) in &ne.w[j] {
                     rhs[*a] += wa.dot(&vg);
-                    if !dense {
-                        continue;
-                    }
-                    let wv = vi * wa;
-                    for (b, wb) in rows {
-                        s[(*a, *b)] += wb.dot(&wv);
-                    }
                 }
             }
-            (s, rhs)
+            rhs
         })
         .collect();
     let mut rhs = -ne.g_c.clone();
-    let mut s = match &ne.u {
+    for pr in partial {
+        rhs += pr;
+    }
+    // S = U − Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ, damped, with the dense solver.
+    let s = match &ne.u {
         CameraSystem::Dense(u) => {
             let mut s = u.clone();
             for i in 0..n {
                 s[(i, i)] += lambda * ne.u_diag[i].max(1e-9);
             }
+            PointTerms {
+                l,
+                ne,
+                by_point,
+                v_inv: &v_inv,
+            }
+            .subtract_from(&mut s);
             Some(s)
         }
         CameraSystem::Blocks(_) => None,
     };
-    for (ps, pr) in partial {
-        if let Some(s) = s.as_mut() {
-            *s -= ps;
-        }
-        rhs += pr;
-    }
     Some(Reduced { s, rhs, v_inv })
+}
+
+/// Camera-side columns up to which S's point terms are summed per chunk of points, each chunk
+/// into its own n × n matrix (`PointTerms::subtract_chunked`); past it, per pose and camera
+/// (`PointTerms::subtract_by_slab`). Small systems (local adjustments, the first global ones) are
+/// faster chunked: each point's rows are read once. On the rings of `benches/sfm.rs`
+/// (`bundle_…_dense`, with the Cholesky each path had when measured): 295 columns, chunked
+/// (nalgebra's) 96 ms against 104 ms by slab (blocked); 1,195 columns, 0.88 s by slab against
+/// 1.52 s chunked.
+const CHUNKED_LIMIT: usize = 1000;
+
+/// The points' terms of S: `Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ` over the free points.
+struct PointTerms<'a> {
+    l: &'a Layout,
+    ne: &'a Normal,
+    by_point: &'a [Vec<usize>],
+    v_inv: &'a [Matrix3<f64>],
+}
+
+impl PointTerms<'_> {
+    /// `S −= Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ`, chunked up to `CHUNKED_LIMIT` columns, by slab past it.
+    fn subtract_from(&self, s: &mut DMatrix<f64>) {
+        if s.nrows() <= CHUNKED_LIMIT {
+            self.subtract_chunked(s);
+        } else {
+            self.subtract_by_slab(s);
+        }
+    }
+
+    /// Over chunks of points in parallel, each chunk summing its own S (all of it), the chunks
+    /// subtracted in order so the result does not depend on the threads.
+    fn subtract_chunked(&self, s: &mut DMatrix<f64>) {
+        let n = s.nrows();
+        let partial: Vec<DMatrix<f64>> = (0..self.ne.v.len().div_ceil(REDUCE_CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut part = DMatrix::<f64>::zeros(n, n);
+                for (j, vi) in chunk_points(self.l, self.by_point, self.v_inv, c) {
+                    let rows = &self.ne.w[j];
+                    for (a, wa) in rows {
+                        let wv = vi * wa;
+                        for (b, wb) in rows {
+                            part[(*a, *b)] += wb.dot(&wv);
+                        }
+                    }
+                }
+                part
+            })
+            .collect();
+        for part in partial {
+            *s -= part;
+        }
+    }
+
+    /// On S's lower triangle (all the Cholesky factorizations read), one task per pose or
+    /// camera (`Groups`: its columns are consecutive, so each task owns a slab of S): the task
+    /// sums, in point order, the free points that pose or camera sees, reading each point's
+    /// rows once for all its columns. No thread keeps its own copy of S (an n × n matrix per
+    /// chunk of points cost a tenth of the mapper's time in allocation and page faults at a few
+    /// hundred views), and every entry is summed in the same order whatever the threads. The
+    /// strict upper triangle keeps U's values.
+    fn subtract_by_slab(&self, s: &mut DMatrix<f64>) {
+        let (l, ne, v_inv) = (self.l, self.ne, self.v_inv);
+        let n = s.nrows();
+        if n == 0 {
+            return;
+        }
+        let groups = Groups::new(l);
+        // The free points each group's columns touch, in point order.
+        let mut touching: Vec<Vec<u32>> = vec![Vec::new(); groups.count()];
+        for (j, rows) in ne.w.iter().enumerate() {
+            if !point_is_free(l, self.by_point, j) {
+                continue;
+            }
+            for (a, _) in rows {
+                let seen = &mut touching[groups.group_of[*a]];
+                if seen.last() != Some(&(j as u32)) {
+                    seen.push(j as u32);
+                }
+            }
+        }
+        // S's columns cut into each group's slab.
+        let mut slabs = Vec::with_capacity(groups.count());
+        let mut rest = s.as_mut_slice();
+        for g in 0..groups.count() {
+            let (slab, tail) = rest.split_at_mut(groups.len(g) * n);
+            slabs.push(slab);
+            rest = tail;
+        }
+        slabs
+            .into_par_iter()
+            .zip(touching.par_iter())
+            .enumerate()
+            .for_each(|(g, (slab, points))| {
+                let cols = groups.cols(g);
+                for &j in points {
+                    // A point's rows are sorted by column: the group's are one run, and the
+                    // rows from column a on are the lower triangle's part of column a.
+                    let rows = &ne.w[j as usize];
+                    let from = rows.partition_point(|r| r.0 < cols.start);
+                    let to = rows.partition_point(|r| r.0 < cols.end);
+                    for (k, (a, wa)) in rows.iter().enumerate().take(to).skip(from) {
+                        let wv = v_inv[j as usize] * wa;
+                        let col = &mut slab[(a - cols.start) * n..(a - cols.start + 1) * n];
+                        for (b, wb) in &rows[k..] {
+                            col[*b] -= wb.dot(&wv);
+                        }
+                    }
+                }
+            });
+    }
 }
 
 /// Standard deviations of each camera's (focal, k, cx, cy) at the solution, from the inverse of
