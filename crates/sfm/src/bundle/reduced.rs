@@ -225,8 +225,17 @@ pub(super) fn camera_sigmas(
             system.inverse_diagonal(&terms, &cols)
         }
         None => {
-            let inverse = r.s?.cholesky()?.inverse();
-            Some(cols.iter().map(|&c| inverse[(c, c)]).collect())
+            // Only the cameras' columns of S⁻¹ are needed: one solve each, not the inverse.
+            let factor = super::cholesky::Factor::new(r.s?)?;
+            Some(
+                cols.iter()
+                    .map(|&c| {
+                        let mut e = DVector::zeros(l.size);
+                        e[c] = 1.0;
+                        factor.solve(&e)[c]
+                    })
+                    .collect(),
+            )
         }
     });
     let at = |c: usize| -> Option<f64> {
