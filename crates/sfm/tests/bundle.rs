@@ -75,17 +75,23 @@ fn truth(rng: &mut Pcg64, noise: f64, outliers: f64) -> Problem {
     }
 }
 
+/// Every pose but the first turned and moved, and every point moved, by Gaussian noise of
+/// these standard deviations: `[rotation (rad), translation, point]`.
+fn jitter(rng: &mut Pcg64, p: &mut Problem, [turn, shift, point]: [f64; 3]) {
+    for pose in p.poses.iter_mut().skip(1) {
+        let w = Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * turn;
+        pose.rotation = Rotation3::new(w).matrix() * pose.rotation;
+        pose.translation += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * shift;
+    }
+    for x in &mut p.points {
+        *x += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * point;
+    }
+}
+
 /// The true problem with every pose, point and the intrinsics moved.
 fn perturbed(rng: &mut Pcg64, t: &Problem) -> Problem {
     let mut p = t.clone();
-    for pose in p.poses.iter_mut().skip(1) {
-        let w = Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.01;
-        pose.rotation = Rotation3::new(w).matrix() * pose.rotation;
-        pose.translation += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.1;
-    }
-    for x in &mut p.points {
-        *x += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.05;
-    }
+    jitter(rng, &mut p, [0.01, 0.1, 0.05]);
     p.cameras[0].focal *= 1.05;
     p.cameras[0].k = 0.0;
     p
@@ -341,14 +347,7 @@ fn ring(rng: &mut Pcg64, n: usize, seen_by: usize) -> Problem {
         points,
         observations,
     };
-    for pose in p.poses.iter_mut().skip(1) {
-        let w = Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.005;
-        pose.rotation = Rotation3::new(w).matrix() * pose.rotation;
-        pose.translation += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.05;
-    }
-    for x in &mut p.points {
-        *x += Vector3::new(gaussian(rng), gaussian(rng), gaussian(rng)) * 0.02;
-    }
+    jitter(rng, &mut p, [0.005, 0.05, 0.02]);
     p.cameras[1].focal *= 1.03;
     p
 }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! cargo run --release -p splat-sogs --example attribute_loss -- MODEL.ply OUT \
-//!     [--position-bits B] [--sh-levels L] [--palette-size P] [--sh-bands D]
+//!     [--position-bits B] [--sh-levels L] [--palette-size P]
 //! for f in OUT/*.ply; do splat eval "$f" DATA --resolution 200; done
 //! ```
 
@@ -20,8 +20,7 @@ type Take = fn(&mut GaussianCloud, &GaussianCloud);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: attribute_loss MODEL.ply OUT [--position-bits B] [--sh-levels L] \
-                 [--palette-size P] [--sh-bands D]";
+    let usage = "usage: attribute_loss MODEL.ply OUT [--position-bits B] [--sh-levels L] [--palette-size P]";
     let model = PathBuf::from(args.next().ok_or(usage)?);
     let out = PathBuf::from(args.next().ok_or(usage)?);
     let mut opts = CompressOptions::default();
@@ -31,14 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--position-bits" => opts.position_bits = value.parse()?,
             "--sh-levels" => opts.sh_levels = value.parse()?,
             "--palette-size" => opts.palette_size = Some(value.parse()?),
-            "--sh-bands" => opts.sh_bands = Some(value.parse()?),
             _ => return Err(usage.into()),
         }
     }
-    let mut cloud = read_ply(&model)?;
-    if let Some(bands) = opts.sh_bands {
-        cloud = with_degree(&cloud, bands.min(cloud.sh_degree));
-    }
+    let cloud = read_ply(&model)?;
     let quantized = splat_sogs::quantize_on(&cloud, &opts, None, &())?;
     let decoded = splat_sogs::decode(&quantized.sog)?;
     // Texel i holds Gaussian order[i]: put the decoded scene back in the model's order.
@@ -79,21 +74,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.display()
     );
     Ok(())
-}
-
-/// `cloud` with its SH cut to `degree` bands.
-fn with_degree(cloud: &GaussianCloud, degree: u32) -> GaussianCloud {
-    let from = splat_scene::ply::sh_rest_per_channel(cloud.sh_degree);
-    let to = splat_scene::ply::sh_rest_per_channel(degree);
-    let mut cut = cloud.clone();
-    cut.sh_degree = degree;
-    cut.sh_rest = cloud
-        .sh_rest
-        .chunks(3 * from.max(1))
-        .flat_map(|g| (0..3).flat_map(move |c| g[c * from..c * from + to].to_vec()))
-        .collect();
-    if from == 0 {
-        cut.sh_rest.clear();
-    }
-    cut
 }

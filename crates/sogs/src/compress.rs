@@ -51,7 +51,7 @@ pub struct CompressOptions {
 }
 
 /// One weight per Gaussian, shared between the option sets compaction tries.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Importance(pub std::sync::Arc<[f32]>);
 
 impl std::fmt::Debug for Importance {
