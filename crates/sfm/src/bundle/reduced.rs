@@ -82,14 +82,16 @@ pub(super) fn reduce(
     Some(Reduced { s, rhs, v_inv })
 }
 
-/// Camera-side columns up to which S's point terms are summed per chunk of points, each chunk
-/// into its own n × n matrix (`PointTerms::subtract_chunked`); past it, per pose and camera
-/// (`PointTerms::subtract_by_slab`). Small systems (local adjustments, the first global ones) are
-/// faster chunked: each point's rows are read once. On the rings of `benches/sfm.rs`
-/// (`bundle_…_dense`, with the Cholesky each path had when measured): 295 columns, chunked
-/// (nalgebra's) 96 ms against 104 ms by slab (blocked); 1,195 columns, 0.88 s by slab against
-/// 1.52 s chunked.
-const CHUNKED_LIMIT: usize = 1000;
+/// S's point terms are summed per chunk of points, each chunk into its own n × n matrix
+/// (`PointTerms::subtract_chunked`), while those copies (chunks × n² entries to zero and add)
+/// stay under `CHUNKED_SHARE` of the terms' own products (Σⱼ rowsⱼ² / 2); past it, per pose and
+/// camera (`PointTerms::subtract_by_slab`). Small systems (local adjustments, the first global
+/// ones) are faster chunked: each point's rows are read once. Measured on south-building's
+/// 128-photo mapping (CPU per reduction): 462 columns, 48k points (copies 0.33 of the products)
+/// 66 ms chunked against 72 ms by slab; 768 columns, 72k points (0.82) 180 ms against 130 ms;
+/// on the rings of `benches/sfm.rs`: 295 columns (0.04) chunked 96 ms against 104 ms, 1,195
+/// columns (0.53) 1.52 s against 0.88 s.
+const CHUNKED_SHARE: f64 = 0.5;
 
 /// The points' terms of S: `Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ` over the free points.
 struct PointTerms<'a> {
@@ -100,9 +102,15 @@ struct PointTerms<'a> {
 }
 
 impl PointTerms<'_> {
-    /// `S −= Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ`, chunked up to `CHUNKED_LIMIT` columns, by slab past it.
+    /// `S −= Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ`, chunked or by slab (`CHUNKED_SHARE`).
     fn subtract_from(&self, s: &mut DMatrix<f64>) {
-        if s.nrows() <= CHUNKED_LIMIT {
+        let n = s.nrows() as f64;
+        let chunks = self.ne.v.len().div_ceil(REDUCE_CHUNK) as f64;
+        let products: f64 = (0..self.ne.w.len())
+            .filter(|&j| point_is_free(self.l, self.by_point, j))
+            .map(|j| (self.ne.w[j].len() as f64).powi(2) / 2.0)
+            .sum();
+        if chunks * n * n <= CHUNKED_SHARE * products {
             self.subtract_chunked(s);
         } else {
             self.subtract_by_slab(s);
