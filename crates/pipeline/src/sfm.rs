@@ -237,6 +237,9 @@ pub fn run(args: SfmArgs) -> Result<()> {
         parts.final_refinement.cpu_s,
         parts.solver.cpu_s
     );
+    for test in &best.stats.principal_point {
+        println!("{}", principal_point_line(test));
+    }
     if !args.no_undistort {
         println!(
             "wrote {} (PINHOLE images/ and sparse/0, ready for `splat train`), distorted/sparse/, {}",
@@ -262,4 +265,27 @@ pub fn run(args: SfmArgs) -> Result<()> {
         bail!("fewer than 2 images registered");
     }
     Ok(())
+}
+
+/// One camera's `--principal-point auto` outcome, for the summary.
+fn principal_point_line(t: &mapper::PrincipalPointTest) -> String {
+    let [px, py] = t.prior_px;
+    let [rx, ry] = t.refined_px;
+    let sigma = |s: Option<f64>| s.map_or("?".to_string(), |s| format!("{s:.2}"));
+    let found = format!(
+        "principal point of camera {}: refined to ({rx:.1}, {ry:.1}) px, {:.1} px from its prior ({px:.1}, {py:.1}), σ ({}, {}) px",
+        t.camera_id,
+        (rx - px).hypot(ry - py),
+        sigma(t.sigma_px[0]),
+        sigma(t.sigma_px[1]),
+    );
+    if t.kept {
+        format!(
+            "{found}: kept, the photos determine it (`--principal-point fixed` holds it at the prior, as COLMAP does by default)"
+        )
+    } else if t.determined {
+        format!("{found}: held at the prior, as another camera's is not determined")
+    } else {
+        format!("{found}: held at the prior, the photos do not determine it")
+    }
 }

@@ -40,6 +40,27 @@ fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
             .unwrap();
     assert_eq!(report["models"][0]["registered"], 48);
     assert!(report["peak_memory_bytes"].as_u64().unwrap() > 0);
+    // Every camera looks at one point of the scene, so the photos do not pin the principal
+    // point down: `--principal-point auto` tests it, says so and keeps the image centre.
+    let test = &report["models"][0]["stats"]["principal_point"][0];
+    assert_eq!(
+        test["prior_px"],
+        serde_json::json!([240.0, 180.0]),
+        "{test}"
+    );
+    assert_eq!(
+        (test["determined"].as_bool(), test["kept"].as_bool()),
+        (Some(false), Some(false)),
+        "{test}"
+    );
+    assert!(t.contains("principal point of camera 1: refined to"), "{t}");
+    assert!(
+        t.contains("held at the prior, the photos do not determine it"),
+        "{t}"
+    );
+    let distorted = splat_scene::colmap::read_model(&out.join("distorted/sparse/0")).unwrap();
+    let camera = distorted.cameras.values().next().unwrap();
+    assert_eq!((camera.params[1], camera.params[2]), (240.0, 180.0));
 
     // COLMAP 3.8 reads the model we write.
     if let Some(colmap) = splat_test_support::colmap_for_tests() {

@@ -182,7 +182,7 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
     // The mapper on the same database, against the ground truth (COLMAP 3.8: RRE 0.23°, RTE
     // 0.32°, centres within 0.11 % of the spread, 0.231 px at 1024 px).
     let models = reconstruct(&db, &MapperOptions::default(), &mut |_, _| {});
-    let (model, _) = &models[0];
+    let (model, stats) = &models[0];
     let rec = export::to_reconstruction(model, &[(3072, 2048)], &|_, _| None);
     let gt = evaluate::read_strecha(&root.join("gt/gt_dense_cameras")).unwrap();
     let e = evaluate::compare(&evaluate::from_reconstruction(&rec), &gt).unwrap();
@@ -197,6 +197,25 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
     assert!(e.rre_deg.median <= 0.23 && e.rte_deg.median <= 0.32);
     assert!(e.center_error_pct.max <= 0.11);
     assert!(error_1024 <= 0.35);
+    // The true principal point is ~16 px off the centre: `--principal-point auto` finds it to a
+    // few pixels, says how precisely, and keeps it.
+    let [test] = stats.principal_point.as_slice() else {
+        panic!("one camera, one test: {:?}", stats.principal_point);
+    };
+    let (k, _, _) = strecha(&root.join("gt/gt_dense_cameras/0000.jpg.camera"));
+    let truth = [k[(0, 2)] + 0.5, k[(1, 2)] + 0.5];
+    let off = |p: [f64; 2]| (p[0] - truth[0]).hypot(p[1] - truth[1]);
+    eprintln!("principal point {test:?}, truth {truth:?}");
+    assert!(test.determined && test.kept, "{test:?}");
+    assert!(
+        off(test.refined_px) < 5.0 && off(test.prior_px) > 15.0,
+        "{test:?}"
+    );
+    assert!(
+        test.sigma_px.iter().all(|s| s.is_some_and(|s| s < 2.0)),
+        "{test:?}"
+    );
+    assert_eq!(model.cameras[0].cx, test.refined_px[0]);
 }
 
 #[test]

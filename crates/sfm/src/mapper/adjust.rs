@@ -4,7 +4,8 @@
 use super::tracks::Element;
 use super::triangulate::{self, Ray};
 use super::{
-    MIN_IMAGES_FOR_PRINCIPAL_POINT, Mapper, PrincipalPoint, principal_point_is_determined,
+    MIN_IMAGES_FOR_PRINCIPAL_POINT, Mapper, PrincipalPoint, PrincipalPointTest,
+    principal_point_is_determined,
 };
 use crate::bundle::{self, Loss};
 use crate::timing::timed;
@@ -220,20 +221,47 @@ impl Mapper {
             ));
         }
         if opts.refine_principal_point && self.opts.principal_point == PrincipalPoint::Auto {
-            let accepted = report.camera_sigmas.len() == problem.cameras.len()
-                && start
-                    .cameras
-                    .iter()
-                    .zip(&problem.cameras)
-                    .zip(&report.camera_sigmas)
-                    .all(|((before, after), sigma)| {
-                        let longest = 2.0 * before.cx.max(before.cy);
-                        principal_point_is_determined(
+            let tests: Vec<PrincipalPointTest> = start
+                .cameras
+                .iter()
+                .zip(&problem.cameras)
+                .enumerate()
+                .map(|(c, (before, after))| {
+                    let sigma = report
+                        .camera_sigmas
+                        .get(c)
+                        .map_or([None; 2], |s| [s[2], s[3]]);
+                    // The final refinement's first test starts from the prior (the principal
+                    // point is refined nowhere else); later ones from where the last one left it.
+                    let prior = self
+                        .stats
+                        .principal_point
+                        .get(c)
+                        .map_or([before.cx, before.cy], |t| t.prior_px);
+                    PrincipalPointTest {
+                        camera_id: self.model.camera_db_ids[c],
+                        prior_px: prior,
+                        refined_px: [after.cx, after.cy],
+                        sigma_px: sigma,
+                        determined: principal_point_is_determined(
                             (after.cx - before.cx, after.cy - before.cy),
-                            (sigma[2], sigma[3]),
-                            longest,
-                        )
-                    });
+                            (sigma[0], sigma[1]),
+                            2.0 * before.cx.max(before.cy),
+                        ),
+                        kept: false,
+                    }
+                })
+                .collect();
+            // Every camera's refined principal point is kept, or none.
+            let accepted = report.camera_sigmas.len() == problem.cameras.len()
+                && tests.iter().all(|t| t.determined);
+            self.stats.principal_point = tests
+                .into_iter()
+                .map(|t| PrincipalPointTest {
+                    kept: accepted,
+                    ..t
+                })
+                .collect();
             if !accepted {
                 problem = start;
                 let (_, t) = timed(|| {

@@ -193,6 +193,29 @@ pub struct MapperStats {
     /// (past `bundle::DENSE_LIMIT`): what decided between the sparse and the dense solver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reduced_system: Option<crate::bundle::ReducedWork>,
+    /// `PrincipalPoint::Auto`'s last test in the final refinement, one entry per camera: empty
+    /// where it did not run (`Fixed`, `Refine`, or too few images per camera).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub principal_point: Vec<PrincipalPointTest>,
+}
+
+/// How far refining moved one camera's principal point, how precisely the photos place it, and
+/// whether the refined one was kept or the centre restored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PrincipalPointTest {
+    /// The camera's id in the COLMAP database and model.
+    pub camera_id: u32,
+    /// Where the mapper started it: the database's camera (the image centre unless given).
+    pub prior_px: [f64; 2],
+    /// Where the test's adjustment put it.
+    pub refined_px: [f64; 2],
+    /// Its standard deviations there (pixels), `None` where not computable.
+    pub sigma_px: [Option<f64>; 2],
+    /// The photos determine it (`principal_point_is_determined`).
+    pub determined: bool,
+    /// The refined principal point is in the model: every camera's is determined (else every
+    /// camera keeps its starting one).
+    pub kept: bool,
 }
 
 /// Time of each part of a mapper run (wall and process CPU), summed over the run.
