@@ -512,3 +512,40 @@ fn the_automatic_choice_follows_the_reduced_systems_sparsity() {
     assert_eq!(solver, Solver::Dense, "120 images, all per point");
     assert!(work.sparse_flops > 0.9 * work.dense_flops, "{work:?}");
 }
+
+/// The intrinsics' standard deviations (what `--principal-point auto` decides by) come out of
+/// conjugate gradients as out of the dense solver, so models past the dense solver's size get
+/// them too.
+#[test]
+fn conjugate_gradients_give_the_dense_solvers_standard_deviations() {
+    let mut rng = Pcg64::seed_from_u64(13);
+    let start = ring(&mut rng, 30, 4);
+    let refine = Options {
+        refine_principal_point: true,
+        ..Options::default()
+    };
+    let (solution, _) = solve_with(&start, &refine, Solver::Dense);
+    // At the same point (no iteration): the deviations alone.
+    let at_solution = Options {
+        compute_covariance: true,
+        max_iterations: 0,
+        ..refine
+    };
+    let (_, rd) = solve_with(&solution, &at_solution, Solver::Dense);
+    let (_, ri) = solve_with(&solution, &at_solution, Solver::Iterative);
+    assert_eq!(ri.solver, Solver::Iterative);
+    eprintln!(
+        "dense {:?}\niterative {:?}",
+        rd.camera_sigmas, ri.camera_sigmas
+    );
+    assert_eq!(rd.camera_sigmas.len(), 2);
+    assert_eq!(ri.camera_sigmas.len(), 2);
+    for (a, b) in rd.camera_sigmas.iter().zip(&ri.camera_sigmas) {
+        for (x, y) in a.iter().zip(b) {
+            let (Some(x), Some(y)) = (x, y) else {
+                panic!("every parameter is refined: {a:?} / {b:?}");
+            };
+            assert!((x - y).abs() <= 1e-6 * x.abs(), "{x} / {y}");
+        }
+    }
+}

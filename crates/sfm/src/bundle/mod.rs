@@ -104,11 +104,10 @@ pub fn solve(p: &mut Problem, opts: &Options) -> Report {
             break;
         }
     }
-    let camera_sigmas = match &mut method {
-        _ if !opts.compute_covariance => Vec::new(),
-        Method::Dense => camera_sigmas(p, &l, &by_point, opts.loss, None),
-        Method::Sparse(system) => camera_sigmas(p, &l, &by_point, opts.loss, Some(system)),
-        Method::Iterative => Vec::new(),
+    let camera_sigmas = if opts.compute_covariance {
+        camera_sigmas(p, &l, &by_point, opts.loss, &mut method)
+    } else {
+        Vec::new()
     };
     Report {
         solver: match method {

@@ -99,7 +99,7 @@ pub struct Options {
     pub fix_gauge: bool,
     /// Stop when the cost improves by less than this fraction.
     pub function_tolerance: f64,
-    /// Report the intrinsics' standard deviations at the solution (dense or sparse solver).
+    /// Report the intrinsics' standard deviations at the solution (with the solve's own method).
     pub compute_covariance: bool,
     pub solver: Solver,
     /// Stop (keeping the last accepted step) when this passes; `Report::timed_out` says so.

@@ -2,10 +2,11 @@
 //! (`cholesky`) or as its right-hand side alone, and the cameras' standard deviations from its
 //! inverse.
 
+use super::iterative::Schur;
 use super::normal::*;
 use super::problem::*;
 use super::residuals::*;
-use super::sparse::{SparseSystem, Terms};
+use super::sparse::Terms;
 use nalgebra::{DMatrix, DVector, Matrix3};
 use rayon::prelude::*;
 
@@ -201,18 +202,20 @@ impl PointTerms<'_> {
     }
 }
 
-/// Standard deviations of each camera's (focal, k, cx, cy) at the solution, from the inverse of
-/// the reduced camera system scaled by the residual variance (`None` for parameters held
-/// fixed).
+/// Standard deviations of each camera's (focal, k, cx, cy) at the solution, from the diagonal
+/// of the reduced camera system's inverse at the cameras' columns (one solve per column, by the
+/// solve's own method) scaled by the residual variance (`None` for parameters held fixed, or
+/// where conjugate gradients do not reach 1e-5 of the right-hand side in 1,000 iterations).
 pub(super) fn camera_sigmas(
     p: &Problem,
     l: &Layout,
     by_point: &[Vec<usize>],
     loss: Loss,
-    sparse: Option<&mut SparseSystem>,
+    method: &mut super::Method,
 ) -> Vec<[Option<f64>; 4]> {
     let lin: Vec<Option<Linearised>> = p.observations.par_iter().map(|o| linearise(p, o)).collect();
-    let ne = normal_equations(p, l, &lin, by_point, loss, sparse.is_none());
+    let dense = matches!(method, super::Method::Dense);
+    let ne = normal_equations(p, l, &lin, by_point, loss, dense);
     let free_points = (0..p.points.len())
         .filter(|&j| point_is_free(l, by_point, j))
         .count();
@@ -220,35 +223,60 @@ pub(super) fn camera_sigmas(
         .saturating_sub(l.size + 3 * free_points)
         .max(1);
     let variance = squared_errors(p, 1e6).iter().sum::<f64>() / dof as f64;
-    // The diagonal of S⁻¹ at the cameras' columns.
     let cols: Vec<usize> = l.camera.iter().flatten().flatten().copied().collect();
-    let diagonal: Option<Vec<f64>> = reduce(l, &ne, by_point, 0.0).and_then(|r| match sparse {
-        Some(system) => {
-            let terms = Terms {
-                l,
-                ne: &ne,
-                by_point,
-                v_inv: &r.v_inv,
-            };
-            system.inverse_diagonal(&terms, &cols)
-        }
-        None => {
-            // Only the cameras' columns of S⁻¹ are needed: one solve each, not the inverse.
-            let factor = super::cholesky::Factor::new(r.s?)?;
-            Some(
-                cols.iter()
-                    .map(|&c| {
-                        let mut e = DVector::zeros(l.size);
-                        e[c] = 1.0;
-                        factor.solve(&e)[c]
-                    })
-                    .collect(),
-            )
+    let unit = |c: usize| {
+        let mut e = DVector::zeros(l.size);
+        e[c] = 1.0;
+        e
+    };
+    let diagonal: Option<Vec<Option<f64>>> = reduce(l, &ne, by_point, 0.0).and_then(|r| {
+        match method {
+            super::Method::Sparse(system) => {
+                let terms = Terms {
+                    l,
+                    ne: &ne,
+                    by_point,
+                    v_inv: &r.v_inv,
+                };
+                system
+                    .inverse_diagonal(&terms, &cols)
+                    .map(|d| d.into_iter().map(Some).collect())
+            }
+            super::Method::Dense => {
+                // Only the cameras' columns of S⁻¹ are needed: one solve each, not the inverse.
+                let factor = super::cholesky::Factor::new(r.s?)?;
+                Some(
+                    cols.iter()
+                        .map(|&c| Some(factor.solve(&unit(c))[c]))
+                        .collect(),
+                )
+            }
+            super::Method::Iterative => {
+                let system = Schur {
+                    l,
+                    ne: &ne,
+                    by_point,
+                    v_inv: &r.v_inv,
+                    lambda: 0.0,
+                };
+                Some(
+                    cols.iter()
+                        .map(|&c| {
+                            // x[c] = eᵀS⁻¹e converges as the square of the error in x
+                            // (conjugate gradients minimise it in S's norm), so a loose
+                            // residual gives it to many digits.
+                            let (x, converged) = system.solve(&unit(c), 1e-5, 1000)?;
+                            converged.then_some(x[c])
+                        })
+                        .collect(),
+                )
+            }
         }
     });
     let at = |c: usize| -> Option<f64> {
         let k = cols.iter().position(|&x| x == c)?;
-        Some((diagonal.as_ref()?[k] * variance).sqrt())
+        let d = diagonal.as_ref()?[k]?;
+        (d > 0.0).then(|| (d * variance).sqrt())
     };
     l.camera.iter().map(|idx| idx.map(|i| at(i?))).collect()
 }

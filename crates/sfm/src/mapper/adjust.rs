@@ -179,6 +179,7 @@ impl Mapper {
             refine_distortion: self.opts.refine_distortion && n >= 3,
             refine_principal_point: self.final_stage
                 && self.opts.principal_point != PrincipalPoint::Fixed
+                && !self.principal_point_rejected
                 && {
                     let per_camera = |c: usize| {
                         images
@@ -263,6 +264,7 @@ impl Mapper {
                 })
                 .collect();
             if !accepted {
+                self.principal_point_rejected = true;
                 problem = start;
                 let (_, t) = timed(|| {
                     bundle::solve(
