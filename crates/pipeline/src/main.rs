@@ -15,6 +15,7 @@ mod eval;
 mod export;
 mod generate;
 mod info;
+mod interrupt;
 mod matching;
 mod progress;
 mod progress_file;

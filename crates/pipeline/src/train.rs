@@ -429,12 +429,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
             s
         }),
     };
-    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // Only one handler per process; a second `run` in the same process keeps the first.
-        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-    }
+    // Ctrl-C and SIGTERM checkpoint and stop the loop while it runs (`crate::interrupt`).
+    let signals = crate::interrupt::Watch::new();
+    let interrupted = signals.requested();
     let mut terminal = Terminal {
         device: ctx.info.name.clone(),
         progress: None,
@@ -442,7 +439,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     };
     // Beside the checkpoints, which SageMaker uploads as they change.
     let mut watch = ProgressFile::new(opts.checkpoint_dir.join("progress.json"), "train");
-    let result = splat_train::run::run(&mut trainer, &opts, &interrupted, &mut |e| {
+    let result = splat_train::run::run(&mut trainer, &opts, interrupted, &mut |e| {
         match &e {
             RunEvent::Started {
                 gaussians,
@@ -460,6 +457,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         terminal.show(e);
     });
+    // From here a signal ends the process (the loop has written what it had).
+    drop(signals);
     drop(terminal);
     let summary = match result {
         Ok(s) => {

@@ -295,3 +295,46 @@ fn a_second_run_on_a_busy_workspace_stops_at_once() {
     );
     assert!(!planted.exists());
 }
+
+/// Ctrl-C (SIGINT) after training has finished still stops `splat run`: training's own handler,
+/// which asks its loop for a checkpoint, must not swallow the signal once the loop is over.
+/// The run ends with status 130 during compression, leaves no compressed file, and a rerun
+/// finishes from what was complete.
+#[test]
+fn an_interrupt_during_compression_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = common::small_scene(dir.path());
+    let w = dir.path().join("w");
+    let args = run_args(&images, &w, "60", "30");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = w.join("compress.started.json");
+    let t0 = std::time::Instant::now();
+    while !started.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "splat ended first");
+        assert!(
+            t0.elapsed().as_secs() < 600,
+            "no compression after 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // Waiting is not a timing assertion: a run that ignores the signal finishes compression
+    // and exits 0, which the status below refuses.
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(w.join("train.done.json").exists());
+    assert!(!w.join("compress.done.json").exists() && !w.join("scene.sog").exists());
+    let o = run(&args);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(w.join("scene.sog").exists() && w.join("compress.done.json").exists());
+}

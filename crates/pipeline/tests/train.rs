@@ -660,3 +660,61 @@ fn init_starts_from_a_given_model() {
         );
     }
 }
+
+/// Ctrl-C (SIGINT) during training writes a checkpoint at the step under way, says where and
+/// how to continue, and exits non-zero.
+#[test]
+fn an_interrupt_during_training_checkpoints_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 12, 160, 120, 500);
+    let out = dir.path().join("out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args([
+            "train",
+            ws.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--steps",
+            "1000000",
+            "--resolution",
+            "40",
+            "--eval-every",
+            "0",
+            "--checkpoint-every",
+            "0",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The progress file appears once the loop has started.
+    let progress = out.join("checkpoints/progress.json");
+    let t0 = std::time::Instant::now();
+    while !progress.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "splat ended first");
+        assert!(t0.elapsed().as_secs() < 600, "no training after 10 minutes");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let t = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{t}");
+    let step: u32 = t
+        .split("interrupted at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no step in {t}"));
+    assert!(t.contains("continue with --resume"), "{t}");
+    let checkpoint = out.join(format!("checkpoints/step_{step:06}.ckpt"));
+    assert!(
+        checkpoint.is_file(),
+        "{} missing: {t}",
+        checkpoint.display()
+    );
+    assert!(!out.join("point_cloud.ply").exists());
+}
