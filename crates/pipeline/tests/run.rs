@@ -312,21 +312,7 @@ fn an_interrupt_during_compression_stops_the_run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = w.join("compress.started.json");
-    let t0 = std::time::Instant::now();
-    while !started.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "splat ended first");
-        assert!(
-            t0.elapsed().as_secs() < 600,
-            "no compression after 10 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt_when_written(&mut child, &w.join("compress.started.json"));
     // Waiting is not a timing assertion: a run that ignores the signal finishes compression
     // and exits 0, which the status below refuses.
     let status = child.wait().unwrap();

@@ -688,18 +688,7 @@ fn an_interrupt_during_training_checkpoints_and_stops() {
         .spawn()
         .unwrap();
     // The progress file appears once the loop has started.
-    let progress = out.join("checkpoints/progress.json");
-    let t0 = std::time::Instant::now();
-    while !progress.exists() {
-        assert!(child.try_wait().unwrap().is_none(), "splat ended first");
-        assert!(t0.elapsed().as_secs() < 600, "no training after 10 minutes");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::interrupt_when_written(&mut child, &out.join("checkpoints/progress.json"));
     let o = child.wait_with_output().unwrap();
     let t = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{t}");

@@ -48,6 +48,23 @@ pub fn kill_when_written(args: &[String], envs: &[(&str, &Path)], file: &Path) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting splat");
+    wait_for(&mut child, file);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+/// Waits until `file` exists, then sends `child` SIGINT (Ctrl-C). Fails when the child ends
+/// first or nothing appears in 10 minutes.
+pub fn interrupt_when_written(child: &mut std::process::Child, file: &Path) {
+    wait_for(child, file);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(kill.success());
+}
+
+fn wait_for(child: &mut std::process::Child, file: &Path) {
     let t0 = std::time::Instant::now();
     while !file.exists() {
         assert!(
@@ -62,8 +79,6 @@ pub fn kill_when_written(args: &[String], envs: &[(&str, &Path)], file: &Path) {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
 }
 
 /// `splat run` on `images` into `w` at test size: sequential matching, 40 px training for
