@@ -1,7 +1,8 @@
 //! Ctrl-C, SIGTERM and SIGHUP. While training watches for them (`Watch`), they ask its loop to
 //! write a checkpoint and stop; at any other moment they end the process at once (exit status
-//! 130, as a shell reports Ctrl-C). That loses nothing: every stage writes its outputs to a temporary file renamed into
-//! place, and a rerun resumes from what is complete. Without this, a signal that came after a
+//! 130, as a shell reports Ctrl-C). That loses nothing: every stage writes its outputs to a
+//! temporary file renamed into place (`splat run` sweeps the temporaries a stopped run left),
+//! and a rerun resumes from what is complete. Without this, a signal that came after a
 //! training stage of `splat run` only set a flag nobody read any more, and compression went on
 //! as if it had not been asked to stop.
 
