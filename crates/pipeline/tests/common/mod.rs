@@ -57,10 +57,11 @@ pub fn kill_when_written(args: &[String], envs: &[(&str, &Path)], file: &Path) {
 /// first or nothing appears in 10 minutes.
 pub fn interrupt_when_written(child: &mut std::process::Child, file: &Path) {
     wait_for(child, file);
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    // The shell's own `kill`: a minimal system may have no kill program.
+    let kill = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
-        .expect("running kill");
+        .expect("running sh");
     assert!(kill.success());
 }
 
