@@ -215,7 +215,9 @@ fn fountain_p11_pairs_are_verified_and_their_rotations_match_the_ground_truth() 
         test.sigma_px.iter().all(|s| s.is_some_and(|s| s < 2.0)),
         "{test:?}"
     );
-    assert_eq!(model.cameras[0].cx, test.refined_px[0]);
+    // Later rounds of the final refinement go on refining it; the model's stays as close.
+    let cam = &model.cameras[0];
+    assert!(off([cam.cx, cam.cy]) < 5.0, "{cam:?}");
 }
 
 #[test]

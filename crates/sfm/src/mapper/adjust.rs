@@ -177,9 +177,11 @@ impl Mapper {
             loss: Loss::SoftL1(1.0),
             refine_focal: n >= 3,
             refine_distortion: self.opts.refine_distortion && n >= 3,
+            // Under `Auto` the first final adjustment tests it (below); the later ones refine
+            // it where that test kept it and hold it where it did not.
             refine_principal_point: self.final_stage
                 && self.opts.principal_point != PrincipalPoint::Fixed
-                && !self.principal_point_rejected
+                && self.stats.principal_point.iter().all(|t| t.kept)
                 && {
                     let per_camera = |c: usize| {
                         images
@@ -199,8 +201,11 @@ impl Mapper {
             ..bundle::Options::default()
         };
         let start = problem.clone();
+        let test_principal_point = opts.refine_principal_point
+            && self.opts.principal_point == PrincipalPoint::Auto
+            && self.stats.principal_point.is_empty();
         let opts = bundle::Options {
-            compute_covariance: opts.refine_principal_point,
+            compute_covariance: test_principal_point,
             deadline: self
                 .opts
                 .bundle_time_limit
@@ -221,7 +226,7 @@ impl Mapper {
                 report.iterations
             ));
         }
-        if opts.refine_principal_point && self.opts.principal_point == PrincipalPoint::Auto {
+        if test_principal_point {
             let tests: Vec<PrincipalPointTest> = start
                 .cameras
                 .iter()
@@ -232,16 +237,9 @@ impl Mapper {
                         .camera_sigmas
                         .get(c)
                         .map_or([None; 2], |s| [s[2], s[3]]);
-                    // The final refinement's first test starts from the prior (the principal
-                    // point is refined nowhere else); later ones from where the last one left it.
-                    let prior = self
-                        .stats
-                        .principal_point
-                        .get(c)
-                        .map_or([before.cx, before.cy], |t| t.prior_px);
                     PrincipalPointTest {
                         camera_id: self.model.camera_db_ids[c],
-                        prior_px: prior,
+                        prior_px: [before.cx, before.cy],
                         refined_px: [after.cx, after.cy],
                         sigma_px: sigma,
                         determined: principal_point_is_determined(
@@ -264,7 +262,6 @@ impl Mapper {
                 })
                 .collect();
             if !accepted {
-                self.principal_point_rejected = true;
                 problem = start;
                 let (_, t) = timed(|| {
                     bundle::solve(

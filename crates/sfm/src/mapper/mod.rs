@@ -203,8 +203,9 @@ pub struct MapperStats {
     /// (past `bundle::DENSE_LIMIT`): what decided between the sparse and the dense solver.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reduced_system: Option<crate::bundle::ReducedWork>,
-    /// `PrincipalPoint::Auto`'s last test in the final refinement, one entry per camera: empty
-    /// where it did not run (`Fixed`, `Refine`, or too few images per camera).
+    /// `PrincipalPoint::Auto`'s test, made once, in the final refinement's first adjustment,
+    /// one entry per camera: empty where it did not run (`Fixed`, `Refine`, or too few images
+    /// per camera).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub principal_point: Vec<PrincipalPointTest>,
 }
@@ -254,11 +255,6 @@ pub struct Mapper {
     tracks: Vec<Vec<Element>>,
     /// Set for the final refinement (principal points may move then).
     final_stage: bool,
-    /// `PrincipalPoint::Auto` found the principal points not determined in a round of the
-    /// final refinement: the later rounds, on nearly the same model, hold them without testing
-    /// again (each test is an adjustment with the intrinsics' deviations, and a second one
-    /// without the principal point when it fails).
-    principal_point_rejected: bool,
     track_of: Vec<Vec<Option<usize>>>,
     track_point: Vec<Option<usize>>,
     /// Verified pairs: (image a, image b, inlier matches).
@@ -332,7 +328,6 @@ impl Mapper {
             },
             tracks,
             final_stage: false,
-            principal_point_rejected: false,
             track_of,
             track_point,
             pairs,
