@@ -3,35 +3,23 @@
 
 use super::normal::*;
 use super::residuals::*;
-use nalgebra::{DMatrix, DVector, Matrix3};
+use nalgebra::{DMatrix, DVector};
 
 /// A Levenberg–Marquardt step by conjugate gradients: an inexact solve (residual 1e-3 of the
 /// right-hand side) is all the step needs.
 pub(super) fn solve_iterative(
-    l: &Layout,
-    ne: &Normal,
-    by_point: &[Vec<usize>],
-    v_inv: &[Matrix3<f64>],
+    terms: Terms<'_>,
     lambda: f64,
     rhs: &DVector<f64>,
 ) -> Option<DVector<f64>> {
-    let system = Schur {
-        l,
-        ne,
-        by_point,
-        v_inv,
-        lambda,
-    };
-    let cap = l.size.clamp(50, 500);
+    let cap = terms.l.size.clamp(50, 500);
+    let system = Schur { terms, lambda };
     system.solve(rhs, 1e-3, cap).map(|(x, _)| x)
 }
 
 /// The damped reduced camera system, never formed: S·x through `schur_product`.
 pub(super) struct Schur<'a> {
-    pub(super) l: &'a Layout,
-    pub(super) ne: &'a Normal,
-    pub(super) by_point: &'a [Vec<usize>],
-    pub(super) v_inv: &'a [Matrix3<f64>],
+    pub(super) terms: Terms<'a>,
     pub(super) lambda: f64,
 }
 
@@ -45,8 +33,13 @@ impl Schur<'_> {
         tolerance: f64,
         cap: usize,
     ) -> Option<(DVector<f64>, bool)> {
-        let (l, ne, by_point, v_inv, lambda) =
-            (self.l, self.ne, self.by_point, self.v_inv, self.lambda);
+        let Terms {
+            l,
+            ne,
+            by_point,
+            v_inv,
+        } = self.terms;
+        let lambda = self.lambda;
         let n = l.size;
         // Block-Jacobi preconditioner: the diagonal blocks of S for each pose's and each camera's
         // columns, (U + λ·diag U)_GG − Σⱼ W_jG·Vⱼ⁻¹·W_jGᵀ, inverted.

@@ -30,7 +30,7 @@ use normal::*;
 use rayon::prelude::*;
 use reduced::*;
 use residuals::*;
-use sparse::{Plan, SparseSystem, Terms};
+use sparse::{Plan, SparseSystem};
 
 /// How this solve factors the reduced camera system.
 enum Method {
@@ -171,21 +171,19 @@ fn solve_damped(
     method: &mut Method,
 ) -> Option<(DVector<f64>, Vec<Vector3<f64>>)> {
     let r = reduce(l, ne, by_point, lambda)?;
+    let terms = Terms {
+        l,
+        ne,
+        by_point,
+        v_inv: &r.v_inv,
+    };
     let dc = if l.size == 0 {
         DVector::zeros(0)
     } else {
         match (method, r.s) {
             (_, Some(s)) => cholesky::Factor::new(s)?.solve(&r.rhs),
-            (Method::Sparse(system), None) => {
-                let terms = Terms {
-                    l,
-                    ne,
-                    by_point,
-                    v_inv: &r.v_inv,
-                };
-                system.solve(&terms, lambda, &r.rhs)?
-            }
-            (_, None) => solve_iterative(l, ne, by_point, &r.v_inv, lambda, &r.rhs)?,
+            (Method::Sparse(system), None) => system.solve(&terms, lambda, &r.rhs)?,
+            (_, None) => solve_iterative(terms, lambda, &r.rhs)?,
         }
     };
     let dp = (0..ne.v.len())

@@ -26,6 +26,16 @@ pub(super) struct Normal {
     pub(super) g_p: Vec<Vector3<f64>>,
 }
 
+/// What the reduced system is made of: the layout, the normal equations, each point's
+/// observations and its inverted damped block.
+#[derive(Clone, Copy)]
+pub(super) struct Terms<'a> {
+    pub(super) l: &'a Layout,
+    pub(super) ne: &'a Normal,
+    pub(super) by_point: &'a [Vec<usize>],
+    pub(super) v_inv: &'a [Matrix3<f64>],
+}
+
 /// One point's V block, gradient and merged coupling rows.
 pub(super) type PointBlock = (Matrix3<f64>, Vector3<f64>, Vec<(usize, Vector3<f64>)>);
 

@@ -6,7 +6,6 @@ use super::iterative::Schur;
 use super::normal::*;
 use super::problem::*;
 use super::residuals::*;
-use super::sparse::Terms;
 use nalgebra::{DMatrix, DVector, Matrix3};
 use rayon::prelude::*;
 
@@ -69,7 +68,7 @@ pub(super) fn reduce(
             for i in 0..n {
                 s[(i, i)] += lambda * ne.u_diag[i].max(1e-9);
             }
-            PointTerms {
+            Terms {
                 l,
                 ne,
                 by_point,
@@ -84,9 +83,9 @@ pub(super) fn reduce(
 }
 
 /// S's point terms are summed per chunk of points, each chunk into its own n × n matrix
-/// (`PointTerms::subtract_chunked`), while those copies (chunks × n² entries to zero and add)
+/// (`Terms::subtract_chunked`), while those copies (chunks × n² entries to zero and add)
 /// stay under `CHUNKED_SHARE` of the terms' own products (Σⱼ rowsⱼ² / 2); past it, per pose and
-/// camera (`PointTerms::subtract_by_slab`). Small systems (local adjustments, the first global
+/// camera (`Terms::subtract_by_slab`). Small systems (local adjustments, the first global
 /// ones) are faster chunked: each point's rows are read once. Measured on south-building's
 /// 128-photo mapping (CPU per reduction): 462 columns, 48k points (copies 0.33 of the products)
 /// 66 ms chunked against 72 ms by slab; 768 columns, 72k points (0.82) 180 ms against 130 ms;
@@ -94,15 +93,8 @@ pub(super) fn reduce(
 /// columns (0.53) 1.52 s against 0.88 s.
 const CHUNKED_SHARE: f64 = 0.5;
 
-/// The points' terms of S: `Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ` over the free points.
-struct PointTerms<'a> {
-    l: &'a Layout,
-    ne: &'a Normal,
-    by_point: &'a [Vec<usize>],
-    v_inv: &'a [Matrix3<f64>],
-}
-
-impl PointTerms<'_> {
+/// The points' terms of S, `Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ` over the free points, summed into a dense S.
+impl Terms<'_> {
     /// `S −= Σⱼ Wⱼ·Vⱼ⁻¹·Wⱼᵀ`, chunked or by slab (`CHUNKED_SHARE`).
     fn subtract_from(&self, s: &mut DMatrix<f64>) {
         let n = s.nrows() as f64;
@@ -230,18 +222,16 @@ pub(super) fn camera_sigmas(
         e
     };
     let diagonal: Option<Vec<Option<f64>>> = reduce(l, &ne, by_point, 0.0).and_then(|r| {
+        let terms = Terms {
+            l,
+            ne: &ne,
+            by_point,
+            v_inv: &r.v_inv,
+        };
         match method {
-            super::Method::Sparse(system) => {
-                let terms = Terms {
-                    l,
-                    ne: &ne,
-                    by_point,
-                    v_inv: &r.v_inv,
-                };
-                system
-                    .inverse_diagonal(&terms, &cols)
-                    .map(|d| d.into_iter().map(Some).collect())
-            }
+            super::Method::Sparse(system) => system
+                .inverse_diagonal(&terms, &cols)
+                .map(|d| d.into_iter().map(Some).collect()),
             super::Method::Dense => {
                 // Only the cameras' columns of S⁻¹ are needed: one solve each, not the inverse.
                 let factor = super::cholesky::Factor::new(r.s?)?;
@@ -252,13 +242,7 @@ pub(super) fn camera_sigmas(
                 )
             }
             super::Method::Iterative => {
-                let system = Schur {
-                    l,
-                    ne: &ne,
-                    by_point,
-                    v_inv: &r.v_inv,
-                    lambda: 0.0,
-                };
+                let system = Schur { terms, lambda: 0.0 };
                 Some(
                     cols.iter()
                         .map(|&c| {

@@ -326,16 +326,6 @@ impl SparseSystem {
     }
 }
 
-/// What the reduced system is made of: the layout, the normal equations, each point's
-/// observations and its inverted damped block.
-#[derive(Clone, Copy)]
-pub(super) struct Terms<'a> {
-    pub(super) l: &'a Layout,
-    pub(super) ne: &'a Normal,
-    pub(super) by_point: &'a [Vec<usize>],
-    pub(super) v_inv: &'a [Matrix3<f64>],
-}
-
 /// Chunks of points whose Schur terms are summed in parallel (each holds a copy of S's values).
 const SCHUR_CHUNKS: usize = 8;
 
