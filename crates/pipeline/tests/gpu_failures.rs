@@ -92,15 +92,23 @@ fn no_adapter_buffers_past_the_device_and_a_model_outgrowing_it_are_clear_errors
     );
     assert!(!out.join("point_cloud.ply").exists());
 
-    // A budget the first steps fit in (64 KiB gives what step 1 needs: its largest buffer,
-    // the frame's per-key gradients, grows as densification adds Gaussians).
-    let o = train(
-        data,
-        &dir.path().join("probe"),
-        &[],
-        &[(splat_gpu::BUFFER_BUDGET_VAR, "65536")],
-    );
-    let first = needed_bytes(&failed_clearly(&o));
+    // A budget the first steps fit in: what step 1's largest buffer needs (the frame's per-key
+    // gradients, which grow as densification adds Gaussians), found by raising a 64 KiB budget
+    // to each need its error names until that buffer is the one named.
+    let mut first = 65536;
+    for _ in 0..4 {
+        let o = train(
+            data,
+            &dir.path().join("probe"),
+            &[],
+            &[(splat_gpu::BUFFER_BUDGET_VAR, first.to_string().as_str())],
+        );
+        let e = failed_clearly(&o);
+        first = needed_bytes(&e);
+        if e.contains("per-key gradients") {
+            break;
+        }
+    }
     let budget = (first * 13 / 10).to_string();
     let out = dir.path().join("outgrown");
     let o = train(

@@ -101,9 +101,33 @@ fn trained_model(dir: &Path) -> (PathBuf, PathBuf) {
     for v in &mut cloud.sh_rest {
         *v += rng.random_range(-0.15..0.15);
     }
+    enclose_first_camera(&ws, &mut cloud);
     let model = dir.join("model.ply");
     splat_scene::ply::write_ply(&model, &cloud).unwrap();
     (ws, model)
+}
+
+/// Adds a half-opaque magenta ball whose 3σ ellipsoid holds camera 0 (its mean a little in front
+/// of it, past the near plane): both renderers must leave it out from there, and draw it from
+/// the other cameras that see it.
+fn enclose_first_camera(ws: &Path, cloud: &mut splat_scene::GaussianCloud) {
+    let rec = splat_scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let images = rec.images_by_name();
+    let centre = images[0].center();
+    let nearest = images[1..]
+        .iter()
+        .map(|im| (im.center() - centre).norm())
+        .fold(f64::INFINITY, f64::min);
+    let ahead = images[0].rotation().row(2).transpose();
+    let sigma = 0.1 * nearest;
+    let mean = centre + ahead * sigma;
+    cloud.means.push(mean.map(|v| v as f32).into());
+    cloud.log_scales.push([sigma.ln() as f32; 3]);
+    cloud.rotations.push([1.0, 0.0, 0.0, 0.0]);
+    cloud.opacity.push(0.0);
+    cloud.sh_dc.push([1.5, -1.5, 1.5]);
+    let k3 = cloud.sh_rest.len() / (cloud.means.len() - 1);
+    cloud.sh_rest.extend(std::iter::repeat_n(0.0, k3));
 }
 
 /// `splat render` of `model` from camera `view` of `ws`.

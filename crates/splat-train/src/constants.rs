@@ -14,6 +14,12 @@ pub const ALPHA_MIN: f64 = 1.0 / 255.0;
 pub const T_MIN: f64 = 1e-4;
 /// The Jacobian is evaluated no further out than this times the half field of view.
 pub const FOV_CLAMP: f64 = 1.3;
+/// A Gaussian is not drawn from a camera standing inside its ellipsoid of this many standard
+/// deviations (Mahalanobis distance of the camera centre from its mean): there the EWA projection
+/// means nothing (the splat would cover the whole image with the colour of a blob the camera is
+/// in), and the near plane, which tests the mean alone, does not catch it. 3σ is also the extent
+/// the tile rectangles use.
+pub const INSIDE_SIGMAS: f64 = 3.0;
 
 /// SSIM's stabilising constants (0.01², 0.03²) and its Gaussian window's radius (11×11, σ = 1.5).
 pub const SSIM_C1: f64 = 0.0001;
@@ -68,6 +74,7 @@ pub fn raster_constants() -> Vec<Constant> {
         Constant::F32("ALPHA_MIN", ALPHA_MIN as f32),
         Constant::F32("T_MIN", T_MIN as f32),
         Constant::F32("DILATION", COV2D_DILATION as f32),
+        Constant::F32("INSIDE_SIGMAS", INSIDE_SIGMAS as f32),
         Constant::F32("SH_C0", SH_C0 as f32),
         Constant::F32("SH_C1", SH_C1 as f32),
         Constant::F32Array("SH_C2", f32s(&SH_C2)),

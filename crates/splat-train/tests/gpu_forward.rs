@@ -94,6 +94,11 @@ fn zero_and_one_gaussians() {
     assert!(gpu.color.iter().all(|c| *c == [0.25, 0.5, 0.75, 0.0]));
     let mut one = scene(&v, 1, 2, 4);
     one.opacities[0] = 3.0;
+    // The scene's first Gaussian is one of its huge ones, large enough to hold the camera: a
+    // third of its size.
+    for s in &mut one.log_scales {
+        *s -= 1.1;
+    }
     compare(&one, &v, "one Gaussian");
     let (gpu, _) = render_both(&one, &v);
     assert!(
@@ -115,6 +120,41 @@ fn degenerate_and_non_finite_gaussians_are_culled_not_nan() {
         gpu.color.iter().flatten().all(|c| c.is_finite()),
         "NaN or infinity in the image"
     );
+}
+
+#[test]
+fn gaussians_the_camera_stands_inside_are_culled_as_in_the_reference() {
+    // Three Gaussians with their means just in front of the camera (past the near plane): two
+    // opaque ones enclose the camera centre (a ball, and a needle along the view axis), one is a
+    // faint sheet facing it that does not; the random scene behind them.
+    let v = view(48, 40, [0.2, 0.3, 0.4]);
+    let mut g = scene(&v, 200, 1, 21);
+    let k = g.sh.len() / g.opacities.len();
+    let to_world = |c: [f64; 3]| {
+        let w = v.rotation.transpose() * (nalgebra::Vector3::from(c) - v.translation);
+        [w.x as f32, w.y as f32, w.z as f32]
+    };
+    // The camera's quaternion (w, x, y, z): local axes = camera axes, so local z is the view axis.
+    let q = nalgebra::UnitQuaternion::from_rotation_matrix(
+        &nalgebra::Rotation3::from_matrix_unchecked(v.rotation.transpose()),
+    );
+    let quat = [q.w as f32, q.i as f32, q.j as f32, q.k as f32];
+    for (depth, scales, opacity) in [
+        (0.5, [0.4f32, 0.4, 0.4], 4.0),
+        (0.8, [0.02, 0.02, 0.5], 4.0),
+        (0.3, [0.6, 0.6, 0.02], -1.0),
+    ] {
+        g.means.extend(to_world([0.0, 0.0, depth]));
+        g.log_scales.extend(scales.map(f32::ln));
+        g.quats.extend(quat);
+        g.opacities.push(opacity);
+        g.sh.extend(std::iter::repeat_n(0.3, k));
+    }
+    let n = g.opacities.len();
+    let cpu = reference::forward(&reference::Gaussians::from_f32(&g), &v);
+    let shown: Vec<bool> = cpu.projected[n - 3..].iter().map(|p| p.visible).collect();
+    assert_eq!(shown, [false, false, true], "the reference's inside test");
+    compare(&g, &v, "camera inside Gaussians");
 }
 
 #[test]
@@ -140,17 +180,25 @@ fn reused_frame_buffers_give_the_same_images_as_fresh_ones() {
 #[test]
 fn a_frame_with_too_many_keys_is_a_clear_error() {
     let ctx = context();
-    let v = view(4096, 4096, [0.0; 3]);
-    let tiles = 256 * 256;
+    // An image within one binding (its RGBA f32 pixels, 64 MiB), many keys per Gaussian.
+    let v = view(2048, 2048, [0.0; 3]);
+    let tiles = 128 * 128;
     // Every Gaussian covers every tile: enough of them to overflow one binding of 4-byte keys.
     let n = (ctx.max_binding() / (4 * tiles) + 1) as usize;
     let mut g = scene(&v, n, 0, 5);
     let centre = v.rotation.transpose() * (nalgebra::Vector3::new(0.0, 0.0, 3.0) - v.translation);
+    // Sheets facing the camera, wide across the view and thin towards it (the camera far
+    // outside each one's 3σ ellipsoid).
+    let q = nalgebra::UnitQuaternion::from_rotation_matrix(
+        &nalgebra::Rotation3::from_matrix_unchecked(v.rotation.transpose()),
+    );
     for i in 0..n {
         for k in 0..3 {
             g.means[3 * i + k] = centre[k] as f32;
-            g.log_scales[3 * i + k] = 5.0;
         }
+        g.log_scales[3 * i..3 * i + 3].copy_from_slice(&[5.0, 5.0, -3.0]);
+        g.quats[4 * i..4 * i + 4]
+            .copy_from_slice(&[q.w as f32, q.i as f32, q.j as f32, q.k as f32]);
         g.opacities[i] = 0.0;
     }
     let gg = GpuGaussians::upload(ctx, &g).expect("upload");
@@ -161,6 +209,25 @@ fn a_frame_with_too_many_keys_is_a_clear_error() {
         }
         Err(e) => panic!("expected TooLarge, got {e}"),
         Ok(f) => panic!("{} keys fit, expected an error", f.keys),
+    }
+}
+
+/// An image larger than one buffer binding (RGBA f32 per pixel) is a `TooLarge` error naming
+/// the image, found before any work, not a device error.
+#[test]
+fn an_image_past_one_buffer_binding_is_a_clear_error() {
+    let ctx = context();
+    let width = 4096;
+    let height = (ctx.max_binding() / (16 * u64::from(width)) + 1) as u32;
+    let v = view(width, height, [0.0; 3]);
+    let gg = GpuGaussians::upload(ctx, &scene(&v, 10, 0, 6)).expect("upload");
+    match rasterizer().forward(ctx, &gg, &v) {
+        Err(e @ splat_gpu::GpuError::TooLarge { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("RGBA image"), "{msg}");
+        }
+        Err(e) => panic!("expected TooLarge, got {e}"),
+        Ok(_) => panic!("a {width}×{height} image fit one binding"),
     }
 }
 

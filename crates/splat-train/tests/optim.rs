@@ -68,7 +68,10 @@ fn gpu_adam_matches_the_reference_step() {
 fn render_loss_backward_adam_fits_a_target_image() {
     let ctx = context();
     let v = view(48, 40, [0.0, 0.0, 0.0]);
-    let target_scene = scene(&v, 60, 1, 77);
+    let mut target_scene = scene(&v, 60, 1, 77);
+    // A Gaussian holding the camera in the target but not in the start (or the other way round)
+    // would be drawn in one and culled, without a gradient, in the other.
+    common::keep_camera_outside(&mut target_scene, &v);
     let target = GpuGaussians::upload(ctx, &target_scene).unwrap();
     let target_frame = rasterizer().forward(ctx, &target, &v).unwrap();
     let (target_photo, _) = photo(

@@ -51,8 +51,10 @@ fn scene(degree: u32, n: usize, seed: u64) -> Gaussians {
         );
         let world = v.rotation.transpose() * (cam - v.translation);
         g.means.push([world.x, world.y, world.z]);
+        // Gaussian 1's size follows its depth: large enough (≈ 0.3 z) for its edge to reach the
+        // screen, small enough that the camera stays outside its 3σ ellipsoid (≈ 1.5 z away).
         let base: f64 = if i == 1 {
-            0.2
+            (0.3 * z).ln()
         } else {
             r.random_range(-2.6..-1.2)
         };
@@ -304,6 +306,48 @@ fn single_gaussian_matches_the_closed_form() {
 }
 
 #[test]
+fn a_gaussian_the_camera_stands_inside_is_not_drawn() {
+    // Camera at the origin looking down +z; one opaque Gaussian at depth 2 per case, turned 90°
+    // about y (its x axis along the view axis), so that the test must use the rotation.
+    let v = View {
+        width: 24,
+        height: 24,
+        fx: 20.0,
+        fy: 20.0,
+        cx: 12.0,
+        cy: 12.0,
+        rotation: Matrix3::identity(),
+        translation: Vector3::zeros(),
+        near: 0.01,
+        background: [0.0; 3],
+    };
+    let half = std::f64::consts::FRAC_1_SQRT_2;
+    let drawn = |scales: [f64; 3]| {
+        let g = Gaussians {
+            sh_degree: 0,
+            means: vec![[0.0, 0.0, 2.0]],
+            log_scales: vec![scales.map(f64::ln)],
+            quats: vec![[half, 0.0, half, 0.0]],
+            opacities: vec![5.0],
+            sh: vec![1.0, 1.0, 1.0],
+        };
+        let r = forward(&g, &v);
+        let lit = r.alpha.iter().any(|&a| a > 0.0);
+        assert_eq!(r.projected[0].visible, lit, "scales {scales:?}");
+        lit
+    };
+    // Isotropic: the camera 2 away is inside at σ = 0.7 (2.86σ), outside at 0.66 (3.03σ).
+    assert!(!drawn([0.7; 3]));
+    assert!(drawn([0.66; 3]));
+    // A needle turned along the view axis reaches the camera (2σ) although it is thin across:
+    // culled.
+    assert!(!drawn([1.0, 0.05, 0.05]));
+    // A wide sheet turned to face the camera is as large but thin towards it (40σ): drawn. The
+    // largest scale alone would not tell these two apart, nor the scales without the rotation.
+    assert!(drawn([0.05, 1.0, 1.0]));
+}
+
+#[test]
 fn opaque_layers_stop_at_the_transmittance_floor() {
     // Three nearly opaque large Gaussians stacked: after two (T = 1e-4) the third is skipped.
     let v = View {
@@ -318,10 +362,11 @@ fn opaque_layers_stop_at_the_transmittance_floor() {
         near: 0.01,
         background: [0.0; 3],
     };
+    // Wide across the view, thin along it: the camera is far outside each one's 3σ ellipsoid.
     let g = Gaussians {
         sh_degree: 0,
         means: vec![[0.0, 0.0, 1.0], [0.0, 0.0, 2.0], [0.0, 0.0, 3.0]],
-        log_scales: vec![[1.0; 3]; 3],
+        log_scales: vec![[1.0, 1.0, -3.0]; 3],
         quats: vec![[1.0, 0.0, 0.0, 0.0]; 3],
         opacities: vec![10.0; 3],
         sh: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],

@@ -5,7 +5,9 @@
 
 use super::source::SceneMeta;
 use base64::Engine;
-use splat_train::constants::{ALPHA_MAX, ALPHA_MIN, COV2D_DILATION, FOV_CLAMP, TILE};
+use splat_train::constants::{
+    ALPHA_MAX, ALPHA_MIN, COV2D_DILATION, FOV_CLAMP, INSIDE_SIGMAS, TILE,
+};
 use splat_train::sh::{SH_C0, SH_C1, SH_C2, SH_C3};
 
 const INDEX_HTML: &str = include_str!("web/index.html");
@@ -26,7 +28,7 @@ pub fn constants_js() -> String {
             .join(", ")
     };
     format!(
-        "'use strict';\n// Written by splat from splat_train::constants; the GPU rasterizer uses the same values.\nconst SPLAT_CONSTANTS = {{\n  TILE: {TILE},\n  DILATION: {COV2D_DILATION:?},\n  ALPHA_MAX: {ALPHA_MAX:?},\n  ALPHA_MIN: {ALPHA_MIN:?},\n  FOV_CLAMP: {FOV_CLAMP:?},\n  SH_C0: {SH_C0:?},\n  SH_C1: {SH_C1:?},\n  SH_C2: [{}],\n  SH_C3: [{}],\n}};\n",
+        "'use strict';\n// Written by splat from splat_train::constants; the GPU rasterizer uses the same values.\nconst SPLAT_CONSTANTS = {{\n  TILE: {TILE},\n  DILATION: {COV2D_DILATION:?},\n  ALPHA_MAX: {ALPHA_MAX:?},\n  ALPHA_MIN: {ALPHA_MIN:?},\n  FOV_CLAMP: {FOV_CLAMP:?},\n  INSIDE_SIGMAS: {INSIDE_SIGMAS:?},\n  SH_C0: {SH_C0:?},\n  SH_C1: {SH_C1:?},\n  SH_C2: [{}],\n  SH_C3: [{}],\n}};\n",
         list(&SH_C2),
         list(&SH_C3)
     )
@@ -118,6 +120,7 @@ mod tests {
         assert_eq!(value("ALPHA_MIN"), ALPHA_MIN);
         assert_eq!(value("ALPHA_MAX"), ALPHA_MAX);
         assert_eq!(value("FOV_CLAMP"), FOV_CLAMP);
+        assert_eq!(value("INSIDE_SIGMAS"), INSIDE_SIGMAS);
         assert_eq!(value("SH_C0"), SH_C0);
         assert_eq!(value("TILE"), f64::from(TILE));
     }

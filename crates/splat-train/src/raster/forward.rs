@@ -140,6 +140,8 @@ impl Rasterizer {
         let coeffs = coeff_count(g.active_sh_degree) as u32;
         let (tiles_x, tiles_y) = view.tiles();
         let pixels = u64::from(view.width) * u64::from(view.height);
+        // The RGBA f32 image is the largest per-pixel buffer: a clear error before any work.
+        ctx.check_binding("the frame's RGBA image", pixels * 16)?;
         let n4 = u64::from(n.max(1)) * 16;
         let xy_depth = reuse_buffer(ctx, &mut cache.xy_depth, n4, "xy_depth");
         let conic = reuse_buffer(ctx, &mut cache.conic, n4, "conic_opacity");

@@ -1,7 +1,8 @@
 // Forward pass of the tile rasterizer (the maths of `splat_train::reference`, in f32):
 //   project      one thread per Gaussian: camera point, EWA 2D covariance, conic, radius, tile
-//                rectangle, SH colour; `touched` = tiles covered (0 when culled); its depth's
-//                bits as a sort key
+//                rectangle, SH colour; `touched` = tiles covered (0 when culled: behind the near
+//                plane, degenerate, off screen, or the camera inside it); its depth's bits as a
+//                sort key
 //   (host)       radix sort of the Gaussians by depth
 //   rank_counts  one thread per depth rank: the tiles its Gaussian covers, for an exclusive scan
 //   emit_keys    one thread per depth rank: a (tile, emission index) pair per covered tile, its
@@ -64,6 +65,13 @@ fn project(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let shape = shape_of(i);
     if (!(shape.qlen > 0.0)) {
+        return;
+    }
+    // The camera inside the Gaussian's INSIDE_SIGMAS ellipsoid: |S⁻¹ Rᵀ (c − μ)|² < k² (NaN
+    // draws, as in the reference).
+    let d = view.campos.xyz - m;
+    let v = vec3<f32>(dot(shape.rot[0], d), dot(shape.rot[1], d), dot(shape.rot[2], d)) / shape.s;
+    if (dot(v, v) < INSIDE_SIGMAS * INSIDE_SIGMAS) {
         return;
     }
     let sigma = shape.m * transpose(shape.m);

@@ -22,7 +22,9 @@ pub use smooth::smoothness;
 pub use crate::view::View;
 use splat_scene::GaussianCloud;
 
-pub use crate::constants::{ALPHA_MAX, ALPHA_MIN, COV2D_DILATION, FOV_CLAMP, T_MIN, TILE};
+pub use crate::constants::{
+    ALPHA_MAX, ALPHA_MIN, COV2D_DILATION, FOV_CLAMP, INSIDE_SIGMAS, T_MIN, TILE,
+};
 use crate::model::Gaussians32;
 
 /// Gaussians as the PLY stores them, in f64.

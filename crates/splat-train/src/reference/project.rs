@@ -1,7 +1,7 @@
 //! Per-Gaussian projection: world → camera, 3D covariance, EWA 2D covariance, conic, radius,
 //! tile rectangle and view-dependent colour — and its backward pass.
 
-use super::{COV2D_DILATION, FOV_CLAMP, Gaussians, Grads, TILE, View};
+use super::{COV2D_DILATION, FOV_CLAMP, Gaussians, Grads, INSIDE_SIGMAS, TILE, View};
 use crate::sh;
 use nalgebra::{Matrix2, Matrix2x3, Matrix3, Vector3};
 
@@ -122,6 +122,13 @@ fn covariance3d(g: &Gaussians, i: usize) -> (Matrix3<f64>, Matrix3<f64>, Vector3
     (m * m.transpose(), r, s)
 }
 
+/// Whether a camera at offset `d` from a Gaussian's mean (rotation `r`, scales `s`) stands inside
+/// its `INSIDE_SIGMAS` ellipsoid: |S⁻¹ Rᵀ d|² < k². False for NaN, as on the GPU.
+fn camera_inside(r: &Matrix3<f64>, s: &Vector3<f64>, d: Vector3<f64>) -> bool {
+    let v = (r.transpose() * d).component_div(s);
+    v.norm_squared() < INSIDE_SIGMAS * INSIDE_SIGMAS
+}
+
 /// The perspective Jacobian at camera point `p` with the field-of-view clamp.
 fn jacobian(view: &View, p: &Vector3<f64>) -> (Matrix2x3<f64>, bool, bool) {
     let lim_x = FOV_CLAMP * f64::from(view.width) / (2.0 * view.fx);
@@ -146,7 +153,10 @@ pub fn project(g: &Gaussians, i: usize, view: &View) -> Projected {
     if !p.iter().all(|v| v.is_finite()) || p.z < view.near {
         return hidden();
     }
-    let (sigma, _, _) = covariance3d(g, i);
+    let (sigma, r, s) = covariance3d(g, i);
+    if camera_inside(&r, &s, view.camera_centre() - Vector3::from(g.means[i])) {
+        return hidden();
+    }
     let (j, clamp_x, clamp_y) = jacobian(view, &p);
     let t = j * w;
     let cov = t * sigma * t.transpose();

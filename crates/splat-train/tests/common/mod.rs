@@ -106,6 +106,21 @@ pub fn scene(v: &View, n: usize, degree: u32, seed: u64) -> Gaussians32 {
     g
 }
 
+/// Caps every scale of `g` at a quarter of its mean's distance from `v`'s camera, so that the
+/// camera stays well outside each 3σ ellipsoid (where nothing is drawn) even after the means move
+/// a little: for tests that learn a scene back, which a Gaussian culled in one of them would
+/// stop.
+pub fn keep_camera_outside(g: &mut Gaussians32, v: &View) {
+    let c = v.camera_centre();
+    for (m, ls) in g.means.chunks(3).zip(g.log_scales.chunks_mut(3)) {
+        let d = (Vector3::new(f64::from(m[0]), f64::from(m[1]), f64::from(m[2])) - c).norm();
+        let cap = (0.25 * d).ln() as f32;
+        for s in ls {
+            *s = s.min(cap);
+        }
+    }
+}
+
 /// The rotation matrix of quaternion `q` (w, x, y, z; normalised here), in f64.
 pub fn rotation(q: &[f32]) -> Matrix3<f64> {
     UnitQuaternion::from_quaternion(Quaternion::new(

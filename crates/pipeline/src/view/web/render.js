@@ -34,11 +34,13 @@ function toHalf(v) {
   return h;
 }
 
-// Texels (RGBA32UI) per Gaussian: mean + opacity, covariance (6 floats), base colour (halves),
-// then the SH coefficients beyond DC as halves.
+// Texels (RGBA32UI) per Gaussian: mean + opacity; the unit quaternion (w, x, y, z); the three
+// scales and two base-colour halves; then, as halves, the third base-colour channel and the SH
+// coefficients beyond DC. The shader builds the covariance from rotation and scales in f32, as
+// the GPU rasterizer does, and needs them apart for the camera-inside test.
 function texelsPerGaussian(degree) {
   const k = restPerChannel(degree);
-  return 3 + Math.ceil(Math.ceil((3 * k) / 2) / 4);
+  return 3 + Math.ceil(Math.ceil((1 + 3 * k) / 2) / 4);
 }
 
 // The per-Gaussian texture's contents. A hot loop over millions of Gaussians: no allocation
@@ -61,44 +63,31 @@ function packScene(s, width) {
     f[o + 1] = m[3 * i + 1];
     f[o + 2] = m[3 * i + 2];
     f[o + 3] = s.opacity[i];
-    // Sigma = M M^T, M = R diag(s), R from the normalised quaternion (w, x, y, z).
-    let r = q[4 * i];
-    let x = q[4 * i + 1];
-    let y = q[4 * i + 2];
-    let z = q[4 * i + 3];
+    // A zero quaternion has no rotation: NaN, which the shader culls.
+    const r = q[4 * i];
+    const x = q[4 * i + 1];
+    const y = q[4 * i + 2];
+    const z = q[4 * i + 3];
     const len = Math.sqrt(r * r + x * x + y * y + z * z);
-    if (len > 0) {
-      r /= len; x /= len; y /= len; z /= len;
-      const sx = Math.exp(ls[3 * i]);
-      const sy = Math.exp(ls[3 * i + 1]);
-      const sz = Math.exp(ls[3 * i + 2]);
-      const m00 = (1 - 2 * (y * y + z * z)) * sx;
-      const m01 = 2 * (x * y - r * z) * sy;
-      const m02 = 2 * (x * z + r * y) * sz;
-      const m10 = 2 * (x * y + r * z) * sx;
-      const m11 = (1 - 2 * (x * x + z * z)) * sy;
-      const m12 = 2 * (y * z - r * x) * sz;
-      const m20 = 2 * (x * z - r * y) * sx;
-      const m21 = 2 * (y * z + r * x) * sy;
-      const m22 = (1 - 2 * (x * x + y * y)) * sz;
-      f[o + 4] = m00 * m00 + m01 * m01 + m02 * m02;
-      f[o + 5] = m00 * m10 + m01 * m11 + m02 * m12;
-      f[o + 6] = m00 * m20 + m01 * m21 + m02 * m22;
-      f[o + 7] = m10 * m10 + m11 * m11 + m12 * m12;
-      f[o + 8] = m10 * m20 + m11 * m21 + m12 * m22;
-      f[o + 9] = m20 * m20 + m21 * m21 + m22 * m22;
-    } else {
-      for (let j = 4; j < 10; j++) f[o + j] = NaN;
-    }
-    data[o + 10] = toHalf(0.5 + C0 * dc[3 * i]) | (toHalf(0.5 + C0 * dc[3 * i + 1]) << 16);
-    data[o + 11] = toHalf(0.5 + C0 * dc[3 * i + 2]);
-    // Coefficient-major: (j, channel) in order, two halves per u32.
+    const inv = len > 0 ? 1 / len : NaN;
+    f[o + 4] = r * inv;
+    f[o + 5] = x * inv;
+    f[o + 6] = y * inv;
+    f[o + 7] = z * inv;
+    f[o + 8] = Math.exp(ls[3 * i]);
+    f[o + 9] = Math.exp(ls[3 * i + 1]);
+    f[o + 10] = Math.exp(ls[3 * i + 2]);
+    data[o + 11] = toHalf(0.5 + C0 * dc[3 * i]) | (toHalf(0.5 + C0 * dc[3 * i + 1]) << 16);
+    // Half 0: the third base-colour channel; then coefficient-major (j, channel), two halves
+    // per u32.
     const u = o + 12;
+    data[u] = toHalf(0.5 + C0 * dc[3 * i + 2]);
     const base = 3 * k * i;
     for (let h = 0; h < 3 * k; h++) {
       const j = (h / 3) | 0;
       const bits = toHalf(rest[base + (h - 3 * j) * k + j]);
-      data[u + (h >> 1)] |= (h & 1) ? (bits << 16) : bits;
+      const at = h + 1;
+      data[u + (at >> 1)] |= (at & 1) ? (bits << 16) : bits;
     }
   }
   return { data, rows, stride };
@@ -108,6 +97,7 @@ function glslConstants() {
   const fl = (v) => { const t = String(v); return /[.eE]/.test(t) ? t : `${t}.0`; };
   return [
     `const float DILATION = ${fl(SPLAT_CONSTANTS.DILATION)};`,
+    `const float INSIDE_SIGMAS = ${fl(SPLAT_CONSTANTS.INSIDE_SIGMAS)};`,
     `const float ALPHA_MAX = ${fl(SPLAT_CONSTANTS.ALPHA_MAX)};`,
     `const float ALPHA_MIN = ${fl(SPLAT_CONSTANTS.ALPHA_MIN)};`,
     `const float TILE = ${fl(SPLAT_CONSTANTS.TILE)};`,
@@ -143,18 +133,17 @@ uvec4 texel(int i) {
   return texelFetch(u_data, ivec2(i % w, i / w), 0);
 }
 
+// Half h of the tail that starts at texel 3 (two per u32, four u32 per texel).
+float tailHalf(int base, int h) {
+  int word = h >> 1;
+  uvec4 t = texel(base + 3 + (word >> 2));
+  vec2 pair = unpackHalf2x16(t[word & 3]);
+  return (h & 1) == 1 ? pair.y : pair.x;
+}
+
 vec3 restCoeff(int base, int j) {
-  // Halves h = 3j .. 3j+2, two per u32, four u32 per texel.
-  vec3 o;
-  for (int c = 0; c < 3; c++) {
-    int h = 3 * j + c;
-    int word = h >> 1;
-    uvec4 t = texel(base + 3 + (word >> 2));
-    uint u = t[word & 3];
-    vec2 pair = unpackHalf2x16(u);
-    o[c] = (h & 1) == 1 ? pair.y : pair.x;
-  }
-  return o;
+  // Halves 1 + 3j .. 3 + 3j (half 0 is the third base-colour channel).
+  return vec3(tailHalf(base, 1 + 3 * j), tailHalf(base, 2 + 3 * j), tailHalf(base, 3 + 3 * j));
 }
 
 float tileIndex(float v, float maxTiles) {
@@ -177,9 +166,21 @@ void main() {
     cull();
     return;
   }
-  vec4 ca = uintBitsToFloat(t1);
-  vec2 cb = uintBitsToFloat(t2.xy);
-  mat3 sigma = mat3(ca.x, ca.y, ca.z, ca.y, ca.w, cb.x, ca.z, cb.x, cb.y);
+  // R from the unit quaternion (w, x, y, z), columns; M = R diag(s); Sigma = M M^T.
+  vec4 q = uintBitsToFloat(t1);
+  vec3 s = uintBitsToFloat(t2.xyz);
+  mat3 rot = mat3(
+    1.0 - 2.0 * (q.z * q.z + q.w * q.w), 2.0 * (q.y * q.z + q.x * q.w), 2.0 * (q.y * q.w - q.x * q.z),
+    2.0 * (q.y * q.z - q.x * q.w), 1.0 - 2.0 * (q.y * q.y + q.w * q.w), 2.0 * (q.z * q.w + q.x * q.y),
+    2.0 * (q.y * q.w + q.x * q.z), 2.0 * (q.z * q.w - q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z));
+  // The camera inside the INSIDE_SIGMAS ellipsoid: |S^-1 R^T (c - m)|^2 < k^2 (NaN draws).
+  vec3 d = (u_campos - m) * rot / s;
+  if (dot(d, d) < INSIDE_SIGMAS * INSIDE_SIGMAS) {
+    cull();
+    return;
+  }
+  mat3 mm = mat3(rot[0] * s.x, rot[1] * s.y, rot[2] * s.z);
+  mat3 sigma = mm * transpose(mm);
   float ux = clamp(p.x / p.z, -u_limits.x, u_limits.x);
   float uy = clamp(p.y / p.z, -u_limits.y, u_limits.y);
   vec3 T0 = (u_focal.x / p.z) * u_rot0 - (u_focal.x * ux / p.z) * u_rot2;
@@ -221,7 +222,7 @@ void main() {
   gl_Position = vec4(2.0 * px.x / u_size.x - 1.0, 1.0 - 2.0 * px.y / u_size.y, 0.0, 1.0);
 
   vec3 dir = normalize(m - u_campos);
-  vec3 color = vec3(unpackHalf2x16(t2.z), unpackHalf2x16(t2.w).x);
+  vec3 color = vec3(unpackHalf2x16(t2.w), tailHalf(base, 0));
   if (u_rest >= 3) {
     float x = dir.x, y = dir.y, z = dir.z;
     color += -SH_C1 * y * restCoeff(base, 0) + SH_C1 * z * restCoeff(base, 1) - SH_C1 * x * restCoeff(base, 2);
