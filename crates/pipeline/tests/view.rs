@@ -126,7 +126,7 @@ fn enclose_first_camera(ws: &Path, cloud: &mut splat_scene::GaussianCloud) {
     cloud.rotations.push([1.0, 0.0, 0.0, 0.0]);
     cloud.opacity.push(0.0);
     cloud.sh_dc.push([1.5, -1.5, 1.5]);
-    let k3 = cloud.sh_rest.len() / (cloud.means.len() - 1);
+    let k3 = 3 * splat_scene::ply::sh_rest_per_channel(cloud.sh_degree);
     cloud.sh_rest.extend(std::iter::repeat_n(0.0, k3));
 }
 
