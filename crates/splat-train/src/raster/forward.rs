@@ -11,6 +11,10 @@ use splat_gpu::{
     storage_buffer, storage_buffer_zeroed, wgsl_layout,
 };
 
+/// What a frame's RGBA image is called in a `TooLarge` error: its size is the view's, not the
+/// model's, so training names `--resolution` for it (`TrainError::FrameTooLarge`).
+pub const FRAME_IMAGE: &str = "the frame's RGBA image";
+
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ViewParams {
@@ -141,7 +145,7 @@ impl Rasterizer {
         let (tiles_x, tiles_y) = view.tiles();
         let pixels = u64::from(view.width) * u64::from(view.height);
         // The RGBA f32 image is the largest per-pixel buffer: a clear error before any work.
-        ctx.check_binding("the frame's RGBA image", pixels * 16)?;
+        ctx.check_binding(FRAME_IMAGE, pixels * 16)?;
         let n4 = u64::from(n.max(1)) * 16;
         let xy_depth = reuse_buffer(ctx, &mut cache.xy_depth, n4, "xy_depth");
         let conic = reuse_buffer(ctx, &mut cache.conic, n4, "conic_opacity");

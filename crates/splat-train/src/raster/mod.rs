@@ -14,7 +14,7 @@ mod backward;
 mod forward;
 mod profile;
 
-pub use forward::{Frame, RenderOutput};
+pub use forward::{FRAME_IMAGE, Frame, RenderOutput};
 pub use profile::Profile;
 
 use crate::constants::raster_constants;

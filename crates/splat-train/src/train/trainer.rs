@@ -16,7 +16,7 @@ use crate::raster::{Frame, Rasterizer};
 use crate::smooth::{GridMap, Smoothness};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use splat_gpu::{GpuContext, GpuError};
+use splat_gpu::GpuContext;
 use splat_scene::GaussianCloud;
 use splat_scene::dataset::Dataset;
 
@@ -195,7 +195,8 @@ impl<'c> Trainer<'c> {
     }
 
     /// One optimisation step on the next training view; returns the loss when `read_loss`.
-    /// A frame the device has no room for is a `Capacity` error naming the Gaussian count.
+    /// A frame the device has no room for is a `Capacity` error naming the Gaussian count (or
+    /// `FrameTooLarge`, naming the view's size, when its image alone is too large).
     /// Once the device has failed (lost, or an error in submitted work) every step is an error,
     /// and so is every readback (the loss, a checkpoint, the model): nothing computed after the
     /// failure is used.
@@ -206,6 +207,10 @@ impl<'c> Trainer<'c> {
         self.ctx.health()?;
         self.updating = false;
         let out = self.step_inner(read_loss);
+        let size = self
+            .current_view
+            .and_then(|vi| self.train.get(vi))
+            .map_or((0, 0), |tv| (tv.view.width, tv.view.height));
         if out.is_err() && !self.updating {
             // Nothing changed: the view it took goes back, for the next try to take.
             if let Some(vi) = self.current_view.take() {
@@ -216,16 +221,7 @@ impl<'c> Trainer<'c> {
             self.updating = false;
         }
         self.sample_memory();
-        out.map_err(|e| match e {
-            TrainError::Gpu(why @ (GpuError::OutOfMemory(_) | GpuError::TooLarge { .. })) => {
-                TrainError::Capacity {
-                    step: self.step + 1,
-                    gaussians: self.gaussians.count,
-                    why,
-                }
-            }
-            e => e,
-        })
+        out.map_err(|e| TrainError::at_capacity(e, self.step + 1, self.gaussians.count, size))
     }
 
     fn step_inner(&mut self, read_loss: bool) -> Result<Option<LossTerms>, TrainError> {
