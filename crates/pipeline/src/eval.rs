@@ -1,4 +1,5 @@
-//! `splat eval`: PSNR and SSIM of a 3DGS PLY on a dataset's held-out views (every 8th image of
+//! `splat eval`: PSNR and SSIM of a model (`crate::model_file`: a run still training is judged
+//! by its newest checkpoint) on a dataset's held-out views (every 8th image of
 //! a COLMAP workspace, `transforms_test.json` of a Blender folder; all views when none is held out).
 
 use anyhow::{Result, bail};
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// The model: a 3DGS PLY.
+    /// The model: a 3DGS PLY (or .compressed.ply, .splat, .spz, .sog), a training checkpoint
+    /// (.ckpt), or a `splat run` / `splat train` folder (while it trains, its newest checkpoint).
     model: PathBuf,
     /// A COLMAP workspace (PINHOLE cameras) or a folder with transforms_*.json.
     data: PathBuf,
@@ -28,7 +30,7 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> Result<()> {
     let data = Dataset::load(&a.data)?;
-    let cloud = splat_scene::ply::read_ply(&a.model)?;
+    let (file, cloud) = crate::model_file::read_cloud(&a.model)?;
     let ctx = splat_gpu::GpuContext::new()?;
     let near = default_near(&data.model);
     let background = a
@@ -69,7 +71,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     )?;
     let e = Evaluation::of(scores);
     if a.json {
-        let doc = serde_json::json!({ "model": a.model, "gaussians": cloud.len(), "held_out": held_out, "psnr": e.psnr, "ssim": e.ssim, "views": e.views });
+        let doc = serde_json::json!({ "model": a.model, "model_file": file, "gaussians": cloud.len(), "held_out": held_out, "psnr": e.psnr, "ssim": e.ssim, "views": e.views });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for v in &e.views {

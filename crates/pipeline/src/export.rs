@@ -1,7 +1,8 @@
 //! `splat export MODEL -o OUT`: a model in another form, chosen by OUT's extension. `.html` is
 //! one self-contained page (the viewer of `splat view` with the scene inside, to mail or host
 //! anywhere); `.ply` (Inria), `.compressed.ply` (PlayCanvas), `.splat` (antimatter15) and `.spz`
-//! (Niantic) are written by `splat_scene::formats`; `.sog` by `splat compress`'s defaults. MODEL may be any of those or a SOG. Written
+//! (Niantic) are written by `splat_scene::formats`; `.sog` by `splat compress`'s defaults. MODEL is
+//! any of those, a training checkpoint or a run folder (`crate::model_file`). Written
 //! to a temporary file and renamed into place.
 
 use crate::view::{page, source};
@@ -10,8 +11,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The model: a 3DGS PLY (plain or compressed), .splat, .spz, a SOG (bundle or folder), or
-    /// a `splat run` / `splat train` folder.
+    /// The model: a 3DGS PLY (plain or compressed), .splat, .spz, a SOG (bundle or folder), a
+    /// training checkpoint (.ckpt), or a `splat run` / `splat train` folder (while it trains,
+    /// its newest checkpoint).
     model: PathBuf,
     /// Output; its extension picks the format: .html, .ply, .compressed.ply, .splat, .spz or .sog.
     #[arg(short, long)]
@@ -35,7 +37,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
         return html(&a);
     }
     if name.ends_with(".sog") {
-        let cloud = read_any(&a.model)?;
+        let (_, cloud) = crate::model_file::read_cloud(&a.model)?;
         let bytes = crate::compress::write_sog_with_defaults(&cloud, &a.output)?;
         println!(
             "wrote {} ({} Gaussians, {:.2} MB; `splat compress` has the options)",
@@ -83,16 +85,8 @@ fn html(a: &ExportArgs) -> Result<()> {
 
 /// Reads any model splat reads: a PLY of any kind, .splat, .spz, or a SOG (bundle or folder),
 /// or the model in a `splat run` / `splat train` folder.
-pub fn read_any(path: &std::path::Path) -> Result<splat_scene::GaussianCloud> {
-    let file = source::find_model(path)?;
-    Ok(match splat_scene::formats::Format::from_name(&file) {
-        Some(_) => splat_scene::formats::read_model(&file)?,
-        None => splat_sogs::read_sog(&file)?,
-    })
-}
-
 fn model(a: &ExportArgs, format: splat_scene::formats::Format) -> Result<()> {
-    let cloud = read_any(&a.model)?;
+    let (_, cloud) = crate::model_file::read_cloud(&a.model)?;
     splat_scene::formats::write_model(&a.output, &cloud, format)?;
     let size = std::fs::metadata(&a.output).map_or(0, |m| m.len());
     println!(

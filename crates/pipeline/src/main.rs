@@ -17,6 +17,7 @@ mod generate;
 mod info;
 mod interrupt;
 mod matching;
+mod model_file;
 mod progress;
 mod progress_file;
 mod render;

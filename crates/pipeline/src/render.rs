@@ -1,5 +1,5 @@
-//! `splat render`: pictures of a 3DGS PLY from the cameras of a COLMAP workspace or a
-//! Blender/nerfstudio `transforms_*.json` folder, on the GPU.
+//! `splat render`: pictures of a model (any form `crate::model_file` reads) from the cameras of
+//! a COLMAP workspace or a Blender/nerfstudio `transforms_*.json` folder, on the GPU.
 
 use anyhow::{Context, Result, bail};
 use splat_scene::Reconstruction;
@@ -9,7 +9,8 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct RenderArgs {
-    /// The model: a 3DGS PLY (Inria layout).
+    /// The model: a 3DGS PLY (or .compressed.ply, .splat, .spz, .sog), a training checkpoint
+    /// (.ckpt), or a `splat run` / `splat train` folder (while it trains, its newest checkpoint).
     model: PathBuf,
     /// Cameras: a COLMAP workspace (sparse/0, binary or text) or a folder with transforms_*.json.
     data: PathBuf,
@@ -64,7 +65,7 @@ fn to_png(out: &splat_train::RenderOutput) -> image::RgbImage {
 }
 
 pub fn run(a: RenderArgs) -> Result<()> {
-    let cloud = splat_scene::ply::read_ply(&a.model)?;
+    let (file, cloud) = crate::model_file::read_cloud(&a.model)?;
     let rec = load_cameras(&a.data)?;
     let images = rec.images_by_name();
     let chosen: Vec<usize> = match (a.view, a.all) {
@@ -88,14 +89,8 @@ pub fn run(a: RenderArgs) -> Result<()> {
         .unwrap_or_else(|| splat_train::train::default_near(&rec));
     let ctx = splat_gpu::GpuContext::new()?;
     let raster = Rasterizer::new(&ctx)?;
-    let gpu_g =
-        GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud)).with_context(|| {
-            format!(
-                "{}: model too large for {}",
-                a.model.display(),
-                ctx.info.name
-            )
-        })?;
+    let gpu_g = GpuGaussians::upload(&ctx, &Gaussians32::from_cloud(&cloud))
+        .with_context(|| format!("{}: model too large for {}", file.display(), ctx.info.name))?;
     let mut frame = splat_train::Frame::empty(&ctx);
     let progress = crate::progress::Progress::new("rendering", chosen.len() as u64);
     let start = Instant::now();

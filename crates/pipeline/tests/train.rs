@@ -168,6 +168,140 @@ fn train_writes_model_metrics_and_eval() {
     assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
 }
 
+/// A run still training — here a finished 30-step run whose step-20 checkpoint is made newer
+/// than its point_cloud.ply, as when a run is resumed for more steps — is looked at through its
+/// newest checkpoint: `splat eval` of the folder scores it as the trainer scored step 20, export
+/// and render read the same Gaussians, and a broken checkpoint is an error naming it.
+#[test]
+fn a_run_in_progress_is_shown_from_its_newest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = built_in(dir.path(), 9, 48, 36, 800);
+    let out = dir.path().join("out");
+    let o = train(
+        &ws,
+        &out,
+        &[
+            "--steps",
+            "30",
+            "--strategy",
+            "fixed",
+            "--eval-every",
+            "10",
+            "--checkpoint-every",
+            "10",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let trainer_psnr = |step: u64| {
+        metrics
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["step"] == step && l["test_psnr"].is_number())
+            .and_then(|l| l["test_psnr"].as_f64())
+            .unwrap_or_else(|| panic!("no test PSNR at step {step} in {metrics}"))
+    };
+    let eval = |model: &Path| {
+        let o = splat(&[
+            "eval",
+            model.to_str().unwrap(),
+            ws.to_str().unwrap(),
+            "--json",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (report["psnr"].as_f64().unwrap(), report, err)
+    };
+
+    // Finished: the folder is its point_cloud.ply (the step-30 model).
+    let (psnr, report, _) = eval(&out);
+    assert!((psnr - trainer_psnr(30)).abs() < 1e-3, "{report}");
+    assert_eq!(
+        report["model_file"].as_str(),
+        out.join("point_cloud.ply").to_str()
+    );
+
+    // Still training: the newest checkpoint (step 20; step 10 is older) is the model.
+    let ckpt = out.join("checkpoints/step_000020.ckpt");
+    let later = std::fs::metadata(out.join("point_cloud.ply"))
+        .unwrap()
+        .modified()
+        .unwrap()
+        + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&ckpt)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let (psnr, report, err) = eval(&out);
+    assert!(
+        (psnr - trainer_psnr(20)).abs() < 1e-3,
+        "{report} against the trainer's {} at step 20",
+        trainer_psnr(20)
+    );
+    assert!(
+        (psnr - trainer_psnr(30)).abs() > 1e-3,
+        "steps 20 and 30 must score differently to tell them apart"
+    );
+    assert!(
+        err.contains("still training") && err.contains("step 20"),
+        "{err}"
+    );
+    assert_eq!(report["model_file"].as_str(), ckpt.to_str());
+
+    // Export writes the checkpoint's Gaussians; render draws the same picture from either.
+    let exported = dir.path().join("step20.ply");
+    let o = splat(&[
+        "export",
+        out.to_str().unwrap(),
+        "-o",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = splat_train::checkpoint::Checkpoint::read(&ckpt).unwrap();
+    let cloud = splat_scene::ply::read_ply(&exported).unwrap();
+    assert_eq!(cloud.len(), c.header.count as usize);
+    let means: Vec<f32> = cloud.means.iter().flatten().copied().collect();
+    assert_eq!(means.as_slice(), c.array("means").unwrap());
+    let (psnr_exported, _, _) = eval(&exported);
+    assert_eq!(psnr_exported, psnr);
+    let render = |model: &Path, png: &str| {
+        let png = dir.path().join(png);
+        let o = splat(&[
+            "render",
+            model.to_str().unwrap(),
+            ws.to_str().unwrap(),
+            "--view",
+            "1",
+            "-o",
+            png.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        image::open(png).unwrap().to_rgb8()
+    };
+    assert_eq!(render(&ckpt, "a.png"), render(&exported, "b.png"));
+
+    // A truncated checkpoint: an error naming it, nothing written.
+    let bytes = std::fs::read(&ckpt).unwrap();
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
+    let broken = dir.path().join("broken.ply");
+    let o = splat(&[
+        "export",
+        out.to_str().unwrap(),
+        "-o",
+        broken.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("step_000020.ckpt") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(!broken.exists());
+}
+
 /// An evaluation due on a step that resets every opacity is taken just before that step (the
 /// model after the step before), not on the nearly transparent model the reset leaves.
 #[test]

@@ -445,3 +445,153 @@ fn dragging_turns_the_view_and_the_hud_counts_the_gaussians() {
         psnr(&a, &b)
     );
 }
+
+/// Writes `cloud` as the step-`step` checkpoint of a run in `run/checkpoints` (its model arrays,
+/// which are all a viewer reads; the optimiser's state is left out).
+fn write_checkpoint(run: &Path, step: u32, cloud: &splat_scene::GaussianCloud) {
+    use splat_train::checkpoint::{Checkpoint, Header, path_for};
+    let g = splat_train::Gaussians32::from_cloud(cloud);
+    let arrays = [
+        ("means", g.means),
+        ("log_scales", g.log_scales),
+        ("quats", g.quats),
+        ("opacities", g.opacities),
+        ("sh", g.sh),
+    ];
+    let c = Checkpoint {
+        header: Header {
+            step,
+            seed: 0,
+            epoch: 0,
+            order: Vec::new(),
+            count: cloud.len() as u32,
+            sh_degree: cloud.sh_degree,
+            adam_steps: Vec::new(),
+            elapsed_s: 0.0,
+            settings: None,
+            arrays: arrays
+                .iter()
+                .map(|(n, a)| ((*n).to_string(), a.len() as u64))
+                .collect(),
+        },
+        data: arrays.into_iter().map(|(_, a)| a).collect(),
+    };
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    c.write(&path_for(&run.join("checkpoints"), step)).unwrap();
+}
+
+/// Waits (up to 60 s) until the page's Gaussian count reads `want`.
+fn wait_for_count(browser: &mut Browser, want: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let now = browser
+            .eval("document.getElementById('count').textContent")
+            .unwrap();
+        if now.as_str() == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page still shows {now} after 60 s, not {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// The page seen from a fixed pose and near plane, as a PNG.
+fn shot_from(browser: &mut Browser, pose: &str, near: f64) -> Vec<u8> {
+    let shot = browser
+        .eval(&format!(
+            "(async () => {{ const v = await window.splatViewer.ready; v.pose = {pose}; v.near = {near}; \
+             v.changed(); await v.refresh(); return window.splatViewer.screenshot(); }})()"
+        ))
+        .unwrap();
+    Browser::png_from_data_url(&shot).unwrap()
+}
+
+/// `splat view RUN` on a run still training shows its newest checkpoint, picks up each newer
+/// one (and then the final model) without a reload of the page, keeps the user's camera, and
+/// draws the new model exactly as a fresh page on it does.
+#[test]
+fn a_run_in_progress_is_followed_checkpoint_by_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_checkpoint(
+        &run,
+        10,
+        &splat_test_support::sog::synthetic_cloud(2000, 2, 9),
+    );
+    let s = Server::start(&[run.to_str().unwrap()]);
+    let mut browser = Browser::launch().unwrap_or_else(|e| panic!("{e}"));
+    browser.navigate(&s.url).unwrap();
+    browser
+        .eval("window.splatViewer.ready.then(() => true)")
+        .unwrap();
+    let hud = |b: &mut Browser, id: &str| {
+        b.eval(&format!("document.getElementById('{id}').textContent"))
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(hud(&mut browser, "count"), "2,000 Gaussians");
+    assert_eq!(hud(&mut browser, "step"), "training: step 10");
+    // The user turns the view; the pose is kept over every model that follows.
+    for (kind, x) in [
+        ("mousePressed", 300),
+        ("mouseMoved", 350),
+        ("mouseReleased", 350),
+    ] {
+        browser
+            .call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({ "type": kind, "x": x, "y": 200, "button": "left", "buttons": 1, "clickCount": 1 }),
+            )
+            .unwrap();
+    }
+    let pose_of = |b: &mut Browser| {
+        b.eval("JSON.stringify(window.splatViewer.viewer.pose)")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let pose = pose_of(&mut browser);
+
+    write_checkpoint(
+        &run,
+        20,
+        &splat_test_support::sog::synthetic_cloud(3000, 2, 11),
+    );
+    wait_for_count(&mut browser, "3,000 Gaussians");
+    assert_eq!(hud(&mut browser, "step"), "training: step 20");
+    assert_eq!(pose_of(&mut browser), pose, "the camera moved on a reload");
+
+    // The run ends: its point_cloud.ply, newer than every checkpoint, is the model now.
+    let last = splat_test_support::sog::synthetic_cloud(2500, 2, 13);
+    splat_scene::ply::write_ply(&run.join("point_cloud.ply"), &last).unwrap();
+    wait_for_count(&mut browser, "2,500 Gaussians");
+    assert_eq!(hud(&mut browser, "step"), "training finished");
+    assert_eq!(pose_of(&mut browser), pose);
+    let reloads = browser.eval("window.splatViewer.stats.reloads").unwrap();
+    assert_eq!(reloads, 2, "one reload per new model");
+    let near = 0.05;
+    let followed = shot_from(&mut browser, &pose, near);
+
+    // A fresh page on the final model, from the same pose: the same picture, pixel for pixel
+    // (nothing of the earlier models is left in the followed page).
+    let model = dir.path().join("last.ply");
+    splat_scene::ply::write_ply(&model, &last).unwrap();
+    let fresh_server = Server::start(&[model.to_str().unwrap()]);
+    browser.navigate(&fresh_server.url).unwrap();
+    let fresh = shot_from(&mut browser, &pose, near);
+    let (a, b) = (
+        image::load_from_memory(&followed).unwrap().to_rgb8(),
+        image::load_from_memory(&fresh).unwrap().to_rgb8(),
+    );
+    assert_eq!(differences(&a, &b), (0, 0.0));
+    assert!(
+        a.pixels().any(|p| p.0 != [0, 0, 0]),
+        "the picture is empty: the pose sees nothing"
+    );
+}

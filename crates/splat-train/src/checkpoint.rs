@@ -7,6 +7,8 @@
 //! as little-endian f32 in header order. A hand-written container because the payload is a
 //! handful of large f32 arrays that must round-trip exactly; written atomically.
 
+use crate::model::Gaussians32;
+use crate::sh::coeff_count;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +26,14 @@ pub enum CheckpointError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A checkpoint whose model arrays are missing or disagree with its count.
+#[derive(Debug, thiserror::Error)]
+#[error("checkpoint at step {step}: {message}")]
+pub struct BadModel {
+    pub step: u32,
+    pub message: String,
 }
 
 /// The scalar part of a checkpoint.
@@ -66,6 +76,42 @@ impl Checkpoint {
             .iter()
             .position(|(n, _)| n == name)
             .map(|i| self.data[i].as_slice())
+    }
+
+    /// The model at this checkpoint's step (what a run in progress has learned so far), checked
+    /// against the header's count and SH degree.
+    pub fn model(&self) -> Result<Gaussians32, BadModel> {
+        let h = &self.header;
+        let bad = |message: String| BadModel {
+            step: h.step,
+            message,
+        };
+        let get = |name: &str| {
+            self.array(name)
+                .map(<[f32]>::to_vec)
+                .ok_or_else(|| bad(format!("no array '{name}'")))
+        };
+        let g = Gaussians32 {
+            sh_degree: h.sh_degree,
+            means: get("means")?,
+            log_scales: get("log_scales")?,
+            quats: get("quats")?,
+            opacities: get("opacities")?,
+            sh: get("sh")?,
+        };
+        let n = h.count as usize;
+        if h.sh_degree > 3 {
+            return Err(bad(format!("SH degree {} (0-3 expected)", h.sh_degree)));
+        }
+        if g.means.len() != 3 * n
+            || g.log_scales.len() != 3 * n
+            || g.quats.len() != 4 * n
+            || g.opacities.len() != n
+            || g.sh.len() != 3 * coeff_count(h.sh_degree) * n
+        {
+            return Err(bad("its parameter arrays disagree with its count".into()));
+        }
+        Ok(g)
     }
 
     #[allow(

@@ -14,8 +14,9 @@ const DEFAULT_PORT: u16 = 8090;
 
 #[derive(clap::Args)]
 pub struct ViewArgs {
-    /// A 3DGS PLY, a SOG v2 (`.sog` bundle, its unbundled folder or meta.json), or a
-    /// `splat run` / `splat train` output folder (its point_cloud.ply, else scene.sog).
+    /// A 3DGS PLY, a SOG v2 (`.sog` bundle, its unbundled folder or meta.json), a training
+    /// checkpoint (.ckpt), or a `splat run` / `splat train` output folder (its point_cloud.ply,
+    /// else scene.sog; while it trains, its newest checkpoint).
     path: PathBuf,
     /// Training cameras to step through: a COLMAP workspace or a transforms_*.json folder
     /// (default: the workspace the model is in, when there is one).
@@ -52,5 +53,16 @@ pub fn run(a: ViewArgs) -> Result<()> {
     {
         eprintln!("  could not open a browser ({e}); open the address above by hand");
     }
-    viewer.serve(source)
+    // A folder is followed: a run still training shows each newer checkpoint as it is written.
+    let watch = a.path.is_dir().then(|| server::Watch {
+        path: a.path.clone(),
+        cameras: a.cameras.clone(),
+        background: a.background,
+    });
+    if source.meta.step.is_some() {
+        eprintln!(
+            "  following the run: the page shows each newer checkpoint, then the final model"
+        );
+    }
+    viewer.serve(source, watch)
 }

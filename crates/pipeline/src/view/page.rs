@@ -133,6 +133,7 @@ mod tests {
             cameras: Vec::new(),
             near: None,
             background: [0.0; 3],
+            step: None,
         };
         let page = standalone(&meta, "ply", b"</script>").unwrap_or_default();
         // The page's own closing tags: one per script element, none from the data.

@@ -1,13 +1,37 @@
 //! The viewer's HTTP server on 127.0.0.1 (tiny_http): the page and its scripts, the scene's
 //! description, the model's bytes, and a route where the page reports what went wrong so that
 //! the terminal shows it too. Nothing else is served: SOG folder files only by the names its
-//! `meta.json` lists.
+//! `meta.json` lists. Given a folder, it follows it (`Watch`): a run still training shows each
+//! newer checkpoint, then the finished model, and the page (which asks every few seconds)
+//! swaps it in where the user stands.
 
 use super::page;
-use super::source::{Model, Source};
+use super::source::{self, Model, Source};
 use anyhow::{Context, Result, anyhow};
 use std::io::Read;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// How often a followed folder is looked at for a newer model.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// A folder to follow, and how to read it again (the arguments `source::resolve` took).
+pub struct Watch {
+    pub path: PathBuf,
+    pub cameras: Option<PathBuf>,
+    pub background: [f64; 3],
+}
+
+/// What the page is shown now, and how many times that has changed.
+#[derive(Clone)]
+struct Shown {
+    source: Arc<Source>,
+    version: u64,
+    live: bool,
+}
+
+type Current = Arc<RwLock<Shown>>;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 /// The running server and the port it got.
@@ -66,7 +90,8 @@ fn shared(body: &Arc<[u8]>, kind: &str) -> Response<std::io::Cursor<Arc<[u8]>>> 
 }
 
 /// What the page asked for, answered.
-fn respond(source: &Source, mut req: Request) {
+fn respond(shown: &Shown, mut req: Request) {
+    let source = shown.source.as_ref();
     let url = req.url().split('?').next().unwrap_or("/").to_string();
     let method = req.method().clone();
     let result = match (&method, url.as_str()) {
@@ -82,9 +107,12 @@ fn respond(source: &Source, mut req: Request) {
             };
             v["model"] = serde_json::json!({
                 "format": source.model.format(),
-                "url": url,
+                // A new version is a new address: nothing cached of the old one is used.
+                "url": format!("{url}?v={}", shown.version),
                 "name": source.model.path().display().to_string(),
             });
+            v["live"] = shown.live.into();
+            v["version"] = shown.version.into();
             req.respond(text(200, v.to_string(), "application/json"))
         }
         (Method::Get, "/model") => match &source.model {
@@ -161,16 +189,65 @@ fn percent_decode(s: &str) -> String {
 
 impl Viewer {
     /// Answers requests until the process is stopped, each on its own thread (a large model
-    /// download does not hold up the page's other requests).
-    pub fn serve(self, source: Source) -> ! {
-        let source = Arc::new(source);
+    /// download does not hold up the page's other requests); follows `watch` when given.
+    pub fn serve(self, source: Source, watch: Option<Watch>) -> ! {
+        let current: Current = Arc::new(RwLock::new(Shown {
+            source: Arc::new(source),
+            version: 0,
+            live: watch.is_some(),
+        }));
+        if let Some(w) = watch {
+            let c = Arc::clone(&current);
+            std::thread::spawn(move || follow(&w, &c));
+        }
         loop {
             match self.server.recv() {
                 Ok(req) => {
-                    let s = Arc::clone(&source);
-                    std::thread::spawn(move || respond(&s, req));
+                    let shown = current
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    std::thread::spawn(move || respond(&shown, req));
                 }
                 Err(e) => eprintln!("viewer: {e}"),
+            }
+        }
+    }
+}
+
+/// Looks at `w` every `WATCH_EVERY`; when its model is another file or was rewritten, reads it
+/// and shows it from then on. A model that does not read (yet) keeps the one shown, said once.
+fn follow(w: &Watch, current: &Current) -> ! {
+    let mut last_error = String::new();
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let seen = current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .source
+            .located
+            .clone();
+        if crate::model_file::locate(&w.path).is_ok_and(|now| now == seen) {
+            continue;
+        }
+        match source::resolve(&w.path, w.cameras.as_deref(), w.background) {
+            Ok(s) => {
+                last_error.clear();
+                eprintln!(
+                    "viewer: now showing {} ({} Gaussians)",
+                    s.model.path().display(),
+                    s.meta.gaussians
+                );
+                let mut c = current.write().unwrap_or_else(PoisonError::into_inner);
+                c.source = Arc::new(s);
+                c.version += 1;
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                if e != last_error {
+                    eprintln!("viewer: {e}; still showing the model before");
+                    last_error = e;
+                }
             }
         }
     }

@@ -1,5 +1,5 @@
-//! What `splat view` and `splat export --html` show: the model file a path names (a PLY, a SOG
-//! bundle or folder, or the model inside a `splat run`/`splat train` folder), checked by our own
+//! What `splat view` and `splat export --html` show: the model file a path names
+//! (`crate::model_file`: a model file, a training checkpoint or a run folder), checked by our own
 //! readers before the browser sees it, and the training cameras to step through.
 
 use anyhow::{Context, Result, bail};
@@ -70,6 +70,9 @@ pub struct SceneMeta {
     /// 1 % of the scene's radius.
     pub near: Option<f64>,
     pub background: [f64; 3],
+    /// The training step of a run still training (the model is its newest checkpoint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
 }
 
 /// A model and its cameras, checked.
@@ -78,31 +81,8 @@ pub struct Source {
     pub meta: SceneMeta,
     /// Why some cameras were left out, or where they came from.
     pub notes: Vec<String>,
-}
-
-/// The model file `path` names: a file by its extension, a folder by what it holds (a
-/// workspace's `point_cloud.ply`, else its `scene.sog`; a SOG folder itself).
-pub fn find_model(path: &Path) -> Result<PathBuf> {
-    if !path.exists() {
-        bail!("{}: no such file or folder", path.display());
-    }
-    if path.is_file() {
-        return Ok(path.to_path_buf());
-    }
-    for name in ["point_cloud.ply", "scene.sog", "meta.json"] {
-        let p = path.join(name);
-        if p.is_file() {
-            return Ok(if name == "meta.json" {
-                path.to_path_buf()
-            } else {
-                p
-            });
-        }
-    }
-    bail!(
-        "{}: holds no point_cloud.ply, scene.sog or meta.json; give a 3DGS PLY, a .sog or a splat run / splat train folder",
-        path.display()
-    )
+    /// The file the model came from, as found (a watcher compares it to see a newer one).
+    pub located: crate::model_file::Located,
 }
 
 /// Reads and checks the model; returns it with its Gaussian count.
@@ -130,6 +110,10 @@ fn open_model(file: &Path) -> Result<(Model, usize)> {
             count,
         ));
     }
+    if crate::model_file::is_checkpoint(file) {
+        let cloud = crate::model_file::read_checkpoint(file)?;
+        return Ok((converted(file, &cloud)?, cloud.len()));
+    }
     if matches!(ext.as_deref(), Some("sog" | "zip")) {
         let (_, count) = check_sog(file)?;
         return Ok((Model::SogBundle(file.to_path_buf()), count));
@@ -141,21 +125,23 @@ fn open_model(file: &Path) -> Result<(Model, usize)> {
             if native {
                 return Ok((Model::Ply(file.to_path_buf()), cloud.len()));
             }
-            let mut ply = Vec::new();
-            splat_scene::ply::write_ply_to(&mut ply, &cloud)?;
-            Ok((
-                Model::Converted {
-                    path: file.to_path_buf(),
-                    ply: ply.into(),
-                },
-                cloud.len(),
-            ))
+            Ok((converted(file, &cloud)?, cloud.len()))
         }
         _ => bail!(
             "{}: not a model splat can show (expected .ply, .compressed.ply, .splat, .spz, .sog, or a SOG folder with meta.json)",
             file.display()
         ),
     }
+}
+
+/// `cloud` (read from `file`) as the Inria PLY the page loads.
+fn converted(file: &Path, cloud: &splat_scene::GaussianCloud) -> Result<Model> {
+    let mut ply = Vec::new();
+    splat_scene::ply::write_ply_to(&mut ply, cloud)?;
+    Ok(Model::Converted {
+        path: file.to_path_buf(),
+        ply: ply.into(),
+    })
 }
 
 /// Whether a PLY is the binary little-endian kind the page reads itself (compressed PLYs and
@@ -188,7 +174,8 @@ fn check_sog(path: &Path) -> Result<(splat_sogs::container::RawScene, usize)> {
 }
 
 /// The COLMAP workspace (or transforms folder) near the model: the folder given, else the
-/// folder holding the model (a `splat run` workspace has `sparse/0` beside `point_cloud.ply`).
+/// folder holding the model or the one above it (a `splat run` workspace has `sparse/0` beside
+/// `point_cloud.ply`), or for a checkpoint the one above its `checkpoints/` too.
 fn find_cameras(model: &Path, given: Option<&Path>) -> Option<PathBuf> {
     if let Some(g) = given {
         return Some(g.to_path_buf());
@@ -198,9 +185,15 @@ fn find_cameras(model: &Path, given: Option<&Path>) -> Option<PathBuf> {
     } else {
         model.parent()?.to_path_buf()
     };
-    [dir.clone(), dir.parent()?.to_path_buf()]
-        .into_iter()
+    let levels = if crate::model_file::is_checkpoint(model) {
+        3
+    } else {
+        2
+    };
+    dir.ancestors()
+        .take(levels)
         .find(|d| d.join("sparse").is_dir() || d.join("transforms_train.json").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// Every pinhole camera of `rec`, in image-name order (`splat render --view N` counts the same
@@ -235,7 +228,8 @@ pub fn cameras_of(rec: &Reconstruction) -> (Vec<CameraJson>, usize) {
 
 /// Resolves `path` (and an optional camera source) into what the page shows.
 pub fn resolve(path: &Path, cameras: Option<&Path>, background: [f64; 3]) -> Result<Source> {
-    let file = find_model(path)?;
+    let located = crate::model_file::find(path)?;
+    let file = located.file.clone();
     let (model, gaussians) = open_model(&file)?;
     let mut notes = Vec::new();
     let (cams, near) = match find_cameras(&file, cameras) {
@@ -273,7 +267,9 @@ pub fn resolve(path: &Path, cameras: Option<&Path>, background: [f64; 3]) -> Res
             cameras: cams,
             near,
             background,
+            step: located.step,
         },
         notes,
+        located,
     })
 }

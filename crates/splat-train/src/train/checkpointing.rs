@@ -4,8 +4,7 @@
 use super::Trainer;
 use crate::checkpoint::{Checkpoint, Header};
 use crate::error::TrainError;
-use crate::model::{Gaussians32, GpuGaussians};
-use crate::sh::coeff_count;
+use crate::model::GpuGaussians;
 
 impl Trainer<'_> {
     /// Everything needed to continue this run exactly (see `checkpoint`).
@@ -68,23 +67,7 @@ impl Trainer<'_> {
                 .ok_or_else(|| bad(format!("no array '{name}'")))
         };
         let n = h.count as usize;
-        let g = Gaussians32 {
-            sh_degree: h.sh_degree,
-            means: get("means")?.to_vec(),
-            log_scales: get("log_scales")?.to_vec(),
-            quats: get("quats")?.to_vec(),
-            opacities: get("opacities")?.to_vec(),
-            sh: get("sh")?.to_vec(),
-        };
-        let k = coeff_count(h.sh_degree);
-        if g.means.len() != 3 * n
-            || g.log_scales.len() != 3 * n
-            || g.quats.len() != 4 * n
-            || g.opacities.len() != n
-            || g.sh.len() != 3 * k * n
-        {
-            return Err(bad("its parameter arrays disagree with its count".into()));
-        }
+        let g = c.model().map_err(|e| bad(e.message))?;
         let ctx = self.ctx;
         let mut gaussians = GpuGaussians::upload(ctx, &g)?;
         // The degree the checkpoint's last step trained, so that evaluating right after a

@@ -395,6 +395,7 @@ class SplatRenderer {
     if (rows > gl.getParameter(gl.MAX_TEXTURE_SIZE)) {
       throw new Error(`${scene.count} Gaussians need a ${width}x${rows} texture; this GPU allows ${gl.getParameter(gl.MAX_TEXTURE_SIZE)} rows`);
     }
+    this.dropScene();
     this.texture = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_2D, this.texture);
     gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
@@ -407,6 +408,18 @@ class SplatRenderer {
     this.worker = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })));
     this.worker.onmessage = (e) => this.onSorted(e.data);
     this.worker.postMessage({ means: scene.means.slice() });
+  }
+
+  // Frees the scene shown so far (a followed run's next model replaces it): its texture, its
+  // sorting worker, and the order drawn from it; sorts still awaited resolve at once.
+  dropScene() {
+    if (this.texture) this.gl.deleteTexture(this.texture);
+    this.texture = null;
+    if (this.worker) this.worker.terminate();
+    this.worker = null;
+    this.drawn = 0;
+    for (const resolve of this.pending.values()) resolve();
+    this.pending.clear();
   }
 
   // Asks the worker for the order seen from `cam`; resolves once it is in use.

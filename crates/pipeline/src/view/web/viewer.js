@@ -1,8 +1,13 @@
 // The splat viewer's page: loads the scene `splat view` (or an exported page) describes, shows
 // it with orbit and fly controls, steps through the training cameras, and reports the Gaussian
-// count, frame and sort times. `window.splatViewer` is its programmatic face (used by the tests
-// and the benchmark, and handy from the console): ready, goToCamera(i), screenshot(), stats.
+// count, frame and sort times. Shown a run still training (`meta.live`), it asks the server every
+// few seconds for a newer model and swaps it in where the user stands. `window.splatViewer` is
+// its programmatic face (used by the tests and the benchmark, and handy from the console): ready,
+// goToCamera(i), screenshot(), stats.
 'use strict';
+
+// How often a followed run is asked for a newer model (ms).
+const FOLLOW_MS = 3000;
 
 const hud = {
   el: (id) => document.getElementById(id),
@@ -94,11 +99,54 @@ class Viewer {
     this.up = this.worldUp();
     this.frameScene(scene);
     if (this.cameras.length) this.setCamera(0);
-    hud.set('count', `${scene.count.toLocaleString()} Gaussians`);
+    this.showModel();
     hud.el('loading').hidden = true;
     this.attachControls();
     await this.refresh();
     requestAnimationFrame((t) => this.tick(t));
+  }
+
+  // The HUD's lines about the model: its size, and the step of a run still training.
+  showModel() {
+    hud.set('count', `${this.scene.count.toLocaleString()} Gaussians`);
+    let step = '';
+    if (this.meta.step !== undefined) step = `training: step ${this.meta.step.toLocaleString()}`;
+    else if (this.meta.live && this.reloads) step = 'training finished';
+    hud.set('step', step);
+  }
+
+  // Asks the server every FOLLOW_MS whether it shows a newer model (a later checkpoint of the
+  // run, or its final model) and loads it; the camera stays where it is.
+  follow() {
+    const poll = async () => {
+      try {
+        const res = await fetch('/api/scene');
+        if (res.ok) {
+          const meta = await res.json();
+          if (meta.version !== this.meta.version) await this.reload(meta);
+        }
+      } catch (e) {
+        // The server may be gone or the model half-read: the next poll tries again.
+        console.warn(`following the run: ${e.message || e}`);
+      }
+      setTimeout(poll, FOLLOW_MS);
+    };
+    setTimeout(poll, FOLLOW_MS);
+  }
+
+  // Shows the model `meta` describes in place of the current one.
+  async reload(meta) {
+    const t0 = performance.now();
+    const scene = await loadModel(this.gl, meta.model, () => {});
+    const t1 = performance.now();
+    this.renderer.setScene(scene);
+    this.scene = scene;
+    this.meta = { ...meta, cameras: this.meta.cameras };
+    this.reloads = (this.reloads || 0) + 1;
+    this.stats = { ...this.stats, gaussians: scene.count, shDegree: scene.degree, loadMs: t1 - t0, uploadMs: performance.now() - t1, reloads: this.reloads };
+    this.showModel();
+    this.changed();
+    await this.refresh();
   }
 
   sceneRadius(scene) {
@@ -365,6 +413,7 @@ async function start() {
     const viewer = new Viewer(document.getElementById('canvas'), meta);
     window.splatViewer.viewer = viewer;
     await viewer.load();
+    if (meta.live) viewer.follow();
     return viewer;
   } catch (e) {
     showError(e instanceof SceneError ? e.message : `${e.message || e}`);
