@@ -71,6 +71,12 @@ pub fn locate(path: &Path) -> Result<Located> {
     if path.join("meta.json").is_file() {
         return Ok(at(path.to_path_buf(), None));
     }
+    if path.join(CHECKPOINTS).join("progress.json").is_file() {
+        bail!(
+            "{}: the run has written no checkpoint yet (`splat train` writes one every --checkpoint-every steps, 2,000 by default); look again once it has",
+            path.display()
+        );
+    }
     bail!(
         "{}: holds no point_cloud.ply, scene.sog, meta.json or checkpoints/; give a 3DGS PLY, a .sog, a training checkpoint (.ckpt) or a splat run / splat train folder",
         path.display()

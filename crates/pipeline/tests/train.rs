@@ -300,6 +300,24 @@ fn a_run_in_progress_is_shown_from_its_newest_checkpoint() {
         "{err}"
     );
     assert!(!broken.exists());
+
+    // A run that has not written its first checkpoint yet: said so, not "no model".
+    for f in [
+        "point_cloud.ply",
+        "checkpoints/step_000010.ckpt",
+        "checkpoints/step_000020.ckpt",
+    ] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
+    let o = splat(&[
+        "export",
+        out.to_str().unwrap(),
+        "-o",
+        broken.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("no checkpoint yet"), "{err}");
 }
 
 /// An evaluation due on a step that resets every opacity is taken just before that step (the

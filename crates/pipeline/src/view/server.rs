@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+use tiny_http::{Header, Method, Request, Response, Server};
 
 /// How often a followed folder is looked at for a newer model.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -32,7 +33,6 @@ struct Shown {
 }
 
 type Current = Arc<RwLock<Shown>>;
-use tiny_http::{Header, Method, Request, Response, Server};
 
 /// The running server and the port it got.
 pub struct Viewer {
