@@ -287,19 +287,22 @@ fn a_run_in_progress_is_shown_from_its_newest_checkpoint() {
     let bytes = std::fs::read(&ckpt).unwrap();
     std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
     let broken = dir.path().join("broken.ply");
-    let o = splat(&[
-        "export",
-        out.to_str().unwrap(),
-        "-o",
-        broken.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    let export_fails = || {
+        let o = splat(&[
+            "export",
+            out.to_str().unwrap(),
+            "-o",
+            broken.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        assert!(!broken.exists());
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = export_fails();
     assert!(
         err.contains("step_000020.ckpt") && err.contains("truncated"),
         "{err}"
     );
-    assert!(!broken.exists());
 
     // A run that has not written its first checkpoint yet: said so, not "no model".
     for f in [
@@ -309,14 +312,7 @@ fn a_run_in_progress_is_shown_from_its_newest_checkpoint() {
     ] {
         std::fs::remove_file(out.join(f)).unwrap();
     }
-    let o = splat(&[
-        "export",
-        out.to_str().unwrap(),
-        "-o",
-        broken.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    let err = export_fails();
     assert!(err.contains("no checkpoint yet"), "{err}");
 }
 
