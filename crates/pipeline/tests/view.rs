@@ -572,6 +572,11 @@ fn a_run_in_progress_is_followed_checkpoint_by_checkpoint() {
     splat_scene::ply::write_ply(&run.join("point_cloud.ply"), &last).unwrap();
     wait_for_count(&mut browser, "2,500 Gaussians");
     assert_eq!(hud(&mut browser, "step"), "training finished");
+    assert!(
+        hud(&mut browser, "title").ends_with("point_cloud.ply"),
+        "{}",
+        hud(&mut browser, "title")
+    );
     assert_eq!(pose_of(&mut browser), pose);
     let reloads = browser.eval("window.splatViewer.stats.reloads").unwrap();
     assert_eq!(reloads, 2, "one reload per new model");

@@ -14,6 +14,12 @@ const hud = {
   set(id, text) { const e = this.el(id); if (e) e.textContent = text; },
 };
 
+// The model's name in the tab and on the HUD.
+function showTitle(meta) {
+  document.title = `${meta.title || 'splat'} — splat view`;
+  hud.set('title', meta.title || '');
+}
+
 // Shown on the page and sent to the terminal of `splat view` (when there is one).
 function showError(message) {
   const box = hud.el('error');
@@ -106,8 +112,9 @@ class Viewer {
     requestAnimationFrame((t) => this.tick(t));
   }
 
-  // The HUD's lines about the model: its size, and the step of a run still training.
+  // The HUD's lines about the model: its file, its size, and the step of a run still training.
   showModel() {
+    showTitle(this.meta);
     hud.set('count', `${this.scene.count.toLocaleString()} Gaussians`);
     let step = '';
     if (this.meta.step !== undefined) step = `training: step ${this.meta.step.toLocaleString()}`;
@@ -408,8 +415,7 @@ async function start() {
       if (!res.ok) throw new Error(`/api/scene: ${res.status} ${await res.text()}`);
       meta = await res.json();
     }
-    document.title = `${meta.title || 'splat'} — splat view`;
-    hud.set('title', meta.title || '');
+    showTitle(meta);
     const viewer = new Viewer(document.getElementById('canvas'), meta);
     window.splatViewer.viewer = viewer;
     await viewer.load();
