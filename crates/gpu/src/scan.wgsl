@@ -20,6 +20,11 @@ const_assert BLOCK == WG * ITEMS;
 @group(0) @binding(2) var<storage, read_write> block_sums: array<u32>;
 
 var<workgroup> partial: array<u32, WG>;
+// The raking scan's threads and the sums each scans (RAKE × RAKE_ROWS = WG).
+const RAKE: u32 = 32u;
+const RAKE_ROWS: u32 = 8u;
+const_assert RAKE * RAKE_ROWS == WG;
+var<workgroup> rake_total: array<u32, RAKE>;
 
 fn block_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
@@ -49,17 +54,31 @@ fn scan_blocks(
     }
     partial[lid] = sum;
     workgroupBarrier();
-    // Hillis-Steele inclusive scan of the per-thread sums, in place.
-    for (var off = 1u; off < WG; off <<= 1u) {
-        var t = 0u;
-        if (lid >= off) {
-            t = partial[lid - off];
+    // Inclusive scan of the per-thread sums, raking: RAKE threads each scan RAKE_ROWS
+    // consecutive sums serially, one thread scans the rakes' totals, every thread adds its
+    // rake's offset. Three barriers where a Hillis-Steele scan takes sixteen (CPU devices run a
+    // barrier as a switch of every invocation: it dominated there).
+    if (lid < RAKE) {
+        var acc = 0u;
+        for (var j = 0u; j < RAKE_ROWS; j++) {
+            let row = lid * RAKE_ROWS + j;
+            acc += partial[row];
+            partial[row] = acc;
         }
-        workgroupBarrier();
-        partial[lid] += t;
-        workgroupBarrier();
+        rake_total[lid] = acc;
     }
-    let before = partial[lid] - sum;
+    workgroupBarrier();
+    if (lid == 0u) {
+        var run = 0u;
+        for (var r = 0u; r < RAKE; r++) {
+            let t = rake_total[r];
+            rake_total[r] = run;
+            run += t;
+        }
+    }
+    workgroupBarrier();
+    let inclusive = partial[lid] + rake_total[lid / RAKE_ROWS];
+    let before = inclusive - sum;
     for (var i = 0u; i < ITEMS; i++) {
         let idx = base + i;
         if (idx < params.n) {
@@ -67,7 +86,7 @@ fn scan_blocks(
         }
     }
     if (lid == WG - 1u) {
-        block_sums[block] = partial[lid];
+        block_sums[block] = inclusive;
     }
 }
 

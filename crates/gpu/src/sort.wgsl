@@ -1,6 +1,6 @@
 // One pass of a stable LSD radix sort on a 4-bit digit, for u32 keys (`keys_lo` only) or u64 keys
 // (`keys_lo` + `keys_hi`, the high words), carrying a u32 value per key.
-// `histogram` counts the digits of each 1024-element block into `hist[digit * num_blocks + block]`;
+// `histogram` counts the digits of each BLOCK-element block into `hist[digit * num_blocks + block]`;
 // the host exclusive-scans `hist` (digit-major, so the scan gives every (digit, block) its global
 // start); `scatter` then moves each element to its place, keeping input order within a digit.
 
@@ -29,6 +29,11 @@ var<workgroup> counts: array<atomic<u32>, DIGITS>;
 // Per thread, 16 digit counters packed two per word (16 bits each).
 var<workgroup> packed: array<array<u32, 8>, WG>;
 var<workgroup> start: array<u32, DIGITS>;
+// The raking scan's threads and the threads' counters each scans (RAKE × RAKE_ROWS = WG).
+const RAKE: u32 = 32u;
+const RAKE_ROWS: u32 = 8u;
+const_assert RAKE * RAKE_ROWS == WG;
+var<workgroup> rake_total: array<array<u32, 8>, RAKE>;
 
 fn block_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
@@ -98,19 +103,36 @@ fn scatter(
     }
     packed[lid] = mine;
     workgroupBarrier();
-    // Inclusive Hillis-Steele scan of the packed counters across the workgroup.
-    for (var off = 1u; off < WG; off <<= 1u) {
-        var t: array<u32, 8>;
-        if (lid >= off) {
-            t = packed[lid - off];
-        }
-        workgroupBarrier();
-        if (lid >= off) {
+    // Inclusive scan of the packed counters across the workgroup, raking: RAKE threads each
+    // scan RAKE_ROWS consecutive threads' counters serially, DIGITS / 2 threads scan the
+    // rakes' totals, and every thread adds its rake's offset. Three barriers and about three
+    // passes over the counters, where a Hillis-Steele scan takes sixteen barriers and eight
+    // passes (CPU devices run a barrier as a switch of every invocation: it dominated there).
+    if (lid < RAKE) {
+        var acc: array<u32, 8>;
+        for (var j = 0u; j < RAKE_ROWS; j++) {
+            let row = lid * RAKE_ROWS + j;
             for (var w = 0u; w < 8u; w++) {
-                packed[lid][w] += t[w];
+                acc[w] += packed[row][w];
+                packed[row][w] = acc[w];
             }
         }
-        workgroupBarrier();
+        rake_total[lid] = acc;
+    }
+    workgroupBarrier();
+    if (lid < 8u) {
+        var run = 0u;
+        for (var r = 0u; r < RAKE; r++) {
+            let t = rake_total[r][lid];
+            rake_total[r][lid] = run;
+            run += t;
+        }
+    }
+    workgroupBarrier();
+    var inclusive = packed[lid];
+    let offset = rake_total[lid / RAKE_ROWS];
+    for (var w = 0u; w < 8u; w++) {
+        inclusive[w] += offset[w];
     }
     for (var k = 0u; k < ITEMS; k++) {
         let i = first + k;
@@ -118,7 +140,7 @@ fn scatter(
             let d = digit[k];
             let sh = (d & 1u) * 16u;
             // Elements of digit d in earlier threads = inclusive count minus this thread's own.
-            let before = ((packed[lid][d >> 1u] >> sh) & 0xffffu) - ((mine[d >> 1u] >> sh) & 0xffffu);
+            let before = ((inclusive[d >> 1u] >> sh) & 0xffffu) - ((mine[d >> 1u] >> sh) & 0xffffu);
             let dst = start[d] + before + rank_here[k];
             keys_lo_out[dst] = keys_lo_in[i];
             if (params.has_hi != 0u) {
