@@ -32,7 +32,7 @@ impl Rasterizer {
         grads: &mut GpuGrads,
     ) -> Result<(), GpuError> {
         let next = ctx.checked("computing gradients", || {
-            self.backward_unchecked(ctx, g, frame, d_image, grads)
+            self.backward_unchecked(ctx, g, frame, d_image, grads, true)
         })?;
         *grads = next;
         Ok(())
@@ -41,7 +41,8 @@ impl Rasterizer {
     /// Adds to `weights` (one f32 per Gaussian of `g`) each Gaussian's blending weight summed
     /// over the pixels of `frame` (Σ αT: how much of the image it paints, what compaction ranks
     /// Gaussians by), given `ones`: `[1, 0, 0, 0]` per pixel of the frame, the gradient of the
-    /// image's summed red channel. Runs the backward pass with it into `grads` (scratch).
+    /// image's summed red channel. Runs the backward tile pass with it into `grads`' per-key
+    /// records (scratch; the per-Gaussian gradients are left uncomputed).
     pub fn accumulate_weights(
         &self,
         ctx: &GpuContext,
@@ -51,8 +52,8 @@ impl Rasterizer {
         grads: &mut GpuGrads,
         weights: &wgpu::Buffer,
     ) -> Result<(), GpuError> {
-        self.backward_into(ctx, g, frame, ones, grads)?;
         ctx.checked("summing blending weights", || {
+            *grads = self.backward_unchecked(ctx, g, frame, ones, grads, false)?;
             let bind = self.accumulate_weights.bind(
                 ctx,
                 &[
@@ -71,6 +72,7 @@ impl Rasterizer {
         })
     }
 
+    /// The backward pass; `per_gaussian: false` stops after the per-key records.
     fn backward_unchecked(
         &self,
         ctx: &GpuContext,
@@ -78,6 +80,7 @@ impl Rasterizer {
         frame: &Frame,
         d_image: &wgpu::Buffer,
         cache: &mut GpuGrads,
+        per_gaussian: bool,
     ) -> Result<GpuGrads, GpuError> {
         self.restart_clock();
         let n = g.count;
@@ -129,29 +132,32 @@ impl Rasterizer {
         self.raster_backward
             .dispatch_grid(ctx, &mut enc, &rb, frame.tiles.0, frame.tiles.1);
         self.mark(ctx, Some(&mut enc), "rasterize_backward")?;
-        let pb = self.project_backward.bind(
-            ctx,
-            &[
-                ("view", &frame.params),
-                ("means", &g.means),
-                ("log_scales", &g.log_scales),
-                ("quats", &g.quats),
-                ("sh0", &g.sh[0]),
-                ("conic_opacity", &frame.conic),
-                ("rects", &frame.rects),
-                ("touched", &frame.touched),
-                ("key_grads", &key_grads),
-                ("grad_geom", &geom),
-                ("grad_sh0", &sh[0]),
-                ("sh1", &g.sh[1]),
-                ("sh2", &g.sh[2]),
-                ("sh3", &g.sh[3]),
-                ("grad_sh1", &sh[1]),
-                ("grad_sh2", &sh[2]),
-                ("grad_sh3", &sh[3]),
-            ],
-        );
-        self.project_backward.dispatch_items(ctx, &mut enc, &pb, n);
+        // Blending weights read only the per-key records (`accumulate_weights`).
+        if per_gaussian {
+            let pb = self.project_backward.bind(
+                ctx,
+                &[
+                    ("view", &frame.params),
+                    ("means", &g.means),
+                    ("log_scales", &g.log_scales),
+                    ("quats", &g.quats),
+                    ("sh0", &g.sh[0]),
+                    ("conic_opacity", &frame.conic),
+                    ("rects", &frame.rects),
+                    ("touched", &frame.touched),
+                    ("key_grads", &key_grads),
+                    ("grad_geom", &geom),
+                    ("grad_sh0", &sh[0]),
+                    ("sh1", &g.sh[1]),
+                    ("sh2", &g.sh[2]),
+                    ("sh3", &g.sh[3]),
+                    ("grad_sh1", &sh[1]),
+                    ("grad_sh2", &sh[2]),
+                    ("grad_sh3", &sh[3]),
+                ],
+            );
+            self.project_backward.dispatch_items(ctx, &mut enc, &pb, n);
+        }
         ctx.queue.submit([enc.finish()]);
         self.mark(ctx, None, "project_backward")?;
         Ok(GpuGrads {
