@@ -188,6 +188,84 @@ pub fn quantize_on(
     gpu: Option<&splat_gpu::GpuContext>,
     progress: &dyn Progress,
 ) -> Result<Quantized> {
+    let layout = checked_layout(cloud, opts)?;
+    let mut seconds = Vec::new();
+
+    let t = Instant::now();
+    if opts.ordering == Ordering::Plas {
+        let radii =
+            crate::plas::radius_schedule(layout.width, layout.full_rows(), opts.plas.min_radius);
+        progress.begin("sort", radii.len() as u64);
+    }
+    let (order, order_report) = sorted(cloud, &layout, opts, gpu, &|done, _| {
+        progress.advance(done as u64);
+    })?;
+    seconds.push(("sort".to_string(), t.elapsed().as_secs_f64()));
+    let planes = planes_in_order(cloud, opts, &layout, &order, progress, &mut seconds);
+    Ok(Quantized {
+        sog: planes.sog,
+        order,
+        order_report,
+        layout,
+        bands: planes.bands,
+        palette_size: planes.palette_size,
+        palette_mse: planes.palette_mse,
+        seconds,
+    })
+}
+
+/// The texel order `opts` gives `cloud`: the sort [`quantize_on`] starts with, and its slow part.
+/// Computed once, it serves [`decoded_in_order`] for every option set with the same ordering
+/// settings (`ordering`, `weights`, `plas`): the palette, position precision, SH levels and
+/// importance do not change it.
+pub fn texel_order_on(
+    cloud: &GaussianCloud,
+    opts: &CompressOptions,
+    gpu: Option<&splat_gpu::GpuContext>,
+) -> Result<Vec<u32>> {
+    let layout = checked_layout(cloud, opts)?;
+    Ok(sorted(cloud, &layout, opts, gpu, &|_, _| {})?.0)
+}
+
+/// The texel order by `opts`' ordering settings.
+fn sorted(
+    cloud: &GaussianCloud,
+    layout: &GridLayout,
+    opts: &CompressOptions,
+    gpu: Option<&splat_gpu::GpuContext>,
+    progress: &dyn Fn(usize, usize),
+) -> Result<(Vec<u32>, OrderReport)> {
+    Ok(order::texel_order(
+        cloud,
+        layout,
+        opts.ordering,
+        &opts.weights,
+        &opts.plas,
+        gpu,
+        progress,
+    )?)
+}
+
+/// As [`decoded_on`], the texel order given (from [`texel_order_on`] for this cloud and these
+/// ordering settings) instead of sorted again.
+pub fn decoded_in_order(
+    cloud: &GaussianCloud,
+    opts: &CompressOptions,
+    order: &[u32],
+) -> Result<GaussianCloud> {
+    let layout = checked_layout(cloud, opts)?;
+    if order.len() != cloud.len() {
+        return Err(SogsError::Input(format!(
+            "a texel order of {} for {} Gaussians",
+            order.len(),
+            cloud.len()
+        )));
+    }
+    decode(&planes_in_order(cloud, opts, &layout, order, &(), &mut Vec::new()).sog)
+}
+
+/// The grid for `cloud`, once `cloud` and `opts` are found compressible.
+fn checked_layout(cloud: &GaussianCloud, opts: &CompressOptions) -> Result<GridLayout> {
     let n = cloud.len();
     if n == 0 {
         return Err(SogsError::Input(
@@ -199,9 +277,6 @@ pub fn quantize_on(
             "{n} Gaussians: SOG images are limited to 16383² texels"
         )));
     }
-    let bands = opts
-        .sh_bands
-        .map_or(cloud.sh_degree, |b| b.min(cloud.sh_degree));
     if let Some(w) = &opts.importance
         && w.0.len() != n
     {
@@ -210,26 +285,31 @@ pub fn quantize_on(
             w.0.len()
         )));
     }
-    let layout = GridLayout::for_count(n);
-    let mut seconds = Vec::new();
+    Ok(GridLayout::for_count(n))
+}
 
-    let t = Instant::now();
-    if opts.ordering == Ordering::Plas {
-        let radii =
-            crate::plas::radius_schedule(layout.width, layout.full_rows(), opts.plas.min_radius);
-        progress.begin("sort", radii.len() as u64);
-    }
-    let (order, order_report) = order::texel_order(
-        cloud,
-        &layout,
-        opts.ordering,
-        &opts.weights,
-        &opts.plas,
-        gpu,
-        &|done, _| progress.advance(done as u64),
-    )?;
-    seconds.push(("sort".to_string(), t.elapsed().as_secs_f64()));
+/// The palette and the images of `cloud` with texel `t` holding Gaussian `order[t]`.
+struct Planes {
+    sog: Sog,
+    bands: u32,
+    palette_size: usize,
+    palette_mse: f64,
+}
 
+/// Fits the SH palette and quantizes every attribute into the images, in `order`; adds the
+/// steps' times to `seconds`.
+fn planes_in_order(
+    cloud: &GaussianCloud,
+    opts: &CompressOptions,
+    layout: &GridLayout,
+    order: &[u32],
+    progress: &dyn Progress,
+    seconds: &mut Vec<(String, f64)>,
+) -> Planes {
+    let n = cloud.len();
+    let bands = opts
+        .sh_bands
+        .map_or(cloud.sh_degree, |b| b.min(cloud.sh_degree));
     let t = Instant::now();
     let palette = if bands > 0 {
         let data = truncated_sh(cloud, bands);
@@ -260,7 +340,7 @@ pub fn quantize_on(
     let generator = format!("splat v{}", env!("CARGO_PKG_VERSION"));
     let sog = planes::encode(
         cloud,
-        &order,
+        order,
         layout.width,
         layout.height,
         palette.as_ref().map(|(p, _)| (bands, p)),
@@ -271,16 +351,12 @@ pub fn quantize_on(
         &generator,
     );
     seconds.push(("quantize".to_string(), t.elapsed().as_secs_f64()));
-    Ok(Quantized {
+    Planes {
         sog,
-        order,
-        order_report,
-        layout,
         bands,
         palette_size: palette.as_ref().map_or(0, |(p, _)| p.count()),
         palette_mse: palette.as_ref().map_or(0.0, |(_, m)| *m),
-        seconds,
-    })
+    }
 }
 
 /// The most centroids a palette can have: labels are 16 bits.
@@ -353,4 +429,39 @@ fn decode_images(files: &[(String, Vec<u8>)], path: &Path) -> Result<Vec<(String
 /// Decodes an in-memory scene (no files involved).
 pub fn decode(sog: &Sog) -> Result<GaussianCloud> {
     planes::decode_v2(&sog.meta, &sog.images, Path::new("<memory>"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use splat_test_support::sog::synthetic_cloud;
+
+    /// The order sorted once gives, for every rate setting, the very cloud `decoded_on` sorts
+    /// for again (what compaction relies on when it tries many settings).
+    #[test]
+    fn a_texel_order_sorted_once_decodes_as_sorting_each_time() {
+        let cloud = synthetic_cloud(700, 3, 9);
+        let base = CompressOptions {
+            iterations: 3,
+            ..CompressOptions::default()
+        };
+        let order = texel_order_on(&cloud, &base, None).unwrap();
+        let input: Vec<u32> = (0..cloud.len() as u32).collect();
+        assert_ne!(order, input, "PLAS should move something");
+        for (position_bits, sh_levels, palette_size) in [(16, 256, None), (8, 16, Some(64))] {
+            let opts = CompressOptions {
+                position_bits,
+                sh_levels,
+                palette_size,
+                ..base.clone()
+            };
+            assert_eq!(
+                decoded_in_order(&cloud, &opts, &order).unwrap(),
+                decoded_on(&cloud, &opts, None).unwrap(),
+                "{position_bits} bits, {sh_levels} levels, palette {palette_size:?}"
+            );
+        }
+        let e = decoded_in_order(&cloud, &base, &order[1..]).unwrap_err();
+        assert!(e.to_string().contains("699 for 700"), "{e}");
+    }
 }

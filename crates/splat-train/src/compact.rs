@@ -269,6 +269,13 @@ fn evenly_spaced(len: usize, most: usize) -> Vec<usize> {
     (0..most).map(|i| i * len / most).collect()
 }
 
+/// A cloud and the texel order its file gives it (the order depends only on the cloud and the
+/// ordering settings, not on the rates being chosen).
+struct FileOrder<'c> {
+    cloud: &'c GaussianCloud,
+    order: Vec<u32>,
+}
+
 /// The GPU's renderer and scorer, and the views compaction judges on.
 struct Judge<'a> {
     ctx: &'a GpuContext,
@@ -299,40 +306,50 @@ impl Judge<'_> {
         self.mean_psnr(g, &self.train)
     }
 
-    /// Mean training-view PSNR of the file `opts` would write for `cloud`, decoded back (the
-    /// images quantized in memory, the codec skipped: it is lossless). PLAS runs on this
-    /// device unless it is a CPU one, as `splat compress` chooses.
-    fn file_psnr(
+    /// `cloud` with the texel order the file will give it (`opts`' ordering settings), sorted
+    /// once for every rate the search tries. The sort (PLAS) runs on this device unless it is
+    /// a CPU one, as `splat compress` chooses.
+    fn file_order<'c>(
         &self,
-        cloud: &GaussianCloud,
+        cloud: &'c GaussianCloud,
         opts: &splat_sogs::CompressOptions,
-    ) -> Result<f64, TrainError> {
-        self.train_psnr(&Self::decoded(self.ctx, cloud, opts)?)
+    ) -> Result<FileOrder<'c>, TrainError> {
+        let gpu = (!self.ctx.is_cpu()).then_some(self.ctx);
+        let order = splat_sogs::texel_order_on(cloud, opts, gpu)
+            .map_err(|e| TrainError::Data(format!("sorting the model into its grid: {e}")))?;
+        Ok(FileOrder { cloud, order })
     }
 
-    /// Mean held-out PSNR of the file `opts` would write for `cloud`, decoded back as
+    /// Mean training-view PSNR of the file `opts` would write for the cloud, decoded back (the
+    /// images quantized in memory, the codec skipped: it is lossless).
+    fn file_psnr(
+        &self,
+        file: &FileOrder<'_>,
+        opts: &splat_sogs::CompressOptions,
+    ) -> Result<f64, TrainError> {
+        self.train_psnr(&Self::decoded(file, opts)?)
+    }
+
+    /// Mean held-out PSNR of the file `opts` would write for the cloud, decoded back as
     /// `file_psnr` does (`None` without held-out views).
     fn file_test_psnr(
         &self,
-        cloud: &GaussianCloud,
+        file: &FileOrder<'_>,
         opts: &splat_sogs::CompressOptions,
     ) -> Result<Option<f64>, TrainError> {
         if self.test.is_empty() {
             return Ok(None);
         }
-        self.test_psnr(&Self::decoded(self.ctx, cloud, opts)?)
+        self.test_psnr(&Self::decoded(file, opts)?)
     }
 
-    /// `cloud` as the file `opts` would write holds it: quantized in memory and decoded back
-    /// (the codec skipped: it is lossless). PLAS runs on this device unless it is a CPU one,
-    /// as `splat compress` chooses.
+    /// The cloud as the file `opts` would write holds it: quantized in memory in the file's
+    /// texel order and decoded back (the codec skipped: it is lossless).
     fn decoded(
-        ctx: &GpuContext,
-        cloud: &GaussianCloud,
+        file: &FileOrder<'_>,
         opts: &splat_sogs::CompressOptions,
     ) -> Result<Gaussians32, TrainError> {
-        let gpu = (!ctx.is_cpu()).then_some(ctx);
-        let decoded = splat_sogs::decoded_on(cloud, opts, gpu)
+        let decoded = splat_sogs::decoded_in_order(file.cloud, opts, &file.order)
             .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
         Ok(Gaussians32::from_cloud(&decoded))
     }
@@ -595,10 +612,11 @@ fn choose_rates(
     let mut opts = opts.clone();
     let share = POSITION_SHARE * cfg.max_psnr_drop;
     progress.phase("choosing the position precision", 3);
-    let full = judge.file_psnr(cloud, &opts)?;
+    let file = judge.file_order(cloud, &opts)?;
+    let full = judge.file_psnr(&file, &opts)?;
     let (position_bits, at_positions, position_tries) = cheapest(
         judge,
-        cloud,
+        &file,
         &opts,
         (&POSITION_BITS, 16),
         |o, bits| o.position_bits = bits,
@@ -610,7 +628,7 @@ fn choose_rates(
         progress.phase("choosing the SH codebook", 3);
         let (levels, _, tries) = cheapest(
             judge,
-            cloud,
+            &file,
             &opts,
             (&SH_LEVELS, 256),
             |o, levels| o.sh_levels = levels,
@@ -635,7 +653,7 @@ fn choose_rates(
         );
         let (size, _, tries) = cheapest(
             judge,
-            cloud,
+            &file,
             &opts,
             (&sizes, None),
             |o, size| o.palette_size = size,
@@ -650,7 +668,7 @@ fn choose_rates(
     };
     opts.palette_size = palette_size;
     progress.phase("scoring the file", 1);
-    let test_psnr_file = judge.file_test_psnr(cloud, &opts)?;
+    let test_psnr_file = judge.file_test_psnr(&file, &opts)?;
     progress.advance(1);
     Ok(Rates {
         position_bits,
@@ -673,7 +691,7 @@ fn choose_rates(
 )]
 fn cheapest<T: Copy>(
     judge: &Judge<'_>,
-    cloud: &GaussianCloud,
+    file: &FileOrder<'_>,
     opts: &splat_sogs::CompressOptions,
     (ladder, fallback): (&[T], T),
     set: impl Fn(&mut splat_sogs::CompressOptions, T),
@@ -685,7 +703,7 @@ fn cheapest<T: Copy>(
     let first = first_fitting::<TrainError>(ladder.len(), |i| {
         let mut opts = opts.clone();
         set(&mut opts, ladder[i]);
-        let psnr = judge.file_psnr(cloud, &opts)?;
+        let psnr = judge.file_psnr(file, &opts)?;
         psnr_at[i] = Some(psnr);
         tries.push((ladder[i], baseline - psnr));
         progress.advance(tries.len() as u64);
