@@ -61,7 +61,7 @@ fn snapshot(w: &Path) -> Vec<(String, Vec<u8>, SystemTime)> {
 #[test]
 fn reruns_reuse_finished_stages_and_a_changed_training_option_reruns_training_and_compression() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = built_in(dir.path(), 48, 480, 360, 300);
+    let ws = built_in(dir.path(), 32, 400, 300, 300);
     let images = ws.join("images");
     let w = dir.path().join("w");
 

@@ -196,7 +196,7 @@ fn the_first_job_refuses_an_option_of_a_later_stage_before_it_starts_work() {
 #[test]
 fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     let dir = tempfile::tempdir().unwrap();
-    let ws = built_in(dir.path(), 48, 480, 360, 300);
+    let ws = built_in(dir.path(), 32, 400, 300, 300);
     let root = dir.path().join("ml");
     copy_dir(&ws.join("images"), &root.join("processing/input/images"));
     // The options as the state machine passes them: every stage's, as one JSON argument.
@@ -218,8 +218,8 @@ fn processing_jobs_run_sfm_the_whole_run_and_compress_a_model_tar_gz() {
     assert_eq!(progress["status"], "done", "{progress}");
     let out = root.join("processing/output/sfm");
     let rec = splat_scene::colmap::read_model(&out.join("sparse/0")).unwrap();
-    assert_eq!(rec.images.len(), 48);
-    assert!(out.join("images").read_dir().unwrap().count() == 48);
+    assert_eq!(rec.images.len(), 32);
+    assert!(out.join("images").read_dir().unwrap().count() == 32);
 
     // run: every stage in one processing job, stage options as container arguments.
     let o = sagemaker(
