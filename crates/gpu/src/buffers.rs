@@ -56,9 +56,29 @@ pub fn readback<T: bytemuck::Pod>(
     buffer: &wgpu::Buffer,
     count: usize,
 ) -> Result<Vec<T>, GpuError> {
-    let bytes = (count * std::mem::size_of::<T>()) as u64;
+    readback_at(ctx, buffer, 0, count)
+}
+
+/// Copies elements `first..first + count` of `buffer` back to the host (blocking): only those
+/// cross to the host (a count at the end of a scan is 4 bytes, not the whole scan). The first
+/// element's byte offset must be a multiple of 4 (a copy's alignment).
+pub fn readback_at<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    first: usize,
+    count: usize,
+) -> Result<Vec<T>, GpuError> {
+    let size = std::mem::size_of::<T>();
+    let bytes = (count * size) as u64;
+    let offset = (first * size) as u64;
     if bytes == 0 {
         return Ok(Vec::new());
+    }
+    if !offset.is_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT) {
+        return Err(GpuError::Readback(format!(
+            "reading from byte {offset}: copies start at multiples of {}",
+            wgpu::COPY_BUFFER_ALIGNMENT
+        )));
     }
     ctx.health()?;
     let padded = bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
@@ -69,7 +89,7 @@ pub fn readback<T: bytemuck::Pod>(
         mapped_at_creation: false,
     });
     let mut enc = ctx.encoder("readback");
-    enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, padded);
+    enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, padded);
     ctx.queue.submit([enc.finish()]);
     let (tx, rx) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {

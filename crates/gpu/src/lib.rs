@@ -17,7 +17,9 @@ pub mod kernel;
 mod scan;
 mod sort;
 
-pub use buffers::{readback, reuse_buffer, storage_buffer, storage_buffer_zeroed, uniform_buffer};
+pub use buffers::{
+    readback, readback_at, reuse_buffer, storage_buffer, storage_buffer_zeroed, uniform_buffer,
+};
 pub use context::{
     AdapterSummary, BUFFER_BUDGET_VAR, DeviceMemory, GpuContext, LAVAPIPE_HINT, list_adapters,
 };

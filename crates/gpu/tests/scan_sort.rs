@@ -1,5 +1,5 @@
 //! Prefix scan and radix sort on the real device (lavapipe in CI) against `slice::sort` and a
-//! sequential scan.
+//! sequential scan; reading back part of a buffer (the forward pass reads a scan's total so).
 
 use rand::{Rng, SeedableRng};
 use splat_gpu::{PrefixScan, RadixSort};
@@ -223,4 +223,26 @@ fn impossible_allocations_are_errors_not_panics() {
     assert!(err.contains("allocating a test buffer"), "{err}");
     // The device still works afterwards.
     assert_eq!(scanner().scan_host(c, &[1, 2, 3]).unwrap(), vec![0, 1, 3]);
+}
+
+#[test]
+fn a_range_of_a_buffer_reads_back_as_that_slice() {
+    let data: Vec<u32> = (0..1000).map(|i| i * 7 + 3).collect();
+    let buf = splat_gpu::storage_buffer(ctx(), "readback probe", &data);
+    assert_eq!(splat_gpu::readback::<u32>(ctx(), &buf, 1000).unwrap(), data);
+    for (first, count) in [(0, 1), (999, 1), (250, 500), (3, 0)] {
+        assert_eq!(
+            splat_gpu::readback_at::<u32>(ctx(), &buf, first, count).unwrap(),
+            data[first..first + count],
+            "{count} from {first}"
+        );
+    }
+    // Bytes: a copy must start at a multiple of 4.
+    let bytes: Vec<u8> = bytemuck::cast_slice(&data).to_vec();
+    assert_eq!(
+        splat_gpu::readback_at::<u8>(ctx(), &buf, 8, 4).unwrap(),
+        bytes[8..12]
+    );
+    let e = splat_gpu::readback_at::<u8>(ctx(), &buf, 5, 4).unwrap_err();
+    assert!(e.to_string().contains("byte 5"), "{e}");
 }

@@ -7,7 +7,7 @@ use crate::model::GpuGaussians;
 use crate::sh::coeff_count;
 use crate::view::View;
 use splat_gpu::{
-    GpuContext, GpuError, SortKeys, StructLayout, bits_in_use, readback, reuse_buffer,
+    GpuContext, GpuError, SortKeys, StructLayout, bits_in_use, readback, readback_at, reuse_buffer,
     storage_buffer, storage_buffer_zeroed, wgsl_layout,
 };
 
@@ -211,7 +211,7 @@ impl Rasterizer {
         let plan = self.scan.plan(ctx, &rank_offsets, n + 1);
         self.scan.encode(ctx, &mut enc, &plan);
         ctx.queue.submit([enc.finish()]);
-        let total = readback::<u32>(ctx, &rank_offsets, n as usize + 1)?[n as usize];
+        let total = readback_at::<u32>(ctx, &rank_offsets, n as usize, 1)?[0];
         self.mark(ctx, None, "scan + key count")?;
         ctx.check_binding("the frame's tile/Gaussian key list", u64::from(total) * 4)?;
 

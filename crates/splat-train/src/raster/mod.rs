@@ -7,8 +7,8 @@
 //! back → stable radix sort of the keys on the tile bits only → per-tile ranges → rasterize each
 //! 16×16 tile. Sorting depth once per Gaussian and then only the tile bits per key gives the
 //! order one sort of (tile, depth) keys would (ties by Gaussian id), for about a third of the
-//! element passes. The only mid-frame readback is the key count (4 bytes), needed to size the
-//! key buffers.
+//! element passes. The only mid-frame readback is the key count (4 bytes, read alone with
+//! `readback_at`: the scan it ends is 4 bytes a Gaussian), needed to size the key buffers.
 
 mod backward;
 mod forward;
