@@ -150,6 +150,7 @@ impl Rasterizer {
                 ("quats", &g.quats),
                 ("sh0", &g.sh[0]),
                 ("conic_opacity", &frame.conic),
+                ("colors", &frame.colors),
                 ("rects", &frame.rects),
                 ("touched", &frame.touched),
                 ("key_grads", &key_grads),

@@ -251,6 +251,13 @@ fn rasterize_backward(
     }
 }
 
+// SH coefficient j's gradient (colour gradient `dcol` times its basis value `bj`), written; returns
+// its term of the gradient with respect to the view direction (`gj`: the basis value's gradient).
+fn sh_term_backward(i: u32, j: u32, bj: f32, gj: vec3<f32>, dcol: vec3<f32>) -> vec3<f32> {
+    set_grad_sh(i, j, dcol * bj);
+    return gj * dot(dcol, sh_coeff(i, j));
+}
+
 @compute @workgroup_size(256)
 fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_id(gid, nwg);
@@ -291,13 +298,26 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let v = m - view.campos.xyz;
     let vn = length(v);
     let dir = v / vn;
-    let raw = sh_color(i, dir);
-    let dcol = select(vec3<f32>(sb.z, sb.w, sc.x), vec3<f32>(0.0), raw < vec3<f32>(0.0));
-    let basis = sh_basis(k, dir, true);
+    // The forward pass stored the colour clamped at 0: a channel at 0 passes no gradient.
+    let dcol = select(vec3<f32>(sb.z, sb.w, sc.x), vec3<f32>(0.0), colors[i].xyz <= vec3<f32>(0.0));
+    // Band by band with constant indices, as in `sh_color`.
+    let b = sh_basis(k, dir, true);
+    set_grad_sh(i, 0u, dcol * b.b[0]);
     var d_dir = vec3<f32>(0.0);
-    for (var j = 0u; j < k; j++) {
-        set_grad_sh(i, j, dcol * basis.b[j]);
-        d_dir += basis.g[j] * dot(dcol, sh_coeff(i, j));
+    if (k > 1u) {
+        d_dir += sh_term_backward(i, 1u, b.b[1], b.g[1], dcol) + sh_term_backward(i, 2u, b.b[2], b.g[2], dcol)
+            + sh_term_backward(i, 3u, b.b[3], b.g[3], dcol);
+    }
+    if (k > 4u) {
+        d_dir += sh_term_backward(i, 4u, b.b[4], b.g[4], dcol) + sh_term_backward(i, 5u, b.b[5], b.g[5], dcol)
+            + sh_term_backward(i, 6u, b.b[6], b.g[6], dcol) + sh_term_backward(i, 7u, b.b[7], b.g[7], dcol)
+            + sh_term_backward(i, 8u, b.b[8], b.g[8], dcol);
+    }
+    if (k > 9u) {
+        d_dir += sh_term_backward(i, 9u, b.b[9], b.g[9], dcol) + sh_term_backward(i, 10u, b.b[10], b.g[10], dcol)
+            + sh_term_backward(i, 11u, b.b[11], b.g[11], dcol) + sh_term_backward(i, 12u, b.b[12], b.g[12], dcol)
+            + sh_term_backward(i, 13u, b.b[13], b.g[13], dcol) + sh_term_backward(i, 14u, b.b[14], b.g[14], dcol)
+            + sh_term_backward(i, 15u, b.b[15], b.g[15], dcol);
     }
     var d_mean = (d_dir - dir * dot(dir, d_dir)) / vn;
 
@@ -364,11 +384,10 @@ fn project_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
     // Sigma = M M^T, M = R diag(s).
     let d_m = 2.0 * (d_sigma * mm);
-    var d_r = mat3x3<f32>();
-    for (var col = 0u; col < 3u; col++) {
-        out[GEOM_SCALE + col] = dot(d_m[col], rot[col]) * s[col];
-        d_r[col] = d_m[col] * s[col];
-    }
+    out[GEOM_SCALE] = dot(d_m[0], rot[0]) * s.x;
+    out[GEOM_SCALE + 1u] = dot(d_m[1], rot[1]) * s.y;
+    out[GEOM_SCALE + 2u] = dot(d_m[2], rot[2]) * s.z;
+    let d_r = mat3x3<f32>(d_m[0] * s.x, d_m[1] * s.y, d_m[2] * s.z);
     // dR/dq for the normalised quaternion, summed against d_r (column-major: d_r[col][row]).
     let g_r = 2.0 * (-qz * d_r[1][0] + qy * d_r[2][0] + qz * d_r[0][1] - qx * d_r[2][1] - qy * d_r[0][2] + qx * d_r[1][2]);
     let g_x = 2.0 * (qy * d_r[1][0] + qz * d_r[2][0] + qy * d_r[0][1] - 2.0 * qx * d_r[1][1] - qr * d_r[2][1] + qz * d_r[0][2] + qr * d_r[1][2] - 2.0 * qx * d_r[2][2]);

@@ -161,13 +161,25 @@ fn sh_coeff(i: u32, j: u32) -> vec3<f32> {
     }
 }
 
-// SH colour + 0.5, before the clamp at 0.
+// SH colour + 0.5, before the clamp at 0. The bands are written out with constant indices
+// into the basis (here and in `project_backward`): a loop to the run-time coefficient count
+// indexes the basis arrays dynamically, which keeps them in memory instead of registers
+// (on lavapipe that made the backward projection three times the forward one).
 fn sh_color(i: u32, dir: vec3<f32>) -> vec3<f32> {
     let k = view.counts.y;
-    let basis = sh_basis(k, dir, false);
-    var c = vec3<f32>(0.5);
-    for (var j = 0u; j < k; j++) {
-        c += basis.b[j] * sh_coeff(i, j);
+    let b = sh_basis(k, dir, false);
+    var c = vec3<f32>(0.5) + b.b[0] * sh_coeff(i, 0u);
+    if (k > 1u) {
+        c += b.b[1] * sh_coeff(i, 1u) + b.b[2] * sh_coeff(i, 2u) + b.b[3] * sh_coeff(i, 3u);
+    }
+    if (k > 4u) {
+        c += b.b[4] * sh_coeff(i, 4u) + b.b[5] * sh_coeff(i, 5u) + b.b[6] * sh_coeff(i, 6u)
+            + b.b[7] * sh_coeff(i, 7u) + b.b[8] * sh_coeff(i, 8u);
+    }
+    if (k > 9u) {
+        c += b.b[9] * sh_coeff(i, 9u) + b.b[10] * sh_coeff(i, 10u) + b.b[11] * sh_coeff(i, 11u)
+            + b.b[12] * sh_coeff(i, 12u) + b.b[13] * sh_coeff(i, 13u) + b.b[14] * sh_coeff(i, 14u)
+            + b.b[15] * sh_coeff(i, 15u);
     }
     return c;
 }
