@@ -1,6 +1,7 @@
-//! `splat compress` and `splat decompress`: a 3DGS PLY to a PlayCanvas SOG (v2, PLAS-sorted)
-//! and back, with progress bars and a summary of sizes per image, the ratio and time per step.
-//! With `--views`, the model is first compacted on its training views (`splat_train::compact`).
+//! `splat compress` and `splat decompress`: a model (a 3DGS PLY, or any form `crate::model_file`
+//! reads) to a PlayCanvas SOG (v2, PLAS-sorted) and a SOG back to a 3DGS PLY, with progress bars
+//! and a summary of sizes per image, the ratio and time per step. With `--views`, the model is
+//! first compacted on its training views (`splat_train::compact`).
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
@@ -12,7 +13,9 @@ use std::time::Instant;
 
 #[derive(clap::Args)]
 pub struct CompressArgs {
-    /// The model: a 3DGS PLY.
+    /// The model: a 3DGS PLY, another model file (.compressed.ply, .splat, .spz, .sog), a
+    /// training checkpoint, or a `splat train` / `splat run` folder (its model; while it is still
+    /// training, its newest checkpoint).
     model: PathBuf,
     /// Output: a bundled `.sog`, or a folder / `…/meta.json` for the unbundled form.
     #[arg(short, long)]
@@ -175,12 +178,15 @@ pub fn write_sog_with_defaults(cloud: &splat_scene::GaussianCloud, output: &Path
 }
 
 pub fn run_compress(a: CompressArgs) -> Result<()> {
-    if a.model == a.output {
+    let t = Instant::now();
+    let (model, cloud) = crate::model_file::read_cloud(&a.model)?;
+    if same_file(&model, &a.output) {
         bail!(
             "{}: the output would overwrite the input",
             a.output.display()
         );
     }
+    let read_seconds = t.elapsed().as_secs_f64();
     let mut opts = CompressOptions {
         sh_bands: a.sh_bands,
         iterations: a.iterations,
@@ -194,14 +200,12 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
         palette_size: a.palette_size.map(|p| p as usize),
         ..CompressOptions::default()
     };
-    let t = Instant::now();
-    let cloud = splat_scene::ply::read_ply(&a.model)?;
-    cloud.validate(&a.model)?;
-    let read_seconds = t.elapsed().as_secs_f64();
+    let ply_bytes = ply_bytes(&model, &cloud);
     let (cloud, compaction) = match (&a.views, a.no_compact) {
         (Some(views), false) => {
-            let (c, r) = compact(&a, views, &cloud, &opts)?;
+            let (c, r) = compact(&a, &model, views, &cloud, &opts)?;
             opts.importance.clone_from(&r.importance);
+            opts.presorted.clone_from(&r.presorted);
             if a.palette_size.is_none() {
                 opts.palette_size = r.palette_size;
                 opts.position_bits = r.position_bits;
@@ -219,11 +223,12 @@ pub fn run_compress(a: CompressArgs) -> Result<()> {
     let report = splat_sogs::compress_to_file(&cloud, &a.output, &opts, device.as_ref(), &bars);
     bars.finish();
     let mut report = report?;
-    report.seconds.insert(0, ("read ply".into(), read_seconds));
+    report
+        .seconds
+        .insert(0, ("read model".into(), read_seconds));
     if let Some(c) = &compaction {
         report.seconds.insert(1, ("compaction".into(), c.seconds));
     }
-    let ply_bytes = std::fs::metadata(&a.model).map_or(0, |m| m.len());
     if let Some(c) = &compaction {
         print_compaction(c);
     }
@@ -252,6 +257,7 @@ impl CompactProgress for Bars {
 /// `--views`: the model compacted on the training views of that dataset.
 fn compact(
     a: &CompressArgs,
+    model: &Path,
     views: &Path,
     cloud: &splat_scene::GaussianCloud,
     opts: &CompressOptions,
@@ -259,7 +265,7 @@ fn compact(
     let data = splat_scene::dataset::Dataset::load(views)
         .with_context(|| format!("--views {}: not a training workspace", views.display()))?;
     let ctx = splat_gpu::GpuContext::new().context("compaction renders on the GPU")?;
-    let trained = trained_at(&a.model);
+    let trained = trained_at(model);
     let cfg = CompactConfig {
         max_psnr_drop: a.max_psnr_drop,
         fine_tune_steps: a.fine_tune_steps,
@@ -280,8 +286,40 @@ fn compact(
     out.with_context(|| format!("compacting {}", a.model.display()))
 }
 
+/// Whether two paths name one file (the second need not exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// The size of the model as a 3DGS PLY, for the ratio: the file's own when it is one, else what
+/// `splat export` would write for these Gaussians.
+fn ply_bytes(model: &Path, cloud: &splat_scene::GaussianCloud) -> u64 {
+    if splat_scene::formats::Format::from_name(model) == Some(splat_scene::formats::Format::Ply)
+        && let Ok(meta) = std::fs::metadata(model)
+    {
+        return meta.len();
+    }
+    let mut counter = ByteCounter(0);
+    splat_scene::ply::write_ply_to(&mut counter, cloud).map_or(0, |()| counter.0)
+}
+
+/// A writer that only counts bytes (std has none that counts).
+struct ByteCounter(u64);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The resolution and background a model was trained at, from the `eval.json` `splat train`
-/// writes beside it (each `None` when absent).
+/// writes beside it, or one folder up for a checkpoint in the run's `checkpoints/` (each `None`
+/// when absent).
 #[derive(Default)]
 struct TrainedAt {
     resolution: Option<u32>,
@@ -289,9 +327,16 @@ struct TrainedAt {
 }
 
 fn trained_at(model: &Path) -> TrainedAt {
+    let up = if crate::model_file::is_checkpoint(model) {
+        2
+    } else {
+        1
+    };
     let Some(eval) = model
-        .parent()
-        .and_then(|dir| std::fs::read_to_string(dir.join("eval.json")).ok())
+        .ancestors()
+        .skip(1)
+        .take(up)
+        .find_map(|dir| std::fs::read_to_string(dir.join("eval.json")).ok())
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
     else {
         return TrainedAt::default();

@@ -141,6 +141,79 @@ fn splat_export_to_sog_writes_what_splat_compress_writes_by_default() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
 
+/// MODEL may be any form the other commands read: a run folder compresses its `point_cloud.ply`
+/// (the same file), another format is read as such (the ratio is then against the same Gaussians
+/// as a 3DGS PLY), and an output that is the folder's model is refused.
+#[test]
+fn a_run_folder_or_another_model_format_compresses_like_its_ply() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let ply = run.join("point_cloud.ply");
+    splat_scene::ply::write_ply(&ply, &splat_test_support::sog::synthetic_cloud(2000, 1, 6))
+        .unwrap();
+    let (from_ply, from_run) = (dir.path().join("a.sog"), dir.path().join("b.sog"));
+    let report = dir.path().join("report.json");
+    let o = splat(&["compress", s(&ply), "-o", s(&from_ply), "--device", "cpu"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = splat(&[
+        "compress",
+        s(&run),
+        "-o",
+        s(&from_run),
+        "--device",
+        "cpu",
+        "--report",
+        s(&report),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        std::fs::read(&from_ply).unwrap(),
+        std::fs::read(&from_run).unwrap()
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(
+        r["ply_bytes"].as_u64(),
+        Some(std::fs::metadata(&ply).unwrap().len())
+    );
+
+    // A .splat (SH degree 0): compressed from its own Gaussians; the ratio's PLY is those
+    // Gaussians written as a 3DGS PLY.
+    let splat_file = dir.path().join("m.splat");
+    let o = splat(&["export", s(&ply), "-o", s(&splat_file)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = splat(&[
+        "compress",
+        s(&splat_file),
+        "-o",
+        s(&dir.path().join("c.sog")),
+        "--device",
+        "cpu",
+        "--report",
+        s(&report),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let decoded = splat_scene::formats::read_model(&splat_file).unwrap();
+    let as_ply = dir.path().join("as.ply");
+    splat_scene::ply::write_ply(&as_ply, &decoded).unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["count"], 2000);
+    assert_eq!(r["sh_bands"], 0);
+    assert_eq!(
+        r["ply_bytes"].as_u64(),
+        Some(std::fs::metadata(&as_ply).unwrap().len())
+    );
+
+    let before = std::fs::read(&ply).unwrap();
+    let o = splat(&["compress", s(&run), "-o", s(&ply), "--device", "cpu"]);
+    assert!(
+        !o.status.success() && text(&o).contains("would overwrite the input"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&ply).unwrap(), before);
+}
+
 /// `--views`: the model is compacted on the training views before compression; the report says
 /// what compaction did, the file holds the Gaussians it kept (also written with
 /// `--compacted-ply`), `--no-compact` turns it off, and a bad `--views` or budget is a clear error

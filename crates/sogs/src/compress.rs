@@ -48,6 +48,30 @@ pub struct CompressOptions {
     /// k-means weighs each Gaussian's error by it (`kmeans::fit_weighted`). `None`: all alike.
     /// Compaction fills it with each Gaussian's blending weight over the training views.
     pub importance: Option<Importance>,
+    /// The texel order of this very cloud with these ordering settings, sorted before
+    /// ([`texel_order_on`]; compaction's rate choice sorts its result once): the file takes it
+    /// instead of sorting again. `None`: sorted here.
+    pub presorted: Option<Presorted>,
+}
+
+/// A texel order sorted once for one cloud and one set of ordering settings, how good it is, and
+/// where the sort ran.
+#[derive(Clone)]
+pub struct Presorted {
+    pub order: std::sync::Arc<[u32]>,
+    pub report: OrderReport,
+    pub device: String,
+}
+
+impl std::fmt::Debug for Presorted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Presorted({} texels, on {})",
+            self.order.len(),
+            self.device
+        )
+    }
 }
 
 /// One weight per Gaussian, shared between the option sets compaction tries.
@@ -74,6 +98,7 @@ impl Default for CompressOptions {
             position_bits: 16,
             sh_levels: 256,
             importance: None,
+            presorted: None,
         }
     }
 }
@@ -168,7 +193,10 @@ pub fn compress_on(
         width: layout.width,
         height: layout.height,
         sh_bands: bands,
-        sort_device: gpu.map_or_else(|| "cpu".to_string(), |c| c.info.name.clone()),
+        sort_device: opts
+            .presorted
+            .as_ref()
+            .map_or_else(|| device_name(gpu), |p| p.device.clone()),
         palette_size,
         palette_mse,
         order: order_report,
@@ -191,16 +219,25 @@ pub fn quantize_on(
     let layout = checked_layout(cloud, opts)?;
     let mut seconds = Vec::new();
 
-    let t = Instant::now();
-    if opts.ordering == Ordering::Plas {
-        let radii =
-            crate::plas::radius_schedule(layout.width, layout.full_rows(), opts.plas.min_radius);
-        progress.begin("sort", radii.len() as u64);
-    }
-    let (order, order_report) = sorted(cloud, &layout, opts, gpu, &|done, _| {
-        progress.advance(done as u64);
-    })?;
-    seconds.push(("sort".to_string(), t.elapsed().as_secs_f64()));
+    let (order, order_report) = if let Some(p) = &opts.presorted {
+        check_order_len(&p.order, cloud)?;
+        (p.order.to_vec(), p.report.clone())
+    } else {
+        let t = Instant::now();
+        if opts.ordering == Ordering::Plas {
+            let radii = crate::plas::radius_schedule(
+                layout.width,
+                layout.full_rows(),
+                opts.plas.min_radius,
+            );
+            progress.begin("sort", radii.len() as u64);
+        }
+        let sorted = sorted(cloud, &layout, opts, gpu, &|done, _| {
+            progress.advance(done as u64);
+        })?;
+        seconds.push(("sort".to_string(), t.elapsed().as_secs_f64()));
+        sorted
+    };
     let planes = planes_in_order(cloud, opts, &layout, &order, progress, &mut seconds);
     Ok(Quantized {
         sog: planes.sog,
@@ -217,14 +254,36 @@ pub fn quantize_on(
 /// The texel order `opts` gives `cloud`: the sort [`quantize_on`] starts with, and its slow part.
 /// Computed once, it serves [`decoded_in_order`] for every option set with the same ordering
 /// settings (`ordering`, `weights`, `plas`): the palette, position precision, SH levels and
-/// importance do not change it.
+/// importance do not change it; and the file, through [`CompressOptions::presorted`].
 pub fn texel_order_on(
     cloud: &GaussianCloud,
     opts: &CompressOptions,
     gpu: Option<&splat_gpu::GpuContext>,
-) -> Result<Vec<u32>> {
+) -> Result<Presorted> {
     let layout = checked_layout(cloud, opts)?;
-    Ok(sorted(cloud, &layout, opts, gpu, &|_, _| {})?.0)
+    let (order, report) = sorted(cloud, &layout, opts, gpu, &|_, _| {})?;
+    Ok(Presorted {
+        order: order.into(),
+        report,
+        device: device_name(gpu),
+    })
+}
+
+/// Where a sort runs: the GPU adapter's name, or "cpu".
+fn device_name(gpu: Option<&splat_gpu::GpuContext>) -> String {
+    gpu.map_or_else(|| "cpu".to_string(), |c| c.info.name.clone())
+}
+
+/// An error unless `order` has one texel per Gaussian of `cloud`.
+fn check_order_len(order: &[u32], cloud: &GaussianCloud) -> Result<()> {
+    if order.len() == cloud.len() {
+        return Ok(());
+    }
+    Err(SogsError::Input(format!(
+        "a texel order of {} for {} Gaussians",
+        order.len(),
+        cloud.len()
+    )))
 }
 
 /// The texel order by `opts`' ordering settings.
@@ -254,13 +313,7 @@ pub fn decoded_in_order(
     order: &[u32],
 ) -> Result<GaussianCloud> {
     let layout = checked_layout(cloud, opts)?;
-    if order.len() != cloud.len() {
-        return Err(SogsError::Input(format!(
-            "a texel order of {} for {} Gaussians",
-            order.len(),
-            cloud.len()
-        )));
-    }
+    check_order_len(order, cloud)?;
     decode(&planes_in_order(cloud, opts, &layout, order, &(), &mut Vec::new()).sog)
 }
 
@@ -445,9 +498,10 @@ mod tests {
             iterations: 3,
             ..CompressOptions::default()
         };
-        let order = texel_order_on(&cloud, &base, None).unwrap();
+        let sorted = texel_order_on(&cloud, &base, None).unwrap();
+        let order = &sorted.order[..];
         let input: Vec<u32> = (0..cloud.len() as u32).collect();
-        assert_ne!(order, input, "PLAS should move something");
+        assert_ne!(order, &input[..], "PLAS should move something");
         for (position_bits, sh_levels, palette_size) in [(16, 256, None), (8, 16, Some(64))] {
             let opts = CompressOptions {
                 position_bits,
@@ -456,12 +510,45 @@ mod tests {
                 ..base.clone()
             };
             assert_eq!(
-                decoded_in_order(&cloud, &opts, &order).unwrap(),
+                decoded_in_order(&cloud, &opts, order).unwrap(),
                 decoded_on(&cloud, &opts, None).unwrap(),
                 "{position_bits} bits, {sh_levels} levels, palette {palette_size:?}"
             );
         }
         let e = decoded_in_order(&cloud, &base, &order[1..]).unwrap_err();
         assert!(e.to_string().contains("699 for 700"), "{e}");
+    }
+
+    /// The file written with a presorted order is the file that sorts for itself, with the same
+    /// order report; an order for another cloud is an error.
+    #[test]
+    fn a_presorted_order_writes_the_file_that_sorting_writes() {
+        let cloud = synthetic_cloud(700, 2, 4);
+        let opts = CompressOptions {
+            iterations: 3,
+            ..CompressOptions::default()
+        };
+        let presorted = texel_order_on(&cloud, &opts, None).unwrap();
+        let (files, report) = compress(&cloud, &opts, &()).unwrap();
+        let with = CompressOptions {
+            presorted: Some(presorted.clone()),
+            ..opts.clone()
+        };
+        let (files_presorted, report_presorted) = compress(&cloud, &with, &()).unwrap();
+        assert_eq!(files_presorted, files);
+        assert_eq!(report_presorted.texel_order, report.texel_order);
+        assert_eq!(
+            report_presorted.order.neighbour_distance,
+            report.order.neighbour_distance
+        );
+        assert!(
+            report_presorted
+                .seconds
+                .iter()
+                .all(|(step, _)| step != "sort")
+        );
+        let other = synthetic_cloud(699, 2, 4);
+        let e = compress(&other, &with, &()).unwrap_err();
+        assert!(e.to_string().contains("700 for 699"), "{e}");
     }
 }

@@ -23,9 +23,9 @@ pub mod plas;
 pub mod plas_gpu;
 
 pub use compress::{
-    CompressOptions, CompressReport, Importance, MAX_PALETTE, Progress, Quantized, compress,
-    compress_on, compress_to_file, decode, decode_raw, decoded_in_order, decoded_on, quantize_on,
-    read_sog, read_sog_images, texel_order_on,
+    CompressOptions, CompressReport, Importance, MAX_PALETTE, Presorted, Progress, Quantized,
+    compress, compress_on, compress_to_file, decode, decode_raw, decoded_in_order, decoded_on,
+    quantize_on, read_sog, read_sog_images, texel_order_on,
 };
 pub use error::{Result, SogsError};
 pub use order::{KeyWeights, Ordering};

@@ -146,6 +146,11 @@ pub struct CompactReport {
     /// were chosen with them, so the file is to be written with them too.
     #[serde(skip)]
     pub importance: Option<splat_sogs::Importance>,
+    /// The result's texel order, sorted once while the rates were chosen (`None` when they were
+    /// not): the file takes it (`splat_sogs::CompressOptions::presorted`) instead of sorting the
+    /// same cloud again, with the same ordering settings.
+    #[serde(skip)]
+    pub presorted: Option<splat_sogs::Presorted>,
     pub seconds: f64,
 }
 
@@ -273,7 +278,7 @@ fn evenly_spaced(len: usize, most: usize) -> Vec<usize> {
 /// ordering settings, not on the rates being chosen).
 struct FileOrder<'c> {
     cloud: &'c GaussianCloud,
-    order: Vec<u32>,
+    order: splat_sogs::Presorted,
 }
 
 /// The GPU's renderer and scorer, and the views compaction judges on.
@@ -349,7 +354,7 @@ impl Judge<'_> {
         file: &FileOrder<'_>,
         opts: &splat_sogs::CompressOptions,
     ) -> Result<Gaussians32, TrainError> {
-        let decoded = splat_sogs::decoded_in_order(file.cloud, opts, &file.order)
+        let decoded = splat_sogs::decoded_in_order(file.cloud, opts, &file.order.order)
             .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
         Ok(Gaussians32::from_cloud(&decoded))
     }
@@ -562,6 +567,7 @@ pub fn compact(
         sh_levels: rates.sh_levels,
         sh_level_tries: rates.sh_level_tries,
         importance: Some(importance),
+        presorted: rates.presorted,
         seconds: start.elapsed().as_secs_f64(),
     };
     Ok((result_cloud, report))
@@ -592,6 +598,8 @@ struct Rates {
     palette_tries: Vec<(usize, f64)>,
     /// Held-out PSNR of the file with every choice made.
     test_psnr_file: Option<f64>,
+    /// The texel order the choices were judged in.
+    presorted: Option<splat_sogs::Presorted>,
 }
 
 /// The position precision (within `POSITION_SHARE` of the budget against the file at full
@@ -678,6 +686,7 @@ fn choose_rates(
         palette_size,
         palette_tries,
         test_psnr_file,
+        presorted: Some(file.order),
     })
 }
 
