@@ -15,8 +15,9 @@
 //! 4. A short fine-tune of the survivors on the training views (the trainer with a fixed set,
 //!    every band from the first step, the paper's final position learning rate), which wins
 //!    back most of what was removed; the result is judged on all training views. Over budget,
-//!    the search backs off (more Gaussians, or the next degree) and tunes again, up to
-//!    `max_tries` fine-tunes; when nothing fits, the model is kept as given.
+//!    the search backs off (more Gaussians, in proportion to how far over it was, or the next
+//!    degree) and tunes again, up to `max_tries` fine-tunes; when nothing fits, the model is
+//!    kept as given.
 
 use crate::config::{Strategy, TrainConfig};
 use crate::error::TrainError;
@@ -41,6 +42,26 @@ const SH_ALLOWANCE_MIN_DB: f64 = 1.0;
 const PRUNE_ALLOWANCE_BUDGETS: f64 = 2.0;
 /// Steps of the bisection on the number of Gaussians kept (a 1/128 resolution).
 const BISECTIONS: u32 = 7;
+
+/// A back-off aims its tuned drop at this share of the budget.
+const BACK_OFF_TARGET: f64 = 0.9;
+
+/// The count to tune next after `count` Gaussians tuned to `drop`, over `budget` by at most one
+/// budget: the gap to `painting` (every Gaussian seen, a drop near zero) is closed in proportion.
+/// The drop falls with the count along a convex curve (the least painting Gaussians go first),
+/// so the chord from (`count`, `drop`) to (`painting`, 0) lies above it, and aiming the chord at
+/// `BACK_OFF_TARGET` of the budget keeps the next try within it while giving up no more
+/// Gaussians than needed: barely over, a small step; at twice the budget, about half the gap.
+/// The last try closes at least half the gap, so that something fits.
+fn backed_off(count: usize, painting: usize, drop: f64, budget: f64, last_try: bool) -> usize {
+    let mut keep_gap = (BACK_OFF_TARGET * budget / drop).clamp(0.0, 0.9);
+    if last_try {
+        keep_gap = keep_gap.min(0.5);
+    }
+    let gap = painting.saturating_sub(count) as f64;
+    let next = painting - (gap * keep_gap).floor() as usize;
+    next.max(count + 1).min(painting)
+}
 
 /// Settings of [`compact`].
 #[derive(Debug, Clone)]
@@ -494,7 +515,8 @@ pub fn compact(
             if train_drop > 2.0 * cfg.max_psnr_drop || count >= painting {
                 continue 'degrees;
             }
-            count += (painting - count).div_ceil(2);
+            let last_try = attempts.len() + 1 >= cfg.max_tries.max(1);
+            count = backed_off(count, painting, train_drop, cfg.max_psnr_drop, last_try);
         }
     }
 
@@ -796,6 +818,41 @@ mod tests {
                 return d.map(|v| v / n);
             }
         }
+    }
+
+    /// On a convex drop curve through the failed try (drop falling with the square of the
+    /// Gaussians restored, zero with every painting one), the back-off lands within the budget,
+    /// keeping fewer Gaussians than halving the gap when barely over; about half the gap at
+    /// twice the budget; at least half on the last try; always more than the failed count.
+    #[test]
+    fn a_back_off_steps_in_proportion_to_the_overshoot() {
+        let (painting, budget) = (6570usize, 0.3);
+        let convex = |count: usize, failed: usize, drop: f64| {
+            let left = (painting - count) as f64 / (painting - failed) as f64;
+            drop * left * left
+        };
+        let halfway = |count: usize| count + (painting - count).div_ceil(2);
+        for (failed, drop) in [(3899, 0.312), (3899, 0.45), (2000, 0.59), (6500, 0.31)] {
+            let next = backed_off(failed, painting, drop, budget, false);
+            assert!(next > failed && next <= painting, "{failed} → {next}");
+            assert!(
+                convex(next, failed, drop) <= budget,
+                "{failed} at {drop} dB → {next}"
+            );
+            if drop < 1.5 * budget {
+                assert!(next < halfway(failed), "{failed} at {drop} dB → {next}");
+            }
+            let last = backed_off(failed, painting, drop, budget, true);
+            assert!(
+                last >= halfway(failed).min(painting) - 1,
+                "{failed} → {last} on the last try"
+            );
+        }
+        // Barely over (the demo's case): 360 more Gaussians where halving the gap gave 1,336.
+        assert_eq!(backed_off(3899, painting, 0.312, budget, false), 4259);
+        // At twice the budget: about half the gap.
+        let at_twice = backed_off(3899, painting, 0.6, budget, false);
+        assert!((5000..=5400).contains(&at_twice), "{at_twice}");
     }
 
     /// The bound's constant: the squared basis values of each band sum to (2l+1)/4π in every
