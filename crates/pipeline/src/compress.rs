@@ -178,14 +178,15 @@ pub fn write_sog_with_defaults(cloud: &splat_scene::GaussianCloud, output: &Path
 }
 
 pub fn run_compress(a: CompressArgs) -> Result<()> {
-    let t = Instant::now();
-    let (model, cloud) = crate::model_file::read_cloud(&a.model)?;
-    if same_file(&model, &a.output) {
+    // Which file the model is, before reading it (a large PLY takes seconds).
+    if same_file(&crate::model_file::locate(&a.model)?.file, &a.output) {
         bail!(
             "{}: the output would overwrite the input",
             a.output.display()
         );
     }
+    let t = Instant::now();
+    let (model, cloud) = crate::model_file::read_cloud(&a.model)?;
     let read_seconds = t.elapsed().as_secs_f64();
     let mut opts = CompressOptions {
         sh_bands: a.sh_bands,
