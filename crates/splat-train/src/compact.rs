@@ -45,16 +45,21 @@ const BISECTIONS: u32 = 7;
 
 /// A back-off aims its tuned drop at this share of the budget.
 const BACK_OFF_TARGET: f64 = 0.9;
+/// A back-off closes at least this share of the gap to every painting Gaussian (half on the
+/// last try).
+const BACK_OFF_MIN_STEP: f64 = 0.1;
 
 /// The count to tune next after `count` Gaussians tuned to `drop`, over `budget` by at most one
-/// budget: the gap to `painting` (every Gaussian seen, a drop near zero) is closed in proportion.
+/// budget: the gap to `painting` (every Gaussian seen) is closed in proportion to the overshoot.
 /// The drop falls with the count along a convex curve (the least painting Gaussians go first),
-/// so the chord from (`count`, `drop`) to (`painting`, 0) lies above it, and aiming the chord at
-/// `BACK_OFF_TARGET` of the budget keeps the next try within it while giving up no more
-/// Gaussians than needed: barely over, a small step; at twice the budget, about half the gap.
-/// The last try closes at least half the gap, so that something fits.
+/// so it lies below the chord from (`count`, `drop`) to (`painting`, its drop there); taking
+/// that drop as zero (it is the SH bands' cost alone, what the fine-tune won back of them) and
+/// aiming the chord at `BACK_OFF_TARGET` of the budget gives up few Gaussians: barely over, a
+/// small step (at least `BACK_OFF_MIN_STEP` of the gap); at twice the budget, about half. A try
+/// that still misses (the bands cost more than the margin) backs off again; the last try closes
+/// at least half the gap, so that something fits.
 fn backed_off(count: usize, painting: usize, drop: f64, budget: f64, last_try: bool) -> usize {
-    let mut keep_gap = (BACK_OFF_TARGET * budget / drop).clamp(0.0, 0.9);
+    let mut keep_gap = (BACK_OFF_TARGET * budget / drop).clamp(0.0, 1.0 - BACK_OFF_MIN_STEP);
     if last_try {
         keep_gap = keep_gap.min(0.5);
     }
@@ -299,7 +304,7 @@ fn evenly_spaced(len: usize, most: usize) -> Vec<usize> {
 /// ordering settings, not on the rates being chosen).
 struct FileOrder<'c> {
     cloud: &'c GaussianCloud,
-    order: splat_sogs::Presorted,
+    sorted: splat_sogs::Presorted,
 }
 
 /// The GPU's renderer and scorer, and the views compaction judges on.
@@ -341,9 +346,9 @@ impl Judge<'_> {
         opts: &splat_sogs::CompressOptions,
     ) -> Result<FileOrder<'c>, TrainError> {
         let gpu = (!self.ctx.is_cpu()).then_some(self.ctx);
-        let order = splat_sogs::texel_order_on(cloud, opts, gpu)
+        let sorted = splat_sogs::texel_order_on(cloud, opts, gpu)
             .map_err(|e| TrainError::Data(format!("sorting the model into its grid: {e}")))?;
-        Ok(FileOrder { cloud, order })
+        Ok(FileOrder { cloud, sorted })
     }
 
     /// Mean training-view PSNR of the file `opts` would write for the cloud, decoded back (the
@@ -375,7 +380,7 @@ impl Judge<'_> {
         file: &FileOrder<'_>,
         opts: &splat_sogs::CompressOptions,
     ) -> Result<Gaussians32, TrainError> {
-        let decoded = splat_sogs::decoded_in_order(file.cloud, opts, &file.order.order)
+        let decoded = splat_sogs::decoded_in_order(file.cloud, opts, &file.sorted.order)
             .map_err(|e| TrainError::Data(format!("quantizing the model: {e}")))?;
         Ok(Gaussians32::from_cloud(&decoded))
     }
@@ -708,7 +713,7 @@ fn choose_rates(
         palette_size,
         palette_tries,
         test_psnr_file,
-        presorted: Some(file.order),
+        presorted: Some(file.sorted),
     })
 }
 
