@@ -57,6 +57,13 @@ pub fn run(args: SfmEvalArgs) -> Result<()> {
         e.rte_deg.median, e.rte_deg.max
     );
     println!(
+        "  each looking through its photo's middle: RRE median {:.3}°, max {:.3}°; translation direction median {:.3}°, max {:.3}°",
+        e.rre_middle_deg.median,
+        e.rre_middle_deg.max,
+        e.rte_middle_deg.median,
+        e.rte_middle_deg.max
+    );
+    println!(
         "centre error (% of spread):      median {:.4} %, max {:.4} %",
         e.center_error_pct.median, e.center_error_pct.max
     );

@@ -43,6 +43,7 @@ fn builtin_scene_registers_every_image_with_exact_poses() {
             rotation: im.rotation(),
             center: im.center(),
             focal: cam.params[0],
+            middle_ray: nalgebra::Vector3::z(),
         })
         .collect();
     let errors = compare(&splat_sfm::evaluate::from_reconstruction(&rec), &truth).unwrap();

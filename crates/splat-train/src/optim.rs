@@ -2,18 +2,20 @@
 
 use crate::model::{GradLayout, ParamGroup};
 use splat_gpu::{
-    GpuContext, GpuError, Kernel, Shader, ShaderSource, storage_buffer_zeroed, uniform_buffer,
-    wgsl_layout,
+    Constant, GpuContext, GpuError, Kernel, Shader, ShaderSource, storage_buffer_zeroed,
+    uniform_buffer, wgsl_layout,
 };
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// The Adam kernel's source.
-pub fn adam_source() -> ShaderSource {
+/// The Adam kernel's source for parameter groups `dim` floats wide.
+pub fn adam_source(dim: u32) -> ShaderSource {
     ShaderSource {
         label: "adam",
         parts: vec![include_str!("adam.wgsl")],
-        constants: Vec::new(),
+        constants: vec![Constant::U32("DIM", dim)],
         layouts: vec![wgsl_layout!(AdamParams as "AdamParams" {
-            count, dim, grad_stride, grad_offset, lr, beta1, beta2, eps, bias1, bias2_sqrt
+            count, grad_stride, grad_offset, lr, beta1, beta2, eps, bias1, bias2_sqrt
         })],
     }
 }
@@ -40,7 +42,6 @@ impl Default for AdamConfig {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct AdamParams {
     count: u32,
-    dim: u32,
     grad_stride: u32,
     grad_offset: u32,
     lr: f32,
@@ -49,7 +50,7 @@ struct AdamParams {
     eps: f32,
     bias1: f32,
     bias2_sqrt: f32,
-    pad: [f32; 2],
+    pad: [f32; 3],
 }
 
 /// What one Adam step of a group reads and writes.
@@ -103,18 +104,31 @@ impl AdamState {
     }
 }
 
-/// The compiled Adam kernel.
+/// The Adam kernels, one per group width, compiled when a group of that width first steps.
 pub struct Adam {
-    kernel: Kernel,
+    kernels: Mutex<HashMap<u32, Arc<Kernel>>>,
     pub config: AdamConfig,
 }
 
 impl Adam {
-    pub fn new(ctx: &GpuContext, config: AdamConfig) -> Result<Self, GpuError> {
+    /// Checks the kernel's source; the pipelines are made as the group widths show up.
+    pub fn new(_ctx: &GpuContext, config: AdamConfig) -> Result<Self, GpuError> {
+        Shader::compose(&adam_source(1))?;
         Ok(Self {
-            kernel: Shader::compose(&adam_source())?.kernel(ctx, "adam_step")?,
+            kernels: Mutex::new(HashMap::new()),
             config,
         })
+    }
+
+    /// The kernel for groups `dim` floats wide.
+    fn kernel(&self, ctx: &GpuContext, dim: u32) -> Result<Arc<Kernel>, GpuError> {
+        let mut kernels = self.kernels.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(k) = kernels.get(&dim) {
+            return Ok(Arc::clone(k));
+        }
+        let k = Arc::new(Shader::compose(&adam_source(dim))?.kernel(ctx, "adam_step")?);
+        kernels.insert(dim, Arc::clone(&k));
+        Ok(k)
     }
 
     /// Records one Adam step of a group's parameters (`state.count × state.dim` floats).
@@ -137,9 +151,9 @@ impl Adam {
         state.step += 1;
         let t = state.step as i32;
         let c = self.config;
+        let kernel = self.kernel(ctx, state.dim)?;
         let params = AdamParams {
             count: state.count,
-            dim: state.dim,
             grad_stride: layout.stride,
             grad_offset: layout.offset,
             lr,
@@ -148,10 +162,10 @@ impl Adam {
             eps: c.eps,
             bias1: 1.0 - c.beta1.powi(t),
             bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt(),
-            pad: [0.0; 2],
+            pad: [0.0; 3],
         };
         let u = uniform_buffer(ctx, "adam params", &params);
-        let bind = self.kernel.bind(
+        let bind = kernel.bind(
             ctx,
             &[
                 ("ap", &u),
@@ -161,8 +175,7 @@ impl Adam {
                 ("m2", &state.m2),
             ],
         );
-        self.kernel
-            .dispatch_items(ctx, enc, &bind, state.count * state.dim);
+        kernel.dispatch_items(ctx, enc, &bind, state.count * state.dim);
         Ok(())
     }
 }

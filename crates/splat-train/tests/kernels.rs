@@ -19,7 +19,7 @@ fn rasterizer_shaders_match_their_rust_side() {
 
 #[test]
 fn optimiser_loss_and_density_shaders_match_their_rust_side() {
-    check(splat_train::optim::adam_source());
+    check(splat_train::optim::adam_source(3));
     check(splat_train::loss::loss_source());
     check(splat_train::densify::densify_source());
     check(splat_train::mcmc::mcmc_source());

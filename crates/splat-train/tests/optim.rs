@@ -11,56 +11,88 @@ use splat_train::{
     Adam, AdamConfig, AdamState, GpuGaussians, GradLayout, GroupStep, PhotometricLoss,
 };
 
+/// A parameter group of the Adam test, with its f64 reference state.
+struct Group {
+    dim: usize,
+    offset: usize,
+    param: wgpu::Buffer,
+    state: AdamState,
+    p: Vec<f64>,
+    m: Vec<f64>,
+    v: Vec<f64>,
+}
+
+/// One Adam kernel per group width: groups of every width the model has (opacity 1, positions 3,
+/// rotations 4, SH rest 45), stepped in turn by one `Adam`, each against the f64 step.
 #[test]
 fn gpu_adam_matches_the_reference_step() {
     let ctx = context();
     let mut r = rand_pcg::Pcg64::seed_from_u64(1);
-    let (count, dim, stride, offset) = (1000usize, 3usize, 16usize, 3usize);
-    let p0: Vec<f32> = (0..count * dim)
-        .map(|_| r.random_range(-1.0..1.0))
-        .collect();
-    let param = splat_gpu::storage_buffer(ctx, "p", &p0);
+    let (count, stride) = (1000usize, 64usize);
     let adam = Adam::new(ctx, AdamConfig::default()).expect("adam kernel");
-    let mut state = AdamState::new(ctx, count as u32, dim as u32);
-    let (mut p, mut m, mut v) = (
-        p0.iter().map(|&x| f64::from(x)).collect::<Vec<_>>(),
-        vec![0.0; count * dim],
-        vec![0.0; count * dim],
-    );
-    for t in 1..=5 {
+    let mut groups: Vec<Group> = [(3usize, 3usize), (1, 0), (45, 11), (4, 56)]
+        .into_iter()
+        .map(|(dim, offset)| {
+            let p0: Vec<f32> = (0..count * dim)
+                .map(|_| r.random_range(-1.0..1.0))
+                .collect();
+            Group {
+                dim,
+                offset,
+                param: splat_gpu::storage_buffer(ctx, "p", &p0),
+                state: AdamState::new(ctx, count as u32, dim as u32),
+                p: p0.iter().map(|&x| f64::from(x)).collect(),
+                m: vec![0.0; count * dim],
+                v: vec![0.0; count * dim],
+            }
+        })
+        .collect();
+    for t in 1..=3 {
         let g_rows: Vec<f32> = (0..count * stride)
             .map(|_| r.random_range(-2.0..2.0))
             .collect();
         let grad = splat_gpu::storage_buffer(ctx, "g", &g_rows);
         let mut enc = ctx.encoder("adam test");
-        let layout = GradLayout {
-            stride: stride as u32,
-            offset: offset as u32,
-        };
-        adam.step(
-            ctx,
-            &mut enc,
-            &mut state,
-            GroupStep {
-                param: &param,
+        for group in &mut groups {
+            let layout = GradLayout {
+                stride: stride as u32,
+                offset: group.offset as u32,
+            };
+            let step = GroupStep {
+                param: &group.param,
                 grad: &grad,
                 layout,
                 lr: 0.01,
-            },
-        )
-        .unwrap();
+            };
+            adam.step(ctx, &mut enc, &mut group.state, step).unwrap();
+        }
         ctx.queue.submit([enc.finish()]);
-        let g: Vec<f64> = (0..count * dim)
-            .map(|i| f64::from(g_rows[(i / dim) * stride + offset + i % dim]))
-            .collect();
-        adam_step_reference(&mut p, &g, &mut m, &mut v, 0.01, t, AdamConfig::default());
-        let got: Vec<f32> = splat_gpu::readback(ctx, &param, count * dim).unwrap();
-        let worst = got
-            .iter()
-            .zip(&p)
-            .map(|(a, b)| (f64::from(*a) - b).abs())
-            .fold(0.0, f64::max);
-        assert!(worst < 1e-5, "step {t}: max difference {worst}");
+        for group in &mut groups {
+            let (dim, offset) = (group.dim, group.offset);
+            let g: Vec<f64> = (0..count * dim)
+                .map(|i| f64::from(g_rows[(i / dim) * stride + offset + i % dim]))
+                .collect();
+            let config = AdamConfig::default();
+            adam_step_reference(
+                &mut group.p,
+                &g,
+                &mut group.m,
+                &mut group.v,
+                0.01,
+                t,
+                config,
+            );
+            let got: Vec<f32> = splat_gpu::readback(ctx, &group.param, count * dim).unwrap();
+            let worst = got
+                .iter()
+                .zip(&group.p)
+                .map(|(a, b)| (f64::from(*a) - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst < 1e-5,
+                "width {dim}, step {t}: max difference {worst}"
+            );
+        }
     }
 }
 
