@@ -4,7 +4,8 @@
 //! definition's input checks, defaults and paths (its SageMaker jobs stood in for by a wait and
 //! canned results), progress the test writes to S3 meanwhile is shown, and the results are
 //! downloaded. Also: options refused before any upload, a failed execution's cause shown,
-//! `--detach` then `--status`. Built with the feature `aws` (scripts/test.sh enables it).
+//! `--detach` then `--status`, and `--list` of several projects at once. Built with the feature
+//! `aws` (scripts/test.sh enables it).
 
 mod common;
 
@@ -36,11 +37,16 @@ fn definition_text() -> String {
 /// would run (long enough for the test to write progress), then canned job results. Every
 /// other state is the real one.
 fn stand_in_definition() -> String {
+    stand_in_waiting(4)
+}
+
+/// [`stand_in_definition`] with the jobs' wait `seconds` long.
+fn stand_in_waiting(seconds: u32) -> String {
     let mut d: Value = serde_json::from_str(&definition_text()).unwrap();
     let states = d["States"].as_object_mut().unwrap();
     states.insert(
         "Sfm".into(),
-        json!({"Type": "Wait", "Seconds": 4, "Next": "Train"}),
+        json!({"Type": "Wait", "Seconds": seconds, "Next": "Train"}),
     );
     states.insert(
         "Train".into(),
@@ -337,4 +343,79 @@ fn a_failed_execution_shows_its_cause_and_detach_then_status_follows_a_run() {
         std::fs::read(out.join("scene.sog")).unwrap(),
         b"SOG bytes of castle-3"
     );
+}
+
+#[test]
+fn list_shows_every_project_at_once_and_wait_follows_them_to_the_end() {
+    let (moto, _, _) = cloud();
+    // Another stand-in whose "jobs" take long enough to be listed while they run; two projects
+    // started on it (one with training progress uploaded) and one whose input it refuses.
+    let machine = moto.boto3(
+        r#"
+role = 'arn:aws:iam::123456789012:role/splat-states'
+m = sfn.create_state_machine(name='splat-list', definition=ARGS[0], roleArn=role)['stateMachineArn']
+for job in ['castle-4', 'castle-5']:
+    sfn.start_execution(stateMachineArn=m, name=job, input=json.dumps({
+        'job_id': job, 'images_s3_uri': 's3://splat-test/splat-jobs/%s/images/' % job,
+        'output_bucket': 'splat-test'}))
+sfn.start_execution(stateMachineArn=m, name='broken', input='{}')
+s = {'stage': 'train', 'status': 'running', 'step': 1200, 'total': 7000, 'fraction': 0.17,
+     'test_psnr': 27.51, 'gaussians': 48210, 'elapsed_s': 60, 'eta_s': 290, 'updated': int(time.time())}
+s3.put_object(Bucket='splat-test', Key='splat-jobs/castle-4/checkpoints/progress.json', Body=json.dumps(s).encode())
+print(m)
+"#,
+        &[&stand_in_waiting(8)],
+    );
+    let machine = machine.trim();
+    let list = |extra: &[&str]| -> Output {
+        submit(&moto)
+            .args(["--list", "--bucket", BUCKET, "--state-machine", machine])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = list(&[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    let line_of = |table: &str, job: &str| -> String {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{job} ")))
+            .unwrap_or_else(|| panic!("{job} is not listed:\n{table}"))
+            .to_string()
+    };
+    assert!(table.starts_with("JOB "), "{table}");
+    let four = line_of(&table, "castle-4");
+    assert!(four.contains("RUNNING"), "{table}");
+    assert!(
+        four.contains("train 1200/7000 (17 %), test PSNR 27.51 dB, 48210 Gaussians, 5 min left"),
+        "{table}"
+    );
+    assert!(line_of(&table, "castle-5").contains("RUNNING"), "{table}");
+    let broken = line_of(&table, "broken");
+    assert!(
+        broken.contains("FAILED") && broken.contains("InvalidExecutionInput"),
+        "{table}"
+    );
+
+    // --wait: refreshed (a new table at each change, not on a terminal) until none runs.
+    let o = list(&["--wait", "--poll-seconds", "0.5"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let last = &out[out.rfind("JOB ").unwrap()..];
+    for job in ["castle-4", "castle-5"] {
+        let line = line_of(last, job);
+        assert!(line.contains("SUCCEEDED") && line.contains("took"), "{out}");
+    }
+    assert!(line_of(last, "broken").contains("FAILED"), "{out}");
+
+    // --wait alone is refused; --list takes no photos.
+    let o = submit(&moto)
+        .args(["--wait", "--stack", STACK])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let o = submit(&moto).args(["photos", "--list"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--list"), "{}", text(&o));
 }

@@ -143,6 +143,12 @@ async fn submit(a: SubmitArgs) -> Result<()> {
     if let Some(id) = &a.status {
         return status(&a, id).await;
     }
+    if a.list {
+        return list(&a).await;
+    }
+    if a.wait {
+        bail!("--wait goes with --status EXECUTION or --list");
+    }
     let photos = a.photos.clone().context("no photo folder")?;
     // Everything that can be judged here is judged before any upload.
     stage_options::check(&a.stages).context("stage options")?;
@@ -271,14 +277,12 @@ async fn status(a: &SubmitArgs, id: &str) -> Result<()> {
         machine.replacen(":stateMachine:", ":execution:", 1) + ":" + id
     };
     let d = describe(&aws, &arn).await?;
-    let input: Value = serde_json::from_str(d.input().unwrap_or("{}"))
-        .with_context(|| format!("{arn}: its input is not JSON"))?;
-    let (Some(job_id), Some(bucket)) = (input["job_id"].as_str(), input["output_bucket"].as_str())
-    else {
-        bail!("{arn}: not a splat project execution (its input has no job_id/output_bucket)");
+    let Some((job_id, layout)) = project_layout(&d) else {
+        bail!(
+            "{arn}: not a splat project execution (its input is not JSON with job_id and output_bucket)"
+        );
     };
-    let prefix = input["output_prefix"].as_str().unwrap_or("splat-jobs");
-    let layout = Layout::new(bucket, prefix, job_id);
+    let job_id = job_id.as_str();
     if a.wait {
         let out = a.output.clone().unwrap_or_else(|| PathBuf::from(job_id));
         return follow(&aws, &arn, &layout, &out, a.poll_seconds).await;
@@ -294,6 +298,139 @@ async fn status(a: &SubmitArgs, id: &str) -> Result<()> {
         println!("  error: {e}: {}", d.cause().unwrap_or(""));
     }
     Ok(())
+}
+
+/// Ended projects `--list` shows besides every running one.
+const LISTED_ENDED: i32 = 20;
+
+/// `--list`: the stack's running projects and the newest ended ones as a table; with `--wait`,
+/// refreshed until none is running (redrawn in place on a terminal).
+async fn list(a: &SubmitArgs) -> Result<()> {
+    let aws = Aws::connect(a.region.as_deref()).await;
+    let (_, machine) = aws.target(a).await?;
+    let terminal = std::io::stdout().is_terminal();
+    let mut shown = String::new();
+    loop {
+        let rows = project_rows(&aws, &machine).await?;
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        let table = if rows.is_empty() {
+            format!("no projects on {machine}\n")
+        } else {
+            plan::project_table(&rows, now)
+        };
+        if table != shown {
+            if terminal && !shown.is_empty() {
+                // Up over the last table and clear to the end of the screen.
+                print!("\x1b[{}A\x1b[J", shown.lines().count());
+            }
+            print!("{table}");
+            shown = table;
+        }
+        if !a.wait
+            || rows
+                .iter()
+                .all(|r| r.state != ExecutionStatus::Running.as_str())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs_f64(a.poll_seconds.max(0.05))).await;
+    }
+}
+
+/// Every running execution of `machine` and its `LISTED_ENDED` newest ended ones, as rows.
+async fn project_rows(aws: &Aws, machine: &str) -> Result<Vec<plan::ProjectRow>> {
+    let listing = |status: Option<ExecutionStatus>| {
+        aws.sfn
+            .list_executions()
+            .state_machine_arn(machine)
+            .set_status_filter(status)
+    };
+    let mut items = Vec::new();
+    let mut pages = listing(Some(ExecutionStatus::Running))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(sdk)
+            .with_context(|| format!("listing the executions of {machine}"))?;
+        items.extend(page.executions().iter().cloned());
+    }
+    let newest = listing(None)
+        .max_results(LISTED_ENDED + items.len() as i32)
+        .send()
+        .await
+        .map_err(sdk)
+        .with_context(|| format!("listing the executions of {machine}"))?;
+    let ended = newest
+        .executions()
+        .iter()
+        .filter(|e| *e.status() != ExecutionStatus::Running)
+        .take(LISTED_ENDED as usize);
+    items.extend(ended.cloned());
+    let mut rows = Vec::new();
+    for e in items {
+        rows.push(project_row(aws, &e).await?);
+    }
+    Ok(rows)
+}
+
+/// One execution as a row: a running one's latest progress, an ended one's time and error.
+async fn project_row(
+    aws: &Aws,
+    e: &aws_sdk_sfn::types::ExecutionListItem,
+) -> Result<plan::ProjectRow> {
+    let started_s = Some(e.start_date().secs());
+    let stopped_s = e.stop_date().map(aws_sdk_sfn::primitives::DateTime::secs);
+    let detail = match e.status() {
+        ExecutionStatus::Succeeded => plan::ended_detail(started_s, stopped_s, ""),
+        ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+            let d = describe(aws, e.execution_arn()).await?;
+            match project_layout(&d) {
+                Some((_, layout)) => latest_progress(aws, &layout)
+                    .await?
+                    .and_then(|p| plan::progress_line(&p))
+                    .unwrap_or_else(|| "starting".to_string()),
+                None => "not a splat project".to_string(),
+            }
+        }
+        _ => {
+            let d = describe(aws, e.execution_arn()).await?;
+            let error = match (d.error(), d.cause()) {
+                (Some(err), Some(cause)) => format!("{err}: {}", first_line(cause, 120)),
+                (Some(err), None) => err.to_string(),
+                _ => String::new(),
+            };
+            plan::ended_detail(started_s, stopped_s, &error)
+        }
+    };
+    Ok(plan::ProjectRow {
+        job: e.name().to_string(),
+        state: e.status().as_str().to_string(),
+        started_s,
+        stopped_s,
+        detail,
+    })
+}
+
+/// A cause's first line, at most `max` characters (with … when cut).
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let cut: String = line.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+/// A project execution's job id and where its files are, from its input.
+fn project_layout(
+    d: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+) -> Option<(String, Layout)> {
+    let input: Value = serde_json::from_str(d.input().unwrap_or("{}")).ok()?;
+    let job_id = input["job_id"].as_str()?;
+    let bucket = input["output_bucket"].as_str()?;
+    let prefix = input["output_prefix"].as_str().unwrap_or("splat-jobs");
+    Some((job_id.to_string(), Layout::new(bucket, prefix, job_id)))
 }
 
 async fn describe(

@@ -2,7 +2,9 @@
 //! to the stack's bucket, an execution of its project state machine started with the run's
 //! options, its progress followed live from the `progress.json` files the jobs upload, and
 //! `scene.sog` and the reports downloaded when it ends. `--detach` returns after the start;
-//! `splat submit --status EXECUTION` looks at (or, with `--wait`, follows) a run.
+//! `splat submit --status EXECUTION` looks at (or, with `--wait`, follows) a run;
+//! `splat submit --list` shows every recent project of the stack at once, each with its latest
+//! progress (with `--wait`, refreshed until none is running).
 //!
 //! What does not need AWS (the job's name, its S3 layout, the execution input, reading a
 //! progress snapshot) is in [`plan`]; the AWS calls are in `cloud`, built with the cargo
@@ -22,7 +24,7 @@ use std::path::PathBuf;
 #[derive(clap::Args)]
 pub struct SubmitArgs {
     /// Folder of photos (searched recursively; files that are not images are left out).
-    #[arg(required_unless_present = "status")]
+    #[arg(required_unless_present_any = ["status", "list"])]
     pub photos: Option<PathBuf>,
     /// The CloudFormation stack of deploy/template.yaml: its bucket and state machine are used.
     #[arg(long, default_value = "splat")]
@@ -53,8 +55,13 @@ pub struct SubmitArgs {
     /// instead of submitting.
     #[arg(long, value_name = "EXECUTION", conflicts_with = "photos")]
     pub status: Option<String>,
-    /// With --status: follow the execution to its end and download the results.
-    #[arg(long, requires = "status")]
+    /// List the stack's projects: every running one and the newest ended ones, each with its
+    /// state, age and latest progress (or error), instead of submitting.
+    #[arg(long, conflicts_with_all = ["photos", "status"])]
+    pub list: bool,
+    /// With --status: follow the execution to its end and download the results. With --list:
+    /// refresh the list every --poll-seconds until no project is running.
+    #[arg(long)]
     pub wait: bool,
     /// Seconds between looks at a running execution.
     #[arg(long, default_value_t = 10.0)]

@@ -252,6 +252,78 @@ pub fn newest(snapshots: impl IntoIterator<Item = Value>) -> Option<Value> {
         .max_by_key(|s| s["updated"].as_u64().unwrap_or(0))
 }
 
+/// One project of `splat submit --list`: its execution's name (the job id), state, start and
+/// end (Unix seconds) and what else there is to say (progress, the error, how long it took).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectRow {
+    pub job: String,
+    pub state: String,
+    pub started_s: Option<i64>,
+    pub stopped_s: Option<i64>,
+    pub detail: String,
+}
+
+/// Projects as an aligned table, newest first, ages counted back from `now_s`.
+pub fn project_table(rows: &[ProjectRow], now_s: i64) -> String {
+    let started = |r: &ProjectRow| {
+        r.started_s.map_or_else(
+            || "-".to_string(),
+            |t| format!("{} ago", duration((now_s - t) as f64)),
+        )
+    };
+    let mut rows: Vec<&ProjectRow> = rows.iter().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.started_s));
+    let job_w = rows
+        .iter()
+        .map(|r| r.job.len())
+        .chain([3])
+        .max()
+        .unwrap_or(3);
+    let state_w = rows
+        .iter()
+        .map(|r| r.state.len())
+        .chain([5])
+        .max()
+        .unwrap_or(5);
+    let age_w = rows
+        .iter()
+        .map(|r| started(r).len())
+        .chain([7])
+        .max()
+        .unwrap_or(7);
+    let mut out = format!(
+        "{:job_w$}  {:state_w$}  {:age_w$}  {}\n",
+        "JOB", "STATE", "STARTED", "PROGRESS"
+    );
+    for r in rows {
+        out.push_str(
+            format!(
+                "{:job_w$}  {:state_w$}  {:age_w$}  {}",
+                r.job,
+                r.state,
+                started(r),
+                r.detail
+            )
+            .trim_end(),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+/// The detail of an ended project: how long it ran, then `detail` (an error) if any.
+pub fn ended_detail(started_s: Option<i64>, stopped_s: Option<i64>, detail: &str) -> String {
+    let took = match (started_s, stopped_s) {
+        (Some(a), Some(b)) => format!("took {}", duration((b - a) as f64)),
+        _ => String::new(),
+    };
+    match (took.is_empty(), detail.is_empty()) {
+        (_, true) => took,
+        (true, false) => detail.to_string(),
+        (false, false) => format!("{took}; {detail}"),
+    }
+}
+
 fn duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     match s {
@@ -360,5 +432,49 @@ mod tests {
         );
         assert_eq!(newest([failed, running.clone()]).unwrap(), running);
         assert!(progress_line(&json!({"x": 1})).is_none());
+    }
+
+    #[test]
+    fn projects_list_newest_first_in_aligned_columns() {
+        let row =
+            |job: &str, state: &str, started: i64, stopped: Option<i64>, detail: &str| ProjectRow {
+                job: job.into(),
+                state: state.into(),
+                started_s: Some(started),
+                stopped_s: stopped,
+                detail: detail.into(),
+            };
+        let rows = [
+            row(
+                "old-garden",
+                "SUCCEEDED",
+                1_000,
+                Some(3_700),
+                &ended_detail(Some(1_000), Some(3_700), ""),
+            ),
+            row(
+                "castle-1",
+                "RUNNING",
+                9_700,
+                None,
+                "train 1200/7000 (17 %), 5 min left",
+            ),
+            row(
+                "bridge",
+                "FAILED",
+                5_000,
+                Some(5_200),
+                &ended_detail(Some(5_000), Some(5_200), "States.TaskFailed: no photos"),
+            ),
+        ];
+        let table = project_table(&rows, 10_000);
+        assert_eq!(
+            table,
+            "JOB         STATE      STARTED         PROGRESS\n\
+             castle-1    RUNNING    5 min ago       train 1200/7000 (17 %), 5 min left\n\
+             bridge      FAILED     1 h 23 min ago  took 4 min; States.TaskFailed: no photos\n\
+             old-garden  SUCCEEDED  2 h 30 min ago  took 45 min\n"
+        );
+        assert_eq!(ended_detail(None, None, "x"), "x");
     }
 }
