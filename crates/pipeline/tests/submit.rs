@@ -4,12 +4,13 @@
 //! definition's input checks, defaults and paths (its SageMaker jobs stood in for by a wait and
 //! canned results), progress the test writes to S3 meanwhile is shown, and the results are
 //! downloaded. Also: options refused before any upload, a failed execution's cause shown,
-//! `--detach` then `--status`, and `--list` of several projects at once. Built with the feature
+//! `--detach` then `--status`, `--list` of several projects at once, and `splat view s3://…`
+//! following a project's checkpoints and final scene from the bucket. Built with the feature
 //! `aws` (scripts/test.sh enables it).
 
 mod common;
 
-use common::text;
+use common::{splat, text};
 use serde_json::{Value, json};
 use splat_test_support::cloud::Moto;
 use std::io::{BufRead, BufReader};
@@ -418,4 +419,153 @@ print(m)
     let o = submit(&moto).args(["photos", "--list"]).output().unwrap();
     assert!(!o.status.success());
     assert!(text(&o).contains("--list"), "{}", text(&o));
+}
+
+/// `GET url` on the viewer (plain HTTP/1.0 on 127.0.0.1), the body as JSON.
+fn get_json(url: &str) -> Value {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").unwrap().1;
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// Asks the viewer's `/api/scene` until `done` holds for it (60 s at most).
+fn wait_for_scene(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let scene = get_json(&format!("{url}api/scene"));
+        if done(&scene) {
+            return scene;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 60 s the viewer still shows {scene}, not {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `splat view s3://…/JOB/` on a project in the cloud: the cameras the SfM job uploaded, the
+/// newest checkpoint the training job uploaded (and each newer one), then the final scene.sog;
+/// only the newest checkpoint is kept in the mirror. A project with nothing to show yet is an
+/// error naming it.
+#[test]
+fn view_follows_a_cloud_project_from_its_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (moto, _, _) = cloud();
+    let ws = common::built_in(dir.path(), 5, 64, 48, 200);
+    let run = dir.path().join("run");
+    common::write_checkpoint(
+        &run,
+        10,
+        &splat_test_support::sog::synthetic_cloud(2000, 2, 9),
+    );
+    let upload = |local: &Path, key: &str| {
+        moto.boto3(
+            "s3.upload_file(ARGS[0], 'splat-test', 'splat-jobs/castle-7/' + ARGS[1])",
+            &[local.to_str().unwrap(), key],
+        );
+    };
+    for name in ["cameras.bin", "images.bin", "points3D.bin"] {
+        upload(
+            &ws.join("sparse/0").join(name),
+            &format!("sfm/sparse/0/{name}"),
+        );
+    }
+    upload(
+        &run.join("checkpoints/step_000010.ckpt"),
+        "checkpoints/step_000010.ckpt",
+    );
+    let mirror = dir.path().join("mirror");
+    let mut view = Command::new(env!("CARGO_BIN_EXE_splat"));
+    view.args([
+        "view",
+        "s3://splat-test/splat-jobs/castle-7/",
+        "--port",
+        "0",
+    ])
+    .args(["--poll-seconds", "0.3", "--mirror"])
+    .arg(&mirror)
+    .envs(moto.env())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    let mut server = view.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line:?}");
+    let scene = get_json(&format!("{url}api/scene"));
+    assert_eq!(scene["gaussians"], 2000, "{scene}");
+    assert_eq!(scene["step"], 10, "{scene}");
+    assert_eq!(scene["live"], true, "{scene}");
+    assert_eq!(scene["cameras"].as_array().unwrap().len(), 5, "{scene}");
+
+    // A newer checkpoint: shown, and the older one gone from the mirror.
+    common::write_checkpoint(
+        &run,
+        20,
+        &splat_test_support::sog::synthetic_cloud(3000, 2, 11),
+    );
+    upload(
+        &run.join("checkpoints/step_000020.ckpt"),
+        "checkpoints/step_000020.ckpt",
+    );
+    wait_for_scene(&url, "step 20", |s| {
+        s["step"] == 20 && s["gaussians"] == 3000
+    });
+    assert!(!mirror.join("checkpoints/step_000010.ckpt").exists());
+
+    // The compression job's scene.sog: the final model.
+    let last = dir.path().join("last.ply");
+    splat_scene::ply::write_ply(
+        &last,
+        &splat_test_support::sog::synthetic_cloud(2500, 2, 13),
+    )
+    .unwrap();
+    let sog = dir.path().join("scene.sog");
+    let o = splat(&[
+        "compress",
+        last.to_str().unwrap(),
+        "-o",
+        sog.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    upload(&sog, "sog/scene.sog");
+    let scene = wait_for_scene(&url, "the final scene.sog", |s| {
+        s["model"]["format"] == "sog" && s["gaussians"] == 2500
+    });
+    assert!(scene.get("step").is_none(), "{scene}");
+    assert_eq!(
+        std::fs::read(mirror.join("scene.sog")).unwrap(),
+        std::fs::read(&sog).unwrap()
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // Nothing to show yet: an error that names the project, and no server.
+    let o = Command::new(env!("CARGO_BIN_EXE_splat"))
+        .args([
+            "view",
+            "s3://splat-test/splat-jobs/castle-8/",
+            "--port",
+            "0",
+            "--mirror",
+        ])
+        .arg(dir.path().join("mirror8"))
+        .envs(moto.env())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("s3://splat-test/splat-jobs/castle-8/") && t.contains("no checkpoint"),
+        "{t}"
+    );
 }

@@ -446,40 +446,6 @@ fn dragging_turns_the_view_and_the_hud_counts_the_gaussians() {
     );
 }
 
-/// Writes `cloud` as the step-`step` checkpoint of a run in `run/checkpoints` (its model arrays,
-/// which are all a viewer reads; the optimiser's state is left out).
-fn write_checkpoint(run: &Path, step: u32, cloud: &splat_scene::GaussianCloud) {
-    use splat_train::checkpoint::{Checkpoint, Header, path_for};
-    let g = splat_train::Gaussians32::from_cloud(cloud);
-    let arrays = [
-        ("means", g.means),
-        ("log_scales", g.log_scales),
-        ("quats", g.quats),
-        ("opacities", g.opacities),
-        ("sh", g.sh),
-    ];
-    let c = Checkpoint {
-        header: Header {
-            step,
-            seed: 0,
-            epoch: 0,
-            order: Vec::new(),
-            count: cloud.len() as u32,
-            sh_degree: cloud.sh_degree,
-            adam_steps: Vec::new(),
-            elapsed_s: 0.0,
-            settings: None,
-            arrays: arrays
-                .iter()
-                .map(|(n, a)| ((*n).to_string(), a.len() as u64))
-                .collect(),
-        },
-        data: arrays.into_iter().map(|(_, a)| a).collect(),
-    };
-    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
-    c.write(&path_for(&run.join("checkpoints"), step)).unwrap();
-}
-
 /// Waits (up to 60 s) until the page's Gaussian count reads `want`.
 fn wait_for_count(browser: &mut Browser, want: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -516,7 +482,7 @@ fn shot_from(browser: &mut Browser, pose: &str, near: f64) -> Vec<u8> {
 fn a_run_in_progress_is_followed_checkpoint_by_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    write_checkpoint(
+    common::write_checkpoint(
         &run,
         10,
         &splat_test_support::sog::synthetic_cloud(2000, 2, 9),
@@ -558,7 +524,7 @@ fn a_run_in_progress_is_followed_checkpoint_by_checkpoint() {
     };
     let pose = pose_of(&mut browser);
 
-    write_checkpoint(
+    common::write_checkpoint(
         &run,
         20,
         &splat_test_support::sog::synthetic_cloud(3000, 2, 11),

@@ -20,18 +20,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An SDK error with its whole chain (the SDK's own Display says only "service error").
-fn sdk(e: impl std::error::Error) -> anyhow::Error {
+pub(crate) fn sdk(e: impl std::error::Error) -> anyhow::Error {
     anyhow!("{}", DisplayErrorContext(e))
 }
 
-struct Aws {
+pub(crate) struct Aws {
     s3: aws_sdk_s3::Client,
     sfn: aws_sdk_sfn::Client,
     cfn: aws_sdk_cloudformation::Client,
 }
 
 impl Aws {
-    async fn connect(region: Option<&str>) -> Self {
+    pub(crate) async fn connect(region: Option<&str>) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(r) = region {
             loader = loader.region(aws_config::Region::new(r.to_string()));
@@ -86,7 +86,7 @@ impl Aws {
     }
 
     /// Object sizes under a prefix.
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<HashMap<String, i64>> {
+    pub(crate) async fn list(&self, bucket: &str, prefix: &str) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         let mut pages = self
             .s3
@@ -106,6 +106,41 @@ impl Aws {
             }
         }
         Ok(out)
+    }
+
+    /// An object streamed into `path` (through a temporary beside it, renamed when whole, so
+    /// a reader never sees part of it).
+    pub(crate) async fn download_to(&self, bucket: &str, key: &str, path: &Path) -> Result<()> {
+        use std::io::Write;
+        let what = || format!("downloading s3://{bucket}/{key} to {}", path.display());
+        let o = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(sdk)
+            .with_context(what)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let part = dir.join(format!(".{name}.download"));
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(&part).with_context(|| format!("{}", part.display()))?,
+        );
+        let mut body = o.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.with_context(what)?;
+            file.write_all(&chunk)
+                .with_context(|| format!("{}", part.display()))?;
+        }
+        file.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("{}", part.display()))?;
+        std::fs::rename(&part, path).with_context(|| format!("{}", path.display()))?;
+        Ok(())
     }
 
     /// An object's bytes; `None` when there is no such key.

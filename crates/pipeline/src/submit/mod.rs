@@ -16,7 +16,7 @@
 pub mod plan;
 
 #[cfg(feature = "aws")]
-mod cloud;
+pub(crate) mod cloud;
 
 use crate::stage_options::StageOptions;
 use std::path::PathBuf;

@@ -155,3 +155,37 @@ pub fn files_under(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Writes `cloud` as the step-`step` checkpoint of a run in `run/checkpoints` (its model arrays,
+/// which are all a viewer reads; the optimiser's state is left out).
+pub fn write_checkpoint(run: &Path, step: u32, cloud: &splat_scene::GaussianCloud) {
+    use splat_train::checkpoint::{Checkpoint, Header, path_for};
+    let g = splat_train::Gaussians32::from_cloud(cloud);
+    let arrays = [
+        ("means", g.means),
+        ("log_scales", g.log_scales),
+        ("quats", g.quats),
+        ("opacities", g.opacities),
+        ("sh", g.sh),
+    ];
+    let c = Checkpoint {
+        header: Header {
+            step,
+            seed: 0,
+            epoch: 0,
+            order: Vec::new(),
+            count: cloud.len() as u32,
+            sh_degree: cloud.sh_degree,
+            adam_steps: Vec::new(),
+            elapsed_s: 0.0,
+            settings: None,
+            arrays: arrays
+                .iter()
+                .map(|(n, a)| ((*n).to_string(), a.len() as u64))
+                .collect(),
+        },
+        data: arrays.into_iter().map(|(_, a)| a).collect(),
+    };
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    c.write(&path_for(&run.join("checkpoints"), step)).unwrap();
+}

@@ -1,0 +1,252 @@
+//! `splat view s3://BUCKET/PREFIX/JOB_ID/`: a cloud project (`splat submit`) looked at while it
+//! runs. The project's files are mirrored into a local folder laid out as a `splat run`
+//! folder — the SfM job's `sfm/sparse/0/` as `sparse/0/` (the cameras to step through), the
+//! newest of the training job's `checkpoints/step_N.ckpt` (older ones removed), and once the
+//! compression job has written it, `sog/scene.sog` as `scene.sog` — and the viewer follows
+//! that folder as it follows a local run: each newer checkpoint, then the final scene. The
+//! mirror is brought up to date every `--poll-seconds` until `scene.sog` is there.
+//!
+//! Only what the page shows is downloaded (never the photos); a checkpoint holds the
+//! optimiser's state beside the model, about 0.7 KB a Gaussian.
+
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+
+/// A project's place in S3: its bucket and its root key (no slash at either end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub bucket: String,
+    pub root: String,
+}
+
+impl Project {
+    /// `s3://BUCKET/KEY…` (a trailing slash or none) as a project.
+    pub fn parse(uri: &str) -> Result<Self> {
+        let Some(rest) = uri.strip_prefix("s3://") else {
+            bail!("{uri}: not an s3:// address");
+        };
+        let (bucket, root) = rest.split_once('/').unwrap_or((rest, ""));
+        let root = root.trim_matches('/');
+        if bucket.is_empty() || root.is_empty() {
+            bail!(
+                "{uri}: give a project's folder, s3://BUCKET/PREFIX/JOB_ID/ (as `splat submit` prints it)"
+            );
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            root: root.to_string(),
+        })
+    }
+
+    pub fn uri(&self) -> String {
+        format!("s3://{}/{}/", self.bucket, self.root)
+    }
+
+    /// Where the mirror goes unless `--mirror` says: the user's cache folder
+    /// (`$XDG_CACHE_HOME`, else `~/.cache`), `splat/view/BUCKET/ROOT`.
+    pub fn default_mirror(&self) -> PathBuf {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        cache.join("splat/view").join(&self.bucket).join(&self.root)
+    }
+}
+
+/// The newest `step_N.ckpt` directly under `prefix` among `keys`: (step, key, size).
+pub fn newest_checkpoint<'a>(
+    keys: impl IntoIterator<Item = (&'a String, &'a i64)>,
+    prefix: &str,
+) -> Option<(u32, String, i64)> {
+    keys.into_iter()
+        .filter_map(|(k, size)| {
+            let step = k
+                .strip_prefix(prefix)?
+                .strip_prefix("step_")?
+                .strip_suffix(".ckpt")?
+                .parse()
+                .ok()?;
+            Some((step, k.clone(), *size))
+        })
+        .max_by_key(|(step, ..)| *step)
+}
+
+/// Mirrors `uri` into `mirror` (or the default place) once, then keeps it up to date in the
+/// background every `poll_seconds`; returns the folder to show.
+#[cfg(feature = "aws")]
+pub fn follow(uri: &str, mirror: Option<PathBuf>, poll_seconds: f64) -> Result<PathBuf> {
+    use anyhow::Context;
+    let project = Project::parse(uri)?;
+    let dir = mirror.unwrap_or_else(|| project.default_mirror());
+    let rt = runtime()?;
+    let aws = rt.block_on(crate::submit::cloud::Aws::connect(None));
+    let state = rt.block_on(sync(&aws, &project, &dir))?;
+    eprintln!(
+        "splat view: {} mirrored in {}",
+        project.uri(),
+        dir.display()
+    );
+    if state == Synced::Nothing {
+        bail!(
+            "{}: no checkpoint or sog/scene.sog yet (the training job uploads a checkpoint every --train.checkpoint-every steps); look again later",
+            project.uri()
+        );
+    }
+    if state == Synced::Training {
+        let (project, dir2) = (project.clone(), dir.clone());
+        std::thread::Builder::new()
+            .name("s3 mirror".into())
+            .spawn(move || keep_up(&rt, &aws, &project, &dir2, poll_seconds))
+            .context("starting the mirror's thread")?;
+    }
+    Ok(dir)
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn follow(uri: &str, _mirror: Option<PathBuf>, _poll_seconds: f64) -> Result<PathBuf> {
+    Project::parse(uri)?;
+    bail!(
+        "{uri}: this splat was built without AWS support: build it with `cargo build --release --features aws` (or `cargo install --path crates/pipeline --features aws`) to look at a cloud project"
+    )
+}
+
+/// What the mirror holds after a sync.
+#[cfg(feature = "aws")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synced {
+    /// No model yet.
+    Nothing,
+    /// A checkpoint: the project is still training.
+    Training,
+    /// The final `scene.sog`.
+    Finished,
+}
+
+#[cfg(feature = "aws")]
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the AWS client's runtime")
+}
+
+/// Syncs every `poll_seconds` until the final scene is mirrored; a failed look is said once
+/// and tried again at the next.
+#[cfg(feature = "aws")]
+fn keep_up(
+    rt: &tokio::runtime::Runtime,
+    aws: &crate::submit::cloud::Aws,
+    project: &Project,
+    dir: &Path,
+    poll_seconds: f64,
+) {
+    let mut last_error = String::new();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs_f64(poll_seconds.max(0.05)));
+        match rt.block_on(sync(aws, project, dir)) {
+            Ok(Synced::Finished) => {
+                eprintln!("splat view: {} has finished", project.uri());
+                return;
+            }
+            Ok(_) => last_error.clear(),
+            Err(e) => {
+                let e = format!("{e:#}");
+                if e != last_error {
+                    eprintln!("splat view: {e}; trying again in {poll_seconds} s");
+                    last_error = e;
+                }
+            }
+        }
+    }
+}
+
+/// One look at the project: downloads what changed (see the module comment).
+#[cfg(feature = "aws")]
+async fn sync(aws: &crate::submit::cloud::Aws, project: &Project, dir: &Path) -> Result<Synced> {
+    let (bucket, root) = (&project.bucket, &project.root);
+    let sparse = format!("{root}/sfm/sparse/0/");
+    for (key, size) in aws.list(bucket, &sparse).await? {
+        let Some(name) = key.strip_prefix(&sparse).filter(|n| !n.contains('/')) else {
+            continue;
+        };
+        let local = dir.join("sparse/0").join(name);
+        if !same_size(&local, size) {
+            aws.download_to(bucket, &key, &local).await?;
+        }
+    }
+    let sog = format!("{root}/sog/scene.sog");
+    if let Some(size) = aws.list(bucket, &sog).await?.get(&sog) {
+        let local = dir.join("scene.sog");
+        if !same_size(&local, *size) {
+            aws.download_to(bucket, &sog, &local).await?;
+        }
+        return Ok(Synced::Finished);
+    }
+    let checkpoints = format!("{root}/checkpoints/");
+    let listed = aws.list(bucket, &checkpoints).await?;
+    let Some((step, key, size)) = newest_checkpoint(&listed, &checkpoints) else {
+        return Ok(Synced::Nothing);
+    };
+    let local_dir = dir.join("checkpoints");
+    let local = splat_train::checkpoint::path_for(&local_dir, step);
+    if !same_size(&local, size) {
+        aws.download_to(bucket, &key, &local).await?;
+        eprintln!("splat view: step {step} downloaded");
+    }
+    for (older, path) in splat_train::checkpoint::list(&local_dir) {
+        if older != step {
+            // The viewer shows the newest; an old one left behind only takes room.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(Synced::Training)
+}
+
+#[cfg(feature = "aws")]
+fn same_size(path: &Path, size: i64) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| i64::try_from(m.len()).ok() == Some(size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn an_s3_address_names_a_project() {
+        let p = Project::parse("s3://splat-test/splat-jobs/castle-1/").unwrap();
+        assert_eq!(p.bucket, "splat-test");
+        assert_eq!(p.root, "splat-jobs/castle-1");
+        assert_eq!(p.uri(), "s3://splat-test/splat-jobs/castle-1/");
+        assert_eq!(Project::parse("s3://b/j").unwrap().root, "j");
+        for bad in [
+            "s3://bucket-only",
+            "s3://bucket/",
+            "s3:///key",
+            "http://b/k",
+        ] {
+            let e = Project::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_newest_checkpoint_is_found_by_its_step() {
+        let keys: HashMap<String, i64> = [
+            ("r/checkpoints/step_000500.ckpt", 5),
+            ("r/checkpoints/step_002000.ckpt", 20),
+            ("r/checkpoints/step_001000.ckpt", 10),
+            ("r/checkpoints/progress.json", 1),
+            ("r/checkpoints/old/step_009000.ckpt", 90),
+        ]
+        .into_iter()
+        .map(|(k, s)| (k.to_string(), s))
+        .collect();
+        assert_eq!(
+            newest_checkpoint(&keys, "r/checkpoints/"),
+            Some((2000, "r/checkpoints/step_002000.ckpt".to_string(), 20))
+        );
+        assert_eq!(newest_checkpoint(&HashMap::new(), "r/checkpoints/"), None);
+    }
+}
