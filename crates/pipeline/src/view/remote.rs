@@ -191,8 +191,11 @@ async fn sync(aws: &crate::submit::cloud::Aws, project: &Project, dir: &Path) ->
     let local_dir = dir.join("checkpoints");
     let local = splat_train::checkpoint::path_for(&local_dir, step);
     if !same_size(&local, size) {
+        eprintln!(
+            "splat view: downloading the checkpoint of step {step} ({:.1} MB)",
+            size as f64 / 1e6
+        );
         aws.download_to(bucket, &key, &local).await?;
-        eprintln!("splat view: step {step} downloaded");
     }
     for (older, path) in splat_train::checkpoint::list(&local_dir) {
         if older != step {
