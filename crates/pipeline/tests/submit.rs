@@ -507,11 +507,13 @@ fn view_follows_a_cloud_project_from_its_bucket() {
     assert_eq!(scene["live"], true, "{scene}");
     assert_eq!(scene["cameras"].as_array().unwrap().len(), 5, "{scene}");
 
-    // A newer checkpoint: shown, and the older one gone from the mirror.
-    common::write_checkpoint(
+    // A newer checkpoint, with the optimiser's state as a trainer writes it: its model shown,
+    // only the model fetched, and the older one gone from the mirror.
+    common::write_checkpoint_with(
         &run,
         20,
         &splat_test_support::sog::synthetic_cloud(3000, 2, 11),
+        true,
     );
     upload(
         &run.join("checkpoints/step_000020.ckpt"),
@@ -521,6 +523,25 @@ fn view_follows_a_cloud_project_from_its_bucket() {
         s["step"] == 20 && s["gaussians"] == 3000
     });
     assert!(!mirror.join("checkpoints/step_000010.ckpt").exists());
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len() as f64;
+    let (whole, mirrored) = (
+        size(&run.join("checkpoints/step_000020.ckpt")),
+        size(&mirror.join("checkpoints/step_000020.ckpt")),
+    );
+    assert!(
+        mirrored < 0.4 * whole,
+        "{mirrored} of {whole} bytes fetched"
+    );
+    let model = |p: &Path| {
+        splat_train::checkpoint::Checkpoint::read(p)
+            .unwrap()
+            .model()
+            .unwrap()
+    };
+    assert_eq!(
+        model(&mirror.join("checkpoints/step_000020.ckpt")),
+        model(&run.join("checkpoints/step_000020.ckpt"))
+    );
 
     // The compression job's scene.sog: the final model.
     let last = dir.path().join("last.ply");

@@ -69,6 +69,18 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// A checkpoint of `arrays` (name, floats) in this order; `header.arrays` is set from them.
+    pub fn from_arrays(mut header: Header, arrays: Vec<(String, Vec<f32>)>) -> Self {
+        header.arrays = arrays
+            .iter()
+            .map(|(n, a)| (n.clone(), a.len() as u64))
+            .collect();
+        Self {
+            header,
+            data: arrays.into_iter().map(|(_, a)| a).collect(),
+        }
+    }
+
     /// The array called `name`.
     pub fn array(&self, name: &str) -> Option<&[f32]> {
         self.header
@@ -138,22 +150,22 @@ impl Checkpoint {
             path: path.to_owned(),
             message,
         };
-        let rest = bytes
-            .strip_prefix(MAGIC)
-            .ok_or_else(|| corrupt("not a splat checkpoint (bad magic)".into()))?;
-        if rest.len() < 8 {
-            return Err(corrupt("truncated before the header length".into()));
+        if !bytes.starts_with(MAGIC) {
+            return Err(corrupt("not a splat checkpoint (bad magic)".into()));
         }
-        let (len, rest) = rest.split_at(8);
-        let mut word = [0u8; 8];
-        word.copy_from_slice(len);
-        let len = u64::from_le_bytes(word) as usize;
-        if rest.len() < len {
-            return Err(corrupt(format!("truncated header ({len} bytes expected)")));
-        }
-        let (head, mut rest) = rest.split_at(len);
-        let header: Header =
-            serde_json::from_slice(head).map_err(|e| corrupt(format!("unreadable header: {e}")))?;
+        let (header, start) = match read_head(bytes).map_err(corrupt)? {
+            Head::Complete { header, start } => (header, start),
+            Head::Needs(_) if bytes.len() < MAGIC.len() + 8 => {
+                return Err(corrupt("truncated before the header length".into()));
+            }
+            Head::Needs(n) => {
+                let expected = n - MAGIC.len() - 8;
+                return Err(corrupt(format!(
+                    "truncated header ({expected} bytes expected)"
+                )));
+            }
+        };
+        let mut rest = &bytes[start..];
         let mut data = Vec::with_capacity(header.arrays.len());
         for (name, floats) in &header.arrays {
             let n = usize::try_from(*floats)
@@ -192,6 +204,91 @@ impl Checkpoint {
     }
 }
 
+/// How far the first bytes of a checkpoint file go towards its header.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Head {
+    /// The header, and the offset in the file where its arrays begin.
+    Complete { header: Header, start: usize },
+    /// The header ends past the bytes given: the file's first `n` bytes hold it (or, before
+    /// the header's length is there, at least `n`).
+    Needs(usize),
+}
+
+/// The header of a checkpoint file that begins with `bytes` (the whole file or its start).
+pub fn read_head(bytes: &[u8]) -> Result<Head, String> {
+    let lead = MAGIC.len() + 8;
+    if bytes.len() < MAGIC.len() && MAGIC.starts_with(bytes) {
+        return Ok(Head::Needs(lead));
+    }
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or("not a splat checkpoint (bad magic)")?;
+    let Some(word) = rest.get(..8) else {
+        return Ok(Head::Needs(lead));
+    };
+    let mut le = [0u8; 8];
+    le.copy_from_slice(word);
+    let start = usize::try_from(u64::from_le_bytes(le))
+        .ok()
+        .and_then(|len| len.checked_add(lead))
+        .ok_or("the header's length is out of range")?;
+    let Some(head) = bytes.get(lead..start) else {
+        return Ok(Head::Needs(start));
+    };
+    let header = serde_json::from_slice(head).map_err(|e| format!("unreadable header: {e}"))?;
+    Ok(Head::Complete { header, start })
+}
+
+/// The model's arrays, in the order a trainer's checkpoint begins with them.
+const MODEL_ARRAYS: [&str; 5] = ["means", "log_scales", "quats", "opacities", "sh"];
+
+/// A model's arrays, named, in the order a checkpoint begins with them.
+pub fn model_arrays(g: Gaussians32) -> Vec<(String, Vec<f32>)> {
+    MODEL_ARRAYS
+        .iter()
+        .map(|n| (*n).to_string())
+        .zip([g.means, g.log_scales, g.quats, g.opacities, g.sh])
+        .collect()
+}
+
+/// How many bytes from a checkpoint file's start hold its model (header included) when the
+/// model's arrays come first, as the trainer writes them; `None` when they do not.
+pub fn model_end(header: &Header, start: usize) -> Option<u64> {
+    let names = header.arrays.iter().map(|(n, _)| n.as_str());
+    if !names.take(MODEL_ARRAYS.len()).eq(MODEL_ARRAYS) {
+        return None;
+    }
+    header.arrays[..MODEL_ARRAYS.len()]
+        .iter()
+        .try_fold(start as u64, |end, (_, floats)| {
+            end.checked_add(floats.checked_mul(4)?)
+        })
+}
+
+/// A checkpoint file holding only the model — what a viewer reads; the optimiser's state is
+/// left out, so it cannot be resumed from — made from the first [`model_end`] bytes (or more)
+/// of a whole one: a third of the bytes to fetch when following a remote run.
+pub fn model_only(prefix: &[u8]) -> Result<Vec<u8>, String> {
+    let Head::Complete { mut header, start } = read_head(prefix)? else {
+        return Err("the bytes end inside the header".into());
+    };
+    let end = model_end(&header, start)
+        .ok_or("its first arrays are not the model's (means, log_scales, quats, opacities, sh)")?;
+    let end = usize::try_from(end).map_err(|e| e.to_string())?;
+    let model = prefix
+        .get(start..end)
+        .ok_or_else(|| format!("the bytes end before the model does ({end} needed)"))?;
+    header.arrays.truncate(MODEL_ARRAYS.len());
+    header.adam_steps.clear();
+    let json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 8 + json.len() + model.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(model);
+    Ok(out)
+}
+
 /// `dir/step_000123.ckpt`.
 pub fn path_for(dir: &Path, step: u32) -> PathBuf {
     dir.join(format!("step_{step:06}.ckpt"))
@@ -222,5 +319,80 @@ pub fn prune(dir: &Path, keep: usize) {
     let all = list(dir);
     for (_, p) in all.iter().take(all.len().saturating_sub(keep)) {
         let _ = std::fs::remove_file(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(count: usize) -> Checkpoint {
+        let floats = |k: usize, seed: f32| (0..k * count).map(|i| seed + i as f32).collect();
+        let mut arrays = model_arrays(Gaussians32 {
+            sh_degree: 1,
+            means: floats(3, 0.5),
+            log_scales: floats(3, -2.0),
+            quats: floats(4, 1.0),
+            opacities: floats(1, 0.1),
+            sh: floats(12, 0.2),
+        });
+        arrays.push(("adam0.m1".into(), floats(3, 9.0)));
+        arrays.push(("adam0.m2".into(), floats(3, 7.0)));
+        arrays.push(("densify_stats".into(), floats(2, 3.0)));
+        let header = Header {
+            step: 700,
+            seed: 1,
+            epoch: 3,
+            order: (0..40).collect(),
+            count: count as u32,
+            sh_degree: 1,
+            adam_steps: vec![700; 6],
+            elapsed_s: 12.5,
+            settings: None,
+            arrays: Vec::new(),
+        };
+        Checkpoint::from_arrays(header, arrays)
+    }
+
+    #[test]
+    fn the_header_is_read_from_the_first_bytes_and_says_how_many_it_needs() {
+        let c = checkpoint(50);
+        let bytes = c.to_bytes();
+        assert_eq!(read_head(&bytes[..5]), Ok(Head::Needs(MAGIC.len() + 8)));
+        let Ok(Head::Needs(n)) = read_head(&bytes[..MAGIC.len() + 20]) else {
+            panic!("a cut header is not complete");
+        };
+        let Ok(Head::Complete { header, start }) = read_head(&bytes[..n]) else {
+            panic!("{n} bytes do not hold the header");
+        };
+        assert_eq!((header, start), (c.header.clone(), n));
+        assert!(read_head(b"not a checkpoint at all").is_err());
+    }
+
+    #[test]
+    fn the_model_alone_is_cut_from_the_start_of_a_checkpoint() {
+        let c = checkpoint(50);
+        let bytes = c.to_bytes();
+        let Ok(Head::Complete { header, start }) = read_head(&bytes) else {
+            panic!("no header");
+        };
+        let end = model_end(&header, start).unwrap() as usize;
+        assert_eq!(end, start + 4 * 50 * (3 + 3 + 4 + 1 + 12));
+        let small = model_only(&bytes[..end]).unwrap();
+        let back = Checkpoint::from_bytes(Path::new("m.ckpt"), &small).unwrap();
+        assert_eq!(back.model().unwrap(), c.model().unwrap());
+        assert_eq!(back.header.step, 700);
+        assert!(back.array("adam0.m1").is_none() && back.header.adam_steps.is_empty());
+        assert!(model_only(&bytes[..end - 1]).is_err());
+        // A checkpoint whose first arrays are not the model's cannot be cut.
+        let mut other = c.clone();
+        other.header.arrays.swap(0, 5);
+        other.data.swap(0, 5);
+        let bytes = other.to_bytes();
+        let Ok(Head::Complete { header, start }) = read_head(&bytes) else {
+            panic!("no header");
+        };
+        assert_eq!(model_end(&header, start), None);
+        assert!(model_only(&bytes).is_err());
     }
 }

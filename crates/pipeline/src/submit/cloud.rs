@@ -143,6 +143,32 @@ impl Aws {
         Ok(())
     }
 
+    /// Bytes `start..end` of an object (fewer where it is shorter).
+    pub(crate) async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>> {
+        let what = || format!("reading bytes {start}..{end} of s3://{bucket}/{key}");
+        if end <= start {
+            return Ok(Vec::new());
+        }
+        let o = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes={start}-{}", end - 1))
+            .send()
+            .await
+            .map_err(sdk)
+            .with_context(what)?;
+        let bytes = o.body.collect().await.with_context(what)?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
     /// An object's bytes; `None` when there is no such key.
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>> {
         match self.s3.get_object().bucket(bucket).key(key).send().await {
@@ -391,7 +417,12 @@ async fn project_rows(aws: &Aws, machine: &str) -> Result<Vec<plan::ProjectRow>>
         items.extend(page.executions().iter().cloned());
     }
     let newest = listing(None)
-        .max_results(LISTED_ENDED + items.len() as i32)
+        // Step Functions answers at most 1,000 a page.
+        .max_results(
+            LISTED_ENDED
+                .saturating_add(i32::try_from(items.len()).unwrap_or(i32::MAX))
+                .min(1000),
+        )
         .send()
         .await
         .map_err(sdk)

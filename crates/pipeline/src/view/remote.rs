@@ -6,8 +6,9 @@
 //! that folder as it follows a local run: each newer checkpoint, then the final scene. The
 //! mirror is brought up to date every `--poll-seconds` until `scene.sog` is there.
 //!
-//! Only what the page shows is downloaded (never the photos); a checkpoint holds the
-//! optimiser's state beside the model, about 0.7 KB a Gaussian.
+//! Only what the page shows is downloaded (never the photos), and of a checkpoint only its
+//! first part, the model (`splat_train::checkpoint::model_only`: about a third of the file,
+//! which also holds the optimiser's state), ~0.25 KB a Gaussian.
 
 use anyhow::{Result, bail};
 use std::path::{Path, PathBuf};
@@ -190,12 +191,10 @@ async fn sync(aws: &crate::submit::cloud::Aws, project: &Project, dir: &Path) ->
     };
     let local_dir = dir.join("checkpoints");
     let local = splat_train::checkpoint::path_for(&local_dir, step);
-    if !same_size(&local, size) {
-        eprintln!(
-            "splat view: downloading the checkpoint of step {step} ({:.1} MB)",
-            size as f64 / 1e6
-        );
-        aws.download_to(bucket, &key, &local).await?;
+    // A step's checkpoint never changes, and the mirror keeps only its model: there is
+    // nothing to compare sizes with.
+    if !local.is_file() {
+        fetch_model(aws, bucket, &key, size, &local, step).await?;
     }
     for (older, path) in splat_train::checkpoint::list(&local_dir) {
         if older != step {
@@ -204,6 +203,52 @@ async fn sync(aws: &crate::submit::cloud::Aws, project: &Project, dir: &Path) ->
         }
     }
     Ok(Synced::Training)
+}
+
+/// The first bytes asked for: enough for any checkpoint header of a run with a few thousand
+/// photos (it lists the order of the views).
+#[cfg(feature = "aws")]
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// The model of the checkpoint at `key` (`size` bytes) into `local`: the header, then the
+/// bytes through the model's arrays, made a model-only checkpoint; the whole file where its
+/// arrays do not begin with the model's.
+#[cfg(feature = "aws")]
+async fn fetch_model(
+    aws: &crate::submit::cloud::Aws,
+    bucket: &str,
+    key: &str,
+    size: i64,
+    local: &Path,
+    step: u32,
+) -> Result<()> {
+    use anyhow::Context;
+    use splat_train::checkpoint::{Head, model_end, model_only, read_head};
+    let what = || format!("s3://{bucket}/{key}");
+    let mut head = aws.get_range(bucket, key, 0, HEAD_BYTES).await?;
+    if let Ok(Head::Needs(n)) = read_head(&head) {
+        head = aws.get_range(bucket, key, 0, n as u64).await?;
+    }
+    let end = match read_head(&head) {
+        Ok(Head::Complete { header, start }) => model_end(&header, start),
+        Ok(Head::Needs(_)) => bail!("{}: the file ends inside its header", what()),
+        Err(e) => bail!("{}: {e}", what()),
+    };
+    let Some(end) = end else {
+        eprintln!(
+            "splat view: downloading the checkpoint of step {step} ({:.1} MB)",
+            size as f64 / 1e6
+        );
+        return aws.download_to(bucket, key, local).await;
+    };
+    eprintln!(
+        "splat view: downloading the model of step {step} ({:.1} MB of the checkpoint's {:.1} MB)",
+        end as f64 / 1e6,
+        size as f64 / 1e6
+    );
+    let bytes = aws.get_range(bucket, key, 0, end).await?;
+    let model = model_only(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
+    splat_scene::write_atomic_bytes(local, &model).with_context(|| format!("{}", local.display()))
 }
 
 #[cfg(feature = "aws")]

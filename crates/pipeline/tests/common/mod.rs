@@ -159,33 +159,40 @@ pub fn files_under(dir: &Path, pick: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 /// Writes `cloud` as the step-`step` checkpoint of a run in `run/checkpoints` (its model arrays,
 /// which are all a viewer reads; the optimiser's state is left out).
 pub fn write_checkpoint(run: &Path, step: u32, cloud: &splat_scene::GaussianCloud) {
-    use splat_train::checkpoint::{Checkpoint, Header, path_for};
-    let g = splat_train::Gaussians32::from_cloud(cloud);
-    let arrays = [
-        ("means", g.means),
-        ("log_scales", g.log_scales),
-        ("quats", g.quats),
-        ("opacities", g.opacities),
-        ("sh", g.sh),
-    ];
-    let c = Checkpoint {
-        header: Header {
-            step,
-            seed: 0,
-            epoch: 0,
-            order: Vec::new(),
-            count: cloud.len() as u32,
-            sh_degree: cloud.sh_degree,
-            adam_steps: Vec::new(),
-            elapsed_s: 0.0,
-            settings: None,
-            arrays: arrays
-                .iter()
-                .map(|(n, a)| ((*n).to_string(), a.len() as u64))
-                .collect(),
-        },
-        data: arrays.into_iter().map(|(_, a)| a).collect(),
+    write_checkpoint_with(run, step, cloud, false);
+}
+
+/// As [`write_checkpoint`], with `state`: followed by optimiser-state arrays (Adam's moments of
+/// every parameter, made up) as a trainer's checkpoint is.
+pub fn write_checkpoint_with(
+    run: &Path,
+    step: u32,
+    cloud: &splat_scene::GaussianCloud,
+    state: bool,
+) {
+    use splat_train::checkpoint::{Checkpoint, Header, model_arrays, path_for};
+    let mut arrays = model_arrays(splat_train::Gaussians32::from_cloud(cloud));
+    if state {
+        for i in 0..5 {
+            let len = arrays[i].1.len();
+            arrays.push((format!("adam{i}.m1"), vec![0.25; len]));
+            arrays.push((format!("adam{i}.m2"), vec![0.5; len]));
+        }
+    }
+    let header = Header {
+        step,
+        seed: 0,
+        epoch: 0,
+        order: Vec::new(),
+        count: cloud.len() as u32,
+        sh_degree: cloud.sh_degree,
+        adam_steps: if state { vec![step; 5] } else { Vec::new() },
+        elapsed_s: 0.0,
+        settings: None,
+        arrays: Vec::new(),
     };
     std::fs::create_dir_all(run.join("checkpoints")).unwrap();
-    c.write(&path_for(&run.join("checkpoints"), step)).unwrap();
+    Checkpoint::from_arrays(header, arrays)
+        .write(&path_for(&run.join("checkpoints"), step))
+        .unwrap();
 }

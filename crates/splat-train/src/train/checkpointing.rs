@@ -11,13 +11,7 @@ impl Trainer<'_> {
     pub fn checkpoint(&self) -> Result<Checkpoint, TrainError> {
         let ctx = self.ctx;
         let g = self.gaussians.read(ctx)?;
-        let mut arrays = vec![
-            ("means".to_string(), g.means),
-            ("log_scales".into(), g.log_scales),
-            ("quats".into(), g.quats),
-            ("opacities".into(), g.opacities),
-            ("sh".into(), g.sh),
-        ];
+        let mut arrays = crate::checkpoint::model_arrays(g);
         for (i, s) in self.states.iter().enumerate() {
             let len = s.count as usize * s.dim as usize;
             arrays.push((format!("adam{i}.m1"), splat_gpu::readback(ctx, &s.m1, len)?));
@@ -28,24 +22,19 @@ impl Trainer<'_> {
             "densify_stats".into(),
             stats.into_iter().flatten().collect(),
         ));
-        Ok(Checkpoint {
-            header: Header {
-                step: self.step,
-                seed: self.cfg.seed,
-                epoch: self.epoch,
-                order: self.order.clone(),
-                count: self.gaussians.count,
-                sh_degree: self.gaussians.sh_degree,
-                adam_steps: self.states.iter().map(|s| s.step).collect(),
-                elapsed_s: 0.0,
-                settings: None,
-                arrays: arrays
-                    .iter()
-                    .map(|(n, a)| (n.clone(), a.len() as u64))
-                    .collect(),
-            },
-            data: arrays.into_iter().map(|(_, a)| a).collect(),
-        })
+        let header = Header {
+            step: self.step,
+            seed: self.cfg.seed,
+            epoch: self.epoch,
+            order: self.order.clone(),
+            count: self.gaussians.count,
+            sh_degree: self.gaussians.sh_degree,
+            adam_steps: self.states.iter().map(|s| s.step).collect(),
+            elapsed_s: 0.0,
+            settings: None,
+            arrays: Vec::new(),
+        };
+        Ok(Checkpoint::from_arrays(header, arrays))
     }
 
     /// Continues from `c` (a checkpoint of a run with the same data and settings).
