@@ -44,11 +44,15 @@ pub struct ViewArgs {
     /// For an s3:// project: seconds between looks for a newer checkpoint or the final scene.
     #[arg(long, default_value_t = 10.0)]
     poll_seconds: f64,
+    /// For an s3:// project: the bucket's AWS region (default: the SDK's: AWS_REGION, the
+    /// profile, …).
+    #[arg(long)]
+    region: Option<String>,
 }
 
 pub fn run(a: ViewArgs) -> Result<()> {
     let path = match a.path.to_str().filter(|p| p.starts_with("s3://")) {
-        Some(uri) => remote::follow(uri, a.mirror.clone(), a.poll_seconds)?,
+        Some(uri) => remote::follow(uri, a.mirror.clone(), a.poll_seconds, a.region.as_deref())?,
         None => a.path.clone(),
     };
     let source = source::resolve(&path, a.cameras.as_deref(), a.background)?;

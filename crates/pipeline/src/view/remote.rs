@@ -73,14 +73,20 @@ pub fn newest_checkpoint<'a>(
 }
 
 /// Mirrors `uri` into `mirror` (or the default place) once, then keeps it up to date in the
-/// background every `poll_seconds`; returns the folder to show.
+/// background every `poll_seconds`; returns the folder to show. `region`: the bucket's, when
+/// the SDK's default is not it.
 #[cfg(feature = "aws")]
-pub fn follow(uri: &str, mirror: Option<PathBuf>, poll_seconds: f64) -> Result<PathBuf> {
+pub fn follow(
+    uri: &str,
+    mirror: Option<PathBuf>,
+    poll_seconds: f64,
+    region: Option<&str>,
+) -> Result<PathBuf> {
     use anyhow::Context;
     let project = Project::parse(uri)?;
     let dir = mirror.unwrap_or_else(|| project.default_mirror());
     let rt = runtime()?;
-    let aws = rt.block_on(crate::submit::cloud::Aws::connect(None));
+    let aws = rt.block_on(crate::submit::cloud::Aws::connect(region));
     let state = rt.block_on(sync(&aws, &project, &dir))?;
     eprintln!(
         "splat view: {} mirrored in {}",
@@ -104,7 +110,12 @@ pub fn follow(uri: &str, mirror: Option<PathBuf>, poll_seconds: f64) -> Result<P
 }
 
 #[cfg(not(feature = "aws"))]
-pub fn follow(uri: &str, _mirror: Option<PathBuf>, _poll_seconds: f64) -> Result<PathBuf> {
+pub fn follow(
+    uri: &str,
+    _mirror: Option<PathBuf>,
+    _poll_seconds: f64,
+    _region: Option<&str>,
+) -> Result<PathBuf> {
     Project::parse(uri)?;
     bail!(
         "{uri}: this splat was built without AWS support: build it with `cargo build --release --features aws` (or `cargo install --path crates/pipeline --features aws`) to look at a cloud project"
