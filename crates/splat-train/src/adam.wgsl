@@ -3,7 +3,7 @@
 // (so the per-Gaussian gradient record of the rasterizer feeds every group without copies).
 // DIM comes from the host, one pipeline per group width: a constant divisor turns the row and
 // column of each element into a multiply and shift instead of a run-time integer division,
-// which dominated this kernel (lavapipe: 3.8 → 2.6 ms a step at 1,774 Gaussians).
+// which dominated this kernel (lavapipe: 87.6 → 52.0 ms a step at 71,922 Gaussians, RESULTS).
 
 struct AdamParams {
     count: u32,
