@@ -379,9 +379,15 @@ async fn list(a: &SubmitArgs) -> Result<()> {
         } else {
             plan::project_table(&rows, now)
         };
+        let table = if terminal {
+            plan::fit_width(&table, console::Term::stdout().size().1)
+        } else {
+            table
+        };
         if table != shown {
             if terminal && !shown.is_empty() {
-                // Up over the last table and clear to the end of the screen.
+                // Up over the last table and clear to the end of the screen (each line fits
+                // the terminal, so lines are rows).
                 print!("\x1b[{}A\x1b[J", shown.lines().count());
             }
             print!("{table}");

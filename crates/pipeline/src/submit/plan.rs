@@ -311,6 +311,18 @@ pub fn project_table(rows: &[ProjectRow], now_s: i64) -> String {
     out
 }
 
+/// Each line of `text` cut to fit `columns` (with … where cut).
+pub fn fit_width(text: &str, columns: u16) -> String {
+    let max = usize::from(columns.max(2)) - 1;
+    text.lines()
+        .map(|l| match l.char_indices().nth(max) {
+            Some(_) => format!("{}…", l.chars().take(max - 1).collect::<String>()),
+            None => l.to_string(),
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
 /// The detail of an ended project: how long it ran, then `detail` (an error) if any.
 pub fn ended_detail(started_s: Option<i64>, stopped_s: Option<i64>, detail: &str) -> String {
     let took = match (started_s, stopped_s) {
@@ -476,5 +488,10 @@ mod tests {
              old-garden  SUCCEEDED  2 h 30 min ago  took 45 min\n"
         );
         assert_eq!(ended_detail(None, None, "x"), "x");
+        // On a terminal each line is cut to its width, so that a redraw counts rows right.
+        assert_eq!(
+            fit_width("JOB  STATE\ncastle-1  RUNNING  train 1200/7000\n", 12),
+            "JOB  STATE\ncastle-1  …\n"
+        );
     }
 }
