@@ -506,6 +506,10 @@ fn view_follows_a_cloud_project_from_its_bucket() {
     assert_eq!(scene["step"], 10, "{scene}");
     assert_eq!(scene["live"], true, "{scene}");
     assert_eq!(scene["cameras"].as_array().unwrap().len(), 5, "{scene}");
+    assert_eq!(
+        scene["title"], "s3://splat-test/splat-jobs/castle-7/ (step_000010.ckpt)",
+        "{scene}"
+    );
 
     // A newer checkpoint, with the optimiser's state as a trainer writes it: its model shown,
     // only the model fetched, and the older one gone from the mirror.
@@ -563,6 +567,10 @@ fn view_follows_a_cloud_project_from_its_bucket() {
         s["model"]["format"] == "sog" && s["gaussians"] == 2500
     });
     assert!(scene.get("step").is_none(), "{scene}");
+    assert_eq!(
+        scene["title"], "s3://splat-test/splat-jobs/castle-7/ (scene.sog)",
+        "{scene}"
+    );
     assert_eq!(
         std::fs::read(mirror.join("scene.sog")).unwrap(),
         std::fs::read(&sog).unwrap()

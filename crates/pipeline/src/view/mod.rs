@@ -51,11 +51,16 @@ pub struct ViewArgs {
 }
 
 pub fn run(a: ViewArgs) -> Result<()> {
-    let path = match a.path.to_str().filter(|p| p.starts_with("s3://")) {
+    let cloud = a.path.to_str().filter(|p| p.starts_with("s3://"));
+    let path = match cloud {
         Some(uri) => remote::follow(uri, a.mirror.clone(), a.poll_seconds, a.region.as_deref())?,
         None => a.path.clone(),
     };
-    let source = source::resolve(&path, a.cameras.as_deref(), a.background)?;
+    let shown_as = cloud.map(str::to_string);
+    let mut source = source::resolve(&path, a.cameras.as_deref(), a.background)?;
+    if let Some(name) = &shown_as {
+        source.retitle(name);
+    }
     let viewer = server::bind(a.port.unwrap_or(DEFAULT_PORT), a.port.is_none())?;
     let url = format!("http://127.0.0.1:{}/", viewer.port);
     println!("{url}");
@@ -79,6 +84,7 @@ pub fn run(a: ViewArgs) -> Result<()> {
         path: path.clone(),
         cameras: a.cameras.clone(),
         background: a.background,
+        shown_as,
     });
     if source.meta.step.is_some() {
         eprintln!(

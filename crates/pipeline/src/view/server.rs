@@ -22,6 +22,8 @@ pub struct Watch {
     pub path: PathBuf,
     pub cameras: Option<PathBuf>,
     pub background: [f64; 3],
+    /// What the page calls the scene instead of the local file (a cloud project's address).
+    pub shown_as: Option<String>,
 }
 
 /// What the page is shown now, and how many times that has changed.
@@ -231,7 +233,10 @@ fn follow(w: &Watch, current: &Current) -> ! {
             continue;
         }
         match source::resolve(&w.path, w.cameras.as_deref(), w.background) {
-            Ok(s) => {
+            Ok(mut s) => {
+                if let Some(name) = &w.shown_as {
+                    s.retitle(name);
+                }
                 last_error.clear();
                 eprintln!(
                     "viewer: now showing {} ({} Gaussians)",

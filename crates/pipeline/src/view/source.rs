@@ -85,6 +85,20 @@ pub struct Source {
     pub located: crate::model_file::Located,
 }
 
+impl Source {
+    /// Titles the scene `name` (a cloud project's address) followed by the model file's name,
+    /// instead of the file's local path.
+    pub fn retitle(&mut self, name: &str) {
+        let file = self
+            .located
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.meta.title = format!("{name} ({file})");
+    }
+}
+
 /// Reads and checks the model; returns it with its Gaussian count.
 fn open_model(file: &Path) -> Result<(Model, usize)> {
     let is_dir = file.is_dir();
