@@ -131,12 +131,8 @@ impl Checkpoint {
         reason = "a header of numbers, strings and lists always serialises"
     )]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header = serde_json::to_vec(&self.header).expect("a header always serialises");
         let floats: usize = self.data.iter().map(Vec::len).sum();
-        let mut out = Vec::with_capacity(MAGIC.len() + 8 + header.len() + 4 * floats);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        out.extend_from_slice(&header);
+        let mut out = head_bytes(&self.header, 4 * floats).expect("a header always serialises");
         for a in &self.data {
             for v in a {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -202,6 +198,17 @@ impl Checkpoint {
         })?;
         Self::from_bytes(path, &bytes)
     }
+}
+
+/// A checkpoint file's start — the magic line, the header's length, the header — in a buffer
+/// with room for `data_bytes` more.
+fn head_bytes(header: &Header, data_bytes: usize) -> Result<Vec<u8>, serde_json::Error> {
+    let json = serde_json::to_vec(header)?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 8 + json.len() + data_bytes);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    Ok(out)
 }
 
 /// How far the first bytes of a checkpoint file go towards its header.
@@ -280,11 +287,7 @@ pub fn model_only(prefix: &[u8]) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("the bytes end before the model does ({end} needed)"))?;
     header.arrays.truncate(MODEL_ARRAYS.len());
     header.adam_steps.clear();
-    let json = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
-    let mut out = Vec::with_capacity(MAGIC.len() + 8 + json.len() + model.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    out.extend_from_slice(&json);
+    let mut out = head_bytes(&header, model.len()).map_err(|e| e.to_string())?;
     out.extend_from_slice(model);
     Ok(out)
 }
@@ -294,21 +297,22 @@ pub fn path_for(dir: &Path, step: u32) -> PathBuf {
     dir.join(format!("step_{step:06}.ckpt"))
 }
 
+/// The step of a checkpoint named as [`path_for`] names it (`step_000123.ckpt`).
+pub fn step_of(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix("step_")?
+        .strip_suffix(".ckpt")?
+        .parse()
+        .ok()
+}
+
 /// The checkpoints in `dir`, oldest first.
 pub fn list(dir: &Path) -> Vec<(u32, PathBuf)> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let step = name
-                .strip_prefix("step_")?
-                .strip_suffix(".ckpt")?
-                .parse()
-                .ok()?;
-            Some((step, e.path()))
-        })
+        .filter_map(|e| Some((step_of(e.file_name().to_str()?)?, e.path())))
         .collect();
     found.sort();
     found

@@ -112,7 +112,7 @@ pub struct Adam {
 
 impl Adam {
     /// Checks the kernel's source; the pipelines are made as the group widths show up.
-    pub fn new(_ctx: &GpuContext, config: AdamConfig) -> Result<Self, GpuError> {
+    pub fn new(config: AdamConfig) -> Result<Self, GpuError> {
         Shader::compose(&adam_source(1))?;
         Ok(Self {
             kernels: Mutex::new(HashMap::new()),

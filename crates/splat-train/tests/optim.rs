@@ -29,7 +29,7 @@ fn gpu_adam_matches_the_reference_step() {
     let ctx = context();
     let mut r = rand_pcg::Pcg64::seed_from_u64(1);
     let (count, stride) = (1000usize, 64usize);
-    let adam = Adam::new(ctx, AdamConfig::default()).expect("adam kernel");
+    let adam = Adam::new(AdamConfig::default()).expect("adam kernel");
     let mut groups: Vec<Group> = [(3usize, 3usize), (1, 0), (45, 11), (4, 56)]
         .into_iter()
         .map(|(dim, offset)| {
@@ -128,7 +128,7 @@ fn render_loss_backward_adam_fits_a_target_image() {
     }
     let g = GpuGaussians::upload(ctx, &start).unwrap();
     let loss = PhotometricLoss::new(ctx).expect("loss kernels");
-    let adam = Adam::new(ctx, AdamConfig::default()).expect("adam kernel");
+    let adam = Adam::new(AdamConfig::default()).expect("adam kernel");
     let mut frame = splat_train::Frame::empty(ctx);
     let mut eval = splat_train::LossEval::empty(ctx);
     let mut grads = splat_train::GpuGrads::empty(ctx);

@@ -433,12 +433,18 @@ async fn project_rows(aws: &Aws, machine: &str) -> Result<Vec<plan::ProjectRow>>
         .await
         .map_err(sdk)
         .with_context(|| format!("listing the executions of {machine}"))?;
-    let ended = newest
-        .executions()
-        .iter()
+    // One that ended between the two listings is in both: it is shown once, as it is now.
+    let fresher: Vec<_> = newest.executions().to_vec();
+    items.retain(|r| {
+        fresher.iter().all(|e| {
+            e.execution_arn() != r.execution_arn() || *e.status() == ExecutionStatus::Running
+        })
+    });
+    let ended = fresher
+        .into_iter()
         .filter(|e| *e.status() != ExecutionStatus::Running)
         .take(LISTED_ENDED as usize);
-    items.extend(ended.cloned());
+    items.extend(ended);
     let mut rows = Vec::new();
     for e in items {
         rows.push(project_row(aws, &e).await?);
@@ -451,7 +457,7 @@ async fn project_row(
     aws: &Aws,
     e: &aws_sdk_sfn::types::ExecutionListItem,
 ) -> Result<plan::ProjectRow> {
-    let started_s = Some(e.start_date().secs());
+    let started_s = e.start_date().secs();
     let stopped_s = e.stop_date().map(aws_sdk_sfn::primitives::DateTime::secs);
     let detail = match e.status() {
         ExecutionStatus::Succeeded => plan::ended_detail(started_s, stopped_s, ""),
@@ -468,7 +474,12 @@ async fn project_row(
         _ => {
             let d = describe(aws, e.execution_arn()).await?;
             let error = match (d.error(), d.cause()) {
-                (Some(err), Some(cause)) => format!("{err}: {}", first_line(cause, 120)),
+                (Some(err), Some(cause)) => {
+                    format!(
+                        "{err}: {}",
+                        plan::cut(cause.lines().next().unwrap_or(""), 120)
+                    )
+                }
                 (Some(err), None) => err.to_string(),
                 _ => String::new(),
             };
@@ -479,19 +490,8 @@ async fn project_row(
         job: e.name().to_string(),
         state: e.status().as_str().to_string(),
         started_s,
-        stopped_s,
         detail,
     })
-}
-
-/// A cause's first line, at most `max` characters (with … when cut).
-fn first_line(text: &str, max: usize) -> String {
-    let line = text.lines().next().unwrap_or("");
-    if line.chars().count() <= max {
-        return line.to_string();
-    }
-    let cut: String = line.chars().take(max).collect();
-    format!("{cut}…")
 }
 
 /// A project execution's job id and where its files are, from its input.

@@ -252,87 +252,69 @@ pub fn newest(snapshots: impl IntoIterator<Item = Value>) -> Option<Value> {
         .max_by_key(|s| s["updated"].as_u64().unwrap_or(0))
 }
 
-/// One project of `splat submit --list`: its execution's name (the job id), state, start and
-/// end (Unix seconds) and what else there is to say (progress, the error, how long it took).
+/// One project of `splat submit --list`: its execution's name (the job id), state, start (Unix
+/// seconds) and what else there is to say (progress, the error, how long it took).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectRow {
     pub job: String,
     pub state: String,
-    pub started_s: Option<i64>,
-    pub stopped_s: Option<i64>,
+    pub started_s: i64,
     pub detail: String,
 }
 
 /// Projects as an aligned table, newest first, ages counted back from `now_s`.
 pub fn project_table(rows: &[ProjectRow], now_s: i64) -> String {
-    let started = |r: &ProjectRow| {
-        r.started_s.map_or_else(
-            || "-".to_string(),
-            |t| format!("{} ago", duration((now_s - t) as f64)),
-        )
-    };
     let mut rows: Vec<&ProjectRow> = rows.iter().collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.started_s));
-    let job_w = rows
+    let cells: Vec<[String; 4]> =
+        std::iter::once(["JOB", "STATE", "STARTED", "PROGRESS"].map(String::from))
+            .chain(rows.iter().map(|r| {
+                let age = format!("{} ago", duration((now_s - r.started_s) as f64));
+                [r.job.clone(), r.state.clone(), age, r.detail.clone()]
+            }))
+            .collect();
+    let width = |c: usize| {
+        cells
+            .iter()
+            .map(|row| row[c].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    cells
         .iter()
-        .map(|r| r.job.len())
-        .chain([3])
-        .max()
-        .unwrap_or(3);
-    let state_w = rows
-        .iter()
-        .map(|r| r.state.len())
-        .chain([5])
-        .max()
-        .unwrap_or(5);
-    let age_w = rows
-        .iter()
-        .map(|r| started(r).len())
-        .chain([7])
-        .max()
-        .unwrap_or(7);
-    let mut out = format!(
-        "{:job_w$}  {:state_w$}  {:age_w$}  {}\n",
-        "JOB", "STATE", "STARTED", "PROGRESS"
-    );
-    for r in rows {
-        out.push_str(
-            format!(
-                "{:job_w$}  {:state_w$}  {:age_w$}  {}",
-                r.job,
-                r.state,
-                started(r),
-                r.detail
-            )
-            .trim_end(),
-        );
-        out.push('\n');
-    }
-    out
-}
-
-/// Each line of `text` cut to fit `columns` (with … where cut).
-pub fn fit_width(text: &str, columns: u16) -> String {
-    let max = usize::from(columns.max(2)) - 1;
-    text.lines()
-        .map(|l| match l.char_indices().nth(max) {
-            Some(_) => format!("{}…", l.chars().take(max - 1).collect::<String>()),
-            None => l.to_string(),
+        .map(|[a, b, c, d]| {
+            format!("{a:w0$}  {b:w1$}  {c:w2$}  {d}")
+                .trim_end()
+                .to_string()
+                + "\n"
         })
-        .map(|l| l + "\n")
         .collect()
 }
 
-/// The detail of an ended project: how long it ran, then `detail` (an error) if any.
-pub fn ended_detail(started_s: Option<i64>, stopped_s: Option<i64>, detail: &str) -> String {
-    let took = match (started_s, stopped_s) {
-        (Some(a), Some(b)) => format!("took {}", duration((b - a) as f64)),
-        _ => String::new(),
-    };
-    match (took.is_empty(), detail.is_empty()) {
-        (_, true) => took,
-        (true, false) => detail.to_string(),
-        (false, false) => format!("{took}; {detail}"),
+/// `line` cut to at most `max` characters, the last of them … where it was cut.
+pub fn cut(line: &str, max: usize) -> String {
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let kept: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
+/// Each line of `text` cut to fit a terminal `columns` wide (one column spare, so that a full
+/// line does not wrap).
+pub fn fit_width(text: &str, columns: u16) -> String {
+    let max = usize::from(columns.max(2)) - 1;
+    text.lines().map(|l| cut(l, max) + "\n").collect()
+}
+
+/// The detail of an ended project: how long it ran, then `error` if any.
+pub fn ended_detail(started_s: i64, stopped_s: Option<i64>, error: &str) -> String {
+    let took = stopped_s.map(|b| format!("took {}", duration((b - started_s) as f64)));
+    match (took, error.is_empty()) {
+        (Some(t), true) => t,
+        (Some(t), false) => format!("{t}; {error}"),
+        (None, _) => error.to_string(),
     }
 }
 
@@ -448,35 +430,30 @@ mod tests {
 
     #[test]
     fn projects_list_newest_first_in_aligned_columns() {
-        let row =
-            |job: &str, state: &str, started: i64, stopped: Option<i64>, detail: &str| ProjectRow {
-                job: job.into(),
-                state: state.into(),
-                started_s: Some(started),
-                stopped_s: stopped,
-                detail: detail.into(),
-            };
+        let row = |job: &str, state: &str, started_s: i64, detail: &str| ProjectRow {
+            job: job.into(),
+            state: state.into(),
+            started_s,
+            detail: detail.into(),
+        };
         let rows = [
             row(
                 "old-garden",
                 "SUCCEEDED",
                 1_000,
-                Some(3_700),
-                &ended_detail(Some(1_000), Some(3_700), ""),
+                &ended_detail(1_000, Some(3_700), ""),
             ),
             row(
                 "castle-1",
                 "RUNNING",
                 9_700,
-                None,
                 "train 1200/7000 (17 %), 5 min left",
             ),
             row(
                 "bridge",
                 "FAILED",
                 5_000,
-                Some(5_200),
-                &ended_detail(Some(5_000), Some(5_200), "States.TaskFailed: no photos"),
+                &ended_detail(5_000, Some(5_200), "States.TaskFailed: no photos"),
             ),
         ];
         let table = project_table(&rows, 10_000);
@@ -487,7 +464,9 @@ mod tests {
              bridge      FAILED     1 h 23 min ago  took 4 min; States.TaskFailed: no photos\n\
              old-garden  SUCCEEDED  2 h 30 min ago  took 45 min\n"
         );
-        assert_eq!(ended_detail(None, None, "x"), "x");
+        assert_eq!(ended_detail(0, None, "x"), "x");
+        assert_eq!(cut("abcdef", 6), "abcdef");
+        assert_eq!(cut("abcdefg", 6), "abcde…");
         // On a terminal each line is cut to its width, so that a redraw counts rows right.
         assert_eq!(
             fit_width("JOB  STATE\ncastle-1  RUNNING  train 1200/7000\n", 12),

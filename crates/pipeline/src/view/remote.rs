@@ -61,12 +61,7 @@ pub fn newest_checkpoint<'a>(
 ) -> Option<(u32, String, i64)> {
     keys.into_iter()
         .filter_map(|(k, size)| {
-            let step = k
-                .strip_prefix(prefix)?
-                .strip_prefix("step_")?
-                .strip_suffix(".ckpt")?
-                .parse()
-                .ok()?;
+            let step = splat_train::checkpoint::step_of(k.strip_prefix(prefix)?)?;
             Some((step, k.clone(), *size))
         })
         .max_by_key(|(step, ..)| *step)
@@ -257,7 +252,10 @@ async fn fetch_model(
         end as f64 / 1e6,
         size as f64 / 1e6
     );
-    let bytes = aws.get_range(bucket, key, 0, end).await?;
+    // The header's bytes are here already: only the rest of the model is fetched.
+    let mut bytes = head;
+    let have = bytes.len() as u64;
+    bytes.extend(aws.get_range(bucket, key, have, end).await?);
     let model = model_only(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
     splat_scene::write_atomic_bytes(local, &model).with_context(|| format!("{}", local.display()))
 }

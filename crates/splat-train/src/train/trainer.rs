@@ -108,7 +108,7 @@ impl<'c> Trainer<'c> {
             ctx,
             raster: Rasterizer::new(ctx)?,
             loss: PhotometricLoss::new(ctx)?,
-            adam: Adam::new(ctx, AdamConfig::default())?,
+            adam: Adam::new(AdamConfig::default())?,
             gaussians,
             states,
             train,
