@@ -37,6 +37,20 @@ pub fn find(path: &Path) -> Result<Located> {
     Ok(found)
 }
 
+/// The newest model a checkpoint folder holds: its newest checkpoint, or a newer preview
+/// (`step_N.spz`: an `s3://` mirror keeps only those); at one step the checkpoint, which is
+/// exact.
+fn newest_checkpoint(dir: &Path) -> Option<(u32, PathBuf)> {
+    use splat_train::checkpoint::{list, list_previews};
+    let ckpt = list(dir).pop();
+    let preview = list_previews(dir).pop();
+    match (ckpt, preview) {
+        (Some(c), Some(p)) if p.0 > c.0 => Some(p),
+        (Some(c), _) => Some(c),
+        (None, p) => p,
+    }
+}
+
 /// `find` without a word on stderr (for a watcher that asks every few seconds).
 pub fn locate(path: &Path) -> Result<Located> {
     let at = |file: PathBuf, step: Option<u32>| Located {
@@ -54,7 +68,7 @@ pub fn locate(path: &Path) -> Result<Located> {
         .iter()
         .map(|n| path.join(n))
         .find(|p| p.is_file());
-    let newest = splat_train::checkpoint::list(&path.join(CHECKPOINTS)).pop();
+    let newest = newest_checkpoint(&path.join(CHECKPOINTS));
     if let Some((step, ckpt)) = newest {
         // A run resumed for more steps keeps its earlier point_cloud.ply until it ends: the
         // newer file is the model now.
@@ -116,4 +130,34 @@ pub fn read_cloud(path: &Path) -> Result<(PathBuf, GaussianCloud)> {
         splat_sogs::read_sog(&file)?
     };
     Ok((file, cloud))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_in_progress_shows_its_newest_checkpoint_or_a_newer_preview() {
+        let run = tempfile::tempdir().unwrap();
+        let dir = run.path().join(CHECKPOINTS);
+        std::fs::create_dir_all(&dir).unwrap();
+        let touch = |name: &str| std::fs::write(dir.join(name), b"x").unwrap();
+        let shown = || {
+            let l = locate(run.path()).unwrap();
+            (
+                l.file.file_name().unwrap().to_str().unwrap().to_string(),
+                l.step,
+            )
+        };
+        // A mirror of a cloud run holds previews only.
+        touch("step_000100.spz");
+        assert_eq!(shown(), ("step_000100.spz".into(), Some(100)));
+        // At one step the exact checkpoint is shown, not its preview.
+        touch("step_000100.ckpt");
+        assert_eq!(shown(), ("step_000100.ckpt".into(), Some(100)));
+        touch("step_000200.spz");
+        assert_eq!(shown(), ("step_000200.spz".into(), Some(200)));
+        touch("step_000300.ckpt");
+        assert_eq!(shown(), ("step_000300.ckpt".into(), Some(300)));
+    }
 }

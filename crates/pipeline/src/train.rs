@@ -515,6 +515,9 @@ impl Terminal {
                 eprintln!("no checkpoint in {}: starting from scratch", dir.display());
             }
             RunEvent::SkippedCheckpoint { why } => eprintln!("warning: skipping checkpoint {why}"),
+            RunEvent::NoPreview { why } => eprintln!(
+                "warning: a checkpoint's preview (step_N.spz, for following the run from afar) could not be written: {why}; checkpoints are written as usual"
+            ),
             RunEvent::Started {
                 gaussians,
                 train_views,

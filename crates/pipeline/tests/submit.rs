@@ -451,8 +451,8 @@ fn wait_for_scene(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value
 }
 
 /// `splat view s3://…/JOB/` on a project in the cloud: the cameras the SfM job uploaded, the
-/// newest checkpoint the training job uploaded (and each newer one), then the final scene.sog;
-/// only the newest checkpoint is kept in the mirror. A project with nothing to show yet is an
+/// newest checkpoint the training job uploaded (and each newer one; its preview where the job
+/// writes them), then the final scene.sog; only the newest is kept in the mirror. A project with nothing to show yet is an
 /// error naming it.
 #[test]
 fn view_follows_a_cloud_project_from_its_bucket() {
@@ -546,6 +546,40 @@ fn view_follows_a_cloud_project_from_its_bucket() {
         model(&mirror.join("checkpoints/step_000020.ckpt")),
         model(&run.join("checkpoints/step_000020.ckpt"))
     );
+
+    // A run that writes previews beside its checkpoints (as `splat train` does): the preview is
+    // followed, the whole small file, and nothing of the checkpoint is fetched.
+    let cloud30 = splat_test_support::sog::synthetic_cloud(3500, 2, 12);
+    common::write_checkpoint_with(&run, 30, &cloud30, true);
+    let ckpt30 = run.join("checkpoints/step_000030.ckpt");
+    let preview30 = splat_train::checkpoint::write_preview(
+        &run.join("checkpoints"),
+        30,
+        &splat_train::checkpoint::Checkpoint::read(&ckpt30)
+            .unwrap()
+            .model()
+            .unwrap(),
+    )
+    .unwrap();
+    upload(&preview30, "checkpoints/step_000030.spz");
+    upload(&ckpt30, "checkpoints/step_000030.ckpt");
+    let scene = wait_for_scene(&url, "the preview of step 30", |s| {
+        s["step"] == 30 && s["gaussians"] == 3500
+    });
+    assert_eq!(
+        scene["title"], "s3://splat-test/splat-jobs/castle-7/ (step_000030.spz)",
+        "{scene}"
+    );
+    assert_eq!(
+        std::fs::read(mirror.join("checkpoints/step_000030.spz")).unwrap(),
+        std::fs::read(&preview30).unwrap()
+    );
+    let left: Vec<_> = std::fs::read_dir(mirror.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(left, ["step_000030.spz"]);
 
     // The compression job's scene.sog: the final model.
     let last = dir.path().join("last.ply");

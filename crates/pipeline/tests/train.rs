@@ -251,6 +251,22 @@ fn a_run_in_progress_is_shown_from_its_newest_checkpoint() {
     );
     assert_eq!(report["model_file"].as_str(), ckpt.to_str());
 
+    // Beside each checkpoint kept, its preview (step_N.spz): the same Gaussians, scoring as the
+    // checkpoint does to within spz's quantisation.
+    for step in [10, 20] {
+        assert!(
+            out.join(format!("checkpoints/step_{step:06}.spz"))
+                .is_file(),
+            "no preview of step {step}"
+        );
+    }
+    let (preview_psnr, preview_report, _) = eval(&out.join("checkpoints/step_000020.spz"));
+    assert_eq!(preview_report["gaussians"], report["gaussians"]);
+    assert!(
+        (preview_psnr - psnr).abs() < 0.5,
+        "the preview scores {preview_psnr} dB, its checkpoint {psnr} dB"
+    );
+
     // Export writes the checkpoint's Gaussians; render draws the same picture from either.
     let exported = dir.path().join("step20.ply");
     let o = splat(&[
@@ -309,6 +325,8 @@ fn a_run_in_progress_is_shown_from_its_newest_checkpoint() {
         "point_cloud.ply",
         "checkpoints/step_000010.ckpt",
         "checkpoints/step_000020.ckpt",
+        "checkpoints/step_000010.spz",
+        "checkpoints/step_000020.spz",
     ] {
         std::fs::remove_file(out.join(f)).unwrap();
     }

@@ -6,6 +6,11 @@
 //! a JSON header, the header (scalars and the name and length of each array), then the arrays
 //! as little-endian f32 in header order. A hand-written container because the payload is a
 //! handful of large f32 arrays that must round-trip exactly; written atomically.
+//!
+//! Beside each checkpoint a run writes its model as a preview, `step_000123.spz` (Niantic's
+//! compact format, ~25 bytes a Gaussian against the checkpoint's ~700): what `splat view
+//! s3://…` fetches to follow a cloud run, and a file any spz viewer opens. Pruning removes a
+//! preview with its checkpoint.
 
 use crate::model::Gaussians32;
 use crate::sh::coeff_count;
@@ -306,23 +311,65 @@ pub fn step_of(file_name: &str) -> Option<u32> {
         .ok()
 }
 
+/// `dir/step_000123.spz`: the preview of the checkpoint [`path_for`] names.
+pub fn preview_path_for(dir: &Path, step: u32) -> PathBuf {
+    dir.join(format!("step_{step:06}.spz"))
+}
+
+/// The step of a preview named as [`preview_path_for`] names it (`step_000123.spz`).
+pub fn preview_step_of(file_name: &str) -> Option<u32> {
+    file_name
+        .strip_prefix("step_")?
+        .strip_suffix(".spz")?
+        .parse()
+        .ok()
+}
+
 /// The checkpoints in `dir`, oldest first.
 pub fn list(dir: &Path) -> Vec<(u32, PathBuf)> {
+    list_named(dir, step_of)
+}
+
+/// The previews in `dir`, oldest first.
+pub fn list_previews(dir: &Path) -> Vec<(u32, PathBuf)> {
+    list_named(dir, preview_step_of)
+}
+
+fn list_named(dir: &Path, step: fn(&str) -> Option<u32>) -> Vec<(u32, PathBuf)> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| Some((step_of(e.file_name().to_str()?)?, e.path())))
+        .filter_map(|e| Some((step(e.file_name().to_str()?)?, e.path())))
         .collect();
     found.sort();
     found
 }
 
-/// Deletes all but the newest `keep` checkpoints in `dir`.
+/// Writes `model` as the preview of step `step`'s checkpoint in `dir` (through a temporary
+/// file renamed into place); returns its path.
+pub fn write_preview(
+    dir: &Path,
+    step: u32,
+    model: &Gaussians32,
+) -> Result<PathBuf, splat_scene::SceneError> {
+    let path = preview_path_for(dir, step);
+    splat_scene::formats::write_model(&path, &model.to_cloud(), splat_scene::formats::Format::Spz)?;
+    Ok(path)
+}
+
+/// Deletes all but the newest `keep` checkpoints in `dir`, and every preview but theirs.
 pub fn prune(dir: &Path, keep: usize) {
     let all = list(dir);
-    for (_, p) in all.iter().take(all.len().saturating_sub(keep)) {
+    let cut = all.len().saturating_sub(keep);
+    for (_, p) in &all[..cut] {
         let _ = std::fs::remove_file(p);
+    }
+    let kept: Vec<u32> = all[cut..].iter().map(|(step, _)| *step).collect();
+    for (step, p) in list_previews(dir) {
+        if !kept.contains(&step) {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
@@ -356,6 +403,71 @@ mod tests {
             arrays: Vec::new(),
         };
         Checkpoint::from_arrays(header, arrays)
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_checkpoints_and_only_their_previews() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = checkpoint(20).model().unwrap();
+        for step in [100, 200, 300] {
+            std::fs::write(path_for(dir.path(), step), b"c").unwrap();
+            write_preview(dir.path(), step, &model).unwrap();
+        }
+        // A preview whose checkpoint was never written (a write that failed after it).
+        write_preview(dir.path(), 50, &model).unwrap();
+        std::fs::write(dir.path().join("step_000400.ply"), b"not ours").unwrap();
+        prune(dir.path(), 2);
+        let steps = |l: Vec<(u32, PathBuf)>| l.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        assert_eq!(steps(list(dir.path())), [200, 300]);
+        assert_eq!(steps(list_previews(dir.path())), [200, 300]);
+        assert!(dir.path().join("step_000400.ply").is_file());
+        assert_eq!(preview_step_of("step_000300.spz"), Some(300));
+        assert_eq!(preview_step_of("step_000300.ckpt"), None);
+        assert_eq!(step_of("step_000300.spz"), None);
+    }
+
+    #[test]
+    fn a_preview_holds_the_model_to_spz_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 64;
+        let wave = |k: usize, scale: f32| -> Vec<f32> {
+            (0..k * n)
+                .map(|i| scale * (i as f32 * 0.37).sin())
+                .collect()
+        };
+        let model = Gaussians32 {
+            sh_degree: 1,
+            means: wave(3, 4.0),
+            log_scales: wave(3, 1.0).iter().map(|v| v - 3.0).collect(),
+            quats: wave(4, 1.0).iter().map(|v| v + 0.1).collect(),
+            opacities: wave(1, 3.0),
+            sh: wave(12, 0.4),
+        };
+        let path = write_preview(dir.path(), 7, &model).unwrap();
+        assert_eq!(path, dir.path().join("step_000007.spz"));
+        let back = splat_scene::formats::read_model(&path).unwrap();
+        let truth = model.to_cloud();
+        assert_eq!(back.len(), n);
+        // Positions in 24-bit fixed point (16 fractional bits within ±128), opacity in 8 bits.
+        for (a, b) in back.means.iter().zip(&truth.means) {
+            for k in 0..3 {
+                assert!((a[k] - b[k]).abs() <= 1.0 / 65536.0, "{a:?} {b:?}");
+            }
+        }
+        let sigmoid = |x: f32| 1.0 / (1.0 + (-x).exp());
+        for (a, b) in back.opacity.iter().zip(&truth.opacity) {
+            assert!(
+                (sigmoid(*a) - sigmoid(*b)).abs() <= 0.5 / 255.0 + 1e-6,
+                "{a} {b}"
+            );
+        }
+        // A model spz cannot hold (a position past its 24-bit range): an error naming the
+        // file, and no file.
+        let mut far = model.clone();
+        far.means[4] = 1e7;
+        let e = write_preview(dir.path(), 8, &far).unwrap_err().to_string();
+        assert!(e.contains("step_000008.spz") && e.contains("24-bit"), "{e}");
+        assert!(list_previews(dir.path()).iter().all(|(s, _)| *s != 8));
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub enum RunEvent<'a> {
     NoCheckpoint { dir: &'a Path },
     /// A checkpoint that did not read back, skipped for an older one.
     SkippedCheckpoint { why: &'a CheckpointError },
+    /// A checkpoint's preview (`step_N.spz`) could not be written (said once a run; the
+    /// checkpoints themselves are written).
+    NoPreview { why: &'a str },
     /// The step loop starts at `first_step`.
     Started {
         gaussians: u32,
@@ -271,12 +274,26 @@ pub fn run(
     };
     // Training time since step 0 (earlier runs included), without evaluations.
     let elapsed = || earlier_secs + start.elapsed().as_secs_f64() - evaluating.get();
+    // The first preview that could not be written, for the loop to say (once a run).
+    let preview_said = std::cell::Cell::new(false);
+    let preview_problem = std::cell::RefCell::new(None::<String>);
     let save = |trainer: &Trainer| -> Result<PathBuf, RunError> {
         std::fs::create_dir_all(ckpt_dir).map_err(io("creating", ckpt_dir))?;
         let path = checkpoint::path_for(ckpt_dir, trainer.step);
         let mut c = trainer.checkpoint()?;
         c.header.elapsed_s = elapsed();
         c.header.settings.clone_from(&opts.settings);
+        // The preview first: a follower that sees the checkpoint finds its preview there too.
+        // It is only a view of the model, so a preview that cannot be written (a model spz
+        // cannot hold) is said once and the run goes on.
+        let preview = c.model().map_err(|e| e.to_string()).and_then(|m| {
+            checkpoint::write_preview(ckpt_dir, trainer.step, &m).map_err(|e| e.to_string())
+        });
+        if let Err(why) = preview
+            && !preview_said.replace(true)
+        {
+            preview_problem.replace(Some(why));
+        }
         c.write(&path)?;
         checkpoint::prune(ckpt_dir, 2);
         Ok(path)
@@ -360,6 +377,9 @@ pub fn run(
         if opts.checkpoint_every > 0 && (s + 1) % opts.checkpoint_every == 0 && s + 1 != opts.steps
         {
             save(trainer)?;
+            if let Some(why) = preview_problem.take() {
+                observe(RunEvent::NoPreview { why: &why });
+            }
         }
         if interrupted.load(Ordering::SeqCst) {
             observe(RunEvent::LoopEnded);

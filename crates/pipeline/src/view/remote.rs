@@ -1,12 +1,13 @@
 //! `splat view s3://BUCKET/PREFIX/JOB_ID/`: a cloud project (`splat submit`) looked at while it
 //! runs. The project's files are mirrored into a local folder laid out as a `splat run`
 //! folder — the SfM job's `sfm/sparse/0/` as `sparse/0/` (the cameras to step through), the
-//! newest of the training job's `checkpoints/step_N.ckpt` (older ones removed), and once the
+//! newest model of the training job's `checkpoints/` (older ones removed), and once the
 //! compression job has written it, `sog/scene.sog` as `scene.sog` — and the viewer follows
 //! that folder as it follows a local run: each newer checkpoint, then the final scene. The
 //! mirror is brought up to date every `--poll-seconds` until `scene.sog` is there.
 //!
-//! Only what the page shows is downloaded (never the photos), and of a checkpoint only its
+//! Only what the page shows is downloaded (never the photos). Of a checkpoint, its preview
+//! `step_N.spz` where the trainer wrote one (~25 bytes a Gaussian); else only the checkpoint's
 //! first part, the model (`splat_train::checkpoint::model_only`: about a third of the file,
 //! which also holds the optimiser's state), ~0.25 KB a Gaussian.
 
@@ -54,17 +55,51 @@ impl Project {
     }
 }
 
-/// The newest `step_N.ckpt` directly under `prefix` among `keys`: (step, key, size).
-pub fn newest_checkpoint<'a>(
+/// The newest file directly under `prefix` among `keys` that `step_of` gives a step
+/// (`checkpoint::step_of` for `step_N.ckpt`, `preview_step_of` for `step_N.spz`):
+/// (step, key, size).
+pub fn newest<'a>(
     keys: impl IntoIterator<Item = (&'a String, &'a i64)>,
     prefix: &str,
+    step_of: fn(&str) -> Option<u32>,
 ) -> Option<(u32, String, i64)> {
     keys.into_iter()
         .filter_map(|(k, size)| {
-            let step = splat_train::checkpoint::step_of(k.strip_prefix(prefix)?)?;
+            let step = step_of(k.strip_prefix(prefix)?)?;
             Some((step, k.clone(), *size))
         })
         .max_by_key(|(step, ..)| *step)
+}
+
+/// Which of a training job's files to mirror: its newest preview where that is as new as its
+/// newest checkpoint, else that checkpoint's model (a job that writes no previews; a
+/// checkpoint whose preview is not there yet, unless the mirror holds the checkpoint already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    Preview { step: u32, key: String, size: i64 },
+    Checkpoint { step: u32, key: String, size: i64 },
+}
+
+/// What `sync` fetches among `keys` under `prefix`; `have_checkpoint(step)`: whether the
+/// mirror holds that step's checkpoint model.
+pub fn wanted<'a>(
+    keys: impl IntoIterator<Item = (&'a String, &'a i64)> + Clone,
+    prefix: &str,
+    have_checkpoint: impl Fn(u32) -> bool,
+) -> Option<Wanted> {
+    use splat_train::checkpoint::{preview_step_of, step_of};
+    let ckpt = newest(keys.clone(), prefix, step_of);
+    let preview = newest(keys, prefix, preview_step_of);
+    match (preview, ckpt) {
+        (Some((step, key, size)), c)
+            if c.as_ref()
+                .is_none_or(|(s, ..)| *s < step || (*s == step && !have_checkpoint(step))) =>
+        {
+            Some(Wanted::Preview { step, key, size })
+        }
+        (_, Some((step, key, size))) => Some(Wanted::Checkpoint { step, key, size }),
+        (_, None) => None,
+    }
 }
 
 /// Mirrors `uri` into `mirror` (or the default place) once, then keeps it up to date in the
@@ -190,20 +225,50 @@ async fn sync(aws: &crate::submit::cloud::Aws, project: &Project, dir: &Path) ->
         }
         return Ok(Synced::Finished);
     }
+    sync_training(aws, bucket, root, dir).await
+}
+
+/// The training job's newest model into `dir/checkpoints` (see [`wanted`]), older ones removed.
+#[cfg(feature = "aws")]
+async fn sync_training(
+    aws: &crate::submit::cloud::Aws,
+    bucket: &str,
+    root: &str,
+    dir: &Path,
+) -> Result<Synced> {
+    use splat_train::checkpoint::{list, list_previews, path_for, preview_path_for};
     let checkpoints = format!("{root}/checkpoints/");
     let listed = aws.list(bucket, &checkpoints).await?;
-    let Some((step, key, size)) = newest_checkpoint(&listed, &checkpoints) else {
-        return Ok(Synced::Nothing);
-    };
     let local_dir = dir.join("checkpoints");
-    let local = splat_train::checkpoint::path_for(&local_dir, step);
-    // A step's checkpoint never changes, and the mirror keeps only its model: there is
-    // nothing to compare sizes with.
-    if !local.is_file() {
-        fetch_model(aws, bucket, &key, size, &local, step).await?;
-    }
-    for (older, path) in splat_train::checkpoint::list(&local_dir) {
-        if older != step {
+    let have = |step| path_for(&local_dir, step).is_file();
+    let keep = match wanted(&listed, &checkpoints, have) {
+        None => return Ok(Synced::Nothing),
+        Some(Wanted::Preview { step, key, size }) => {
+            let local = preview_path_for(&local_dir, step);
+            if !same_size(&local, size) {
+                eprintln!(
+                    "splat view: downloading the preview of step {step} ({:.1} MB)",
+                    size as f64 / 1e6
+                );
+                aws.download_to(bucket, &key, &local).await?;
+            }
+            local
+        }
+        Some(Wanted::Checkpoint { step, key, size }) => {
+            let local = path_for(&local_dir, step);
+            // A step's checkpoint never changes, and the mirror keeps only its model: there is
+            // nothing to compare sizes with.
+            if !local.is_file() {
+                fetch_model(aws, bucket, &key, size, &local, step).await?;
+            }
+            local
+        }
+    };
+    for (_, path) in list(&local_dir)
+        .into_iter()
+        .chain(list_previews(&local_dir))
+    {
+        if path != keep {
             // The viewer shows the newest; an old one left behind only takes room.
             let _ = std::fs::remove_file(path);
         }
@@ -289,6 +354,57 @@ mod tests {
     }
 
     #[test]
+    fn the_preview_is_followed_where_it_is_as_new_as_the_checkpoint() {
+        let keys = |names: &[(&str, i64)]| -> HashMap<String, i64> {
+            names
+                .iter()
+                .map(|(k, s)| (format!("r/checkpoints/{k}"), *s))
+                .collect()
+        };
+        let preview = |step: u32, size: i64| Wanted::Preview {
+            step,
+            key: format!("r/checkpoints/step_{step:06}.spz"),
+            size,
+        };
+        let checkpoint = |step: u32, size: i64| Wanted::Checkpoint {
+            step,
+            key: format!("r/checkpoints/step_{step:06}.ckpt"),
+            size,
+        };
+        let none = |_| false;
+        // A job without previews: its checkpoint.
+        let k = keys(&[("step_000500.ckpt", 50), ("progress.json", 1)]);
+        assert_eq!(
+            wanted(&k, "r/checkpoints/", none),
+            Some(checkpoint(500, 50))
+        );
+        // With them: the newest preview, not the checkpoint beside it.
+        let k = keys(&[
+            ("step_000500.ckpt", 50),
+            ("step_000500.spz", 5),
+            ("step_001000.ckpt", 90),
+            ("step_001000.spz", 8),
+        ]);
+        assert_eq!(wanted(&k, "r/checkpoints/", none), Some(preview(1000, 8)));
+        // Unless the mirror already holds that step's checkpoint (fetched before the preview
+        // was there).
+        assert_eq!(
+            wanted(&k, "r/checkpoints/", |s| s == 1000),
+            Some(checkpoint(1000, 90))
+        );
+        // A checkpoint newer than every preview: its model.
+        let k = keys(&[("step_000500.spz", 5), ("step_001000.ckpt", 90)]);
+        assert_eq!(
+            wanted(&k, "r/checkpoints/", none),
+            Some(checkpoint(1000, 90))
+        );
+        // Previews only.
+        let k = keys(&[("step_000500.spz", 5)]);
+        assert_eq!(wanted(&k, "r/checkpoints/", none), Some(preview(500, 5)));
+        assert_eq!(wanted(&keys(&[]), "r/checkpoints/", none), None);
+    }
+
+    #[test]
     fn the_newest_checkpoint_is_found_by_its_step() {
         let keys: HashMap<String, i64> = [
             ("r/checkpoints/step_000500.ckpt", 5),
@@ -300,10 +416,11 @@ mod tests {
         .into_iter()
         .map(|(k, s)| (k.to_string(), s))
         .collect();
+        let step_of = splat_train::checkpoint::step_of;
         assert_eq!(
-            newest_checkpoint(&keys, "r/checkpoints/"),
+            newest(&keys, "r/checkpoints/", step_of),
             Some((2000, "r/checkpoints/step_002000.ckpt".to_string(), 20))
         );
-        assert_eq!(newest_checkpoint(&HashMap::new(), "r/checkpoints/"), None);
+        assert_eq!(newest(&HashMap::new(), "r/checkpoints/", step_of), None);
     }
 }
