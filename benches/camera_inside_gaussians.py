@@ -11,28 +11,13 @@ import math
 import struct
 import sys
 
-
-def camera_poses(path):
-    """COLMAP images.bin: name -> (world-to-camera rotation rows, camera centre)."""
-    b = open(path, "rb").read()
-    count, o, out = struct.unpack("<Q", b[:8])[0], 8, {}
-    for _ in range(count):
-        _, qw, qx, qy, qz, tx, ty, tz, _ = struct.unpack("<idddddddi", b[o:o + 64])
-        o += 64
-        end = b.index(b"\0", o)
-        name, o = b[o:end].decode(), end + 1
-        o += 8 + struct.unpack("<Q", b[o:o + 8])[0] * 24
-        r = [[1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qw * qz), 2 * (qx * qz + qw * qy)],
-             [2 * (qx * qy + qw * qz), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qw * qx)],
-             [2 * (qx * qz - qw * qy), 2 * (qy * qz + qw * qx), 1 - 2 * (qx * qx + qy * qy)]]
-        t = [tx, ty, tz]
-        out[name] = (r, [-sum(r[i][c] * t[i] for i in range(3)) for c in range(3)])
-    return out
+import colmap_model
 
 
 def main():
     ws, name = sys.argv[1], sys.argv[2]
-    rotation, centre = camera_poses(ws + "/sparse/0/images.bin")[name]
+    pose = colmap_model.images(ws + "/sparse/0/images.bin")[name]
+    rotation, centre = pose[0], colmap_model.centre(pose)
     with open(ws + "/point_cloud.ply", "rb") as f:
         header = b""
         while not header.endswith(b"end_header\n"):

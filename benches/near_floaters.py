@@ -18,41 +18,11 @@ as `splat train --test-every 8` holds them out."""
 import argparse
 import math
 import struct
-import sys
+
+from colmap_model import centre, images, pinhole_cameras
 
 # splat_train::constants::FOV_CLAMP
 FOV_CLAMP = 1.3
-
-
-def cameras(path):
-    """COLMAP cameras.bin (PINHOLE only): id -> (width, height, fx, fy, cx, cy)."""
-    b = open(path, "rb").read()
-    count, o, out = struct.unpack("<Q", b[:8])[0], 8, {}
-    for _ in range(count):
-        cid, model, w, h = struct.unpack("<iiQQ", b[o:o + 24])
-        o += 24
-        if model != 1:
-            sys.exit(f"{path}: camera {cid} is not PINHOLE (run `splat undistort` first)")
-        out[cid] = (w, h) + struct.unpack("<4d", b[o:o + 32])
-        o += 32
-    return out
-
-
-def images(path):
-    """COLMAP images.bin: name -> (world-to-camera rotation rows, translation, camera id)."""
-    b = open(path, "rb").read()
-    count, o, out = struct.unpack("<Q", b[:8])[0], 8, {}
-    for _ in range(count):
-        _, qw, qx, qy, qz, tx, ty, tz, cid = struct.unpack("<idddddddi", b[o:o + 64])
-        o += 64
-        end = b.index(b"\0", o)
-        name, o = b[o:end].decode(), end + 1
-        o += 8 + struct.unpack("<Q", b[o:o + 8])[0] * 24
-        r = [[1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qw * qz), 2 * (qx * qz + qw * qy)],
-             [2 * (qx * qy + qw * qz), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qw * qx)],
-             [2 * (qx * qz - qw * qy), 2 * (qy * qz + qw * qx), 1 - 2 * (qx * qx + qy * qy)]]
-        out[name] = (r, [tx, ty, tz], cid)
-    return out
 
 
 def scaled(cam, k):
@@ -105,11 +75,6 @@ def covariance(row, col, power=2):
     return [[sum(r[a][k] * s2[k] * r[b][k] for k in range(3)) for b in range(3)] for a in range(3)]
 
 
-def centre(pose):
-    r, t, _ = pose
-    return [-sum(r[i][c] * t[i] for i in range(3)) for c in range(3)]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("workspace")
@@ -121,7 +86,7 @@ def main():
     ap.add_argument("--out", help="write the model with these Gaussians faded out")
     a = ap.parse_args()
     ws, model, target, near, far, out = a.workspace, a.model, a.image, a.near, a.far, a.out
-    cams = cameras(f"{ws}/sparse/0/cameras.bin")
+    cams = pinhole_cameras(f"{ws}/sparse/0/cameras.bin")
     if a.resolution:
         # Intrinsics scaled as training scales them to a longest side of --resolution pixels.
         cams = {c: scaled(cam, a.resolution / max(cam[0], cam[1])) for c, cam in cams.items()}
