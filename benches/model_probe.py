@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Two probes behind figures in benches/RESULTS.md (standard library only).
+"""Probes behind figures in benches/RESULTS.md (standard library only).
 
   model_probe.py checkpoint-share CKPT
       the bytes of a splat checkpoint through its model's arrays (header included, what
@@ -7,6 +7,10 @@
   model_probe.py zero-sh-rest IN.ply OUT.ply
       a binary little-endian 3DGS PLY with every f_rest_* (SH bands 1-3) set to 0, to score a
       model on its base colours alone (`splat eval OUT.ply DATA`)
+  model_probe.py training-views WORKSPACE OUT
+      a workspace (OUT/sparse/0, OUT/images linked to WORKSPACE's) without the photos
+      `--test-every 8` holds out and without points, so that `splat eval MODEL OUT` scores
+      every 8th *training* photo
 """
 import array
 import json
@@ -49,10 +53,34 @@ def zero_sh_rest(src, dst):
     open(dst, "wb").write(data[:end] + values.tobytes())
 
 
+def training_views(ws, out):
+    b = open(f"{ws}/sparse/0/images.bin", "rb").read()
+    count, o, entries = struct.unpack("<Q", b[:8])[0], 8, []
+    for _ in range(count):
+        start = o
+        o += 64
+        end = b.index(b"\0", o)
+        name, o = b[o:end].decode(), end + 1
+        o += 8 + struct.unpack("<Q", b[o:o + 8])[0] * 24
+        entries.append((name, b[start:o]))
+    held_out = set(sorted(n for n, _ in entries)[::8])
+    kept = [e for n, e in entries if n not in held_out]
+    os.makedirs(f"{out}/sparse/0", exist_ok=True)
+    with open(f"{ws}/sparse/0/cameras.bin", "rb") as f:
+        open(f"{out}/sparse/0/cameras.bin", "wb").write(f.read())
+    open(f"{out}/sparse/0/images.bin", "wb").write(struct.pack("<Q", len(kept)) + b"".join(kept))
+    open(f"{out}/sparse/0/points3D.bin", "wb").write(struct.pack("<Q", 0))
+    if not os.path.exists(f"{out}/images"):
+        os.symlink(os.path.abspath(f"{ws}/images"), f"{out}/images")
+    print(f"{out}: {len(kept)} training photos; `splat eval` scores every 8th of them")
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "checkpoint-share":
         checkpoint_share(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "zero-sh-rest":
         zero_sh_rest(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "training-views":
+        training_views(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

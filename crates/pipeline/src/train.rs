@@ -102,6 +102,11 @@ pub struct TrainArgs {
     /// OUTPUT/profile.json. Waits for the device after each stage, so it slows training a little.
     #[arg(long)]
     profile: bool,
+    /// After the last step, remove the floaters near the capture path: Gaussians that only
+    /// training cameras more than this many times farther away than the nearest camera have in
+    /// their picture (0: keep them). eval.json says how many went.
+    #[arg(long, default_value_t = splat_train::run::FLOATER_RATIO, value_parser = parse_floater_ratio)]
+    floater_ratio: f64,
     #[command(flatten)]
     densify: DensifyArgs,
     #[command(flatten)]
@@ -238,6 +243,18 @@ struct DensifyArgs {
     /// 0: never, the reference's effective behaviour).
     #[arg(long, default_value_t = DensifyConfig::default().max_screen_radius)]
     prune_screen_radius: f32,
+}
+
+/// `--floater-ratio`: 0, or a distance ratio of at least 1 (every camera that has a point in
+/// its picture is at least as far as the nearest camera, so a ratio under 1 would remove every
+/// Gaussian any camera sees).
+fn parse_floater_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v == 0.0 || (v.is_finite() && v >= 1.0) => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a distance ratio: 0 (keep every Gaussian) or a number ≥ 1"
+        )),
+    }
 }
 
 impl DensifyArgs {
@@ -421,6 +438,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         output: a.output.clone(),
         resume: a.resume,
         profile: a.profile,
+        floater_ratio: a.floater_ratio,
         settings: Some({
             let mut s = splat_train::run::settings(&cfg, &data_digest(&data));
             if let Some(d) = init_digest {
@@ -515,6 +533,9 @@ impl Terminal {
                 eprintln!("no checkpoint in {}: starting from scratch", dir.display());
             }
             RunEvent::SkippedCheckpoint { why } => eprintln!("warning: skipping checkpoint {why}"),
+            RunEvent::FloatersRemoved { count, ratio } => eprintln!(
+                "removed {count} floaters near the capture path (Gaussians only cameras over {ratio}× farther than the nearest have in their picture; --floater-ratio 0 keeps them)"
+            ),
             RunEvent::NoPreview { why } => eprintln!(
                 "warning: a checkpoint's preview (step_N.spz, for following the run from afar) could not be written: {why}; checkpoints are written as usual"
             ),
@@ -823,5 +844,16 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_floater_ratio_is_0_or_at_least_1() {
+        for ok in ["0", "1", "10", "2.5"] {
+            assert!(parse_floater_ratio(ok).is_ok(), "{ok}");
+        }
+        for bad in ["0.5", "-1", "nan", "inf", "ten"] {
+            let e = parse_floater_ratio(bad).unwrap_err();
+            assert!(e.contains(bad) && e.contains("≥ 1"), "{e}");
+        }
     }
 }

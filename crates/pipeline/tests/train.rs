@@ -56,6 +56,20 @@ fn train_writes_model_metrics_and_eval() {
     let ssim = eval["test_ssim"].as_f64().unwrap();
     assert!(ssim > 0.0 && ssim <= 1.0, "{ssim}");
     assert_eq!(eval["views"].as_array().unwrap().len(), 2);
+    // Floaters near the capture path were looked for (the default --floater-ratio 10) and the
+    // model written and counted without them.
+    assert!(eval["floaters_removed"].is_u64(), "{eval}");
+    assert_eq!(eval["gaussians"], cloud.len(), "{eval}");
+    // A ratio under 1 would remove every Gaussian a camera sees: refused before anything runs.
+    let refused = dir.path().join("refused");
+    let bad = train(&ws, &refused, &["--steps", "30", "--floater-ratio", "0.5"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("not a distance ratio"),
+        "{}",
+        text(&bad)
+    );
+    assert!(!refused.exists());
     // The final evaluation reports its progress (JSON lines when stderr is not a terminal).
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -5,7 +5,8 @@
 //! control, `mcmc`), settings (`config`), the trainer (`train`) and a whole run around it
 //! (`run`: cadence, checkpoints, metrics), which callers only observe; `compact` prunes and
 //! fine-tunes a trained model for compression; `smooth` makes training compression-aware (the
-//! SOG grid's neighbour loss).
+//! SOG grid's neighbour loss); `floaters` finds the Gaussians near the capture path that only
+//! distant cameras see, which a run removes from the model it writes.
 
 // Library code (not its tests) never unwraps, expects or panics on what a user can influence;
 // where an invariant makes one impossible, the site says so with an `allow` and why.
@@ -21,6 +22,7 @@ pub mod constants;
 pub mod densify;
 pub mod density;
 mod error;
+pub mod floaters;
 pub mod loss;
 pub mod mcmc;
 pub mod model;

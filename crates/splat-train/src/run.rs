@@ -33,7 +33,15 @@ pub struct RunOptions {
     /// What this run is made with (`settings`), written into every checkpoint; `--resume`
     /// refuses a checkpoint written with other settings. None: no check.
     pub settings: Option<serde_json::Value>,
+    /// After the last step, fade out the floaters near the capture path by this distance
+    /// ratio (`crate::floaters`; 0: keep them) before the final evaluation and the written
+    /// model. Not a checkpoint setting: it changes nothing a resumed run would continue.
+    pub floater_ratio: f64,
 }
+
+/// `RunOptions::floater_ratio`'s default: the best of 5, 7, 10, 15, 20 and 30 on
+/// south-building's held-out views (benches/RESULTS.md, eighteenth session).
+pub const FLOATER_RATIO: f64 = 10.0;
 
 /// The settings a checkpoint records: every training setting that changes the result, and
 /// `data`, a digest of the views trained on (the caller's choice of what identifies them).
@@ -112,6 +120,8 @@ pub enum RunEvent<'a> {
     /// A checkpoint's preview (`step_N.spz`) could not be written (said once a run; the
     /// checkpoints themselves are written).
     NoPreview { why: &'a str },
+    /// After the last step, `count` floaters near the capture path were faded out of the model.
+    FloatersRemoved { count: usize, ratio: f64 },
     /// The step loop starts at `first_step`.
     Started {
         gaussians: u32,
@@ -159,6 +169,8 @@ pub struct RunSummary {
     pub metrics: PathBuf,
     pub peak_device_memory: Option<splat_gpu::DeviceMemory>,
     pub profile: Option<StageTimes>,
+    /// Floaters faded out after the last step (None: not looked for).
+    pub floaters_removed: Option<usize>,
 }
 
 impl RunSummary {
@@ -392,6 +404,16 @@ pub fn run(
         observe(RunEvent::Stepped { step: s + 1 });
     }
     observe(RunEvent::LoopEnded);
+    let floaters = if opts.floater_ratio > 0.0 {
+        let count = trainer.fade_floaters(opts.floater_ratio)?;
+        observe(RunEvent::FloatersRemoved {
+            count,
+            ratio: opts.floater_ratio,
+        });
+        Some(count)
+    } else {
+        None
+    };
     let e = evaluate(trainer, observe)?;
     writeln!(
         metrics,
@@ -415,6 +437,7 @@ pub fn run(
         metrics: metrics_path.clone(),
         peak_device_memory: trainer.peak_device_memory(),
         profile: trainer.profile().cloned(),
+        floaters_removed: floaters,
     };
     write_eval(trainer, &summary, &opts.output.join("eval.json"))?;
     if let Some(p) = &summary.profile {
@@ -446,6 +469,8 @@ fn write_eval(trainer: &Trainer, s: &RunSummary, path: &Path) -> Result<(), RunE
         // backend keeps no report): reserved from the driver, and in live buffers.
         "peak_gpu_memory_bytes": s.peak_device_memory.map(|m| m.reserved),
         "peak_gpu_allocated_bytes": s.peak_device_memory.map(|m| m.allocated),
+        // Floaters near the capture path faded out after the last step (null: not looked for).
+        "floaters_removed": s.floaters_removed,
         "views": e.views,
     });
     let text = serde_json::to_string_pretty(&eval).unwrap_or_default();

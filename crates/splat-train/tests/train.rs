@@ -128,3 +128,85 @@ fn streamed_photos_train_exactly_as_cached_ones() {
         assert!(other.3 == all.3, "trained model");
     }
 }
+
+/// After its last step a run fades out the floaters near the capture path
+/// (`Trainer::fade_floaters`): exactly the Gaussians `floaters::seen_only_from_afar` names
+/// against the training views. Fading is removing: the model then draws every view as the
+/// model without them does, and downloads and counts without them.
+#[test]
+fn fading_the_floaters_is_removing_them() {
+    use splat_train::floaters::seen_only_from_afar;
+    let dir = tempfile::tempdir().unwrap();
+    let data = built_in(dir.path(), 12, 48, 36, 800);
+    let base = initial_gaussians(&data.model, 1, 0, None);
+    let cfg = TrainConfig {
+        steps: 10,
+        strategy: Strategy::Fixed,
+        ..TrainConfig::default()
+    };
+    let ctx = context();
+    let views: Vec<splat_train::View> = Trainer::new(ctx, &data, &base, cfg.clone())
+        .unwrap()
+        .train
+        .iter()
+        .map(|v| v.view.clone())
+        .collect();
+    // Dark blobs just beside each training camera, outside its picture: only cameras across
+    // the scene have them in theirs.
+    let mut all = base.clone();
+    let k = all.sh.len() / all.len();
+    for v in &views {
+        let c = v.camera_centre();
+        let (right, forward) = (v.rotation.row(0).transpose(), v.rotation.row(2).transpose());
+        for side in [-1.0, 1.0] {
+            let p = c + forward * 0.05 + right * (side * 0.2);
+            all.means.extend([p.x as f32, p.y as f32, p.z as f32]);
+            all.log_scales.extend([(0.02f32).ln(); 3]);
+            all.quats.extend([1.0, 0.0, 0.0, 0.0]);
+            all.opacities.push(3.0);
+            all.sh.extend(std::iter::repeat_n(-1.5, k));
+        }
+    }
+    let means: Vec<[f32; 3]> = all
+        .means
+        .chunks_exact(3)
+        .map(|m| [m[0], m[1], m[2]])
+        .collect();
+    let floaters = seen_only_from_afar(&means, &views, 10.0);
+    let count = floaters.iter().filter(|&&f| f).count();
+    let planted = floaters[base.len()..].iter().filter(|&&f| f).count();
+    assert!(planted > 0, "none of the planted blobs is a floater");
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| !floaters[i]).collect();
+    let without = splat_train::compact::select(&all, &keep, all.sh_degree);
+
+    let mut faded = Trainer::new(ctx, &data, &all, cfg.clone()).unwrap();
+    let clean = Trainer::new(ctx, &data, &without, cfg).unwrap();
+    let every: Vec<splat_train::View> = faded
+        .train
+        .iter()
+        .chain(&faded.test)
+        .map(|v| v.view.clone())
+        .collect();
+    let before: Vec<_> = every
+        .iter()
+        .map(|v| faded.render(v).unwrap().color)
+        .collect();
+    assert_eq!(faded.fade_floaters(10.0).unwrap(), count);
+    assert_eq!(faded.fade_floaters(10.0).unwrap(), 0, "faded once only");
+    let mut changed = 0;
+    for (v, was) in every.iter().zip(&before) {
+        let (a, b) = (
+            faded.render(v).unwrap().color,
+            clean.render(v).unwrap().color,
+        );
+        for (p, q) in a.iter().zip(&b) {
+            for c in 0..4 {
+                assert!((p[c] - q[c]).abs() < 1e-5, "{p:?} against {q:?}");
+            }
+        }
+        changed += usize::from(a != *was);
+    }
+    assert!(changed > 0, "the blobs were drawn somewhere before");
+    assert_eq!(faded.gaussian_count(), clean.gaussian_count());
+    assert_eq!(faded.download().unwrap(), clean.download().unwrap());
+}

@@ -54,7 +54,15 @@ pub struct Trainer<'c> {
     updating: bool,
     /// Compression-aware training's kernels and grid (when `cfg.smooth` asks for it).
     smooth: Option<Smoothness>,
+    /// Gaussians faded out as floaters (`fade_floaters`), by index: drawn nowhere and left out
+    /// of `download`; forgotten when the set of Gaussians changes (a densification prunes
+    /// them, their opacity being far under any threshold).
+    faded: Vec<bool>,
 }
+
+/// The opacity logit a faded Gaussian gets: σ(−30) ≈ 1e-13, far under the 1/255 below which
+/// the rasterizer gives a Gaussian no tiles.
+const FADED_LOGIT: f32 = -30.0;
 
 /// Wall time per stage of a training step, summed over steps, in the order stages first ran.
 /// Measured by waiting for the device after each stage, which slows training a little: it says
@@ -128,6 +136,7 @@ impl<'c> Trainer<'c> {
             current_view: None,
             updating: false,
             smooth,
+            faded: Vec::new(),
         })
     }
 
@@ -302,8 +311,11 @@ impl<'c> Trainer<'c> {
         let changed =
             self.density
                 .change_set(ctx, &mut self.gaussians, &mut self.states, iteration)?;
-        if changed && let Some(smooth) = self.smooth.as_mut() {
-            smooth.clear_grid();
+        if changed {
+            self.faded.clear();
+            if let Some(smooth) = self.smooth.as_mut() {
+                smooth.clear_grid();
+            }
         }
         self.book("density control")?;
         self.step += 1;
@@ -378,21 +390,63 @@ impl<'c> Trainer<'c> {
         (cached, all.count())
     }
 
+    /// The Gaussians in the model, less those faded out as floaters.
     pub fn gaussian_count(&self) -> u32 {
-        self.gaussians.count
+        let faded = self.faded.iter().filter(|&&f| f).count() as u32;
+        self.gaussians.count - faded
     }
 
-    /// The current model as a PLY cloud; under compression-aware training in the order of its
-    /// grid (row-major), which `splat compress` then starts its sort from.
+    /// Fades out the floaters near the capture path — the Gaussians that only training cameras
+    /// more than `ratio` times farther than the nearest one have in their picture
+    /// (`crate::floaters`) — so that nothing draws them and `download` leaves them out; meant
+    /// for after the last step (a densification after it would prune them). Returns how many.
+    pub fn fade_floaters(&mut self, ratio: f64) -> Result<usize, TrainError> {
+        let ctx = self.ctx;
+        ctx.health()?;
+        let n = self.gaussians.count as usize;
+        let means: Vec<f32> = splat_gpu::readback(ctx, &self.gaussians.means, 3 * n)?;
+        let means: Vec<[f32; 3]> = means.chunks_exact(3).map(|m| [m[0], m[1], m[2]]).collect();
+        let views: Vec<crate::view::View> = self.train.iter().map(|v| v.view.clone()).collect();
+        let found = crate::floaters::seen_only_from_afar(&means, &views, ratio);
+        let mut faded = std::mem::take(&mut self.faded);
+        faded.resize(n, false);
+        let new: Vec<usize> = (0..n).filter(|&i| found[i] && !faded[i]).collect();
+        if !new.is_empty() {
+            let mut opacities: Vec<f32> = splat_gpu::readback(ctx, &self.gaussians.opacities, n)?;
+            for &i in &new {
+                opacities[i] = FADED_LOGIT;
+                faded[i] = true;
+            }
+            ctx.queue.write_buffer(
+                &self.gaussians.opacities,
+                0,
+                bytemuck::cast_slice(&opacities),
+            );
+        }
+        self.faded = faded;
+        Ok(new.len())
+    }
+
+    /// The current model as a PLY cloud, without the Gaussians faded out as floaters; under
+    /// compression-aware training in the order of its grid (row-major), which `splat compress`
+    /// then starts its sort from.
     pub fn download(&self) -> Result<GaussianCloud, TrainError> {
         self.ctx.health()?;
         let g = self.gaussians.read(self.ctx)?;
         let order = self
             .smoothness_grid()
             .and_then(|grid| grid_order(grid, g.len()));
-        Ok(match order {
-            Some(order) => crate::compact::select(&g, &order, g.sh_degree).to_cloud(),
-            None => g.to_cloud(),
+        let any_faded = self.faded.contains(&true);
+        Ok(match (order, any_faded) {
+            (None, false) => g.to_cloud(),
+            (order, _) => {
+                let kept: Vec<usize> = order
+                    .unwrap_or_else(|| (0..g.len()).collect())
+                    .into_iter()
+                    .filter(|&i| self.faded.get(i) != Some(&true))
+                    .collect();
+                crate::compact::select(&g, &kept, g.sh_degree).to_cloud()
+            }
         })
     }
 }
