@@ -436,6 +436,7 @@ fn figures(stage: &str, w: &Path) -> Result<Value> {
                 "test_psnr": r["test_psnr"],
                 "test_ssim": r["test_ssim"],
                 "gaussians": r["gaussians"],
+                "floaters_removed": r["floaters_removed"],
                 "steps_per_second": r["steps_per_second"],
                 "device": r["device"],
             })

@@ -98,6 +98,19 @@ fn reruns_reuse_finished_stages_and_a_changed_training_option_reruns_training_an
         Some(sog.len() as u64)
     );
     assert!(sog.len() <= ply.len());
+    // The run's report carries the training stage's figures, the floaters removed among them.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("report.json")).unwrap()).unwrap();
+    let train = summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "train")
+        .unwrap();
+    assert!(
+        train.to_string().contains("\"floaters_removed\":"),
+        "{train}"
+    );
 
     // Nothing changed: every stage is reused; no record or output is rewritten.
     let o = run(&run_args(&images, &w, "20", "0"));
