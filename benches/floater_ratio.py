@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The rule of `splat_train::floaters` applied after the fact to a trained model: fades out
-(opacity logit -20) every Gaussian whose nearest training camera that has its centre in its
-picture is more than RATIO times farther than its nearest training camera (one in no picture
-is kept), and writes the model, to score with `splat eval OUT.ply WORKSPACE`. Needs numpy.
+(opacity logit -20) every Gaussian that lies in front of its nearest training camera and whose
+nearest training camera that has its centre in its picture is more than RATIO times farther
+(one in no picture is kept; `--behind-too` drops the in-front condition), and writes the model,
+to score with `splat eval OUT.ply WORKSPACE`. Needs numpy.
 
-    python3 benches/floater_ratio.py WORKSPACE MODEL.ply RATIO OUT.ply
+    python3 benches/floater_ratio.py WORKSPACE MODEL.ply RATIO OUT.ply [--behind-too]
 
 WORKSPACE holds sparse/0/{cameras,images}.bin with PINHOLE cameras; the training cameras are
 all but every 8th photo by name (`splat train --test-every 8`); the near plane is training's
@@ -17,9 +18,11 @@ from colmap_model import centre, images, pinhole_cameras
 
 
 def main():
-    if len(sys.argv) != 5:
+    args = [a for a in sys.argv[1:] if a != "--behind-too"]
+    behind_too = len(args) < len(sys.argv) - 1
+    if len(args) != 4:
         sys.exit(__doc__)
-    ws, model, ratio, out = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+    ws, model, ratio, out = args[0], args[1], float(args[2]), args[3]
     cams = pinhole_cameras(f"{ws}/sparse/0/cameras.bin")
     poses = images(f"{ws}/sparse/0/images.bin")
     names = sorted(poses)
@@ -33,6 +36,7 @@ def main():
     means = values[:, [props.index(a) for a in "xyz"]].astype(np.float64)
     d_near = np.full(len(means), np.inf)
     d_seen = np.full(len(means), np.inf)
+    depth_at_nearest = np.zeros(len(means))
     for n in train:
         r, t, cid = poses[n]
         w, h, fx, fy, cx, cy = cams[cid]
@@ -41,9 +45,12 @@ def main():
         u, v = fx * p[:, 0] / z + cx, fy * p[:, 1] / z + cy
         seen = (p[:, 2] > near) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
         d = np.linalg.norm(means - np.array(centre(poses[n])), axis=1)
+        depth_at_nearest = np.where(d < d_near, p[:, 2], depth_at_nearest)
         d_near = np.minimum(d_near, d)
         d_seen = np.minimum(d_seen, np.where(seen, d, np.inf))
     floaters = np.isfinite(d_seen) & (d_seen > ratio * d_near)
+    if not behind_too:
+        floaters &= depth_at_nearest > 0
     values[floaters, props.index("opacity")] = -20.0
     open(out, "wb").write(data[:end] + values.tobytes())
     print(f"faded {floaters.sum()} of {len(means)} (in no training picture: {np.isinf(d_seen).sum()}); wrote {out}")

@@ -39,8 +39,8 @@ pub struct RunOptions {
     pub floater_ratio: f64,
 }
 
-/// `RunOptions::floater_ratio`'s default: the best of 5, 7, 10, 15, 20 and 30 on
-/// south-building's held-out views (benches/RESULTS.md, eighteenth session).
+/// `RunOptions::floater_ratio`'s default: the best of 5, 7, 10, 15 and 20 on south-building's
+/// held-out views (benches/RESULTS.md, eighteenth session).
 pub const FLOATER_RATIO: f64 = 10.0;
 
 /// The settings a checkpoint records: every training setting that changes the result, and
