@@ -1,8 +1,8 @@
 //! Floaters near the capture path: Gaussians that lie close in front of some training camera
-//! yet are in the picture only of cameras much farther away. A capture walked sideways sees what is a unit
-//! in front of one camera only from that camera; when that camera is held out (or the user's
-//! viewer stands there), nothing in training refutes a blob placed there, and from far away it
-//! is a small spot laid over content of its colour. On south-building's 7,000-step model, 204
+//! yet are in the picture only of cameras much farther away. A capture walked sideways sees
+//! what is a unit in front of one camera only from that camera; when that camera is held out
+//! (or the user's viewer stands there), nothing in training refutes a blob placed there, and
+//! from far away it is a small spot laid over content of its colour. On south-building's 7,000-step model, 204
 //! such Gaussians of 199,779 (ratio 10) take 1.0 dB off the held-out mean (benches/RESULTS.md,
 //! eighteenth session).
 //!
@@ -37,9 +37,10 @@ fn in_picture(view: &View, p: &Vector3<f64>) -> bool {
 }
 
 /// For each of `means`, whether it is a floater by the module's rule against `views` (the
-/// training cameras); all false where `ratio` is 0 or there are no views. Exact, and the same
-/// whatever order the cameras come in: the cameras within `ratio · d_near` are found with a
-/// k-d tree, the others looked at only for a point none of those has in its picture.
+/// training cameras); all false where `ratio` is 0 or there are no views. Exact (up to which
+/// of two cameras at the same distance counts as the nearest): the cameras within
+/// `ratio · d_near` are found with a k-d tree, the others looked at only for a point none of
+/// those has in its picture.
 pub fn seen_only_from_afar(means: &[[f32; 3]], views: &[View], ratio: f64) -> Vec<bool> {
     if ratio <= 0.0 || views.is_empty() {
         return vec![false; means.len()];
