@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The rule of `splat_train::floaters` applied after the fact to a trained model: fades out
-(opacity logit -20) every Gaussian that lies in front of its nearest training camera and whose
-nearest training camera that has its centre in its picture is more than RATIO times farther
-(one in no picture is kept; `--behind-too` drops the in-front condition), and writes the model,
-to score with `splat eval OUT.ply WORKSPACE`. Needs numpy.
+(opacity logit -20) every Gaussian whose nearest training camera that has its centre in its
+picture is more than RATIO times farther than the nearest training camera it lies in front of
+(one in no picture is kept), and writes the model, to score with `splat eval OUT.ply
+WORKSPACE`. Two earlier forms of the rule for comparison: `--any-nearest` measures from the
+nearest camera whatever side the Gaussian is on, `--front-of-nearest` does too but keeps a
+Gaussian behind that camera. Needs numpy.
 
-    python3 benches/floater_ratio.py WORKSPACE MODEL.ply RATIO OUT.ply [--behind-too]
+    python3 benches/floater_ratio.py WORKSPACE MODEL.ply RATIO OUT.ply
+        [--any-nearest | --front-of-nearest]
 
 WORKSPACE holds sparse/0/{cameras,images}.bin with PINHOLE cameras; the training cameras are
 all but every 8th photo by name (`splat train --test-every 8`); the near plane is training's
@@ -18,8 +21,9 @@ from colmap_model import centre, images, pinhole_cameras
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--behind-too"]
-    behind_too = len(args) < len(sys.argv) - 1
+    forms = {"--any-nearest", "--front-of-nearest"}
+    args = [a for a in sys.argv[1:] if a not in forms]
+    form = next((a for a in sys.argv[1:] if a in forms), "")
     if len(args) != 4:
         sys.exit(__doc__)
     ws, model, ratio, out = args[0], args[1], float(args[2]), args[3]
@@ -37,6 +41,7 @@ def main():
     d_near = np.full(len(means), np.inf)
     d_seen = np.full(len(means), np.inf)
     depth_at_nearest = np.zeros(len(means))
+    d_front = np.full(len(means), np.inf)
     for n in train:
         r, t, cid = poses[n]
         w, h, fx, fy, cx, cy = cams[cid]
@@ -47,10 +52,14 @@ def main():
         d = np.linalg.norm(means - np.array(centre(poses[n])), axis=1)
         depth_at_nearest = np.where(d < d_near, p[:, 2], depth_at_nearest)
         d_near = np.minimum(d_near, d)
+        d_front = np.minimum(d_front, np.where(p[:, 2] > 0, d, np.inf))
         d_seen = np.minimum(d_seen, np.where(seen, d, np.inf))
-    floaters = np.isfinite(d_seen) & (d_seen > ratio * d_near)
-    if not behind_too:
-        floaters &= depth_at_nearest > 0
+    if form:
+        floaters = np.isfinite(d_seen) & (d_seen > ratio * d_near)
+        if form == "--front-of-nearest":
+            floaters &= depth_at_nearest > 0
+    else:
+        floaters = np.isfinite(d_seen) & (d_seen > ratio * d_front)
     values[floaters, props.index("opacity")] = -20.0
     open(out, "wb").write(data[:end] + values.tobytes())
     print(f"faded {floaters.sum()} of {len(means)} (in no training picture: {np.isinf(d_seen).sum()}); wrote {out}")

@@ -102,9 +102,9 @@ pub struct TrainArgs {
     /// OUTPUT/profile.json. Waits for the device after each stage, so it slows training a little.
     #[arg(long)]
     profile: bool,
-    /// After the last step, remove the floaters near the capture path: Gaussians in front of
-    /// their nearest training camera that only cameras more than this many times farther away
-    /// have in their picture (0: keep them). eval.json says how many went.
+    /// After the last step, remove the floaters near the capture path: Gaussians that only
+    /// training cameras more than this many times farther away than the nearest camera they lie
+    /// in front of have in their picture (0: keep them). eval.json says how many went.
     #[arg(long, default_value_t = splat_train::run::FLOATER_RATIO, value_parser = parse_floater_ratio)]
     floater_ratio: f64,
     #[command(flatten)]
@@ -534,7 +534,7 @@ impl Terminal {
             }
             RunEvent::SkippedCheckpoint { why } => eprintln!("warning: skipping checkpoint {why}"),
             RunEvent::FloatersRemoved { count, ratio } => eprintln!(
-                "removed {count} floaters near the capture path (Gaussians in front of their nearest camera that only cameras over {ratio}× farther have in their picture; --floater-ratio 0 keeps them)"
+                "removed {count} floaters near the capture path (Gaussians that only cameras over {ratio}× farther than the nearest they lie in front of have in their picture; --floater-ratio 0 keeps them)"
             ),
             RunEvent::NoPreview { why } => eprintln!(
                 "warning: a checkpoint's preview (step_N.spz, for following the run from afar) could not be written: {why}; checkpoints are written as usual"

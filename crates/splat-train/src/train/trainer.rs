@@ -396,9 +396,9 @@ impl<'c> Trainer<'c> {
         self.gaussians.count - faded
     }
 
-    /// Fades out the floaters near the capture path — the Gaussians in front of their nearest
-    /// training camera that only cameras more than `ratio` times farther have in their picture
-    /// (`crate::floaters`) — so that nothing draws them and `download` leaves them out; meant
+    /// Fades out the floaters near the capture path — the Gaussians that only training cameras
+    /// more than `ratio` times farther than the nearest one they lie in front of have in their
+    /// picture (`crate::floaters`) — so that nothing draws them and `download` leaves them out; meant
     /// for after the last step (a densification after it would prune them). Returns how many.
     pub fn fade_floaters(&mut self, ratio: f64) -> Result<usize, TrainError> {
         let ctx = self.ctx;
