@@ -5,10 +5,11 @@ picture is more than RATIO times farther than the nearest training camera it lie
 (one in no picture is kept), and writes the model, to score with `splat eval OUT.ply
 WORKSPACE`. Two earlier forms of the rule for comparison: `--any-nearest` measures from the
 nearest camera whatever side the Gaussian is on, `--front-of-nearest` does too but keeps a
-Gaussian behind that camera. Needs numpy.
+Gaussian behind that camera. `--unseen-too` also fades the Gaussians in no training picture
+(which the rule keeps). Needs numpy.
 
     python3 benches/floater_ratio.py WORKSPACE MODEL.ply RATIO OUT.ply
-        [--any-nearest | --front-of-nearest]
+        [--any-nearest | --front-of-nearest] [--unseen-too]
 
 WORKSPACE holds sparse/0/{cameras,images}.bin with PINHOLE cameras; the training cameras are
 all but every 8th photo by name (`splat train --test-every 8`); the near plane is training's
@@ -22,7 +23,8 @@ from colmap_model import centre, images, pinhole_cameras
 
 def main():
     forms = {"--any-nearest", "--front-of-nearest"}
-    args = [a for a in sys.argv[1:] if a not in forms]
+    unseen_too = "--unseen-too" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a not in forms and a != "--unseen-too"]
     form = next((a for a in sys.argv[1:] if a in forms), "")
     if len(args) != 4:
         sys.exit(__doc__)
@@ -60,6 +62,8 @@ def main():
             floaters &= depth_at_nearest > 0
     else:
         floaters = np.isfinite(d_seen) & (d_seen > ratio * d_front)
+    if unseen_too:
+        floaters |= np.isinf(d_seen)
     values[floaters, props.index("opacity")] = -20.0
     open(out, "wb").write(data[:end] + values.tobytes())
     print(f"faded {floaters.sum()} of {len(means)} (in no training picture: {np.isinf(d_seen).sum()}); wrote {out}")

@@ -398,14 +398,14 @@ impl<'c> Trainer<'c> {
 
     /// Fades out the floaters near the capture path — the Gaussians that only training cameras
     /// more than `ratio` times farther than the nearest one they lie in front of have in their
-    /// picture (`crate::floaters`) — so that nothing draws them and `download` leaves them out; meant
-    /// for after the last step (a densification after it would prune them). Returns how many.
+    /// picture (`crate::floaters`) — so that nothing draws them and `download` leaves them out;
+    /// meant for after the last step (a densification after it would prune them). Returns how
+    /// many.
     pub fn fade_floaters(&mut self, ratio: f64) -> Result<usize, TrainError> {
         let ctx = self.ctx;
         ctx.health()?;
         let n = self.gaussians.count as usize;
-        let means: Vec<f32> = splat_gpu::readback(ctx, &self.gaussians.means, 3 * n)?;
-        let means: Vec<[f32; 3]> = means.chunks_exact(3).map(|m| [m[0], m[1], m[2]]).collect();
+        let means: Vec<[f32; 3]> = splat_gpu::readback(ctx, &self.gaussians.means, n)?;
         let views: Vec<crate::view::View> = self.train.iter().map(|v| v.view.clone()).collect();
         let found = crate::floaters::seen_only_from_afar(&means, &views, ratio);
         let mut faded = std::mem::take(&mut self.faded);
