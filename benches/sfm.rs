@@ -88,19 +88,17 @@ fn bench_match(c: &mut Criterion) {
     group.finish();
 }
 
-fn bench_verify(c: &mut Criterion) {
-    // Two views of points 4–8 units away, 0.5 px noise, 30 % of the matches random.
-    let k = Intrinsics {
-        focal: 1000.0,
-        cx: 512.0,
-        cy: 384.0,
-        known_focal: true,
-    };
+/// Two views of points 4–8 units away with 0.5 px noise; `outliers` of every 10 matches random.
+fn two_view_matches(
+    k: &Intrinsics,
+    n: usize,
+    outliers: usize,
+) -> (Vec<Vector2<f64>>, Vec<Vector2<f64>>) {
     let r = nalgebra::Rotation3::from_euler_angles(0.05, 0.2, 0.02);
     let t = nalgebra::Vector3::new(1.0, 0.1, 0.05);
     let mut next = uniform(12345);
     let (mut p1, mut p2) = (Vec::new(), Vec::new());
-    for i in 0..1000 {
+    for i in 0..n {
         let x =
             nalgebra::Vector3::new(next() - 0.5, 0.8 * (next() - 0.5), 1.0) * (4.0 + 4.0 * next());
         let y = r * x + t;
@@ -111,16 +109,35 @@ fn bench_verify(c: &mut Criterion) {
             )
         };
         p1.push(px(&x, next() - 0.5));
-        p2.push(if i % 10 < 3 {
+        p2.push(if i % 10 < outliers {
             Vector2::new(1024.0 * next(), 768.0 * next())
         } else {
             px(&y, next() - 0.5)
         });
     }
+    (p1, p2)
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let k = Intrinsics {
+        focal: 1000.0,
+        cx: 512.0,
+        cy: 384.0,
+        known_focal: true,
+    };
     let opts = TwoViewOptions::default();
     let mut group = c.benchmark_group("sfm");
     group.sample_size(20);
+    // A good pair: 70 % inliers, RANSAC stops after a few dozen samples.
+    let (p1, p2) = two_view_matches(&k, 1000, 3);
     group.bench_function("verify_1000_matches", |b| {
+        b.iter(|| verify(&k, &k, &p1, &p2, &opts, 7));
+    });
+    // A weak pair, as most of an object capture's exhaustive pairs are: 20 % inliers, so E's
+    // and F's searches run to their sample caps.
+    let (p1, p2) = two_view_matches(&k, 300, 8);
+    group.sample_size(10);
+    group.bench_function("verify_300_matches_20pct_inliers", |b| {
         b.iter(|| verify(&k, &k, &p1, &p2, &opts, 7));
     });
     group.finish();

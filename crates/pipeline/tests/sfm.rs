@@ -87,6 +87,56 @@ fn sfm_reconstructs_the_built_in_scene_and_sfm_eval_scores_it() {
         e["center_error_pct"]["median"].as_f64().unwrap() < 0.5,
         "{e}"
     );
+
+    // The same cameras as a Blender transforms_train.json (OpenGL axes, names with the images'
+    // folder in front) score the same: names match once the folder is dropped.
+    let truth = splat_scene::colmap::read_model(&ws.join("sparse/0")).unwrap();
+    let json = ws.join("transforms_train.json");
+    std::fs::write(&json, blender_transforms(&truth).to_string()).unwrap();
+    let o = splat(&["sfm-eval", out_s, json.to_str().unwrap(), "--json"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let b: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    assert_eq!(b["compared_images"], 48, "{b}");
+    for key in [
+        "rre_deg",
+        "rte_deg",
+        "rre_middle_deg",
+        "center_error_pct",
+        "focal_error_pct",
+    ] {
+        let (x, y) = (
+            e[key]["median"].as_f64().unwrap(),
+            b[key]["median"].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() < 1e-6 * (1.0 + x.abs()),
+            "{key}: {x} against {y}"
+        );
+    }
+}
+
+/// A model's cameras as a Blender `transforms_train.json`: one horizontal field of view, and per
+/// photo `images/<name>` with its camera → world matrix in OpenGL axes (y up, looking down −z).
+fn blender_transforms(rec: &splat_scene::Reconstruction) -> serde_json::Value {
+    let camera = rec.cameras.values().next().unwrap();
+    let (fx, _) = camera.focal();
+    let angle_x = 2.0 * (camera.width as f64 / (2.0 * fx)).atan();
+    let frames: Vec<serde_json::Value> = rec
+        .images
+        .values()
+        .map(|im| {
+            let c2w = im.rotation().transpose();
+            let c = im.center();
+            // OpenCV → OpenGL camera axes: y and z flip sign.
+            let m: Vec<Vec<f64>> = (0..3)
+                .map(|r| vec![c2w[(r, 0)], -c2w[(r, 1)], -c2w[(r, 2)], c[r]])
+                .chain([vec![0.0, 0.0, 0.0, 1.0]])
+                .collect();
+            serde_json::json!({"file_path": format!("images/{}", im.name), "transform_matrix": m})
+        })
+        .collect();
+    serde_json::json!({"camera_angle_x": angle_x, "frames": frames})
 }
 
 #[test]

@@ -173,6 +173,53 @@ pub fn compare(estimate: &[CameraPose], truth: &[CameraPose]) -> Option<PoseErro
     })
 }
 
+/// Renames ground-truth images to the estimate's names where they differ only by leading
+/// folders (`train/r_0.png` in a `transforms_train.json` against `r_0.png` from the photo
+/// folder, or the other way round): a truth image not named in the estimate takes the name of
+/// the one estimate image whose path is a suffix of its own (or the reverse) on a `/` boundary,
+/// when no other truth image claims the same one. Returns how many were renamed.
+pub fn match_names_by_suffix(estimate: &[CameraPose], truth: &mut [CameraPose]) -> usize {
+    use std::collections::{HashMap, HashSet};
+    let taken: HashSet<&str> = truth.iter().map(|t| t.name.as_str()).collect();
+    let free: Vec<&str> = estimate
+        .iter()
+        .map(|e| e.name.as_str())
+        .filter(|n| !taken.contains(n))
+        .collect();
+    let is_suffix = |long: &str, short: &str| {
+        long.len() > short.len()
+            && long.ends_with(short)
+            && long.as_bytes()[long.len() - short.len() - 1] == b'/'
+    };
+    let pick = |t: &str| -> Option<String> {
+        let mut hits = free.iter().filter(|e| is_suffix(t, e) || is_suffix(e, t));
+        let first = hits.next()?;
+        hits.next().is_none().then(|| first.to_string())
+    };
+    let picks: Vec<Option<String>> = truth
+        .iter()
+        .map(|t| {
+            if estimate.iter().any(|e| e.name == t.name) {
+                None
+            } else {
+                pick(&t.name)
+            }
+        })
+        .collect();
+    let mut claims: HashMap<&str, usize> = HashMap::new();
+    for p in picks.iter().flatten() {
+        *claims.entry(p.as_str()).or_default() += 1;
+    }
+    let mut renamed = 0;
+    for (t, p) in truth.iter_mut().zip(&picks) {
+        if let Some(p) = p.as_deref().filter(|p| claims[p] == 1) {
+            t.name = p.to_string();
+            renamed += 1;
+        }
+    }
+    renamed
+}
+
 /// The cameras of a COLMAP reconstruction.
 pub fn from_reconstruction(rec: &splat_scene::Reconstruction) -> Vec<CameraPose> {
     rec.images
@@ -348,5 +395,45 @@ mod tests {
         let expected = Vector3::new(6.0, 10.0, 1000.0).normalize();
         assert!((ray - expected).norm() < 1e-12, "{ray:?}");
         assert_eq!(strecha_middle_ray(&v[..24]), Vector3::z());
+    }
+
+    #[test]
+    fn truth_names_with_a_leading_folder_match_the_photo_folders_names() {
+        let named = |names: &[&str]| -> Vec<CameraPose> {
+            ring()
+                .into_iter()
+                .zip(names)
+                .map(|(c, n)| CameraPose {
+                    name: n.to_string(),
+                    ..c
+                })
+                .collect()
+        };
+        let estimate = named(&["r_0.png", "r_1.png", "r_2.png", "b/r_3.png", "x.png"]);
+        // train/r_2.png and val/r_2.png both end in r_2.png: neither is renamed; the estimate's
+        // longer b/r_3.png matches the truth's r_3.png; x.png is named as it is.
+        let mut truth = named(&[
+            "train/r_0.png",
+            "train/r_1.png",
+            "train/r_2.png",
+            "val/r_2.png",
+            "r_3.png",
+            "x.png",
+            "trainr_1.png",
+        ]);
+        assert_eq!(match_names_by_suffix(&estimate, &mut truth), 3);
+        let names: Vec<&str> = truth.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "r_0.png",
+                "r_1.png",
+                "train/r_2.png",
+                "val/r_2.png",
+                "b/r_3.png",
+                "x.png",
+                "trainr_1.png"
+            ]
+        );
     }
 }

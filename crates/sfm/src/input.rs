@@ -1,6 +1,8 @@
 //! Photo input: every file of a folder that decodes as an image, turned upright by its EXIF
 //! orientation, with a focal-length prior from EXIF (35 mm equivalent) or 1.2·max(w, h), and
-//! scaled to the working resolution for feature extraction.
+//! scaled to the working resolution for feature extraction. A photo with an alpha channel (an
+//! object cut out of its background) is composited over black first, as the undistorter does:
+//! the colour a transparent pixel happens to store is not part of the picture.
 
 use crate::error::{Result, SfmError};
 use crate::gray::GrayImage;
@@ -130,7 +132,7 @@ pub fn load(
     };
     let camera_name = info.as_ref().and_then(camera_name);
     let gps = info.as_ref().and_then(gps_position);
-    let rgb = img.to_rgb8();
+    let rgb = opaque_rgb8(&img);
     let (gray, scale) = if width.max(height) > max_image_size {
         // Not the project's area filter (splat_scene::images::resize_area, made for training photos):
         // its box average blurs more than the half-pixel SIFT assumes, and measured at 1024 px
@@ -154,6 +156,15 @@ pub fn load(
         gray,
         scale,
     })
+}
+
+/// The photo's colours with any alpha composited over black.
+fn opaque_rgb8(img: &DynamicImage) -> image::RgbImage {
+    if img.color().has_alpha() {
+        DynamicImage::ImageRgb32F(splat_scene::images::composite(img, [0.0; 3])).to_rgb8()
+    } else {
+        img.to_rgb8()
+    }
 }
 
 /// A WGS84 position from EXIF.

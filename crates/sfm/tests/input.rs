@@ -194,3 +194,39 @@ fn exif_gps_position_is_read_with_its_hemispheres_and_altitude() {
     let plain = splat_sfm::input::load(dir.path(), &dir.path().join("plain.png"), 1600).unwrap();
     assert!(plain.gps.is_none());
 }
+
+#[test]
+fn transparent_pixels_are_black_whatever_colour_they_store() {
+    // A cut-out photo: noise everywhere, alpha 0 on the left half, 50 % in a middle band, opaque
+    // on the right. Features must see the composite, never the colour hidden under alpha 0.
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (96u32, 64u32);
+    let alpha = |x: u32| match x {
+        0..40 => 0u8,
+        40..56 => 128,
+        _ => 255,
+    };
+    let noise = |x: u32, y: u32| ((x * 7919 + y * 104729) % 251) as u8;
+    let rgba = image::RgbaImage::from_fn(w, h, |x, y| {
+        let v = noise(x, y);
+        image::Rgba([v, v.wrapping_mul(3), v.wrapping_add(50), alpha(x)])
+    });
+    rgba.save(dir.path().join("cut-out.png")).unwrap();
+    let im = splat_sfm::input::load(dir.path(), &dir.path().join("cut-out.png"), 1600).unwrap();
+    assert_eq!((im.gray.width, im.gray.height), (w as usize, h as usize));
+    for y in 0..h {
+        for x in 0..w {
+            let v = f64::from(noise(x, y));
+            let g = f64::from(noise(x, y).wrapping_mul(3));
+            let b = f64::from(noise(x, y).wrapping_add(50));
+            let a = f64::from(alpha(x)) / 255.0;
+            // Rec. 601 luminance of the colour composited over black, from the 8-bit values.
+            let expected = a * (0.299 * v + 0.587 * g + 0.114 * b) / 255.0;
+            let got = f64::from(im.gray.at(x as usize, y as usize));
+            assert!(
+                (got - expected).abs() < 2.5 / 255.0,
+                "({x}, {y}): {got} against {expected}"
+            );
+        }
+    }
+}

@@ -726,12 +726,11 @@ fn the_captured_chair_pair_verifies() {
         (g, linalg::counts().since(&before))
     });
     let g = g.expect("well within its time limit");
-    // The same sample stalls again and the fallback answers it; the pair verifies as before.
-    assert_eq!(
-        (counts.not_converged, counts.recovered),
-        (1, 1),
-        "{counts:?}"
-    );
+    // The pair finishes and verifies; any decomposition that stalls on the way is answered by
+    // the fallback. (The stalling sample no longer meets the captured matrix: the five-point
+    // solver's null-space basis comes from a QR since, which changes the action matrix's basis
+    // but not its eigenvalues. The captured matrix itself is tested above.)
+    assert_eq!(counts.not_converged, counts.recovered, "{counts:?}");
     assert!(
         counts.degenerate_samples > 0,
         "the duplicate keypoints are refused"

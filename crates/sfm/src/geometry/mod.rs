@@ -33,8 +33,19 @@ pub fn sampson(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> Option
 }
 
 /// Squared Sampson distance of a correspondence to the epipolar geometry `m` (E or F).
+/// (RANSAC's inner loop: no square root.)
 pub fn sampson_sq(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> f64 {
-    sampson(m, p1, p2).map_or(f64::MAX, |r| r * r)
+    let x1 = p1.push(1.0);
+    let x2 = p2.push(1.0);
+    let fx1 = m * x1;
+    let ftx2 = m.tr_mul(&x2);
+    let denom = fx1.x * fx1.x + fx1.y * fx1.y + ftx2.x * ftx2.x + ftx2.y * ftx2.y;
+    if denom > f64::MIN_POSITIVE {
+        let num = x2.dot(&fx1);
+        num * num / denom
+    } else {
+        f64::MAX
+    }
 }
 
 /// Similarity that moves points to zero mean and mean distance √2 (Hartley's normalisation).
@@ -78,9 +89,18 @@ pub fn from_row_major(v: &[f64]) -> Matrix3<f64> {
     Matrix3::from_row_slice(v)
 }
 
-/// The null space (last `k` right singular vectors) of a matrix with fewer than 9 rows,
-/// padded with zero rows to 9×9 so the SVD returns all of V (empty where the SVD fails).
+/// The null space (last `k` right singular vectors) of a matrix with fewer than 9 rows
+/// (empty where the decomposition fails). Minimal solvers ask for exactly the `9 − rows`
+/// vectors of a full-rank sample's null space: those come from a Householder QR of Aᵀ (the
+/// last columns of Q), several times cheaper than the SVD, which RANSAC's tens of thousands of
+/// samples per pair feel (benches/RESULTS.md, "Verification"). Any other request, or a sample
+/// whose rank falls short, takes the SVD of A padded with zero rows to 9×9.
 pub fn null_space(rows: &[[f64; 9]], k: usize) -> Vec<SMatrix<f64, 9, 1>> {
+    if rows.len() + k == 9
+        && let Some(basis) = exact_null_space(rows)
+    {
+        return basis;
+    }
     let mut a = SMatrix::<f64, 9, 9>::zeros();
     for (i, r) in rows.iter().enumerate().take(9) {
         for (j, v) in r.iter().enumerate() {
@@ -101,8 +121,148 @@ pub fn null_space(rows: &[[f64; 9]], k: usize) -> Vec<SMatrix<f64, 9, 1>> {
         .collect()
 }
 
+/// The `9 − rows` orthonormal vectors orthogonal to every row (1 ≤ rows ≤ 8): Householder
+/// reflections H₁…H_m bring Aᵀ (9×m) to upper-triangular form, and Q = H₁…H_m's last 9 − m
+/// columns span A's null space. Written out because nalgebra's QR returns only the thin Q.
+/// `None` for a rank-deficient or non-finite A (a diagonal entry of R under 1e-10 of the
+/// largest row's norm).
+fn exact_null_space(rows: &[[f64; 9]]) -> Option<Vec<SMatrix<f64, 9, 1>>> {
+    let m = rows.len();
+    if m == 0 || m >= 9 || rows.iter().flatten().any(|v| !v.is_finite()) {
+        return None;
+    }
+    // Column j of Aᵀ is row j of A.
+    let mut at: Vec<[f64; 9]> = rows.to_vec();
+    let scale = at
+        .iter()
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .fold(0.0, f64::max);
+    if scale == 0.0 {
+        return None;
+    }
+    let mut reflections: Vec<[f64; 9]> = Vec::with_capacity(m);
+    for j in 0..m {
+        let x = &at[j];
+        let norm = x[j..].iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm <= 1e-10 * scale {
+            return None;
+        }
+        // v = x + sign(x_j)·|x|·e_j (below row j), so that H·x = −sign(x_j)·|x|·e_j.
+        let mut v = [0.0; 9];
+        v[j..].copy_from_slice(&x[j..]);
+        v[j] += norm.copysign(x[j]);
+        let vv: f64 = v[j..].iter().map(|a| a * a).sum();
+        for col in at.iter_mut().skip(j) {
+            let d: f64 = (j..9).map(|i| v[i] * col[i]).sum::<f64>() * 2.0 / vv;
+            for i in j..9 {
+                col[i] -= d * v[i];
+            }
+        }
+        let inv = 1.0 / vv.sqrt();
+        reflections.push(v.map(|a| a * inv));
+    }
+    let basis = (m..9)
+        .map(|c| {
+            // Q·e_c = H₁(H₂(…H_m(e_c))).
+            let mut q = [0.0; 9];
+            q[c] = 1.0;
+            for (j, v) in reflections.iter().enumerate().rev() {
+                let d: f64 = (j..9).map(|i| v[i] * q[i]).sum::<f64>() * 2.0;
+                for i in j..9 {
+                    q[i] -= d * v[i];
+                }
+            }
+            SMatrix::<f64, 9, 1>::from_column_slice(&q)
+        })
+        .collect();
+    Some(basis)
+}
+
 /// Row `[q2ᵣ·q1_c]` of the epipolar constraint q2ᵀ·M·q1 = 0 for M in row-major order.
 pub fn epipolar_row(p1: &Vector2<f64>, p2: &Vector2<f64>) -> [f64; 9] {
     let (x1, y1, x2, y2) = (p1.x, p1.y, p2.x, p2.y);
     [x2 * x1, x2 * y1, x2, y2 * x1, y2 * y1, y2, x1, y1, 1.0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::SMatrix;
+
+    /// Rows from a fixed linear congruential sequence in [−1, 1].
+    fn rows(m: usize, seed: u64) -> Vec<[f64; 9]> {
+        let mut state = seed;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        (0..m).map(|_| std::array::from_fn(|_| next())).collect()
+    }
+
+    /// The projector onto the span of `basis`.
+    fn projector(basis: &[SMatrix<f64, 9, 1>]) -> SMatrix<f64, 9, 9> {
+        basis.iter().map(|v| v * v.transpose()).sum()
+    }
+
+    #[test]
+    fn the_qr_null_space_is_the_svds() {
+        for m in 1..9 {
+            for seed in 0..20 {
+                let a = rows(m, seed * 31 + m as u64);
+                let qr = exact_null_space(&a).unwrap();
+                assert_eq!(qr.len(), 9 - m);
+                for (i, v) in qr.iter().enumerate() {
+                    for r in &a {
+                        let dot: f64 = r.iter().zip(v.iter()).map(|(x, y)| x * y).sum();
+                        assert!(dot.abs() < 1e-12, "m {m}: row · v = {dot}");
+                    }
+                    for (j, w) in qr.iter().enumerate() {
+                        let expected = if i == j { 1.0 } else { 0.0 };
+                        assert!((v.dot(w) - expected).abs() < 1e-12);
+                    }
+                }
+                // The same space as the SVD's smallest right singular vectors.
+                let mut padded = SMatrix::<f64, 9, 9>::zeros();
+                for (i, r) in a.iter().enumerate() {
+                    for (j, x) in r.iter().enumerate() {
+                        padded[(i, j)] = *x;
+                    }
+                }
+                let svd = linalg::svd(padded, false, true).unwrap();
+                let vt = svd.v_t.unwrap();
+                let mut order: Vec<usize> = (0..9).collect();
+                order.sort_by(|&x, &y| svd.singular_values[x].total_cmp(&svd.singular_values[y]));
+                let reference: Vec<_> = order[..9 - m]
+                    .iter()
+                    .map(|&i| vt.row(i).transpose().into_owned())
+                    .collect();
+                let gap = (projector(&qr) - projector(&reference)).amax();
+                assert!(
+                    gap < 1e-10,
+                    "m {m}, seed {seed}: projectors differ by {gap}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_rank_deficient_sample_falls_back_to_the_svd() {
+        let mut a = rows(5, 7);
+        a[4] = a[1].map(|x| 2.0 * x);
+        assert!(exact_null_space(&a).is_none());
+        // null_space still answers, from the SVD: four unit vectors orthogonal to every row.
+        let basis = null_space(&a, 4);
+        assert_eq!(basis.len(), 4);
+        for v in &basis {
+            assert!((v.norm() - 1.0).abs() < 1e-12);
+            for r in &a {
+                let dot: f64 = r.iter().zip(v.iter()).map(|(x, y)| x * y).sum();
+                assert!(dot.abs() < 1e-12);
+            }
+        }
+        assert!(exact_null_space(&[[0.0; 9]]).is_none());
+        assert!(exact_null_space(&[[f64::NAN; 9]]).is_none());
+    }
 }

@@ -33,6 +33,11 @@ pub struct RansacOptions {
     pub max_iterations: usize,
     /// Multiplies the adaptive number of samples (COLMAP uses 3).
     pub iteration_factor: f64,
+    /// The lowest inlier ratio the search must find a model for with `confidence`: samples
+    /// stop at the count that ratio needs, below `max_iterations` (COLMAP's two-view geometry
+    /// assumes 0.25, which ends a homography's search on a non-planar pair at about 5,300
+    /// samples instead of 10,000). 0: no such bound.
+    pub min_inlier_ratio: f64,
     pub seed: u64,
     /// Abandon the search when this passes (checked before every sample).
     pub deadline: Deadline,
@@ -46,6 +51,7 @@ impl Default for RansacOptions {
             min_iterations: 50,
             max_iterations: 10_000,
             iteration_factor: 3.0,
+            min_inlier_ratio: 0.0,
             seed: 0,
             deadline: Deadline::none(),
         }
@@ -72,27 +78,38 @@ impl Support {
     }
 }
 
+/// The support of `model`, its inliers in `inliers`. With `to_beat`, scoring stops (`None`)
+/// once the model cannot reach that many inliers any more: it could not be the best.
 fn evaluate<E: Estimator>(
     est: &E,
     model: &E::Model,
     max_sq: f64,
     inliers: &mut Vec<usize>,
-) -> Support {
+    to_beat: Option<usize>,
+) -> Option<Support> {
     inliers.clear();
+    let n = est.len();
+    // Outliers allowed before the model can no longer reach `to_beat` inliers.
+    let allowed = to_beat.map_or(usize::MAX, |b| n.saturating_sub(b));
+    let mut outliers = 0;
     let mut cost = 0.0;
-    for i in 0..est.len() {
+    for i in 0..n {
         let r = est.residual_sq(model, i);
         if r <= max_sq {
             inliers.push(i);
             cost += r;
         } else {
             cost += max_sq;
+            outliers += 1;
+            if outliers > allowed {
+                return None;
+            }
         }
     }
-    Support {
+    Some(Support {
         count: inliers.len(),
         cost,
-    }
+    })
 }
 
 /// Runs LO-RANSAC; `Ok(None)` when there are too few correspondences or no model was found,
@@ -109,14 +126,26 @@ pub fn lo_ransac<E: Estimator>(
     let mut rng = Pcg64::seed_from_u64(opts.seed);
     let mut best: Option<(E::Model, Support, Vec<usize>)> = None;
     let mut scratch = Vec::with_capacity(n);
-    let mut needed = opts.max_iterations;
+    let cap = if opts.min_inlier_ratio > 0.0 {
+        opts.max_iterations.min(adaptive_iterations(
+            opts.min_inlier_ratio,
+            E::SAMPLE_SIZE,
+            opts,
+        ))
+    } else {
+        opts.max_iterations
+    };
+    let mut needed = cap;
     let mut iterations = 0;
-    while iterations < needed.max(opts.min_iterations).min(opts.max_iterations) {
+    while iterations < needed.max(opts.min_iterations).min(cap) {
         opts.deadline.check()?;
         iterations += 1;
         let sample = rand::seq::index::sample(&mut rng, n, E::SAMPLE_SIZE).into_vec();
         for model in est.minimal(&sample) {
-            let support = evaluate(est, &model, max_sq, &mut scratch);
+            let to_beat = best.as_ref().map(|b| b.1.count);
+            let Some(support) = evaluate(est, &model, max_sq, &mut scratch, to_beat) else {
+                continue;
+            };
             if best.as_ref().is_some_and(|b| !support.better_than(&b.1)) {
                 continue;
             }
@@ -145,7 +174,9 @@ fn local_optimize<E: Estimator>(
         let Some(model) = est.refine(&current.2, &current.0) else {
             return;
         };
-        let support = evaluate(est, &model, max_sq, scratch);
+        let Some(support) = evaluate(est, &model, max_sq, scratch, Some(current.1.count)) else {
+            return;
+        };
         if !support.better_than(&current.1) {
             return;
         }

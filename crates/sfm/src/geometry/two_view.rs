@@ -58,6 +58,10 @@ pub struct TwoViewOptions {
     pub max_error: f64,
     pub confidence: f64,
     pub max_iterations: usize,
+    /// Samples stop where this inlier ratio would be found with `confidence`, below
+    /// `max_iterations` (COLMAP's `min_inlier_ratio`, 0.25: a homography's search ends at
+    /// about 5,300 samples; E's and F's stay at the 10,000 cap).
+    pub min_inlier_ratio: f64,
     /// E is preferred when it explains at least this fraction of F's inliers.
     pub min_e_f_inlier_ratio: f64,
     /// Above this ratio of H's inliers to E's or F's, the pair is planar or a pure rotation.
@@ -73,6 +77,7 @@ impl Default for TwoViewOptions {
             max_error: 4.0,
             confidence: 0.999,
             max_iterations: 10_000,
+            min_inlier_ratio: 0.25,
             min_e_f_inlier_ratio: 0.95,
             max_h_inlier_ratio: 0.8,
             time_limit: TimeLimit::VERIFICATION,
@@ -228,6 +233,7 @@ pub fn verify(
         max_error,
         confidence: opts.confidence,
         max_iterations: opts.max_iterations,
+        min_inlier_ratio: opts.min_inlier_ratio,
         seed: seed ^ salt,
         deadline,
         ..RansacOptions::default()
