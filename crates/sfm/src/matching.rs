@@ -199,15 +199,20 @@ pub fn pairs(count: usize, sequential_overlap: Option<usize>) -> Vec<(usize, usi
 mod tests {
     use super::*;
 
-    fn unit_bytes(seed: u64) -> [u8; DESCRIPTOR_LEN] {
+    /// A xorshift sequence from `seed`.
+    fn xorshift(seed: u64) -> impl FnMut() -> u64 {
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut v = [0f32; DESCRIPTOR_LEN];
-        for x in v.iter_mut() {
+        move || {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            *x = (s % 1000) as f32;
+            s
         }
+    }
+
+    fn unit_bytes(seed: u64) -> [u8; DESCRIPTOR_LEN] {
+        let mut next = xorshift(seed);
+        let v: [f32; DESCRIPTOR_LEN] = std::array::from_fn(|_| (next() % 1000) as f32);
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.map(|x| (512.0 * x / n).round().min(255.0) as u8)
     }
@@ -241,7 +246,7 @@ mod tests {
         let mut out = Vec::new();
         for (i, x) in a.iter().enumerate() {
             if let Some(j) = nearest(x, b)
-                && nearest(&b[j], a) == Some(i)
+                && (!opts.cross_check || nearest(&b[j], a) == Some(i))
             {
                 out.push([i as u32, j as u32]);
             }
@@ -274,6 +279,84 @@ mod tests {
             300,
             "random descriptors must fail the ratio test"
         );
+    }
+
+    /// Sparse non-negative descriptors (about a third of the bins set), closer to SIFT's than
+    /// uniform ones.
+    fn sparse_bytes(seed: u64) -> [f32; DESCRIPTOR_LEN] {
+        let mut next = xorshift(seed);
+        std::array::from_fn(|_| {
+            let s = next();
+            if s.is_multiple_of(3) {
+                (s % 997) as f32
+            } else {
+                0.0
+            }
+        })
+    }
+
+    fn quantise(v: &[f32; DESCRIPTOR_LEN]) -> [u8; DESCRIPTOR_LEN] {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.map(|x| (512.0 * x / n).round().min(255.0) as u8)
+    }
+
+    #[test]
+    fn second_neighbours_at_every_distance_decide_as_in_the_reference() {
+        // Each row of a has, in b, a copy moved by a small turn and a rival mixed from it and
+        // an unrelated descriptor at one of 40 weights: the rivals sweep the angles around
+        // max_distance and max_distance / max_ratio.
+        let n = 400;
+        let base: Vec<_> = (0..n).map(|k| sparse_bytes(k as u64 + 1)).collect();
+        let a: Vec<_> = base.iter().map(quantise).collect();
+        let mut b = Vec::new();
+        for (k, v) in base.iter().enumerate() {
+            let mix = |w: f32, seed: u64| -> [f32; DESCRIPTOR_LEN] {
+                let other = sparse_bytes(seed);
+                std::array::from_fn(|i| (1.0 - w) * v[i] + w * other[i])
+            };
+            // The copy about 0.55–0.7 rad away, the rival 0.02–0.14 of mixing farther: about
+            // 0.6–0.9 rad, around the default max_distance (0.7) and its / max_ratio (0.875),
+            // where the ratio test and the distance cap decide.
+            let w = 0.42 + 0.1 * (k % 7) as f32 / 7.0;
+            b.push(quantise(&mix(w, 10_000 + k as u64)));
+            b.push(quantise(&mix(
+                w + 0.02 + 0.12 * (k % 40) as f32 / 40.0,
+                20_000 + k as u64,
+            )));
+        }
+        for opts in [
+            MatchOptions::default(),
+            MatchOptions {
+                max_ratio: 0.9,
+                max_distance: 0.9,
+                cross_check: true,
+            },
+            MatchOptions {
+                max_ratio: 1.2,
+                max_distance: 0.65,
+                cross_check: false,
+            },
+        ] {
+            let got = match_descriptors(
+                &DescriptorMatrix::new(&a),
+                &DescriptorMatrix::new(&b),
+                &opts,
+            );
+            let expected = reference(&a, &b, &opts);
+            assert_eq!(got, expected, "{opts:?}");
+            assert!(
+                expected.len() > n / 10,
+                "{opts:?}: {} matches",
+                expected.len()
+            );
+            if opts.max_ratio < 1.0 {
+                assert!(
+                    expected.len() < n,
+                    "{opts:?}: {} matches, the ratio test must refuse some",
+                    expected.len()
+                );
+            }
+        }
     }
 
     #[test]
