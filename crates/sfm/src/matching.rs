@@ -170,16 +170,62 @@ fn score_block(
             1,
         );
     }
-    let mut rows = vec![Best::NONE; m];
-    let mut cols = vec![Best::NONE; n];
+    let rows = scores.chunks_exact(n).map(row_best).collect();
+    // Columns as separate arrays, updated a row at a time without branches so that the loop
+    // vectorises: what `Best::offer` does, one column per lane.
+    let (mut first, mut second) = (vec![Best::NONE.first; n], vec![Best::NONE.second; n]);
+    let mut index = vec![Best::NONE.index; n];
     for (i, row) in scores.chunks_exact(n).enumerate() {
-        let best = &mut rows[i];
-        for (j, (&s, col)) in row.iter().zip(cols.iter_mut()).enumerate() {
-            best.offer(s, j as u32);
-            col.offer(s, (start + i) as u32);
+        let i = (start + i) as u32;
+        for (((&x, f), s), k) in row
+            .iter()
+            .zip(first.iter_mut())
+            .zip(second.iter_mut())
+            .zip(index.iter_mut())
+        {
+            let lower = if x < *f { x } else { *f };
+            *s = if lower > *s { lower } else { *s };
+            let better = x > *f;
+            *k = if better { i } else { *k };
+            *f = if better { x } else { *f };
         }
     }
+    let cols = (0..n)
+        .map(|j| Best {
+            first: first[j],
+            second: second[j],
+            index: index[j],
+        })
+        .collect();
     (rows, cols)
+}
+
+/// A row's best two similarities and where the best is (its first place, as `Best::offer` keeps
+/// it): the two largest per lane of 16 without branches, so that the loop vectorises, then the
+/// lanes combined and the best one looked up.
+fn row_best(row: &[f32]) -> Best {
+    const LANES: usize = 16;
+    let mut first = [Best::NONE.first; LANES];
+    let mut second = [Best::NONE.second; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for ((&x, f), s) in chunk.iter().zip(first.iter_mut()).zip(second.iter_mut()) {
+            let lower = if x < *f { x } else { *f };
+            *s = if lower > *s { lower } else { *s };
+            *f = if x > *f { x } else { *f };
+        }
+    }
+    // Values only: the order they are offered in does not change the best two.
+    let mut best = Best::NONE;
+    for &x in first.iter().chain(&second).chain(rest) {
+        best.offer(x, 0);
+    }
+    best.index = match row.iter().position(|&x| x == best.first) {
+        Some(j) if best.first > Best::NONE.first => j as u32,
+        _ => Best::NONE.index,
+    };
+    best
 }
 
 /// Image pairs to match: every pair, or each image with its `overlap` successors in name order.
