@@ -2,9 +2,9 @@
 # SfM end to end, side by side: `splat sfm` and COLMAP 3.8 (feature_extractor + exhaustive_matcher
 # + mapper, CPU, one shared camera), both on IMAGES at --max-image-size (default 1024). Prints
 # CPU and wall seconds per tool, registered images, points, mean track length and reprojection
-# error of each model, and, with GT (a COLMAP model or a folder of Strecha .camera files), the
-# pose errors of both models from `splat sfm-eval`; GT `colmap` compares splat's model with the
-# model COLMAP made in the same run (scenes without ground truth, such as south-building).
+# error of each model, and, with GT (a COLMAP model, a folder of Strecha .camera files or a
+# transforms_*.json), the pose errors of both models from `splat sfm-eval`; GT `colmap` compares
+# splat's model with the model COLMAP made in the same run (scenes without ground truth, such as south-building).
 # `splat sfm` runs with its defaults (`--matcher auto`); COLMAP matches every pair. KEEP=DIR
 # keeps both workspaces (and their logs) in DIR.
 #

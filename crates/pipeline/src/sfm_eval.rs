@@ -20,43 +20,11 @@ pub struct SfmEvalArgs {
     json: bool,
 }
 
-/// The `transforms_*.json` files `path` names: itself, or those in the folder it is.
-fn transforms_files(path: &Path) -> Vec<PathBuf> {
-    if path.is_file() {
-        return if path.extension().is_some_and(|x| x == "json") {
-            vec![path.to_path_buf()]
-        } else {
-            Vec::new()
-        };
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("transforms") && n.ends_with(".json"))
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 fn cameras(path: &Path) -> Result<Vec<CameraPose>> {
-    let json = transforms_files(path);
-    if path.is_file() || (!json.is_empty() && splat_scene::colmap::find_model_dir(path).is_none()) {
-        let mut all = Vec::new();
-        for file in json {
-            let rec = splat_scene::transforms::read_transforms(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            all.extend(evaluate::from_reconstruction(&rec));
-        }
-        if all.is_empty() {
-            bail!("{} is not a transforms_*.json file", path.display());
-        }
-        return Ok(all);
+    if path.is_file() {
+        let rec = splat_scene::transforms::read_transforms(path)
+            .with_context(|| format!("reading {} as a transforms_*.json", path.display()))?;
+        return Ok(evaluate::from_reconstruction(&rec));
     }
     let has_strecha = std::fs::read_dir(path)
         .with_context(|| format!("reading {}", path.display()))?
@@ -65,10 +33,15 @@ fn cameras(path: &Path) -> Result<Vec<CameraPose>> {
     if has_strecha {
         return Ok(evaluate::read_strecha(path)?);
     }
-    let dir = splat_scene::colmap::find_model_dir(path).unwrap_or_else(|| path.to_path_buf());
-    let rec = splat_scene::colmap::read_model(&dir)
-        .with_context(|| format!("no COLMAP model or .camera files in {}", path.display()))?;
-    Ok(evaluate::from_reconstruction(&rec))
+    // A COLMAP model or workspace, or a folder of transforms_*.json (all of them), as training
+    // reads them.
+    let data = splat_scene::dataset::Dataset::load(path).with_context(|| {
+        format!(
+            "no COLMAP model, .camera files or transforms in {}",
+            path.display()
+        )
+    })?;
+    Ok(evaluate::from_reconstruction(&data.model))
 }
 
 pub fn run(args: SfmEvalArgs) -> Result<()> {
@@ -76,14 +49,16 @@ pub fn run(args: SfmEvalArgs) -> Result<()> {
     let mut truth = cameras(&args.ground_truth)?;
     evaluate::match_names_by_suffix(&estimate, &mut truth);
     let Some(e) = evaluate::compare(&estimate, &truth) else {
-        let several = transforms_files(&args.ground_truth).len() > 1;
+        // A transforms folder merges train/, test/ …, whose photos may share file names.
+        let several = splat_scene::dataset::Dataset::load(&args.ground_truth)
+            .is_ok_and(|d| matches!(d.source, splat_scene::dataset::Source::Transforms));
         bail!(
             "fewer than 3 images of {} are in the estimate (names must match, or match once \
              leading folders are dropped: train/r_0.png and r_0.png){}",
             args.ground_truth.display(),
             if several {
-                "; it holds several transforms_*.json whose photos may share file names: \
-                 name the one file, e.g. transforms_train.json"
+                "; a folder's transforms_*.json may name photos alike (train/r_0.png, \
+                 test/r_0.png): name the one file, e.g. transforms_train.json"
             } else {
                 ""
             }

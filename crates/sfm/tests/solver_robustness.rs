@@ -636,8 +636,8 @@ fn captured_action_matrices_stall_nalgebra_and_get_their_eigenvalues() {
 }
 
 /// The matches of chair pair r_10–r_40 at 640 px (keypoints in pixels of the 800×800 renders),
-/// whose verification met the first matrix above: before the caps, `splat match` on the
-/// chair never finished.
+/// whose verification met the first matrix above (before the null space came from a QR):
+/// before the caps, `splat match` on the chair never finished.
 const CHAIR_R10: [[f32; 2]; 30] = [
     [378.9177, 130.73648],
     [280.71014, 170.33891],

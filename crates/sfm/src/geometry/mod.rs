@@ -20,29 +20,31 @@ pub fn skew(t: &Vector3<f64>) -> Matrix3<f64> {
     Matrix3::new(0.0, -t.z, t.y, t.z, 0.0, -t.x, -t.y, t.x, 0.0)
 }
 
-/// Signed Sampson distance of a correspondence to the epipolar geometry `m` (E or F): the
-/// epipolar residual divided by its first-order standard deviation (`None` where both epipolar
-/// lines vanish).
-pub fn sampson(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> Option<f64> {
-    let x1 = p1.push(1.0);
-    let x2 = p2.push(1.0);
-    let fx1 = m * x1;
-    let ftx2 = m.transpose() * x2;
-    let denom = fx1.x * fx1.x + fx1.y * fx1.y + ftx2.x * ftx2.x + ftx2.y * ftx2.y;
-    (denom > f64::MIN_POSITIVE).then(|| x2.dot(&fx1) / denom.sqrt())
-}
-
-/// Squared Sampson distance of a correspondence to the epipolar geometry `m` (E or F).
-/// (RANSAC's inner loop: no square root.)
-pub fn sampson_sq(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> f64 {
+/// The epipolar residual x₂ᵀ·M·x₁ of a correspondence and its first-order variance (the
+/// squared norms of the two epipolar lines' normals), shared by both Sampson forms below.
+fn epipolar_residual(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> (f64, f64) {
     let x1 = p1.push(1.0);
     let x2 = p2.push(1.0);
     let fx1 = m * x1;
     let ftx2 = m.tr_mul(&x2);
-    let denom = fx1.x * fx1.x + fx1.y * fx1.y + ftx2.x * ftx2.x + ftx2.y * ftx2.y;
-    if denom > f64::MIN_POSITIVE {
-        let num = x2.dot(&fx1);
-        num * num / denom
+    let variance = fx1.x * fx1.x + fx1.y * fx1.y + ftx2.x * ftx2.x + ftx2.y * ftx2.y;
+    (x2.dot(&fx1), variance)
+}
+
+/// Signed Sampson distance of a correspondence to the epipolar geometry `m` (E or F): the
+/// epipolar residual divided by its first-order standard deviation (`None` where both epipolar
+/// lines vanish).
+pub fn sampson(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> Option<f64> {
+    let (r, variance) = epipolar_residual(m, p1, p2);
+    (variance > f64::MIN_POSITIVE).then(|| r / variance.sqrt())
+}
+
+/// Squared Sampson distance of a correspondence to the epipolar geometry `m` (E or F);
+/// `f64::MAX` where both epipolar lines vanish. No square root: RANSAC's inner loop.
+pub fn sampson_sq(m: &Matrix3<f64>, p1: &Vector2<f64>, p2: &Vector2<f64>) -> f64 {
+    let (r, variance) = epipolar_residual(m, p1, p2);
+    if variance > f64::MIN_POSITIVE {
+        r * r / variance
     } else {
         f64::MAX
     }

@@ -40,9 +40,9 @@ impl Default for RetrievalOptions {
 
 /// Retrieval neighbours per image by default (see benches/RESULTS.md, "Matching that scales").
 pub const DEFAULT_NEIGHBOURS: usize = 30;
-/// `Matcher::Auto` matches every pair up to this many images (see benches/RESULTS.md, "Where
-/// retrieval takes over": at 64 photos it saves 22 % of the time, at 100 half, with the same
-/// models).
+/// `Matcher::Auto` matches every pair up to this many images: past it retrieval saves 22 % of
+/// the time at 64 photos and half at 100, with the same models (benches/RESULTS.md, "SfM end to
+/// end", the chair's entry, and "Growth with the photo count").
 pub const DEFAULT_EXHAUSTIVE_UP_TO: usize = 60;
 /// Share of consecutive images (name order) that must retrieve each other for the names to
 /// count as a sequence.
