@@ -1,6 +1,8 @@
 //! The SfM front end's costs: SIFT extraction per image (a 1024×768 built-in view, reported per
 //! megapixel as throughput), descriptor matching per image pair (8192 × 8192 uniform
-//! descriptors, the default feature cap, and the SIFT descriptors of two neighbouring views), and geometric verification per pair (1000 matches, 30 % outliers).
+//! descriptors, the default feature cap, and the SIFT descriptors of two neighbouring views;
+//! with the CPU's dot-product kernel and, where that is not SGEMM, `_sgemm` side by side), and
+//! geometric verification per pair (1000 matches, 30 % outliers).
 //! `bundle_*` times five Levenberg–Marquardt iterations of a 200-image, 20,000-point bundle
 //! adjustment with the dense, the sparse and the iterative reduced-system solvers, of a
 //! 50-image one with the dense and the sparse (where `Solver::Auto` switches), and of a
@@ -14,6 +16,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::Vector2;
 use splat_datasets::{SceneSpec, build, render_view};
 use splat_sfm::bundle;
+use splat_sfm::dot_products::Kernel;
 use splat_sfm::features::{DESCRIPTOR_LEN, SiftOptions, extract};
 use splat_sfm::geometry::two_view::{Intrinsics, TwoViewOptions, verify};
 use splat_sfm::gray::GrayImage;
@@ -82,18 +85,29 @@ fn descriptors(n: usize, seed: u64) -> Vec<[u8; DESCRIPTOR_LEN]> {
 }
 
 fn bench_match(c: &mut Criterion) {
-    let a = DescriptorMatrix::new(&descriptors(8192, 1));
-    let b = DescriptorMatrix::new(&descriptors(8192, 2));
+    let (da, db) = (descriptors(8192, 1), descriptors(8192, 2));
+    let (a, b) = (DescriptorMatrix::new(&da), DescriptorMatrix::new(&db));
     let opts = MatchOptions::default();
     let mut group = c.benchmark_group("sfm");
     group.sample_size(10);
+    eprintln!("match: the dot-product kernel is {:?}", Kernel::detect());
     group.bench_function("match_8192x8192", |bch| {
         bch.iter(|| match_descriptors(&a, &b, &opts));
     });
+    // The SGEMM kernel side by side, where the default is another one.
+    if Kernel::detect() != Kernel::Sgemm {
+        let (a, b) = (
+            DescriptorMatrix::with_kernel(&da, Kernel::Sgemm),
+            DescriptorMatrix::with_kernel(&db, Kernel::Sgemm),
+        );
+        group.bench_function("match_8192x8192_sgemm", |bch| {
+            bch.iter(|| match_descriptors(&a, &b, &opts));
+        });
+    }
     // Real SIFT descriptors, as a pair of photos gives them: two neighbouring 1024×768 views of
     // the built-in scene.
     let scene = views_1024x768();
-    let sift: Vec<DescriptorMatrix> = scene
+    let sift: Vec<Vec<[u8; DESCRIPTOR_LEN]>> = scene
         .reconstruction
         .images
         .values()
@@ -105,9 +119,14 @@ fn bench_match(c: &mut Criterion) {
                 im,
                 1,
             ));
-            DescriptorMatrix::new(&extract(&img, &SiftOptions::default()).descriptors)
+            extract(&img, &SiftOptions::default()).descriptors
         })
         .collect();
+    let sift_sgemm: Vec<DescriptorMatrix> = sift
+        .iter()
+        .map(|d| DescriptorMatrix::with_kernel(d, Kernel::Sgemm))
+        .collect();
+    let sift: Vec<DescriptorMatrix> = sift.iter().map(|d| DescriptorMatrix::new(d)).collect();
     eprintln!(
         "match: {} × {} SIFT descriptors, {} matches",
         sift[0].len(),
@@ -117,6 +136,11 @@ fn bench_match(c: &mut Criterion) {
     group.bench_function("match_sift_1024x768_views", |bch| {
         bch.iter(|| match_descriptors(&sift[0], &sift[1], &opts));
     });
+    if Kernel::detect() != Kernel::Sgemm {
+        group.bench_function("match_sift_1024x768_views_sgemm", |bch| {
+            bch.iter(|| match_descriptors(&sift_sgemm[0], &sift_sgemm[1], &opts));
+        });
+    }
     group.finish();
 }
 

@@ -12,6 +12,7 @@
 
 pub mod bundle;
 pub mod database;
+pub mod dot_products;
 pub mod error;
 pub mod evaluate;
 pub mod features;

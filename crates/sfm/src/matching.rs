@@ -1,17 +1,15 @@
-//! Descriptor matching: exact nearest neighbours by brute force (one SGEMM of the two
-//! descriptor sets per pair, in row blocks), Lowe's ratio test and a cross-check.
+//! Descriptor matching: exact nearest neighbours by brute force (the two descriptor sets'
+//! products, `dot_products`, in row blocks), Lowe's ratio test and a cross-check.
 //!
 //! Distances follow COLMAP: the angle between the unit descriptors, acos(d₁·d₂), with a
 //! maximum of 0.7 and a ratio of 0.8 between the best and second-best angle.
 
+use crate::dot_products::{self, Descriptors, Kernel};
 use crate::features::DESCRIPTOR_LEN;
 use rayon::prelude::*;
 
 /// Rows of the first image matched per block (bounds the score matrix to `BLOCK × n₂`).
 const BLOCK: usize = 512;
-/// Bytes are 512·v (see `root_sift_bytes`).
-const BYTE_SCALE: f32 = 1.0 / 512.0;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchOptions {
     pub max_ratio: f32,
@@ -30,30 +28,27 @@ impl Default for MatchOptions {
     }
 }
 
-/// Descriptors as unit f32 rows, ready for the dot products.
-pub struct DescriptorMatrix {
-    rows: usize,
-    data: Vec<f32>,
-}
+/// One image's descriptors, laid out for the fastest dot-product kernel this CPU runs
+/// (`dot_products::Kernel`).
+pub struct DescriptorMatrix(Descriptors);
 
 impl DescriptorMatrix {
     pub fn new(descriptors: &[[u8; DESCRIPTOR_LEN]]) -> Self {
-        let mut data = Vec::with_capacity(descriptors.len() * DESCRIPTOR_LEN);
-        for d in descriptors {
-            data.extend(d.iter().map(|&b| f32::from(b) * BYTE_SCALE));
-        }
-        Self {
-            rows: descriptors.len(),
-            data,
-        }
+        Self::with_kernel(descriptors, Kernel::detect())
+    }
+
+    /// Laid out for `kernel` (all matrices matched together must share one); an unavailable
+    /// kernel falls back to SGEMM.
+    pub fn with_kernel(descriptors: &[[u8; DESCRIPTOR_LEN]], kernel: Kernel) -> Self {
+        Self(Descriptors::new(descriptors, kernel))
     }
 
     pub fn len(&self) -> usize {
-        self.rows
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows == 0
+        self.0.is_empty()
     }
 }
 
@@ -113,12 +108,12 @@ pub fn match_descriptors(
     if a.is_empty() || b.is_empty() {
         return Vec::new();
     }
-    let blocks: Vec<(Vec<Best>, Vec<Best>)> = (0..a.rows.div_ceil(BLOCK))
+    let blocks: Vec<(Vec<Best>, Vec<Best>)> = (0..a.len().div_ceil(BLOCK))
         .into_par_iter()
-        .map(|blk| score_block(a, b, blk * BLOCK, ((blk + 1) * BLOCK).min(a.rows)))
+        .map(|blk| score_block(a, b, blk * BLOCK, ((blk + 1) * BLOCK).min(a.len())))
         .collect();
-    let mut cols = vec![Best::NONE; b.rows];
-    let mut rows = Vec::with_capacity(a.rows);
+    let mut cols = vec![Best::NONE; b.len()];
+    let mut rows = Vec::with_capacity(a.len());
     for (r, c) in blocks {
         rows.extend(r);
         for (acc, blk) in cols.iter_mut().zip(&c) {
@@ -140,7 +135,6 @@ pub fn match_descriptors(
 
 /// Scores rows `start..end` of `a` against all of `b`: each row's best two, and each column's
 /// best two within the block.
-#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
 fn score_block(
     a: &DescriptorMatrix,
     b: &DescriptorMatrix,
@@ -148,28 +142,9 @@ fn score_block(
     end: usize,
 ) -> (Vec<Best>, Vec<Best>) {
     let m = end - start;
-    let n = b.rows;
+    let n = b.len();
     let mut scores = vec![0f32; m * n];
-    // SAFETY: the pointers and strides describe `m×128`, `128×n` (b transposed through its
-    // strides) and `m×n` row-major matrices inside the three slices, which outlive the call.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            DESCRIPTOR_LEN,
-            n,
-            1.0,
-            a.data[start * DESCRIPTOR_LEN..].as_ptr(),
-            DESCRIPTOR_LEN as isize,
-            1,
-            b.data.as_ptr(),
-            1,
-            DESCRIPTOR_LEN as isize,
-            0.0,
-            scores.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    dot_products::products(&a.0, start, end, &b.0, &mut scores);
     let rows = scores.chunks_exact(n).map(row_best).collect();
     // Columns as separate arrays, updated a row at a time without branches so that the loop
     // vectorises: what `Best::offer` does, one column per lane.
@@ -263,6 +238,27 @@ mod tests {
         v.map(|x| (512.0 * x / n).round().min(255.0) as u8)
     }
 
+    /// `match_descriptors` with every dot-product kernel this CPU runs gives the reference's
+    /// matches, which are returned.
+    fn every_kernel_agrees_with_the_reference(
+        a: &[[u8; DESCRIPTOR_LEN]],
+        b: &[[u8; DESCRIPTOR_LEN]],
+        opts: &MatchOptions,
+    ) -> Vec<[u32; 2]> {
+        let expected = reference(a, b, opts);
+        for kernel in [Kernel::Sgemm, Kernel::Vnni] {
+            if kernel.available() {
+                let got = match_descriptors(
+                    &DescriptorMatrix::with_kernel(a, kernel),
+                    &DescriptorMatrix::with_kernel(b, kernel),
+                    opts,
+                );
+                assert_eq!(got, expected, "{opts:?} {kernel:?}");
+            }
+        }
+        expected
+    }
+
     /// Plain double loop with f64 angles: the reference the SGEMM path must agree with.
     fn reference(
         a: &[[u8; DESCRIPTOR_LEN]],
@@ -311,17 +307,15 @@ mod tests {
             b.push(d);
         }
         let opts = MatchOptions::default();
-        let got = match_descriptors(
-            &DescriptorMatrix::new(&a),
-            &DescriptorMatrix::new(&b),
-            &opts,
-        );
-        assert_eq!(got, reference(&a, &b, &opts));
+        let expected = every_kernel_agrees_with_the_reference(&a, &b, &opts);
         for k in 0..300u32 {
-            assert!(got.contains(&[k * 4, 600 + k]), "planted pair {k} missing");
+            assert!(
+                expected.contains(&[k * 4, 600 + k]),
+                "planted pair {k} missing"
+            );
         }
         assert_eq!(
-            got.len(),
+            expected.len(),
             300,
             "random descriptors must fail the ratio test"
         );
@@ -383,13 +377,7 @@ mod tests {
                 cross_check: false,
             },
         ] {
-            let got = match_descriptors(
-                &DescriptorMatrix::new(&a),
-                &DescriptorMatrix::new(&b),
-                &opts,
-            );
-            let expected = reference(&a, &b, &opts);
-            assert_eq!(got, expected, "{opts:?}");
+            let expected = every_kernel_agrees_with_the_reference(&a, &b, &opts);
             assert!(
                 expected.len() > n / 10,
                 "{opts:?}: {} matches",
