@@ -4,7 +4,7 @@
 //! Distances follow COLMAP: the angle between the unit descriptors, acos(d₁·d₂), with a
 //! maximum of 0.7 and a ratio of 0.8 between the best and second-best angle.
 
-use crate::dot_products::{self, Descriptors, Kernel};
+use crate::dot_products::{self, Best, Descriptors, Kernel};
 use crate::features::DESCRIPTOR_LEN;
 use rayon::prelude::*;
 
@@ -52,51 +52,14 @@ impl DescriptorMatrix {
     }
 }
 
-/// Best and second-best similarity seen for one descriptor.
-#[derive(Debug, Clone, Copy)]
-struct Best {
-    first: f32,
-    second: f32,
-    index: u32,
-}
-
-impl Best {
-    const NONE: Best = Best {
-        first: -1.0,
-        second: -1.0,
-        index: u32::MAX,
-    };
-
-    #[inline]
-    fn offer(&mut self, score: f32, index: u32) {
-        if score > self.first {
-            self.second = self.first;
-            self.first = score;
-            self.index = index;
-        } else if score > self.second {
-            self.second = score;
-        }
+/// Whether a descriptor's best two pass the distance cap and the ratio test.
+fn passes(best: &Best, opts: &MatchOptions) -> bool {
+    if best.index == u32::MAX {
+        return false;
     }
-
-    fn merge(&mut self, other: &Best) {
-        // Blocks are merged in order, so the lower index wins ties as in one pass.
-        if other.first > self.first {
-            self.second = self.first.max(other.second);
-            self.first = other.first;
-            self.index = other.index;
-        } else {
-            self.second = self.second.max(other.first);
-        }
-    }
-
-    fn passes(&self, opts: &MatchOptions) -> bool {
-        if self.index == u32::MAX {
-            return false;
-        }
-        let best = self.first.min(1.0).acos();
-        let second = self.second.clamp(-1.0, 1.0).acos();
-        best <= opts.max_distance && best < opts.max_ratio * second
-    }
+    let first = best.first.min(1.0).acos();
+    let second = best.second.clamp(-1.0, 1.0).acos();
+    first <= opts.max_distance && first < opts.max_ratio * second
 }
 
 /// Matches between two descriptor sets as (index in `a`, index in `b`), in `a`'s order.
@@ -122,11 +85,11 @@ pub fn match_descriptors(
     }
     rows.iter()
         .enumerate()
-        .filter(|(_, best)| best.passes(opts))
+        .filter(|(_, best)| passes(best, opts))
         .filter(|(i, best)| {
             !opts.cross_check || {
                 let back = &cols[best.index as usize];
-                back.index as usize == *i && back.passes(opts)
+                back.index as usize == *i && passes(back, opts)
             }
         })
         .map(|(i, best)| [i as u32, best.index])
@@ -134,13 +97,17 @@ pub fn match_descriptors(
 }
 
 /// Scores rows `start..end` of `a` against all of `b`: each row's best two, and each column's
-/// best two within the block.
+/// best two within the block (in one pass where the kernel has a fused form, else from the
+/// block's score matrix).
 fn score_block(
     a: &DescriptorMatrix,
     b: &DescriptorMatrix,
     start: usize,
     end: usize,
 ) -> (Vec<Best>, Vec<Best>) {
+    if let Some(fused) = dot_products::fused_best_two(&a.0, start, end, &b.0) {
+        return fused;
+    }
     let m = end - start;
     let n = b.len();
     let mut scores = vec![0f32; m * n];
