@@ -728,8 +728,8 @@ mod tests {
 
     #[test]
     fn the_integer_kernel_runs_where_the_cpu_has_it() {
-        // So that a CPU with AVX-512 VNNI (the CI machines, the GPU hosts) tests the kernel it
-        // uses, not the fallback.
+        // So that a CPU with AVX-512 VNNI (this project's CI machines have it) tests the kernel
+        // it uses, not the fallback.
         assert!(Kernel::detect().available());
         if Kernel::Vnni.available() {
             assert_eq!(Kernel::detect(), Kernel::Vnni);
