@@ -37,8 +37,8 @@ impl DescriptorMatrix {
         Self::with_kernel(descriptors, Kernel::detect())
     }
 
-    /// Laid out for `kernel` (all matrices matched together must share one); an unavailable
-    /// kernel falls back to SGEMM.
+    /// Laid out for `kernel` (matrices matched together should share one: two layouts meet in a
+    /// plain, slow loop); an unavailable kernel falls back to SGEMM.
     pub fn with_kernel(descriptors: &[[u8; DESCRIPTOR_LEN]], kernel: Kernel) -> Self {
         Self(Descriptors::new(descriptors, kernel))
     }
@@ -226,7 +226,7 @@ mod tests {
         expected
     }
 
-    /// Plain double loop with f64 angles: the reference the SGEMM path must agree with.
+    /// Plain double loop with f64 angles: the reference every kernel must agree with.
     fn reference(
         a: &[[u8; DESCRIPTOR_LEN]],
         b: &[[u8; DESCRIPTOR_LEN]],
