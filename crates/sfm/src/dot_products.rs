@@ -1,19 +1,19 @@
-//! The similarity matrix of two descriptor sets: every row of one against every row of the
-//! other, as f32 dot products of the unit vectors the bytes stand for (bytes = 512·v).
+//! For each descriptor of one image, its two most similar in another (`Best`), by brute force:
+//! the dot products of the unit vectors the descriptor bytes stand for (bytes = 512·v).
 //!
-//! Two kernels compute it, with identical results. The bytes' products are integers and a row's
-//! sum stays below 2²⁴ (128 · 255² < 16,777,216), so every partial sum of the scaled bytes is an
-//! exact f32 and the order of the additions does not matter:
+//! Two kernels compute them, with identical results. The bytes' products are integers and a
+//! descriptor's sum stays below 2²⁴ (128 · 255² < 16,777,216), so every partial sum of the
+//! scaled bytes is an exact f32 and the order of the additions does not matter:
 //! - `Kernel::Vnni`: integer dot products with AVX-512 VNNI (`vpdpbusd`: 64 byte products per
 //!   instruction, against 16 for an AVX-512 f32 FMA and 8 for the AVX2 one that SGEMM crates
-//!   use). Written by hand because no maintained crate has an integer matrix product.
-//! - `Kernel::Sgemm`: matrixmultiply's SGEMM of the bytes widened to f32, on every other CPU.
-//!
-//! Matching needs only each row's and each column's two most similar (`Best`):
-//! `fused_best_two` keeps those in registers as the VNNI kernel makes its products, so no score
-//! matrix is written (it cost more than the products); for SGEMM, `products` fills one.
+//!   use), each tile's products offered at once to its rows' and columns' best two, kept in
+//!   registers, so no score matrix is written (it cost more than the products). Written by
+//!   hand because no maintained crate has an integer matrix product.
+//! - `Kernel::Sgemm`: matrixmultiply's SGEMM of the bytes widened to f32 into a score matrix,
+//!   then scanned, on every other CPU.
 
 use crate::features::DESCRIPTOR_LEN;
+use std::borrow::Cow;
 
 /// 512⁻²: a byte product's weight (exact in f32).
 const SCALE: f32 = 1.0 / (512.0 * 512.0);
@@ -92,8 +92,8 @@ impl Kernel {
     }
 }
 
-/// One descriptor set, laid out for a kernel (as either side of the product).
-pub struct Descriptors {
+/// One image's descriptors, laid out for a kernel (as either side of the product).
+pub struct DescriptorMatrix {
     rows: usize,
     layout: Layout,
 }
@@ -110,9 +110,15 @@ enum Layout {
     },
 }
 
-impl Descriptors {
-    /// Laid out for `kernel`; an unavailable kernel falls back to `Kernel::Sgemm`.
-    pub fn new(descriptors: &[[u8; DESCRIPTOR_LEN]], kernel: Kernel) -> Self {
+impl DescriptorMatrix {
+    /// Laid out for the fastest kernel this CPU runs.
+    pub fn new(descriptors: &[[u8; DESCRIPTOR_LEN]]) -> Self {
+        Self::with_kernel(descriptors, Kernel::detect())
+    }
+
+    /// Laid out for `kernel`; an unavailable kernel falls back to `Kernel::Sgemm`. Matrices
+    /// matched together should share one: two layouts meet through SGEMM, one side widened.
+    pub fn with_kernel(descriptors: &[[u8; DESCRIPTOR_LEN]], kernel: Kernel) -> Self {
         let layout = match kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni if kernel.available() => Layout::Bytes {
@@ -123,13 +129,7 @@ impl Descriptors {
                     .collect(),
                 packed: vnni::pack(descriptors),
             },
-            _ => Layout::Floats(
-                descriptors
-                    .iter()
-                    .flatten()
-                    .map(|&b| f32::from(b) / 512.0)
-                    .collect(),
-            ),
+            _ => Layout::Floats(widen(descriptors)),
         };
         Self {
             rows: descriptors.len(),
@@ -145,15 +145,6 @@ impl Descriptors {
         self.rows == 0
     }
 
-    /// Row `i`'s bytes.
-    fn bytes(&self, i: usize) -> [u8; DESCRIPTOR_LEN] {
-        match &self.layout {
-            // Exact: the floats are bytes / 512.
-            Layout::Floats(v) => std::array::from_fn(|k| (v[i * DESCRIPTOR_LEN + k] * 512.0) as u8),
-            Layout::Bytes { bytes, .. } => bytes[i],
-        }
-    }
-
     /// The kernel this layout is for.
     pub fn kernel(&self) -> Kernel {
         match self.layout {
@@ -161,89 +152,138 @@ impl Descriptors {
             Layout::Bytes { .. } => Kernel::Vnni,
         }
     }
-}
 
-/// Dot products of rows `start..end` of `a` with every row of `b`, row-major into `out`
-/// (`(end − start) × b.len()`).
-///
-/// Sets laid out for different kernels are multiplied by a plain loop (same results, slowly).
-///
-/// # Panics
-/// If `out` has the wrong size.
-#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
-pub fn products(a: &Descriptors, start: usize, end: usize, b: &Descriptors, out: &mut [f32]) {
-    let (m, n) = (end - start, b.rows);
-    assert!(end <= a.rows && out.len() == m * n, "product shape");
-    match (&a.layout, &b.layout) {
-        (Layout::Floats(a), Layout::Floats(b)) => {
-            // SAFETY: the pointers and strides describe `m×128`, `128×n` (b transposed through
-            // its strides) and `m×n` row-major matrices inside the three slices (their lengths
-            // checked above and by construction), which outlive the call.
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    DESCRIPTOR_LEN,
-                    n,
-                    1.0,
-                    a[start * DESCRIPTOR_LEN..].as_ptr(),
-                    DESCRIPTOR_LEN as isize,
-                    1,
-                    b.as_ptr(),
-                    1,
-                    DESCRIPTOR_LEN as isize,
-                    0.0,
-                    out.as_mut_ptr(),
-                    n as isize,
-                    1,
-                );
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        (Layout::Bytes { bytes, sums, .. }, Layout::Bytes { packed, .. }) => {
-            // SAFETY: a `Bytes` layout is only built where `Kernel::Vnni.available()` (checked
-            // in `Descriptors::new`), so the CPU has the features the kernel is compiled for.
-            unsafe {
-                vnni::products(&bytes[start..end], &sums[start..end], packed, n, out);
-            }
-        }
-        _ => {
-            // Sets laid out for different kernels (`DescriptorMatrix::with_kernel` with two
-            // kernels): the plain loop, exact like the kernels.
-            for (r, row) in out.chunks_exact_mut(n.max(1)).enumerate() {
-                let left = a.bytes(start + r);
-                for (j, o) in row.iter_mut().enumerate() {
-                    let dot: u32 = left
-                        .iter()
-                        .zip(&b.bytes(j))
-                        .map(|(&x, &y)| u32::from(x) * u32::from(y))
-                        .sum();
-                    *o = dot as f32 * SCALE;
-                }
-            }
+    /// The rows as SGEMM's operand.
+    fn floats(&self) -> Cow<'_, [f32]> {
+        match &self.layout {
+            Layout::Floats(v) => Cow::Borrowed(v),
+            Layout::Bytes { bytes, .. } => Cow::Owned(widen(bytes)),
         }
     }
 }
 
+/// Bytes as the f32 unit-vector components they stand for (exact).
+fn widen(descriptors: &[[u8; DESCRIPTOR_LEN]]) -> Vec<f32> {
+    descriptors
+        .iter()
+        .flatten()
+        .map(|&b| f32::from(b) / 512.0)
+        .collect()
+}
+
 /// Each row of `a[start..end]`'s best two among `b`'s rows, and each row of `b`'s best two
-/// among them, in one pass without a score matrix: for the kernels that have such a form
-/// (`Kernel::Vnni`), `None` for the others.
+/// among those (by their indices in `a`).
 #[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
-pub fn fused_best_two(
-    a: &Descriptors,
+pub fn best_two(
+    a: &DescriptorMatrix,
     start: usize,
     end: usize,
-    b: &Descriptors,
-) -> Option<(Vec<Best>, Vec<Best>)> {
+    b: &DescriptorMatrix,
+) -> (Vec<Best>, Vec<Best>) {
+    assert!(
+        start <= end && end <= a.rows,
+        "rows {start}..{end} of {}",
+        a.rows
+    );
+    if start == end || b.is_empty() {
+        return (vec![Best::NONE; end - start], vec![Best::NONE; b.rows]);
+    }
     match (&a.layout, &b.layout) {
         #[cfg(target_arch = "x86_64")]
         (Layout::Bytes { bytes, sums, .. }, Layout::Bytes { packed, .. }) => {
             let (left, sums) = (&bytes[start..end], &sums[start..end]);
-            // SAFETY: as in `products`: a `Bytes` layout exists only where the CPU has the
-            // kernel's features.
-            Some(unsafe { vnni::best_two(left, sums, packed, b.rows, start) })
+            // SAFETY: a `Bytes` layout is only built where `Kernel::Vnni.available()` (checked
+            // in `DescriptorMatrix::with_kernel`), so the CPU has the kernel's features.
+            unsafe { vnni::best_two(left, sums, packed, b.rows, start) }
         }
-        _ => None,
+        _ => sgemm_best_two(&a.floats(), start, end, &b.floats()),
     }
+}
+
+/// `best_two` through a score matrix: SGEMM of the rows as f32, then a scan of its rows and
+/// of its columns.
+#[allow(unsafe_code)] // audited: each unsafe block below says why it is sound
+fn sgemm_best_two(a: &[f32], start: usize, end: usize, b: &[f32]) -> (Vec<Best>, Vec<Best>) {
+    let (m, n) = (end - start, b.len() / DESCRIPTOR_LEN);
+    assert!(end * DESCRIPTOR_LEN <= a.len(), "rows {start}..{end}");
+    let mut scores = vec![0f32; m * n];
+    // SAFETY: the pointers and strides describe `m×128`, `128×n` (b transposed through its
+    // strides) and `m×n` row-major matrices inside the three slices (their lengths checked
+    // above and by construction), which outlive the call.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            DESCRIPTOR_LEN,
+            n,
+            1.0,
+            a[start * DESCRIPTOR_LEN..].as_ptr(),
+            DESCRIPTOR_LEN as isize,
+            1,
+            b.as_ptr(),
+            1,
+            DESCRIPTOR_LEN as isize,
+            0.0,
+            scores.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    let rows = scores.chunks_exact(n).map(row_best).collect();
+    // Columns as separate arrays, updated a row at a time without branches so that the loop
+    // vectorises: what `Best::offer` does, one column per lane.
+    let (mut first, mut second) = (vec![Best::NONE.first; n], vec![Best::NONE.second; n]);
+    let mut index = vec![Best::NONE.index; n];
+    for (i, row) in scores.chunks_exact(n).enumerate() {
+        let i = (start + i) as u32;
+        for (((&x, f), s), k) in row
+            .iter()
+            .zip(first.iter_mut())
+            .zip(second.iter_mut())
+            .zip(index.iter_mut())
+        {
+            let lower = if x < *f { x } else { *f };
+            *s = if lower > *s { lower } else { *s };
+            let better = x > *f;
+            *k = if better { i } else { *k };
+            *f = if better { x } else { *f };
+        }
+    }
+    let columns = (0..n)
+        .map(|j| Best {
+            first: first[j],
+            second: second[j],
+            index: index[j],
+        })
+        .collect();
+    (rows, columns)
+}
+
+/// A row's best two similarities and where the best is (its first place, as `Best::offer` keeps
+/// it): the two largest per lane of 16 without branches, so that the loop vectorises, then the
+/// lanes combined and the best one looked up.
+fn row_best(row: &[f32]) -> Best {
+    const LANES: usize = 16;
+    let mut first = [Best::NONE.first; LANES];
+    let mut second = [Best::NONE.second; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for ((&x, f), s) in chunk.iter().zip(first.iter_mut()).zip(second.iter_mut()) {
+            let lower = if x < *f { x } else { *f };
+            *s = if lower > *s { lower } else { *s };
+            *f = if x > *f { x } else { *f };
+        }
+    }
+    // Values only: the order they are offered in does not change the best two.
+    let mut best = Best::NONE;
+    for &x in first.iter().chain(&second).chain(rest) {
+        best.offer(x, 0);
+    }
+    best.index = match row.iter().position(|&x| x == best.first) {
+        Some(j) if best.first > Best::NONE.first => j as u32,
+        _ => Best::NONE.index,
+    };
+    best
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -251,28 +291,10 @@ pub fn fused_best_two(
 mod vnni {
     use super::{Best, DESCRIPTOR_LEN, SCALE};
     use std::arch::x86_64::{
-        __m512i, _mm512_add_epi32, _mm512_cmpgt_epi32_mask, _mm512_cvtepi32_ps,
-        _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_mask_storeu_ps,
-        _mm512_max_epi32, _mm512_min_epi32, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps,
-        _mm512_setr_epi32, _mm512_setzero_si512, _mm512_storeu_ps, _mm512_storeu_si512,
+        __m512i, _mm512_add_epi32, _mm512_cmpgt_epi32_mask, _mm512_dpbusd_epi32,
+        _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_max_epi32, _mm512_min_epi32,
+        _mm512_set1_epi32, _mm512_setr_epi32, _mm512_setzero_si512, _mm512_storeu_si512,
     };
-
-    /// Calls `$f::<R, C>(…)` with a tile's left rows R (1–4) and right blocks C (1–2) as
-    /// constants, so that its accumulators are registers.
-    macro_rules! tile_shape {
-        ($rows:expr, $two:expr, $f:ident($($arg:expr),* $(,)?)) => {
-            match ($rows, $two) {
-                (4, true) => $f::<4, 2>($($arg),*),
-                (4, false) => $f::<4, 1>($($arg),*),
-                (3, true) => $f::<3, 2>($($arg),*),
-                (3, false) => $f::<3, 1>($($arg),*),
-                (2, true) => $f::<2, 2>($($arg),*),
-                (2, false) => $f::<2, 1>($($arg),*),
-                (_, true) => $f::<1, 2>($($arg),*),
-                (_, false) => $f::<1, 1>($($arg),*),
-            }
-        };
-    }
 
     /// Right-side rows per block: one 32-bit lane of a 512-bit register each.
     const COLS: usize = 16;
@@ -287,7 +309,7 @@ mod vnni {
     /// block by block of 16 rows, group by group, the group's 4 bytes of each of the 16 rows
     /// (lane j holds row j's), each byte minus 128 (`b ^ 0x80` read as i8). So
     /// a·b = a·(b − 128) + 128·Σa, the last term from the left row's byte sum. Rows past the end
-    /// of the last block are zeros, and their lanes are never stored.
+    /// of the last block are zeros, and their lanes offer nothing (`scan`).
     pub fn pack(rows: &[[u8; DESCRIPTOR_LEN]]) -> Vec<u8> {
         let mut out = vec![0u8; rows.len().div_ceil(COLS) * GROUPS * GROUP_BYTES];
         for (j, row) in rows.iter().enumerate() {
@@ -302,50 +324,12 @@ mod vnni {
         out
     }
 
-    /// `out[r·n + j]` = the dot product of `left[r]` and right row `j`, scaled by 512⁻².
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F and AVX-512 VNNI. `packed` is `pack` of `n` rows, `sums` the
-    /// byte sums of `left`, and `out` is `left.len() × n`.
-    #[target_feature(enable = "avx512f,avx512vnni")]
-    pub unsafe fn products(
-        left: &[[u8; DESCRIPTOR_LEN]],
-        sums: &[i32],
-        packed: &[u8],
-        n: usize,
-        out: &mut [f32],
-    ) {
-        assert!(
-            sums.len() == left.len()
-                && packed.len() == n.div_ceil(COLS) * GROUPS * GROUP_BYTES
-                && out.len() == left.len() * n,
-            "kernel shapes"
-        );
-        let blocks = n.div_ceil(COLS);
-        let mut r = 0;
-        while r < left.len() {
-            let rows = (left.len() - r).min(ROWS);
-            let out = &mut out[r * n..(r + rows) * n];
-            let operands = Operands {
-                left: &left[r..r + rows],
-                sums: &sums[r..r + rows],
-                packed,
-            };
-            let mut block = 0;
-            while block < blocks {
-                let two = block + 2 <= blocks;
-                tile_shape!(rows, two, store(operands, block, n, out));
-                block += if two { 2 } else { 1 };
-            }
-            r += rows;
-        }
-    }
-
     /// Each left row's best two among the `n` right rows and each right row's best two among
     /// the left ones (`left` is rows `start..` of its set: the columns' indices).
     ///
     /// # Safety
-    /// As `products`.
+    /// The CPU must have AVX-512F and AVX-512 VNNI. `packed` is `pack` of `n` rows and `sums`
+    /// the byte sums of `left`.
     #[target_feature(enable = "avx512f,avx512vnni")]
     pub unsafe fn best_two(
         left: &[[u8; DESCRIPTOR_LEN]],
@@ -375,11 +359,19 @@ mod vnni {
             let mut block = 0;
             while block < blocks {
                 let two = block + 2 <= blocks;
-                tile_shape!(
-                    rows,
-                    two,
-                    scan(operands, block, n, first_row, lanes, &mut columns)
-                );
+                // The tile's shape as constants, so that its accumulators are registers; direct
+                // calls, so that the tile is inlined here and its lanes stay in registers.
+                let c = &mut columns;
+                match (rows, two) {
+                    (4, true) => scan::<4, 2>(operands, block, n, first_row, lanes, c),
+                    (4, false) => scan::<4, 1>(operands, block, n, first_row, lanes, c),
+                    (3, true) => scan::<3, 2>(operands, block, n, first_row, lanes, c),
+                    (3, false) => scan::<3, 1>(operands, block, n, first_row, lanes, c),
+                    (2, true) => scan::<2, 2>(operands, block, n, first_row, lanes, c),
+                    (2, false) => scan::<2, 1>(operands, block, n, first_row, lanes, c),
+                    (_, true) => scan::<1, 2>(operands, block, n, first_row, lanes, c),
+                    (_, false) => scan::<1, 1>(operands, block, n, first_row, lanes, c),
+                }
                 block += if two { 2 } else { 1 };
             }
             found.extend(lanes.iter().map(Lanes::best));
@@ -427,34 +419,6 @@ mod vnni {
             }
         }
         acc
-    }
-
-    /// A tile's products, scaled to f32, into `out` (the R rows × n).
-    #[target_feature(enable = "avx512f,avx512vnni")]
-    fn store<const R: usize, const C: usize>(
-        operands: Operands<'_>,
-        block: usize,
-        n: usize,
-        out: &mut [f32],
-    ) {
-        let acc = dots::<R, C>(operands, block);
-        let scale = _mm512_set1_ps(SCALE);
-        for (r, acc) in acc.iter().enumerate() {
-            for (c, &v) in acc.iter().enumerate() {
-                let col = (block + c) * COLS;
-                let dots = _mm512_mul_ps(_mm512_cvtepi32_ps(v), scale);
-                let lanes = (n - col).min(COLS);
-                let dst = &mut out[r * n + col..r * n + col + lanes];
-                if lanes == COLS {
-                    // SAFETY: `dst` is 16 writable f32s; the store is unaligned.
-                    unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), dots) };
-                } else {
-                    // SAFETY: only the first `lanes` lanes are written (masked lanes are
-                    // neither written nor fault), and `dst` holds that many f32s.
-                    unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), (1u16 << lanes) - 1, dots) };
-                }
-            }
-        }
     }
 
     /// A tile's products offered to its rows' lanes and to its columns, rows in order (so a
@@ -637,105 +601,87 @@ mod tests {
         (dot as f64 / (512.0 * 512.0)) as f32
     }
 
-    #[test]
-    fn both_kernels_give_the_exact_products_at_every_tile_edge() {
+    /// The kernels this CPU runs.
+    fn kernels() -> Vec<Kernel> {
         let kernels: Vec<Kernel> = [Kernel::Sgemm, Kernel::Vnni]
             .into_iter()
             .filter(|k| k.available())
             .collect();
         eprintln!("kernels this CPU runs: {kernels:?}");
-        // Every remainder of the 4-row tiles and the 16- and 32-column blocks, and the largest
-        // sum (255 everywhere) against itself.
-        let mut a = rows(23, 1);
-        a[5] = [255; DESCRIPTOR_LEN];
-        let mut b = rows(53, 2);
-        b[40] = [255; DESCRIPTOR_LEN];
-        for kernel in kernels {
-            let (da, db) = (Descriptors::new(&a, kernel), Descriptors::new(&b, kernel));
-            assert_eq!((da.kernel(), db.kernel()), (kernel, kernel));
-            for (start, end) in [(0, 23), (3, 4), (5, 14), (22, 23)] {
-                for n in [1, 15, 16, 17, 31, 32, 33, 53] {
-                    let db = Descriptors::new(&b[..n], kernel);
-                    let mut out = vec![f32::NAN; (end - start) * n];
-                    products(&da, start, end, &db, &mut out);
-                    for (r, row) in out.chunks_exact(n).enumerate() {
-                        for (j, &got) in row.iter().enumerate() {
-                            let want = exact(&a[start + r], &b[j]);
-                            assert_eq!(
-                                got.to_bits(),
-                                want.to_bits(),
-                                "{kernel:?} rows {start}..{end}, {n} columns: ({r}, {j})"
-                            );
-                        }
-                    }
-                }
+        kernels
+    }
+
+    /// What `best_two` must give: every exact product offered in order.
+    fn offered_in_order(
+        a: &[[u8; DESCRIPTOR_LEN]],
+        start: usize,
+        end: usize,
+        b: &[[u8; DESCRIPTOR_LEN]],
+    ) -> (Vec<Best>, Vec<Best>) {
+        let mut rows = vec![Best::NONE; end - start];
+        let mut columns = vec![Best::NONE; b.len()];
+        for (r, row) in rows.iter_mut().enumerate() {
+            for (j, column) in columns.iter_mut().enumerate() {
+                let x = exact(&a[start + r], &b[j]);
+                row.offer(x, j as u32);
+                column.offer(x, (start + r) as u32);
             }
-            let mut out = vec![0.0; 23 * 53];
-            products(&da, 0, 23, &db, &mut out);
-            assert_eq!(out[5 * 53 + 40], 128.0 * 255.0 * 255.0 * SCALE);
-            // Against a set laid out for the other kernel: the same numbers.
-            let other = Descriptors::new(&b, Kernel::Sgemm);
-            let mut mixed = vec![0.0; 23 * 53];
-            products(&da, 0, 23, &other, &mut mixed);
-            assert_eq!(mixed, out, "{kernel:?} against SGEMM's layout");
         }
+        (rows, columns)
     }
 
     #[test]
-    fn the_fused_scan_finds_what_offering_every_product_in_order_finds() {
-        // Ties too: row 2 equals right rows 7, 30 and 50 (its best three times: the first
-        // place wins, the second equals the first), row 20 equals row 2 (right row 7's best
-        // twice).
+    fn every_kernel_finds_what_offering_every_product_in_order_finds() {
+        // Every remainder of the 4-row tiles and the 16- and 32-column blocks. Ties too: row 2
+        // equals right rows 7, 30 and 50 (its best three times: the first place wins, the
+        // second equals the first), row 20 equals row 2 (right row 7's best twice).
         let mut a = rows(23, 5);
         let mut b = rows(53, 6);
         a[2] = b[7];
         b[30] = b[7];
         b[50] = b[7];
         a[20] = a[2];
-        for kernel in [Kernel::Sgemm, Kernel::Vnni] {
-            if !kernel.available() {
-                continue;
-            }
-            let da = Descriptors::new(&a, kernel);
-            for (start, end) in [(0, 23), (3, 4), (5, 14), (22, 23), (1, 3), (0, 21)] {
-                for n in [1, 15, 16, 17, 31, 33, 53] {
-                    let db = Descriptors::new(&b[..n], kernel);
-                    let fused = fused_best_two(&da, start, end, &db);
-                    assert_eq!(fused.is_some(), kernel == Kernel::Vnni, "{kernel:?}");
-                    let Some((rows, columns)) = fused else {
-                        continue;
-                    };
-                    let mut want_rows = vec![Best::NONE; end - start];
-                    let mut want_columns = vec![Best::NONE; n];
-                    for (r, want) in want_rows.iter_mut().enumerate() {
-                        for (j, column) in want_columns.iter_mut().enumerate() {
-                            let x = exact(&a[start + r], &b[j]);
-                            want.offer(x, j as u32);
-                            column.offer(x, (start + r) as u32);
-                        }
-                    }
-                    let shape = format!("rows {start}..{end}, {n} columns");
-                    assert_eq!(rows, want_rows, "{shape}");
-                    assert_eq!(columns, want_columns, "{shape}");
+        for kernel in kernels() {
+            let da = DescriptorMatrix::with_kernel(&a, kernel);
+            assert_eq!(da.kernel(), kernel);
+            for (start, end) in [(0, 23), (3, 4), (5, 14), (22, 23), (1, 3), (0, 21), (4, 4)] {
+                for n in [0, 1, 15, 16, 17, 31, 32, 33, 53] {
+                    let want = offered_in_order(&a, start, end, &b[..n]);
+                    let shape = format!("{kernel:?}, rows {start}..{end}, {n} columns");
+                    let db = DescriptorMatrix::with_kernel(&b[..n], kernel);
+                    let (rows, columns) = best_two(&da, start, end, &db);
+                    assert_eq!((&rows, &columns), (&want.0, &want.1), "{shape}");
                     if (start..end).contains(&2) && n > 50 {
                         let tie = rows[2 - start];
                         assert_eq!((tie.index, tie.second), (7, tie.first), "{shape}");
                     }
+                    // Against a set laid out for SGEMM: the same.
+                    let sgemm = DescriptorMatrix::with_kernel(&b[..n], Kernel::Sgemm);
+                    assert_eq!(best_two(&da, start, end, &sgemm), want, "{shape}, mixed");
                 }
             }
         }
     }
 
     #[test]
-    fn the_integer_kernel_runs_where_the_cpu_has_it() {
-        // So that a CPU with AVX-512 VNNI (this project's CI machines have it) tests the kernel
-        // it uses, not the fallback.
-        assert!(Kernel::detect().available());
-        if Kernel::Vnni.available() {
-            assert_eq!(Kernel::detect(), Kernel::Vnni);
+    fn the_largest_and_the_smallest_products_are_exact() {
+        // 255 everywhere against itself: the largest sum, 128 · 255², which `vpdpbusd` reaches
+        // as 128 · 255 · 127 plus the 128 · Σa term. Zeros: every product 0, a tie everywhere.
+        let a = [[255; DESCRIPTOR_LEN], [0; DESCRIPTOR_LEN]];
+        let mut b = rows(20, 7);
+        b[9] = [255; DESCRIPTOR_LEN];
+        for kernel in kernels() {
+            let (da, db) = (
+                DescriptorMatrix::with_kernel(&a, kernel),
+                DescriptorMatrix::with_kernel(&b, kernel),
+            );
+            let (rows, _) = best_two(&da, 0, 2, &db);
+            assert_eq!(rows[0].index, 9, "{kernel:?}");
+            assert_eq!(rows[0].first, 128.0 * 255.0 * 255.0 * SCALE, "{kernel:?}");
+            assert_eq!(
+                (rows[1].first, rows[1].second, rows[1].index),
+                (0.0, 0.0, 0)
+            );
         }
-        // An unavailable kernel falls back rather than failing.
-        let d = Descriptors::new(&rows(3, 3), Kernel::Vnni);
-        assert_eq!(d.kernel(), Kernel::detect());
     }
 }

@@ -282,9 +282,10 @@ pub fn match_and_verify(
         pairs
             .par_iter()
             .map(|&(i, j)| {
-                // Each pair's descriptors are widened to f32 here rather than all images' up
-                // front: ~1 % of a pair's product, and host memory stays at the bytes (all
-                // images' f32 copies would be 8 GB for 1,000 photos of 16k features).
+                // Each pair's descriptors are laid out for the kernel here rather than all
+                // images' up front: a small part of a pair's work, and host memory stays at
+                // the bytes (all images' f32 copies would be 8 GB for 1,000 photos of 16k
+                // features).
                 let (a, b) = (
                     DescriptorMatrix::new(&images[i].features.descriptors),
                     DescriptorMatrix::new(&images[j].features.descriptors),

@@ -1,14 +1,14 @@
-//! Descriptor matching: exact nearest neighbours by brute force (the two descriptor sets'
-//! products, `dot_products`, in row blocks), Lowe's ratio test and a cross-check.
+//! Descriptor matching: exact nearest neighbours by brute force (each descriptor's best two from
+//! `dot_products`, blocks of rows in parallel), Lowe's ratio test and a cross-check.
 //!
 //! Distances follow COLMAP: the angle between the unit descriptors, acos(d₁·d₂), with a
 //! maximum of 0.7 and a ratio of 0.8 between the best and second-best angle.
 
-use crate::dot_products::{self, Best, Descriptors, Kernel};
-use crate::features::DESCRIPTOR_LEN;
+use crate::dot_products::{self, Best};
+pub use crate::dot_products::{DescriptorMatrix, Kernel};
 use rayon::prelude::*;
 
-/// Rows of the first image matched per block (bounds the score matrix to `BLOCK × n₂`).
+/// Rows of the first image per parallel task (bounds SGEMM's score matrix to `BLOCK × n₂`).
 const BLOCK: usize = 512;
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchOptions {
@@ -25,30 +25,6 @@ impl Default for MatchOptions {
             max_distance: 0.7,
             cross_check: true,
         }
-    }
-}
-
-/// One image's descriptors, laid out for the fastest dot-product kernel this CPU runs
-/// (`dot_products::Kernel`).
-pub struct DescriptorMatrix(Descriptors);
-
-impl DescriptorMatrix {
-    pub fn new(descriptors: &[[u8; DESCRIPTOR_LEN]]) -> Self {
-        Self::with_kernel(descriptors, Kernel::detect())
-    }
-
-    /// Laid out for `kernel` (matrices matched together should share one: two layouts meet in a
-    /// plain, slow loop); an unavailable kernel falls back to SGEMM.
-    pub fn with_kernel(descriptors: &[[u8; DESCRIPTOR_LEN]], kernel: Kernel) -> Self {
-        Self(Descriptors::new(descriptors, kernel))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -73,7 +49,7 @@ pub fn match_descriptors(
     }
     let blocks: Vec<(Vec<Best>, Vec<Best>)> = (0..a.len().div_ceil(BLOCK))
         .into_par_iter()
-        .map(|blk| score_block(a, b, blk * BLOCK, ((blk + 1) * BLOCK).min(a.len())))
+        .map(|blk| dot_products::best_two(a, blk * BLOCK, ((blk + 1) * BLOCK).min(a.len()), b))
         .collect();
     let mut cols = vec![Best::NONE; b.len()];
     let mut rows = Vec::with_capacity(a.len());
@@ -96,80 +72,6 @@ pub fn match_descriptors(
         .collect()
 }
 
-/// Scores rows `start..end` of `a` against all of `b`: each row's best two, and each column's
-/// best two within the block (in one pass where the kernel has a fused form, else from the
-/// block's score matrix).
-fn score_block(
-    a: &DescriptorMatrix,
-    b: &DescriptorMatrix,
-    start: usize,
-    end: usize,
-) -> (Vec<Best>, Vec<Best>) {
-    if let Some(fused) = dot_products::fused_best_two(&a.0, start, end, &b.0) {
-        return fused;
-    }
-    let m = end - start;
-    let n = b.len();
-    let mut scores = vec![0f32; m * n];
-    dot_products::products(&a.0, start, end, &b.0, &mut scores);
-    let rows = scores.chunks_exact(n).map(row_best).collect();
-    // Columns as separate arrays, updated a row at a time without branches so that the loop
-    // vectorises: what `Best::offer` does, one column per lane.
-    let (mut first, mut second) = (vec![Best::NONE.first; n], vec![Best::NONE.second; n]);
-    let mut index = vec![Best::NONE.index; n];
-    for (i, row) in scores.chunks_exact(n).enumerate() {
-        let i = (start + i) as u32;
-        for (((&x, f), s), k) in row
-            .iter()
-            .zip(first.iter_mut())
-            .zip(second.iter_mut())
-            .zip(index.iter_mut())
-        {
-            let lower = if x < *f { x } else { *f };
-            *s = if lower > *s { lower } else { *s };
-            let better = x > *f;
-            *k = if better { i } else { *k };
-            *f = if better { x } else { *f };
-        }
-    }
-    let cols = (0..n)
-        .map(|j| Best {
-            first: first[j],
-            second: second[j],
-            index: index[j],
-        })
-        .collect();
-    (rows, cols)
-}
-
-/// A row's best two similarities and where the best is (its first place, as `Best::offer` keeps
-/// it): the two largest per lane of 16 without branches, so that the loop vectorises, then the
-/// lanes combined and the best one looked up.
-fn row_best(row: &[f32]) -> Best {
-    const LANES: usize = 16;
-    let mut first = [Best::NONE.first; LANES];
-    let mut second = [Best::NONE.second; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for ((&x, f), s) in chunk.iter().zip(first.iter_mut()).zip(second.iter_mut()) {
-            let lower = if x < *f { x } else { *f };
-            *s = if lower > *s { lower } else { *s };
-            *f = if x > *f { x } else { *f };
-        }
-    }
-    // Values only: the order they are offered in does not change the best two.
-    let mut best = Best::NONE;
-    for &x in first.iter().chain(&second).chain(rest) {
-        best.offer(x, 0);
-    }
-    best.index = match row.iter().position(|&x| x == best.first) {
-        Some(j) if best.first > Best::NONE.first => j as u32,
-        _ => Best::NONE.index,
-    };
-    best
-}
-
 /// Image pairs to match: every pair, or each image with its `overlap` successors in name order.
 pub fn pairs(count: usize, sequential_overlap: Option<usize>) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -186,6 +88,7 @@ pub fn pairs(count: usize, sequential_overlap: Option<usize>) -> Vec<(usize, usi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::DESCRIPTOR_LEN;
 
     /// A xorshift sequence from `seed`.
     fn xorshift(seed: u64) -> impl FnMut() -> u64 {
